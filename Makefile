@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test install lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Starts the registry, the repository and the audit sink on the embedded default (SQLite + ./data).
+run: install
+	$(BIN)/python -m xdsservice.launch
+
+# Installs, makes sure PostgreSQL binaries are present (the tests start a throwaway cluster), runs all tests.
+test: install
+	scripts/ensure-postgres.sh
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check xdscore registry repository audit conformance xdsservice
+	$(BIN)/mypy xdscore
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Shared XDS.b protocol core: vocabulary, metadata model, ebRIM binding, rules and codecs. No I/O."""

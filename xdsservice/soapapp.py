@@ -1,0 +1,240 @@
+"""SOAP 1.2 over HTTP as a raw ASGI application (SOAP 1.2 Part 2 §7 HTTP binding; ITI TF-2x V).
+
+The I/O plumbing only: read the body (plain SOAP or MTOM) under a size limit, parse it safely, read the
+envelope and its WS-Addressing headers, let the security hook turn the WS-Security header into a
+principal, dispatch on wsa:Action, and write the reply. Every `SoapFault` and every unexpected
+exception becomes a SOAP Fault here, and only here: a client never gets a stack trace or a bare 500.
+Synchronous handlers (the registry's rules and SQL) run in a worker thread so the loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
+
+from lxml import etree
+
+from xdscore import mtom, soap, xmlsafe
+from xdscore.errors import FaultCode, SoapFault
+
+log = logging.getLogger("xds.soap")
+
+
+@dataclass
+class RequestContext:
+    """What a transaction may know about the HTTP exchange it came in."""
+
+    client_host: str | None
+    client_port: int | None
+    endpoint: str  # our own URL, as configured
+    headers: dict[str, str]
+    principal: Any = None  # set by the security hook (xdscore.wssec.Principal) when an assertion came
+    tls_peer: dict[str, Any] | None = None
+
+
+@dataclass
+class DecodedRequest:
+    request: soap.SoapRequest
+    attachments: dict[str, mtom.Attachment] = field(default_factory=dict)
+    raw: bytes = b""  # the SOAP envelope bytes, for audit (ParticipantObjectQuery)
+
+
+@dataclass
+class SoapReply:
+    """A handler's answer: the response envelope (body element + action) and optional MTOM parts."""
+
+    body: etree._Element
+    action: str
+    parts: list[mtom.Part] = field(default_factory=list)
+    mtom: bool = False
+    after_send: list[Callable[[], Any]] = field(default_factory=list)  # e.g. audit emission
+
+
+Handler = Callable[[DecodedRequest, RequestContext], SoapReply]
+AsyncHandler = Callable[[DecodedRequest, RequestContext], Awaitable[SoapReply]]
+
+
+class SecurityHook(Protocol):
+    def __call__(self, request: soap.SoapRequest, context: RequestContext) -> Any: ...
+
+
+class BodyTooLarge(SoapFault):
+    def __init__(self, limit: int) -> None:
+        super().__init__(FaultCode.SENDER, f"request body is larger than the limit of {limit} bytes", http_status=413)
+
+
+async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise SoapFault(FaultCode.SENDER, "client disconnected before the body was complete")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def decode_bytes(body: bytes, content_type_header: str, max_bytes: int) -> DecodedRequest:
+    """Decode a complete HTTP body: application/soap+xml or multipart/related (MTOM/XOP)."""
+    ctype = mtom.ContentType.parse(content_type_header or "application/soap+xml")
+    attachments: dict[str, mtom.Attachment] = {}
+    if ctype.is_multipart:
+        message = mtom.decode_message(body, ctype)
+        envelope_bytes, attachments = message.root, message.attachments
+    elif ctype.media_type in ("application/soap+xml", "application/xop+xml"):
+        envelope_bytes = body
+    elif ctype.media_type == "text/xml":
+        # SOAP 1.1's media type: read the envelope anyway so the client gets a VersionMismatch fault.
+        envelope_bytes = body
+    else:
+        raise SoapFault(FaultCode.SENDER, f"unsupported Content-Type {ctype.media_type}", http_status=415)
+    root = xmlsafe.parse_bytes(envelope_bytes, max_bytes, "SOAP envelope")
+    return DecodedRequest(soap.read_envelope(root), attachments, envelope_bytes)
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+async def _send(send: Callable[..., Awaitable[None]], status: int, content_type: str, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode("latin-1")),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+Decoder = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]]], Awaitable[DecodedRequest]]
+
+
+class SoapService:
+    """An ASGI app serving one SOAP endpoint path and its WSDL (`?wsdl`)."""
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: str,
+        handlers: dict[str, Handler | AsyncHandler],
+        wsdl: Callable[[], bytes] | None = None,
+        max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES,
+        security: SecurityHook | None = None,
+        decoder: Decoder | None = None,
+        extra_routes: dict[str, Callable[..., Awaitable[None]]] | None = None,
+    ) -> None:
+        self.path = path.rstrip("/") or "/"
+        self.endpoint = endpoint
+        self.handlers = handlers
+        self.wsdl = wsdl
+        self.max_bytes = max_bytes
+        self.security = security
+        self.decoder = decoder or self._decode_in_memory
+        self.extra_routes = extra_routes or {}
+
+    async def _decode_in_memory(
+        self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> DecodedRequest:
+        body = await read_body(receive, self.max_bytes)
+        return decode_bytes(body, _headers(scope).get("content-type", ""), self.max_bytes)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope.get("path", "/").rstrip("/") or "/"
+        if path in self.extra_routes:
+            await self.extra_routes[path](scope, receive, send)
+            return
+        if path != self.path:
+            await _send(send, 404, "text/plain", b"not found; the SOAP endpoint is " + self.path.encode())
+            return
+        method = scope.get("method", "GET")
+        query = scope.get("query_string", b"").decode("latin-1").lower()
+        if method == "GET":
+            if self.wsdl is not None and query.split("&")[0] in ("wsdl", "wsdl="):
+                await _send(send, 200, "text/xml; charset=utf-8", self.wsdl())
+            else:
+                await _send(send, 405, "text/plain", b"POST a SOAP 1.2 message, or GET ?wsdl")
+            return
+        if method != "POST":
+            await _send(send, 405, "text/plain", b"method not allowed")
+            return
+        await self._handle_post(scope, receive, send)
+
+    async def _handle_post(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        relates_to: str | None = None
+        try:
+            decoded = await self.decoder(scope, receive)
+            relates_to = decoded.request.addressing.message_id
+            client = scope.get("client") or (None, None)
+            context = RequestContext(
+                client_host=client[0],
+                client_port=client[1],
+                endpoint=self.endpoint,
+                headers=_headers(scope),
+                tls_peer=scope.get("extensions", {}).get("tls"),
+            )
+            action = decoded.request.addressing.action
+            handler = self.handlers.get(action)
+            if handler is None:
+                raise SoapFault(
+                    FaultCode.SENDER,
+                    f"wsa:Action {action} is not served at this endpoint",
+                    soap.WSA_ACTION_NOT_SUPPORTED,
+                )
+            if self.security is not None:
+                context.principal = await asyncio.to_thread(self.security, decoded.request, context)
+            if asyncio.iscoroutinefunction(handler):
+                reply = await handler(decoded, context)
+            else:
+                reply = await asyncio.to_thread(handler, decoded, context)  # type: ignore[arg-type]
+        except SoapFault as fault:
+            await self._send_fault(send, fault, relates_to)
+            return
+        except Exception:  # noqa: BLE001 - the one place every unexpected error becomes a fault
+            log.exception("unhandled error while serving a SOAP request")
+            await self._send_fault(send, SoapFault(FaultCode.RECEIVER, "internal error; see the server log"), relates_to)
+            return
+        await self._send_reply(send, reply, relates_to)
+        for callback in reply.after_send:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - a failing audit hook must not break the exchange
+                log.exception("after-send callback failed")
+
+    async def _send_fault(self, send: Any, fault: SoapFault, relates_to: str | None) -> None:
+        await _send(send, fault.http_status, f"{soap.SOAP12_CONTENT_TYPE}; charset=utf-8", soap.write_fault(fault, relates_to))
+
+    async def _send_reply(self, send: Any, reply: SoapReply, relates_to: str | None) -> None:
+        envelope = soap.write_response(reply.body, reply.action, relates_to)
+        if reply.mtom or reply.parts:
+            content_type, body = mtom.encode_message(envelope, reply.parts, reply.action)
+        else:
+            content_type = f'{soap.SOAP12_CONTENT_TYPE}; charset=utf-8; action="{reply.action}"'
+            body = envelope
+        await _send(send, 200, content_type, body)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
