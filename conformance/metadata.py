@@ -1,0 +1,138 @@
+"""Read-only view of the ebRIM 3.0 objects in a request or a response (ITI TF-3 4.2.3).
+
+The graders count and inspect what a registry returned: DocumentEntries (ExtrinsicObject), SubmissionSets
+and Folders (RegistryPackage told apart by their classification node, ITI TF-3 4.2.3.3 / 4.2.3.4),
+Associations and ObjectRefs, as the toolkit's `Metadata` class does. Namespace-agnostic (local names), so it
+also reads ebRIM 2.1 requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from xdscore.vocabulary import UUID
+
+
+def local(el: etree._Element) -> str:
+    return etree.QName(el).localname
+
+
+def children(el: etree._Element, name: str) -> list[etree._Element]:
+    return [c for c in el if isinstance(c.tag, str) and local(c) == name]
+
+
+def strip_namespace(value: str | None) -> str | None:
+    """`urn:...:StatusType:Approved` → `Approved` (the toolkit compares statuses this way)."""
+    if value is None:
+        return None
+    return value.rsplit(":", 1)[-1]
+
+
+@dataclass
+class Metadata:
+    objects: list[etree._Element] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, root: etree._Element | None) -> Metadata:
+        if root is None:
+            return cls()
+        for el in root.iter():
+            if isinstance(el.tag, str) and local(el) in ("RegistryObjectList", "LeafRegistryObjectList"):
+                return cls([c for c in el if isinstance(c.tag, str)])
+        return cls()
+
+    def _kind(self, name: str) -> list[etree._Element]:
+        return [o for o in self.objects if local(o) == name]
+
+    @property
+    def extrinsic_objects(self) -> list[etree._Element]:
+        return self._kind("ExtrinsicObject")
+
+    @property
+    def registry_packages(self) -> list[etree._Element]:
+        return self._kind("RegistryPackage")
+
+    @property
+    def associations(self) -> list[etree._Element]:
+        return self._kind("Association")
+
+    @property
+    def object_refs(self) -> list[etree._Element]:
+        return self._kind("ObjectRef")
+
+    def _package_node(self, package: etree._Element) -> str | None:
+        pid = package.get("id")
+        nodes = [c.get("classificationNode") for c in children(package, "Classification")]
+        nodes += [
+            c.get("classificationNode") for c in self._kind("Classification") if c.get("classifiedObject") == pid
+        ]
+        for node in nodes:
+            if node in (UUID.SS_NODE, UUID.FOLDER_NODE):
+                return node
+        # No classification node returned: fall back on the uniqueId identification scheme.
+        schemes = {e.get("identificationScheme") for e in children(package, "ExternalIdentifier")}
+        if UUID.SS_UNIQUE_ID in schemes:
+            return UUID.SS_NODE
+        if UUID.FOLDER_UNIQUE_ID in schemes:
+            return UUID.FOLDER_NODE
+        return None
+
+    @property
+    def submission_sets(self) -> list[etree._Element]:
+        return [p for p in self.registry_packages if self._package_node(p) == UUID.SS_NODE]
+
+    @property
+    def folders(self) -> list[etree._Element]:
+        return [p for p in self.registry_packages if self._package_node(p) == UUID.FOLDER_NODE]
+
+    @property
+    def submission_set(self) -> etree._Element | None:
+        sets = self.submission_sets
+        return sets[0] if sets else None
+
+    def find_association(self, source: str | None, target: str | None, short_type: str) -> etree._Element | None:
+        for a in self.associations:
+            if (
+                a.get("sourceObject") == source
+                and a.get("targetObject") == target
+                and strip_namespace(a.get("associationType")) == short_type
+            ):
+                return a
+        return None
+
+    def extrinsic_object(self, object_id: str) -> etree._Element | None:
+        for eo in self.extrinsic_objects:
+            if eo.get("id") == object_id:
+                return eo
+        return None
+
+    @staticmethod
+    def slot_value(obj: etree._Element, name: str) -> str | None:
+        for slot in children(obj, "Slot"):
+            if slot.get("name") == name:
+                for vl in children(slot, "ValueList"):
+                    for v in children(vl, "Value"):
+                        return (v.text or "").strip()
+        return None
+
+    @staticmethod
+    def external_identifier(obj: etree._Element, scheme: str) -> str | None:
+        for ei in children(obj, "ExternalIdentifier"):
+            if ei.get("identificationScheme") == scheme:
+                return ei.get("value")
+        return None
+
+    def document_by_unique_id(self, uid: str) -> etree._Element | None:
+        for eo in self.extrinsic_objects:
+            if self.external_identifier(eo, UUID.DE_UNIQUE_ID) == uid:
+                return eo
+        return None
+
+    def label(self, object_id: str | None) -> str:
+        """How the toolkit names an object in a message: its type and id."""
+        for o in self.objects:
+            if o.get("id") == object_id:
+                return f"{local(o)}({object_id})"
+        return f"({object_id})"
