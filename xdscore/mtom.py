@@ -320,7 +320,7 @@ class MultipartReader:
         if idx >= 0:
             end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
             if end > 0:
-                data = bytes(buf[:end])
+                data = bytes(memoryview(buf)[:end])
                 del buf[:end]
                 return PartData(data)
             # Only the line end and the delimiter are left in front: the part is complete.
@@ -329,7 +329,7 @@ class MultipartReader:
             return PartEnd()
         release = len(buf) - self._keep
         if release > 0:
-            data = bytes(buf[:release])
+            data = bytes(memoryview(buf)[:release])
             del buf[:release]
             return PartData(data)
         return self._need("inside a MIME part (closing boundary missing)")

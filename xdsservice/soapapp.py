@@ -13,6 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
+from urllib.parse import unquote
 
 from lxml import etree
 
@@ -39,6 +40,8 @@ class DecodedRequest:
     request: soap.SoapRequest
     attachments: dict[str, mtom.Attachment] = field(default_factory=dict)
     raw: bytes = b""  # the SOAP envelope bytes, for audit (ParticipantObjectQuery)
+    # Run once the exchange is over, whatever happened (e.g. a streaming decoder removing spilled parts).
+    on_close: list[Callable[[], Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -47,7 +50,9 @@ class SoapReply:
 
     body: etree._Element
     action: str
-    parts: list[mtom.Part] = field(default_factory=list)
+    # `mtom.StreamingPart`s are sent chunk by chunk (read in a worker thread), so a reply can stream
+    # documents from disk without holding them in memory.
+    parts: list[mtom.AnyPart] = field(default_factory=list)
     mtom: bool = False
     after_send: list[Callable[[], Any]] = field(default_factory=list)  # e.g. audit emission
 
@@ -122,7 +127,7 @@ Decoder = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]]], Aw
 
 
 class SoapService:
-    """An ASGI app serving one SOAP endpoint path and its WSDL (`?wsdl`)."""
+    """An ASGI app serving one SOAP endpoint path, its WSDL (`?wsdl`) and schemas (`?xsd=NAME`)."""
 
     def __init__(
         self,
@@ -134,6 +139,7 @@ class SoapService:
         security: SecurityHook | None = None,
         decoder: Decoder | None = None,
         extra_routes: dict[str, Callable[..., Awaitable[None]]] | None = None,
+        xsd: Callable[[str], bytes] | None = None,
     ) -> None:
         self.path = path.rstrip("/") or "/"
         self.endpoint = endpoint
@@ -143,6 +149,9 @@ class SoapService:
         self.security = security
         self.decoder = decoder or self._decode_in_memory
         self.extra_routes = extra_routes or {}
+        self.on_startup = on_startup or []
+        self.on_shutdown = on_shutdown or []
+        self.xsd = xsd  # schema by name for `?xsd=NAME` (raises KeyError when unknown): xdsservice.wsdl
 
     async def _decode_in_memory(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
@@ -166,8 +175,16 @@ class SoapService:
         method = scope.get("method", "GET")
         query = scope.get("query_string", b"").decode("latin-1").lower()
         if method == "GET":
-            if self.wsdl is not None and query.split("&")[0] in ("wsdl", "wsdl="):
+            first = query.split("&")[0]
+            if self.wsdl is not None and first in ("wsdl", "wsdl="):
                 await _send(send, 200, "text/xml; charset=utf-8", self.wsdl())
+            elif self.xsd is not None and first.startswith("xsd="):
+                try:
+                    schema = self.xsd(unquote(first[4:]))
+                except KeyError:
+                    await _send(send, 404, "text/plain", b"no such schema")
+                    return
+                await _send(send, 200, "text/xml; charset=utf-8", schema)
             else:
                 await _send(send, 405, "text/plain", b"POST a SOAP 1.2 message, or GET ?wsdl")
             return
@@ -177,9 +194,28 @@ class SoapService:
         await self._handle_post(scope, receive, send)
 
     async def _handle_post(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        decoded: DecodedRequest | None = None
+        try:
+            try:
+                decoded = await self.decoder(scope, receive)
+            except SoapFault as fault:  # no message id known yet
+                await self._send_fault(send, fault, None)
+                return
+            except Exception:  # noqa: BLE001 - an unexpected decoder error is still answered with a fault
+                log.exception("unhandled error while decoding a SOAP request")
+                await self._send_fault(send, SoapFault(FaultCode.RECEIVER, "internal error; see the server log"), None)
+                return
+            await self._serve(scope, decoded, send)
+        finally:
+            for callback in decoded.on_close if decoded is not None else ():
+                try:
+                    await asyncio.to_thread(callback)
+                except Exception:  # noqa: BLE001 - clean-up must not break the exchange
+                    log.exception("request clean-up callback failed")
+
+    async def _serve(self, scope: dict[str, Any], decoded: DecodedRequest, send: Any) -> None:
         relates_to: str | None = None
         try:
-            decoded = await self.decoder(scope, receive)
             relates_to = decoded.request.addressing.message_id
             client = scope.get("client") or (None, None)
             context = RequestContext(
@@ -222,6 +258,9 @@ class SoapService:
 
     async def _send_reply(self, send: Any, reply: SoapReply, relates_to: str | None) -> None:
         envelope = soap.write_response(reply.body, reply.action, relates_to)
+        if any(isinstance(p, mtom.StreamingPart) for p in reply.parts):
+            await self._stream_reply(send, mtom.encode_stream(envelope, reply.parts, reply.action))
+            return
         if reply.mtom or reply.parts:
             content_type, body = mtom.encode_message(envelope, reply.parts, reply.action)
         else:
@@ -229,12 +268,51 @@ class SoapService:
             body = envelope
         await _send(send, 200, content_type, body)
 
+    async def _stream_reply(self, send: Any, encoded: mtom.EncodedMessage) -> None:
+        """Send an MTOM reply piece by piece; chunks are produced (files read) in a worker thread."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", encoded.content_type.encode("latin-1")),
+                    (b"content-length", str(encoded.length).encode()),
+                ],
+            }
+        )
+        chunks = encoded.chunks
+        try:
+            while True:
+                chunk = await asyncio.to_thread(next, chunks, None)
+                if chunk is None:
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception:  # noqa: BLE001 - the status line is gone: the short body tells the client
+            log.exception("streaming an MTOM reply failed after it started")
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    for hook in self.on_startup:
+                        await hook()
+                except Exception as exc:  # noqa: BLE001 - reported to the server, which stops
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for hook in self.on_shutdown:
+                    try:
+                        await hook()
+                    except Exception:  # noqa: BLE001
+                        log.exception("shutdown hook failed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -1,0 +1,55 @@
+"""Registry settings: defaults, `[registry]` in the config file, then XDS_REGISTRY_* variables.
+
+Global variables the README documents: XDS_DATA_DIR (data folder, default ./data), XDS_PROFILE
+(affinity-domain profile: ihe | nist), XDS_SECURITY and XDS_TRUST_DIR (WS-Security, see docs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from xdsservice.config import data_dir, load_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NIST_CODES = REPO_ROOT.parent / "shared/testkits/nist-xdstools/environment/default/codes.xml"
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    host: str = "127.0.0.1"
+    port: int = 8081
+    path: str = "/xds/registry"
+    public_url: str = ""  # the endpoint URL clients use; default http://host:port/path
+    database_url: str = ""  # default sqlite:///<data_dir>/registry.db
+    data_dir: str = ""  # default $XDS_DATA_DIR/registry
+    profile: str = "ihe"  # ihe | nist (XDS_PROFILE overrides)
+    codes_file: str = str(NIST_CODES)  # the nist profile's codes.xml
+    feed_host: str = "127.0.0.1"
+    feed_port: int = 2575  # ITI-8 MLLP; 0 disables the listener
+    affinity_domain: str = ""  # assigning authority OID accepted from the feed; empty = any ISO authority
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_query_results: int = 5000  # beyond this a stored query answers XDSTooManyResults
+    keep_extra_metadata: bool = True
+    log_level: str = "info"
+
+    @classmethod
+    def load(cls, **overrides: object) -> "RegistrySettings":
+        env = os.environ
+        if "XDS_PROFILE" in env and "profile" not in overrides:
+            overrides["profile"] = env["XDS_PROFILE"]
+        return load_settings(cls, "registry", **overrides)
+
+    def data_path(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else data_dir() / "registry"
+
+    def database_url_resolved(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = self.data_path()
+        path.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(path / 'registry.db').resolve()}"
+
+    def endpoint(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}{self.path}"

@@ -1,0 +1,319 @@
+"""The registry's SQL store: `RegistryReader` and the writes, inside one database transaction.
+
+SQLite (WAL) is the embedded default and PostgreSQL the server; the code is the same. A write
+transaction is serialized where it matters: SQLite takes the write lock at BEGIN (IMMEDIATE); PostgreSQL
+takes transaction-scoped advisory locks on the uniqueIds and targets a submission touches, so two
+concurrent submissions of one uniqueId cannot both pass the reuse check. Unique indexes stay as the
+last line of defence, and their IntegrityError is translated to the IHE code at the boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+
+from lxml import etree
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.pool import StaticPool
+
+from xdscore.ebrim import rim as rim_codec
+from xdscore.model import (
+    Association,
+    Code,
+    DocumentEntry,
+    Folder,
+    ObjectKind,
+    Patient,
+    PatientKey,
+    RegistryEntry,
+    SubmissionSet,
+)
+from xdscore.vocabulary import AssociationType
+
+from registry.sql import schema as t
+from registry.store import Changes, StoredDocument, StoredRef
+
+KIND_CODES = {
+    ObjectKind.DOCUMENT_ENTRY: "DE",
+    ObjectKind.SUBMISSION_SET: "SS",
+    ObjectKind.FOLDER: "FD",
+    ObjectKind.ASSOCIATION: "AS",
+}
+KINDS = {v: k for k, v in KIND_CODES.items()}
+HAS_MEMBER = AssociationType.HAS_MEMBER.value
+_CHUNK = 500  # bound IN-lists (SQLite's variable limit)
+
+
+def code_value(code: Code | None) -> str | None:
+    return f"{code.code}^^{code.scheme}" if code else None
+
+
+def pad_time(value: str | None) -> str | None:
+    """DTM → 14 digits, so that string comparison is time comparison at any precision."""
+    return value.strip().ljust(14, "0")[:14] if value else None
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    items = list(dict.fromkeys(v for v in values if v))
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=StaticPool if memory else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_connection.cursor()
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class RegistryTx:
+    """One database transaction: the reads the transactions need, and `apply` for their changes."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.is_postgres = conn.dialect.name == "postgresql"
+
+    # --- locking --------------------------------------------------------------------------------------
+
+    def lock(self, keys: Iterable[str]) -> None:
+        """Serialize concurrent writers on these keys (PostgreSQL; SQLite is already serialized)."""
+        if not self.is_postgres:
+            return
+        for key in sorted(set(keys)):
+            self.conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(key.encode()) - 2**31,))
+
+    # --- RegistryReader -------------------------------------------------------------------------------
+
+    def patient(self, key: PatientKey) -> Patient | None:
+        row = self.conn.execute(
+            select(t.patients).where(t.patients.c.pid == key.id, t.patients.c.authority == key.authority)
+        ).first()
+        if row is None:
+            return None
+        merged = PatientKey.parse(row.merged_into) if row.merged_into else None
+        return Patient(key, row.cx, json.loads(row.demographics or "{}"), merged)
+
+    def existing_uuids(self, uuids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(uuids):
+            found.update(self.conn.scalars(select(t.objects.c.uuid).where(t.objects.c.uuid.in_(chunk))))
+        return found
+
+    def refs(self, uuids: Iterable[str]) -> dict[str, StoredRef]:
+        o = t.objects.c
+        out: dict[str, StoredRef] = {}
+        for chunk in _chunks(uuids):
+            for r in self.conn.execute(
+                select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id).where(o.uuid.in_(chunk))
+            ):
+                out[r.uuid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.patient, r.lid, r.unique_id)
+        return out
+
+    def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]:
+        o, d = t.objects.c, t.documents.c
+        out: dict[str, list[StoredDocument]] = {}
+        for chunk in _chunks(unique_ids):
+            rows = self.conn.execute(
+                select(o.uuid, o.unique_id, o.status, d.hash, d.size)
+                .join(t.documents, d.uuid == o.uuid)
+                .where(o.unique_id.in_(chunk), o.kind == "DE")
+            )
+            for r in rows:
+                out.setdefault(r.unique_id, []).append(StoredDocument(r.uuid, r.unique_id, r.hash, r.size, r.status))
+        return out
+
+    def used_package_unique_ids(self, unique_ids: Iterable[str]) -> set[str]:
+        o = t.objects.c
+        found: set[str] = set()
+        for chunk in _chunks(unique_ids):
+            found.update(self.conn.scalars(select(o.unique_id).where(o.unique_id.in_(chunk), o.kind.in_(("SS", "FD")))))
+        return found
+
+    def folders_of_documents(self, document_uuids: Iterable[str]) -> dict[str, list[str]]:
+        a, o = t.associations.c, t.objects.c
+        out: dict[str, list[str]] = {}
+        for chunk in _chunks(document_uuids):
+            rows = self.conn.execute(
+                select(a.target, a.source)
+                .join(t.objects, o.uuid == a.source)
+                .where(a.target.in_(chunk), a.association_type == HAS_MEMBER, o.kind == "FD")
+                .order_by(o.seq)
+            )
+            for r in rows:
+                out.setdefault(r.target, [])
+                if r.source not in out[r.target]:
+                    out[r.target].append(r.source)
+        return out
+
+    def relationship_sources(self, target_uuids: Iterable[str], association_types: Iterable[str]) -> dict[str, list[str]]:
+        a = t.associations.c
+        types = list(association_types)
+        out: dict[str, list[str]] = {}
+        for chunk in _chunks(target_uuids):
+            for r in self.conn.execute(select(a.target, a.source).where(a.target.in_(chunk), a.association_type.in_(types))):
+                out.setdefault(r.target, []).append(r.source)
+        return out
+
+    # --- writes ---------------------------------------------------------------------------------------
+
+    def apply(self, changes: Changes, now: str) -> None:
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in t.metadata.tables}
+        for obj in changes.new_objects:
+            self._rows_for(obj, now, rows)
+        for table in t.metadata.sorted_tables:
+            if rows.get(table.name):
+                self.conn.execute(insert(table), rows[table.name])
+        for uuid, status in changes.status_updates.items():
+            self.conn.execute(update(t.objects).where(t.objects.c.uuid == uuid).values(status=status))
+        for uuid, when in changes.folder_updates.items():
+            self.conn.execute(update(t.folders).where(t.folders.c.uuid == uuid).values(last_update_time=when))
+
+    def _rows_for(self, obj: RegistryEntry, now: str, rows: dict[str, list[dict[str, Any]]]) -> None:
+        rim = obj.rim
+        patient = PatientKey.parse(getattr(obj, "patient_id", None) or "")
+        rows["objects"].append(
+            {
+                "uuid": obj.entry_uuid,
+                "kind": KIND_CODES[obj.kind],
+                "lid": rim.lid or obj.entry_uuid,
+                "version": int(rim.version_name or 1),
+                "status": rim.status or "",
+                "patient": str(patient) if patient else None,
+                "unique_id": getattr(obj, "unique_id", None),
+                "xml": etree.tostring(rim_codec.write_object(rim), encoding="unicode"),
+                "registered_at": now,
+            }
+        )
+        uid = obj.entry_uuid
+        if isinstance(obj, DocumentEntry):
+            rows["documents"].append(
+                {
+                    "uuid": uid,
+                    "object_type": obj.object_type or "",
+                    "class_code": code_value(obj.class_code),
+                    "type_code": code_value(obj.type_code),
+                    "format_code": code_value(obj.format_code),
+                    "practice_setting_code": code_value(obj.practice_setting_code),
+                    "healthcare_facility_type_code": code_value(obj.healthcare_facility_type_code),
+                    "creation_time": pad_time(obj.creation_time),
+                    "service_start_time": pad_time(obj.service_start_time),
+                    "service_stop_time": pad_time(obj.service_stop_time),
+                    "hash": obj.hash.lower() if obj.hash else None,
+                    "size": int(obj.size) if obj.size and obj.size.isdigit() else None,
+                    "repository_unique_id": obj.repository_unique_id,
+                    "mime_type": obj.mime_type,
+                }
+            )
+            codes = {("E", code_value(c)) for c in obj.event_codes} | {("C", code_value(c)) for c in obj.confidentiality_codes}
+            rows["document_codes"] += [{"uuid": uid, "code_type": k, "value": v} for k, v in sorted(codes)]
+            rows["document_authors"] += [{"uuid": uid, "person": a.person} for a in obj.authors if a.person]
+            rows["document_reference_ids"] += [{"uuid": uid, "value": v} for v in dict.fromkeys(obj.reference_ids)]
+        elif isinstance(obj, SubmissionSet):
+            rows["submission_sets"].append(
+                {
+                    "uuid": uid,
+                    "source_id": obj.source_id,
+                    "submission_time": pad_time(obj.submission_time),
+                    "content_type_code": code_value(obj.content_type_code),
+                }
+            )
+            rows["submission_set_authors"] += [{"uuid": uid, "person": a.person} for a in obj.authors if a.person]
+        elif isinstance(obj, Folder):
+            rows["folders"].append({"uuid": uid, "last_update_time": obj.last_update_time})
+            rows["folder_codes"] += [{"uuid": uid, "value": v} for v in dict.fromkeys(code_value(c) for c in obj.codes)]
+        elif isinstance(obj, Association):
+            rows["associations"].append(
+                {
+                    "uuid": uid,
+                    "association_type": obj.association_type,
+                    "source": obj.source_uuid,
+                    "target": obj.target_uuid,
+                    "submission_set_status": obj.submission_set_status,
+                }
+            )
+
+    # --- patient identity feed ------------------------------------------------------------------------
+
+    def save_patient(self, key: PatientKey, cx: str, demographics: dict[str, str], now: str) -> bool:
+        """Create or update a patient; True when it was created."""
+        p = t.patients.c
+        values = {"cx": cx, "demographics": json.dumps(demographics, sort_keys=True), "updated_at": now}
+        result = self.conn.execute(
+            update(t.patients).where(p.pid == key.id, p.authority == key.authority).values(merged_into=None, **values)
+        )
+        if result.rowcount:
+            return False
+        self.conn.execute(insert(t.patients).values(pid=key.id, authority=key.authority, **values))
+        return True
+
+    def merge_patient(self, subsumed: PatientKey, surviving: PatientKey, cx: str, now: str) -> None:
+        """A40: the subsumed id is retired; its documents are answered under the surviving id."""
+        if self.patient(subsumed) is None:
+            self.save_patient(subsumed, str(subsumed), {}, now)
+        p = t.patients.c
+        self.conn.execute(
+            update(t.patients)
+            .where(p.pid == subsumed.id, p.authority == subsumed.authority)
+            .values(merged_into=str(surviving), updated_at=now)
+        )
+        # Earlier merges into the subsumed id now point at the survivor too.
+        self.conn.execute(update(t.patients).where(p.merged_into == str(subsumed)).values(merged_into=str(surviving)))
+        self.conn.execute(
+            update(t.objects).where(t.objects.c.patient == str(subsumed)).values(patient=str(surviving))
+        )
+
+
+class SqlRegistry:
+    """Owns the engine; hands out read or write transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    def migrate(self) -> None:
+        from registry.sql.migrate import upgrade
+
+        upgrade(self.engine)
+
+    @contextmanager
+    def write(self, lock_keys: Iterable[str] = ()) -> Iterator[RegistryTx]:
+        conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        try:
+            with conn.begin():
+                tx = RegistryTx(conn)
+                tx.lock(lock_keys)
+                yield tx
+        finally:
+            conn.close()
+
+    @contextmanager
+    def read(self) -> Iterator[RegistryTx]:
+        with self.engine.connect() as conn, conn.begin():
+            yield RegistryTx(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,58 @@
+"""The registry's store port: what the transactions may read, and the changes they hand back to write.
+
+Transactions are pure functions over `RegistryReader`; the SQL store (`registry.sql.store`) implements it
+inside one database transaction, so the checks and the writes of a submission see the same state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol
+
+from xdscore.model import ObjectKind, Patient, PatientKey, RegistryEntry
+
+
+@dataclass(frozen=True)
+class StoredRef:
+    """What the stateful rules need to know about an object already registered."""
+
+    entry_uuid: str
+    kind: ObjectKind
+    status: str
+    patient: str | None  # str(PatientKey)
+    lid: str | None = None
+    unique_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    entry_uuid: str
+    unique_id: str
+    hash: str | None
+    size: int | None
+    status: str
+
+
+@dataclass
+class Changes:
+    """Everything one accepted transaction writes, applied atomically by the store."""
+
+    new_objects: list[RegistryEntry] = field(default_factory=list)
+    status_updates: dict[str, str] = field(default_factory=dict)  # entryUUID -> new availabilityStatus
+    folder_updates: dict[str, str] = field(default_factory=dict)  # Folder entryUUID -> lastUpdateTime
+
+
+class RegistryReader(Protocol):
+    def patient(self, key: PatientKey) -> Patient | None: ...
+
+    def existing_uuids(self, uuids: Iterable[str]) -> set[str]: ...
+
+    def refs(self, uuids: Iterable[str]) -> dict[str, StoredRef]: ...
+
+    def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]: ...
+
+    def used_package_unique_ids(self, unique_ids: Iterable[str]) -> set[str]: ...
+
+    def folders_of_documents(self, document_uuids: Iterable[str]) -> dict[str, list[str]]: ...
+
+    def relationship_sources(self, target_uuids: Iterable[str], association_types: Iterable[str]) -> dict[str, list[str]]: ...

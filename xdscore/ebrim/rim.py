@@ -1,0 +1,165 @@
+"""Generic ebRIM 3.0 RegistryObject <-> `RimObject` (OASIS ebRIM 3.0 §2-§4; ITI TF-3 4.2.3).
+
+Reads every child a RegistryObject may carry and writes them back in schema order
+(Slot*, Name?, Description?, VersionInfo?, Classification*, ExternalIdentifier*, ContentVersionInfo?),
+so an object stored as read comes back equal.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from lxml import etree
+
+from xdscore.model import RimClassification, RimExternalIdentifier, RimLocalized, RimObject, RimSlot
+from xdscore.vocabulary import NS
+
+R = f"{{{NS.RIM}}}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def q(local: str) -> str:
+    return R + local
+
+
+def read_slots(el: etree._Element) -> tuple[RimSlot, ...]:
+    slots = []
+    for s in el.iterchildren(q("Slot")):
+        values = tuple((v.text or "").strip() for v in s.iterfind(f"{R}ValueList/{R}Value"))
+        slots.append(RimSlot(s.get("name", ""), values))
+    return tuple(slots)
+
+
+def read_localized(el: etree._Element | None) -> tuple[RimLocalized, ...]:
+    if el is None:
+        return ()
+    return tuple(
+        RimLocalized(ls.get("value", ""), ls.get(XML_LANG), ls.get("charset"))
+        for ls in el.iterchildren(q("LocalizedString"))
+    )
+
+
+def read_classification(el: etree._Element, owner: str | None = None) -> RimClassification:
+    return RimClassification(
+        id=el.get("id", ""),
+        classified_object=el.get("classifiedObject") or owner or "",
+        scheme=el.get("classificationScheme"),
+        node=el.get("classificationNode"),
+        node_representation=el.get("nodeRepresentation"),
+        name=read_localized(el.find(q("Name"))),
+        slots=read_slots(el),
+        object_type=el.get("objectType"),
+    )
+
+
+def read_external_identifier(el: etree._Element, owner: str | None = None) -> RimExternalIdentifier:
+    return RimExternalIdentifier(
+        id=el.get("id", ""),
+        registry_object=el.get("registryObject") or owner or "",
+        scheme=el.get("identificationScheme", ""),
+        value=(el.get("value") or "").strip(),
+        name=read_localized(el.find(q("Name"))),
+        object_type=el.get("objectType"),
+    )
+
+
+def read_object(el: etree._Element) -> RimObject:
+    oid = el.get("id", "")
+    version = el.find(q("VersionInfo"))
+    content_version = el.find(q("ContentVersionInfo"))
+    return RimObject(
+        tag=etree.QName(el).localname,
+        id=oid,
+        object_type=el.get("objectType"),
+        lid=el.get("lid"),
+        status=el.get("status"),
+        home=el.get("home"),
+        mime_type=el.get("mimeType"),
+        is_opaque=el.get("isOpaque"),
+        version_name=version.get("versionName") if version is not None else None,
+        content_version=content_version.get("versionName") if content_version is not None else None,
+        name=read_localized(el.find(q("Name"))),
+        description=read_localized(el.find(q("Description"))),
+        slots=read_slots(el),
+        classifications=tuple(read_classification(c, oid) for c in el.iterchildren(q("Classification"))),
+        external_identifiers=tuple(
+            read_external_identifier(e, oid) for e in el.iterchildren(q("ExternalIdentifier"))
+        ),
+        association_type=el.get("associationType"),
+        source_object=el.get("sourceObject"),
+        target_object=el.get("targetObject"),
+    )
+
+
+def _set(el: etree._Element, name: str, value: str | None) -> None:
+    if value is not None:
+        el.set(name, value)
+
+
+def write_slots(parent: etree._Element, slots: Iterable[RimSlot]) -> None:
+    for slot in slots:
+        s = etree.SubElement(parent, q("Slot"), name=slot.name)
+        vl = etree.SubElement(s, q("ValueList"))
+        for v in slot.values:
+            etree.SubElement(vl, q("Value")).text = v
+
+
+def write_localized(parent: etree._Element, tag: str, values: tuple[RimLocalized, ...]) -> None:
+    if not values:
+        return
+    holder = etree.SubElement(parent, q(tag))
+    for v in values:
+        ls = etree.SubElement(holder, q("LocalizedString"))
+        _set(ls, XML_LANG, v.lang)
+        _set(ls, "charset", v.charset)
+        ls.set("value", v.value)
+
+
+def write_classification(parent: etree._Element | None, c: RimClassification) -> etree._Element:
+    el = etree.Element(q("Classification")) if parent is None else etree.SubElement(parent, q("Classification"))
+    _set(el, "classificationScheme", c.scheme)
+    _set(el, "classificationNode", c.node)
+    el.set("classifiedObject", c.classified_object)
+    el.set("id", c.id)
+    _set(el, "nodeRepresentation", c.node_representation)
+    _set(el, "objectType", c.object_type)
+    write_slots(el, c.slots)
+    write_localized(el, "Name", c.name)
+    return el
+
+
+def write_external_identifier(parent: etree._Element, e: RimExternalIdentifier) -> etree._Element:
+    el = etree.SubElement(parent, q("ExternalIdentifier"))
+    el.set("id", e.id)
+    _set(el, "objectType", e.object_type)
+    el.set("identificationScheme", e.scheme)
+    el.set("registryObject", e.registry_object)
+    el.set("value", e.value)
+    write_localized(el, "Name", e.name)
+    return el
+
+
+def write_object(obj: RimObject, parent: etree._Element | None = None) -> etree._Element:
+    el = etree.Element(q(obj.tag), nsmap={"rim": NS.RIM}) if parent is None else etree.SubElement(parent, q(obj.tag))
+    el.set("id", obj.id)
+    _set(el, "lid", obj.lid)
+    _set(el, "objectType", obj.object_type)
+    _set(el, "status", obj.status)
+    _set(el, "home", obj.home)
+    _set(el, "mimeType", obj.mime_type)
+    _set(el, "isOpaque", obj.is_opaque)
+    _set(el, "associationType", obj.association_type)
+    _set(el, "sourceObject", obj.source_object)
+    _set(el, "targetObject", obj.target_object)
+    write_slots(el, obj.slots)
+    write_localized(el, "Name", obj.name)
+    write_localized(el, "Description", obj.description)
+    if obj.version_name is not None:
+        etree.SubElement(el, q("VersionInfo"), versionName=obj.version_name)
+    for c in obj.classifications:
+        write_classification(el, c)
+    for e in obj.external_identifiers:
+        write_external_identifier(el, e)
+    if obj.content_version is not None:
+        etree.SubElement(el, q("ContentVersionInfo"), versionName=obj.content_version)
+    return el

@@ -1,0 +1,103 @@
+"""lcm:SubmitObjectsRequest <-> `Submission` (ITI TF-2b 3.42.4.1.2; ebRS 3.0 lcm.xsd).
+
+Top-level Classifications (the usual way to classify a RegistryPackage as SubmissionSet or Folder) and
+top-level ExternalIdentifiers are folded into the object they point at, so that each object is stored and
+returned as one self-contained element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from lxml import etree
+
+from xdscore.ebrim import association, document_entry, folder, rim, submission_set
+from xdscore.errors import FaultCode, SoapFault
+from xdscore.model import RimClassification, RimExternalIdentifier, RimObject, Submission
+from xdscore.vocabulary import NS, UUID
+
+LCM = f"{{{NS.LCM}}}"
+RIM = f"{{{NS.RIM}}}"
+RS = f"{{{NS.RS}}}"
+SUBMIT_OBJECTS_REQUEST = f"{LCM}SubmitObjectsRequest"
+
+
+def read(el: etree._Element) -> Submission:
+    if el.tag != SUBMIT_OBJECTS_REQUEST:
+        raise SoapFault(FaultCode.SENDER, f"body element is {el.tag}, expected lcm:SubmitObjectsRequest")
+    objects: list[RimObject] = []
+    loose_classifications: list[RimClassification] = []
+    loose_identifiers: list[RimExternalIdentifier] = []
+    object_refs: list[str] = []
+    request_slots = ()
+    slot_list = el.find(f"{RIM}RequestSlotList")
+    if slot_list is None:
+        slot_list = el.find(f"{RS}RequestSlotList")
+    if slot_list is not None:
+        request_slots = rim.read_slots(slot_list)
+    object_list = el.find(f"{RIM}RegistryObjectList")
+    if object_list is not None:
+        for child in object_list:
+            if not isinstance(child.tag, str):
+                continue
+            local = etree.QName(child).localname
+            if local in ("ExtrinsicObject", "RegistryPackage", "Association"):
+                objects.append(rim.read_object(child))
+            elif local == "Classification":
+                loose_classifications.append(rim.read_classification(child))
+            elif local == "ExternalIdentifier":
+                loose_identifiers.append(rim.read_external_identifier(child))
+            elif local == "ObjectRef":
+                object_refs.append(child.get("id", ""))
+    objects = _fold(objects, loose_classifications, loose_identifiers)
+    return classify(objects, request_slots=request_slots, object_refs=tuple(object_refs))
+
+
+def _fold(
+    objects: list[RimObject], classifications: list[RimClassification], identifiers: list[RimExternalIdentifier]
+) -> list[RimObject]:
+    if not classifications and not identifiers:
+        return objects
+    index = {o.id: i for i, o in enumerate(objects)}
+    for c in classifications:
+        i = index.get(c.classified_object)
+        if i is not None:
+            objects[i] = replace(objects[i], classifications=(*objects[i].classifications, c))
+    for e in identifiers:
+        i = index.get(e.registry_object)
+        if i is not None:
+            objects[i] = replace(objects[i], external_identifiers=(*objects[i].external_identifiers, e))
+    return objects
+
+
+def classify(objects: list[RimObject], request_slots: tuple = (), object_refs: tuple[str, ...] = ()) -> Submission:
+    des, sss, fds, assocs, unknown = [], [], [], [], []
+    for o in objects:
+        if o.tag == "ExtrinsicObject":
+            des.append(document_entry.read(o))
+        elif o.tag == "Association":
+            assocs.append(association.read(o))
+        elif o.has_node(UUID.SS_NODE):
+            sss.append(submission_set.read(o))
+        elif o.has_node(UUID.FOLDER_NODE):
+            fds.append(folder.read(o))
+        else:
+            unknown.append(o)
+    return Submission(
+        document_entries=tuple(des),
+        submission_sets=tuple(sss),
+        folders=tuple(fds),
+        associations=tuple(assocs),
+        unclassified_packages=tuple(unknown),
+        request_slots=request_slots,
+        object_refs=object_refs,
+    )
+
+
+def write(objects: list[RimObject]) -> etree._Element:
+    """RimObjects → lcm:SubmitObjectsRequest (SubmissionSet first is customary, not required)."""
+    req = etree.Element(SUBMIT_OBJECTS_REQUEST, nsmap={"lcm": NS.LCM, "rim": NS.RIM})
+    lst = etree.SubElement(req, f"{RIM}RegistryObjectList")
+    for o in objects:
+        rim.write_object(o, lst)
+    return req
