@@ -257,7 +257,7 @@ class _Checker:
             found = self.association_to_one_of(ss, remaining, "HasMember")
             if found is None:
                 break
-            remaining.remove(found)
+            remaining = [r for r in remaining if r.get("id") != found.get("targetObject")]
         if not fd:
             self.association_to_one_of(ss, [], "HasMember")
 

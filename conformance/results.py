@@ -67,6 +67,7 @@ class SectionResult:
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest class
     test_id: str
     title: str = ""
     collections: list[str] = field(default_factory=list)

@@ -145,6 +145,7 @@ class Runner:
 
 class TestRun:
     """The state of one test being run: its patient and its section results (the linkage resolver)."""
+    __test__ = False  # not a pytest class
 
     def __init__(self, runner: Runner, result: TestResult):
         self.runner = runner

@@ -131,6 +131,7 @@ class Section:
 
 @dataclass
 class TestDefinition:
+    __test__ = False  # not a pytest class
     id: str
     directory: Path
     collections: list[str]
@@ -254,6 +255,7 @@ def parse_plan(path: Path, test_id: str, section: str | None) -> Section:
 
 class TestKit:
     """A test kit folder (the one holding `tests/`, or its parent)."""
+    __test__ = False  # not a pytest class
 
     def __init__(self, root: Path):
         root = root.resolve()

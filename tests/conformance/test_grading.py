@@ -1,0 +1,184 @@
+"""Graders: a step that should fail does fail (status, error code, counts, patterns, assertions, unknown)."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from conformance import grading
+from conformance.metadata import Metadata
+from tests.conformance.fakes import FAILURE, PARTIAL, RIM, SUCCESS, query_response, registry_response
+from xdscore.vocabulary import UUID
+
+HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
+APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
+
+
+def eo(id_: str, status: str = APPROVED) -> etree._Element:
+    return etree.Element(f"{{{RIM}}}ExtrinsicObject", id=id_, status=status, objectType="urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1")
+
+
+def package(id_: str, node: str, status: str = APPROVED) -> etree._Element:
+    rp = etree.Element(f"{{{RIM}}}RegistryPackage", id=id_, status=status)
+    etree.SubElement(rp, f"{{{RIM}}}Classification", classifiedObject=id_, classificationNode=node)
+    return rp
+
+
+def assoc(source: str, target: str, type_: str = HAS_MEMBER, id_: str | None = None) -> etree._Element:
+    return etree.Element(
+        f"{{{RIM}}}Association", id=id_ or f"a-{source}-{target}", sourceObject=source, targetObject=target,
+        associationType=type_,
+    )
+
+
+def ss_with_one_doc(ss_status: str = APPROVED) -> Metadata:
+    return Metadata.of(query_response([package("ss", UUID.SS_NODE, ss_status), eo("d1"), assoc("ss", "d1")]))
+
+
+def contents(xml: str, md: Metadata) -> list[str]:
+    return grading.grade_expected_contents(etree.fromstring(xml), md, lambda el: el.get("value", ""))
+
+
+# --- ExpectedStatus / errors -------------------------------------------------------------------------------
+
+
+def test_expected_status_matches() -> None:
+    assert grading.grade_status(["Success"], SUCCESS, [], None) == []
+    assert grading.grade_status(["PartialSuccess"], PARTIAL, [], None) == []
+
+
+def test_wrong_status_fails() -> None:
+    assert grading.grade_status(["Success"], FAILURE, [], None)
+    assert grading.grade_status(["Failure"], SUCCESS, [], None)
+
+
+def test_status_without_namespace_fails() -> None:
+    assert grading.grade_status(["Success"], "Success", [], None)
+
+
+def test_fault_only_passes_when_expected() -> None:
+    assert grading.grade_status(["Fault"], "Fault", [], "Sender: bad") == []
+    assert grading.grade_status(["Success"], "Fault", [], "Sender: bad")
+    assert grading.grade_status(["Fault"], SUCCESS, [], None)
+
+
+def test_success_with_an_error_fails_but_a_warning_does_not() -> None:
+    err = grading.registry_errors(registry_response(SUCCESS, [("XDSRegistryError", "boom", "Error")]))
+    warn = grading.registry_errors(registry_response(SUCCESS, [("XDSExtraMetadataNotSaved", "x", "Warning")]))
+    assert grading.grade_status(["Success"], SUCCESS, err, None)
+    assert grading.grade_status(["Success"], SUCCESS, warn, None) == []
+
+
+def test_unknown_expected_status_is_unsupported() -> None:
+    assert grading.grade_status(["Maybe"], SUCCESS, [], None) == ["unsupported: ExpectedStatus Maybe"]
+
+
+def test_expected_error_message_must_be_present() -> None:
+    errors = grading.registry_errors(registry_response(FAILURE, [("XDSPatientIdDoesNotMatch", "pid", "Error")]))
+    assert grading.grade_error_message("XDSPatientIdDoesNotMatch", ["Failure"], errors) == []
+    assert grading.grade_error_message("XDSUnknownPatientId", ["Failure"], errors)
+
+
+def test_expected_error_message_is_searched_in_code_context_too() -> None:
+    errors = grading.registry_errors(registry_response(FAILURE, [("XDSRegistryError", "XDSUnknownPatientId: P1", "Error")]))
+    assert grading.grade_error_message("XDSUnknownPatientId", ["Failure"], errors) == []
+
+
+def test_expected_error_message_ignores_warnings() -> None:
+    errors = grading.registry_errors(registry_response(FAILURE, [("XDSUnknownPatientId", "", "Warning")]))
+    assert grading.grade_error_message("XDSUnknownPatientId", ["Failure"], errors)
+
+
+def test_expected_error_code_missing_fails() -> None:
+    errors = grading.registry_errors(registry_response(FAILURE, [("XDSRegistryError", "x", "Error")]))
+    assert grading.grade_error_code("XDSRepositoryMetadataError", errors)
+    assert grading.grade_error_code("XDSRegistryError", errors) == []
+
+
+def test_expected_error_code_accepts_a_warning() -> None:
+    errors = grading.registry_errors(registry_response(SUCCESS, [("XDSExtraMetadataNotSaved", "x", "Warning")]))
+    assert grading.grade_error_code("XDSExtraMetadataNotSaved", errors) == []
+
+
+# --- ExpectedContents ------------------------------------------------------------------------------------
+
+
+def test_document_count() -> None:
+    md = ss_with_one_doc()
+    assert contents('<ExpectedContents><Documents count="1"/></ExpectedContents>', md) == []
+    assert contents('<ExpectedContents><Documents count="2"/></ExpectedContents>', md) == [
+        "Documents: Found 1 Documents instead of 2"
+    ]
+
+
+def test_ss_with_one_doc() -> None:
+    assert contents("<ExpectedContents><SSwithOneDoc/></ExpectedContents>", ss_with_one_doc()) == []
+
+
+def test_ss_with_one_doc_fails_when_ss_not_approved() -> None:
+    assert contents("<ExpectedContents><SSwithOneDoc/></ExpectedContents>", ss_with_one_doc(DEPRECATED))
+
+
+def test_ss_with_one_doc_fails_on_wrong_association_type() -> None:
+    md = Metadata.of(query_response([package("ss", UUID.SS_NODE), eo("d1"), assoc("ss", "d1", "HasMember")]))
+    failures = contents("<ExpectedContents><SSwithOneDoc/></ExpectedContents>", md)
+    assert failures and "HasMember association missing" in failures[0]
+
+
+def test_doc_app_and_dep() -> None:
+    md = Metadata.of(query_response([eo("d1"), eo("d2", DEPRECATED)]))
+    assert contents("<ExpectedContents><DocApp/></ExpectedContents>", md)
+    assert contents("<ExpectedContents><DocDep/></ExpectedContents>", md)
+    assert contents("<ExpectedContents><OneDocDep/><OneDocApp/></ExpectedContents>", md) == []
+
+
+def test_object_refs_count_and_no_leaf_objects() -> None:
+    refs = [etree.Element(f"{{{RIM}}}ObjectRef", id=f"urn:uuid:{i}") for i in range(3)]
+    md = Metadata.of(query_response(refs))
+    assert contents('<ExpectedContents><ObjectRefs count="3"/></ExpectedContents>', md) == []
+    assert contents('<ExpectedContents><ObjectRefs count="2"/></ExpectedContents>', md)
+    assert contents('<ExpectedContents><ObjectRefs count="1"/></ExpectedContents>', ss_with_one_doc())
+
+
+def test_folder_patterns() -> None:
+    md = Metadata.of(
+        query_response(
+            [
+                package("ss", UUID.SS_NODE), package("f", UUID.FOLDER_NODE), eo("d1"),
+                assoc("ss", "d1"), assoc("ss", "f"), assoc("f", "d1", id_="fd"), assoc("ss", "fd"),
+            ]
+        )
+    )
+    assert contents("<ExpectedContents><SSwithOneDocOneFol/><FolApp/></ExpectedContents>", md) == []
+    md.objects.pop()  # drop SS → (Folder→Doc) association
+    assert contents("<ExpectedContents><SSwithOneDocOneFol/></ExpectedContents>", md)
+
+
+def test_none() -> None:
+    assert contents("<ExpectedContents><None/></ExpectedContents>", Metadata.of(query_response([]))) == []
+    assert contents("<ExpectedContents><None/></ExpectedContents>", ss_with_one_doc())
+
+
+def test_unknown_expected_contents_element_is_unsupported() -> None:
+    assert contents("<ExpectedContents><SSwithSevenDocs/></ExpectedContents>", ss_with_one_doc()) == [
+        "unsupported: ExpectedContents/SSwithSevenDocs"
+    ]
+
+
+def test_document_entries_must_only_include() -> None:
+    md = Metadata.of(query_response([eo("d1"), eo("d2")]))
+    spec = """<ExpectedContents><DocumentEntries><MustOnlyInclude><DocumentEntry>
+              <UseId value="{v}"/></DocumentEntry></MustOnlyInclude></DocumentEntries></ExpectedContents>"""
+    assert contents(spec.format(v="d1"), md)  # d2 is also there
+    assert contents(spec.format(v="d3"), Metadata.of(query_response([eo("d1")])))
+    assert contents(spec.format(v="d1"), Metadata.of(query_response([eo("d1")]))) == []
+
+
+# --- Assertions --------------------------------------------------------------------------------------------
+
+
+def test_assertion_true_and_false() -> None:
+    log = etree.fromstring("<TestResults><TestStep id='q'><Result><x status='A'/></Result></TestStep></TestResults>")
+    assert grading.grade_assertions([("ok", "//TestStep[@id='q']//x/@status = 'A'")], log) == []
+    assert grading.grade_assertions([("ko", "count(//x) = 2")], log)
+    assert grading.grade_assertions([("bad", "//x[")], log)
