@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Self
 
 from lxml import etree
 
@@ -74,7 +75,7 @@ class FakeSoapEndpoint:
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 ctype = self.headers.get("Content-Type", "")
                 ct = mtom.ContentType.parse(ctype)
@@ -86,7 +87,7 @@ class FakeSoapEndpoint:
                     root = raw
                 env = etree.fromstring(root)
                 action = env.findtext(f"{{{NS.SOAP12}}}Header/{{{NS.WSA}}}Action", "").strip()
-                body = [c for c in env.find(f"{{{NS.SOAP12}}}Body") if isinstance(c.tag, str)][0]
+                body = next(c for c in env.find(f"{{{NS.SOAP12}}}Body") if isinstance(c.tag, str))
                 rec = Received(action, body, ctype, attachments)
                 outer.received.append(rec)
                 reply = outer.handler(rec)
@@ -108,7 +109,7 @@ class FakeSoapEndpoint:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/xds"
 
-    def __enter__(self) -> "FakeSoapEndpoint":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -151,7 +152,7 @@ class FakeMllpListener:
                 ack = f"MSH|^~\\&|REG|X|SRC|Y|20250101||ACK^A01|A{control}|P|2.3.1\rMSA|{self.ack_code}|{control}\r"
                 conn.sendall(b"\x0b" + ack.encode() + b"\x1c\r")
 
-    def __enter__(self) -> "FakeMllpListener":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

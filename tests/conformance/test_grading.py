@@ -6,7 +6,14 @@ from lxml import etree
 
 from conformance import grading
 from conformance.metadata import Metadata
-from tests.conformance.fakes import FAILURE, PARTIAL, RIM, SUCCESS, query_response, registry_response
+from tests.conformance.fakes import (
+    FAILURE,
+    PARTIAL,
+    RIM,
+    SUCCESS,
+    query_response,
+    registry_response,
+)
 from xdscore.vocabulary import UUID
 
 HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"

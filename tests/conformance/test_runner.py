@@ -19,7 +19,15 @@ from conformance.prepare import Settings
 from conformance.runner import Endpoints, Runner
 from conformance.testplan import TestKit
 from tests.conformance.fakes import (
-    FAILURE, RIM, SUCCESS, FakeMllpListener, FakeSoapEndpoint, Received, Reply, query_response, registry_response,
+    FAILURE,
+    RIM,
+    SUCCESS,
+    FakeMllpListener,
+    FakeSoapEndpoint,
+    Received,
+    Reply,
+    query_response,
+    registry_response,
 )
 from xdscore import mtom
 from xdscore.vocabulary import NS, UUID
@@ -220,8 +228,8 @@ class MiniRepository:
         if rec.action.endswith("ProvideAndRegisterDocumentSet-b"):
             doc_el = rec.body.find(f"{{{NS.XDSB}}}Document")
             data = mtom.element_content(doc_el, rec.attachments).read()
-            uid = [e.get("value") for e in rec.body.iter(f"{{{RIM}}}ExternalIdentifier")
-                   if e.get("identificationScheme") == UUID.DE_UNIQUE_ID][0]
+            uid = next(e.get("value") for e in rec.body.iter(f"{{{RIM}}}ExternalIdentifier")
+                   if e.get("identificationScheme") == UUID.DE_UNIQUE_ID)
             self.docs[uid] = data
             return Reply(registry_response())
         uid = rec.body.findtext(f".//{{{NS.XDSB}}}DocumentUniqueId").strip()

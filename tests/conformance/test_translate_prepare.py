@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from conformance.prepare import Allocator, PrepareError, Settings, assign_uuids, clean_params, prepare_submission
+from conformance.prepare import (
+    Allocator,
+    PrepareError,
+    Settings,
+    assign_uuids,
+    clean_params,
+    prepare_submission,
+)
 from conformance.testplan import Transaction, UseId, UseReport
 from conformance.translate import submit_objects_request
 from xdscore.vocabulary import NS, UUID
