@@ -1,0 +1,139 @@
+"""HTTP JSON API of the audit record repository: the access trace of a patient and general searches.
+
+Routes (all GET, JSON):
+- `/patients/{patient id as CX, URL-encoded}/accesses` — every audited transaction that names the patient,
+  newest first: who (user id, name, roles), organisation, when, which transaction, which documents,
+  outcome and access mode (normal, bris_de_glace, centre_15): the trace a DMP patient is entitled to see
+  (Code de la santé publique R1111-44/-48).
+- `/events?user=&event_type=&patient=&since=&until=&limit=&offset=` — general search.
+- `/events/{id}` — one event, with the AuditMessage XML as received.
+- `/rejected?limit=&offset=` — messages that could not be stored as events, with the reason.
+- `/health` — counts.
+`since` / `until` are ISO 8601 date-times (inclusive, UTC when no offset is given); `limit` is at most 1000.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from audit.store import AuditStore, EventFilter
+
+MAX_LIMIT = 1000
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _time(params: Any, name: str) -> datetime | None:
+    text = params.get(name)
+    if not text:
+        return None
+    # a '+' left unencoded in a query string arrives as a space: 10:00:00 01:00 means 10:00:00+01:00
+    try:
+        return datetime.fromisoformat(re.sub(r" (\d{2}:\d{2})$", r"+\1", text.strip()))
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 date-time, not {text!r}") from None
+
+
+def _int(params: Any, name: str, default: int, maximum: int | None = None) -> int:
+    text = params.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit():
+        raise BadRequest(f"{name} must be a non-negative integer, not {text!r}")
+    value = int(text)
+    return min(value, maximum) if maximum is not None else value
+
+
+def _event_json(event: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in event.items() if k not in ("message", "digest")}
+    for key in ("event_time", "received_at"):
+        if out.get(key) is not None:
+            out[key] = out[key].isoformat()
+    if "message" in event:
+        out["message"] = event["message"].decode("utf-8", "replace")
+    return out
+
+
+def _access_json(event: dict[str, Any]) -> dict[str, Any]:
+    """The patient-facing view of one event."""
+    return {
+        "id": event["id"],
+        "time": event["event_time"].isoformat(),
+        "transaction": event["event_type"],
+        "transaction_name": event["event_type_name"],
+        "action": event["event_action"],
+        "outcome": event["outcome"],
+        "user": {"id": event["user_id"], "name": event["user_name"], "roles": event["user_roles"]},
+        "organisation": {"id": event["organisation_id"], "name": event["organisation"]},
+        "access_mode": event["access_mode"] or None,
+        "purposes_of_use": event["purposes"],
+        "documents": event["documents"],
+        "submission_set": event["submission_set_id"] or None,
+        "query": event["query_id"] or None,
+        "source": {"id": event["source_user_id"], "address": event["source_address"]},
+    }
+
+
+def create_app(store: AuditStore) -> Starlette:
+    async def accesses(request: Request) -> JSONResponse:
+        patient_id = request.path_params["patient_id"]
+        p = request.query_params
+        events = await run_in_threadpool(
+            store.accesses, patient_id, _time(p, "since"), _time(p, "until"),
+            _int(p, "limit", 100, MAX_LIMIT), _int(p, "offset", 0),
+        )
+        return JSONResponse({"patient_id": patient_id, "accesses": [_access_json(e) for e in events]})
+
+    async def events(request: Request) -> JSONResponse:
+        p = request.query_params
+        criteria = EventFilter(
+            patient_id=p.get("patient") or None, user_id=p.get("user") or None,
+            event_type=p.get("event_type") or None, since=_time(p, "since"), until=_time(p, "until"),
+            limit=_int(p, "limit", 100, MAX_LIMIT), offset=_int(p, "offset", 0),
+        )
+        found = await run_in_threadpool(store.search, criteria)
+        return JSONResponse({"events": [_event_json(e) for e in found]})
+
+    async def event(request: Request) -> JSONResponse:
+        text = request.path_params["event_id"]
+        found = await run_in_threadpool(store.get, int(text)) if text.isdigit() else None
+        if found is None:
+            return JSONResponse({"error": f"no audit event {text}"}, status_code=404)
+        return JSONResponse(_event_json(found))
+
+    async def rejected(request: Request) -> JSONResponse:
+        p = request.query_params
+        rows = await run_in_threadpool(store.rejected, _int(p, "limit", 100, MAX_LIMIT), _int(p, "offset", 0))
+        return JSONResponse({"rejected": [
+            {"id": r["id"], "received_at": r["received_at"].isoformat(), "transport": r["transport"],
+             "peer": r["peer"], "reason": r["reason"], "data_base64": base64.b64encode(r["data"]).decode()}
+            for r in rows
+        ]})
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", **await run_in_threadpool(store.counts)})
+
+    async def bad_request(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    return Starlette(
+        routes=[
+            Route("/patients/{patient_id:path}/accesses", accesses),
+            Route("/events", events),
+            Route("/events/{event_id}", event),
+            Route("/rejected", rejected),
+            Route("/health", health),
+        ],
+        exception_handlers={BadRequest: bad_request},
+    )

@@ -1,0 +1,307 @@
+"""ATNA audit sender: durable spool, background delivery over syslog TLS or UDP (ITI TF-2a 3.20; RFC 5425/5426).
+
+Usage, from any process (registry, repository, patient feed, a script):
+
+    sender = AuditSender(AuditSenderSettings.load("xds-registry"))
+    sender.emit_all(audit_events.build(facts))   # returns at once; never raises for a sink problem
+    ...
+    sender.close()
+
+Theory of operation. A transaction must never wait on the audit sink, and no event may be lost while the
+sink or the network is down. So `emit` only wraps the AuditMessage into its RFC 5424 message (timestamp
+of the emit) and commits it to a spool on local disk (SQLite in WAL mode: a commit is a write to the WAL,
+no fsync, so it survives a crash of the process; `synchronous=FULL` in the spool would also survive power
+loss at a cost per event). One background thread reads the spool oldest first, sends a batch, and deletes
+the rows only once the batch is written: over TLS, once `sendall` returned for the whole batch; over UDP,
+once each datagram was written to the socket. On any failure the thread closes the connection, waits
+(exponential backoff, capped), and sends the same rows again, so delivery is at least once. Two cases
+could still repeat a message: a TLS write that fails half-way, and a crash between the write and the
+delete. The sink drops such repeats (it keys each message by its digest; the syslog timestamp has
+microseconds). Before each TLS batch the thread checks that the sink has not closed the connection (a
+restarted sink leaves a half-closed socket whose next write would succeed locally and be lost).
+What TLS syslog cannot tell (no application acknowledgement in RFC 5425): bytes written into a live
+connection just before the sink host dies. A record too long for a UDP datagram is parked in the spool
+with the reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import sqlite3
+import ssl
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from audit.config import AuditSenderSettings
+from audit.tls import client_context
+from xdscore import syslog
+
+log = logging.getLogger("xds.audit.sender")
+
+
+class Spool:
+    """A FIFO of syslog messages in one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, message BLOB NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS parked (id INTEGER PRIMARY KEY, message BLOB NOT NULL, reason TEXT NOT NULL,"
+            " parked_at TEXT NOT NULL)"
+        )
+
+    def put_many(self, messages: list[bytes]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO spool (message) VALUES (?)", [(m,) for m in messages])
+            self._db.execute("COMMIT")
+
+    def oldest(self, limit: int) -> list[tuple[int, bytes]]:
+        with self._lock:
+            return self._db.execute("SELECT id, message FROM spool ORDER BY id LIMIT ?", (limit,)).fetchall()
+
+    def delete(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
+            self._db.execute("COMMIT")
+
+    def park(self, row_id: int, message: bytes, reason: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO parked (id, message, reason, parked_at) VALUES (?, ?, ?, ?)",
+                (row_id, message, reason, datetime.now(UTC).isoformat()),
+            )
+            self._db.execute("DELETE FROM spool WHERE id = ?", (row_id,))
+            self._db.execute("COMMIT")
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM spool").fetchone()[0])
+
+    def parked(self) -> list[tuple[int, bytes, str]]:
+        with self._lock:
+            return self._db.execute("SELECT id, message, reason FROM parked ORDER BY id").fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class SendError(Exception):
+    """A delivery attempt failed after `sent` messages of the batch were written."""
+
+    def __init__(self, sent: int, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.sent = sent
+
+
+class _TlsTransport:
+    """RFC 5425: one long-lived TLS connection, octet-counted frames."""
+
+    def __init__(self, settings: AuditSenderSettings) -> None:
+        self.settings = settings
+        self._sock: ssl.SSLSocket | None = None
+
+    def _connect(self) -> ssl.SSLSocket:
+        s = self.settings
+        raw = socket.create_connection((s.host, s.port), timeout=s.connect_timeout)
+        try:
+            tls = client_context(s).wrap_socket(raw, server_hostname=s.tls_server_name or s.host)
+        except BaseException:
+            raw.close()
+            raise
+        tls.settimeout(max(s.connect_timeout, 30.0))
+        return tls
+
+    def _peer_closed(self, sock: ssl.SSLSocket) -> bool:
+        # The sink never sends application data, so a readable socket means EOF, close_notify or an error.
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) or sock.pending() > 0
+
+    def send(self, messages: list[bytes]) -> int:
+        if self._sock is not None and self._peer_closed(self._sock):
+            self.close()
+        try:
+            if self._sock is None:
+                self._sock = self._connect()
+            self._sock.sendall(b"".join(syslog.frame(m) for m in messages))
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            self.close()
+            raise SendError(0, exc) from exc
+        return len(messages)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
+
+
+class _UdpTransport:
+    """RFC 5426: one message per datagram."""
+
+    def __init__(self, settings: AuditSenderSettings) -> None:
+        self.settings = settings
+        self._sock: socket.socket | None = None
+
+    def send(self, messages: list[bytes]) -> int:
+        sent = 0
+        try:
+            if self._sock is None:
+                family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
+                self._sock = socket.socket(family, socket.SOCK_DGRAM)
+                self._sock.connect((self.settings.host, self.settings.port))
+            for message in messages:
+                self._sock.send(message)
+                sent += 1
+        except OSError as exc:
+            self.close()
+            raise SendError(sent, exc) from exc
+        return sent
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class AuditSender:
+    """Spools audit messages and delivers them in the background. Thread-safe; one per process."""
+
+    def __init__(self, settings: AuditSenderSettings, *, start: bool = True) -> None:
+        self.settings = settings
+        self.enabled = settings.transport != "off"
+        if settings.transport not in ("tls", "udp", "off"):
+            raise ValueError(f"audit sender transport must be tls, udp or off, not {settings.transport!r}")
+        self.hostname = settings.hostname or socket.gethostname() or "-"
+        self._procid = str(os.getpid())
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self._closed = False
+        self.spool = Spool(Path(settings.spool_dir) / "spool.db") if self.enabled else None
+        if self.enabled and start:
+            self.start()
+
+    # --- producer side: called by transactions -------------------------------------------------------
+
+    def emit(self, audit_xml: bytes) -> None:
+        """Spool one AuditMessage (XML bytes) for delivery; returns once it is on disk."""
+        self.emit_all((audit_xml,))
+
+    def emit_all(self, audit_xmls: Iterable[bytes]) -> None:
+        """Spool several AuditMessages in one commit (e.g. the two of an ITI-8 merge)."""
+        if self._closed:
+            raise RuntimeError("audit sender is closed")
+        if self.spool is None:
+            return  # transport "off"
+        timestamp = syslog.format_timestamp(datetime.now(UTC))
+        s = self.settings
+        messages = [
+            syslog.encode(syslog.atna_message(xml, timestamp, self.hostname, s.app_name, self._procid))
+            for xml in audit_xmls
+        ]
+        if messages:
+            self.spool.put_many(messages)
+            self._wake.set()
+
+    # --- delivery side -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None and self.enabled:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"audit-sender-{self.settings.app_name}", daemon=True)
+            self._thread.start()
+
+    def pending(self) -> int:
+        return self.spool.count() if self.spool is not None else 0
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the spool is empty; False if it is not within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.pending():
+            if time.monotonic() > deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.01)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the delivery thread; what is still spooled is sent by the next sender on this spool."""
+        self._closed = True
+        self._stop.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+        if self.spool is not None and (thread is None or not thread.is_alive()):
+            self.spool.close()
+            self.spool = None
+
+    def _transport(self) -> _TlsTransport | _UdpTransport:
+        return _TlsTransport(self.settings) if self.settings.transport == "tls" else _UdpTransport(self.settings)
+
+    def _run(self) -> None:
+        assert self.spool is not None
+        spool, s = self.spool, self.settings
+        transport = self._transport()
+        delay = s.retry_initial_seconds
+        try:
+            while not self._stop.is_set():
+                batch = spool.oldest(s.batch_size)
+                if s.transport == "udp":
+                    batch = self._park_oversized(batch)
+                if not batch:
+                    self._wake.wait(1.0)
+                    self._wake.clear()
+                    continue
+                try:
+                    sent = transport.send([message for _, message in batch])
+                except SendError as exc:
+                    spool.delete([row_id for row_id, _ in batch[: exc.sent]])
+                    if self.last_error != str(exc):
+                        log.warning("audit sink %s:%d unreachable (%s); %d event(s) kept in the spool, retrying",
+                                    s.host, s.port, exc, spool.count())
+                    self.last_error = str(exc)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, s.retry_max_seconds)
+                    continue
+                spool.delete([row_id for row_id, _ in batch[:sent]])
+                if self.last_error is not None:
+                    log.info("audit sink %s:%d reachable again", s.host, s.port)
+                    self.last_error = None
+                delay = s.retry_initial_seconds
+        except Exception:
+            log.exception("audit sender stopped on an unexpected error; events stay in the spool")
+        finally:
+            transport.close()
+
+    def _park_oversized(self, batch: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        assert self.spool is not None
+        kept = []
+        for row_id, message in batch:
+            if len(message) > self.settings.max_udp_bytes:
+                reason = f"{len(message)} bytes do not fit a UDP datagram of {self.settings.max_udp_bytes}; use TLS"
+                log.error("audit event %d parked: %s", row_id, reason)
+                self.spool.park(row_id, message, reason)
+            else:
+                kept.append((row_id, message))
+        return kept

@@ -1,0 +1,323 @@
+"""The audit record repository's SQL store (ATNA Audit Record Repository, ITI TF-1 9; DMP access trace).
+
+SQLAlchemy 2 Core on SQLite (WAL) by default or PostgreSQL. One row per audit event with the fields the
+searches need as indexed columns (event time, requestor, event type) and side tables for the patients and
+documents an event names; the AuditMessage XML is kept as received. Messages that could not be read are
+kept too, in `audit_rejected`, with the reason. The schema is created and upgraded by the Alembic
+migrations in `audit/migrations` (its own version table, so it can share a database with the registry).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from audit.record import AuditRecord, Code
+
+metadata = sa.MetaData()
+
+audit_event = sa.Table(
+    "audit_event",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("transport", sa.String(8), nullable=False),
+    sa.Column("peer", sa.String(255), nullable=False),
+    sa.Column("peer_certificate", sa.Text()),
+    sa.Column("syslog_timestamp", sa.String(40), nullable=False),
+    sa.Column("syslog_hostname", sa.String(255), nullable=False),
+    sa.Column("syslog_app_name", sa.String(48), nullable=False),
+    sa.Column("syslog_procid", sa.String(128), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("event_name", sa.String(255), nullable=False),
+    sa.Column("event_action", sa.String(1), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("event_type_name", sa.String(255), nullable=False),
+    sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("outcome", sa.Integer(), nullable=False),
+    sa.Column("user_id", sa.String(1024), nullable=False),
+    sa.Column("user_name", sa.String(1024), nullable=False),
+    sa.Column("user_roles", sa.Text(), nullable=False),  # JSON [{code, system, text}]
+    sa.Column("organisation_id", sa.String(1024), nullable=False),
+    sa.Column("organisation", sa.String(1024), nullable=False),
+    sa.Column("access_mode", sa.String(32), nullable=False),
+    sa.Column("purposes", sa.Text(), nullable=False),  # JSON [{code, system, text}]
+    sa.Column("source_user_id", sa.String(1024), nullable=False),
+    sa.Column("source_address", sa.String(255), nullable=False),
+    sa.Column("destination_user_id", sa.String(1024), nullable=False),
+    sa.Column("destination_address", sa.String(255), nullable=False),
+    sa.Column("audit_source_id", sa.String(255), nullable=False),
+    sa.Column("submission_set_id", sa.String(255), nullable=False),
+    sa.Column("query_id", sa.String(255), nullable=False),
+    sa.Column("message", sa.LargeBinary(), nullable=False),
+    sa.Index("ix_audit_event_time", "event_time"),
+    sa.Index("ix_audit_event_user", "user_id", "event_time"),
+    sa.Index("ix_audit_event_type", "event_type", "event_time"),
+)
+
+audit_event_patient = sa.Table(
+    "audit_event_patient",
+    metadata,
+    sa.Column("event_id", sa.ForeignKey("audit_event.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("patient_id", sa.String(512), primary_key=True),
+    sa.Index("ix_audit_event_patient", "patient_id", "event_id"),
+)
+
+audit_event_document = sa.Table(
+    "audit_event_document",
+    metadata,
+    sa.Column("event_id", sa.ForeignKey("audit_event.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer(), primary_key=True),
+    sa.Column("document_unique_id", sa.String(255), nullable=False),
+    sa.Column("repository_unique_id", sa.String(255), nullable=False),
+    sa.Column("home_community_id", sa.String(255), nullable=False),
+)
+
+audit_rejected = sa.Table(
+    "audit_rejected",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("transport", sa.String(8), nullable=False),
+    sa.Column("peer", sa.String(255), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("data", sa.LargeBinary(), nullable=False),
+    sa.Index("ix_audit_rejected_received", "received_at"),
+)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """How a message reached the sink."""
+
+    transport: str  # tls | udp
+    peer: str  # address:port
+    received_at: datetime
+    peer_certificate: str | None = None
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """A search: every given criterion must match. Times are inclusive bounds on EventDateTime."""
+
+    patient_id: str | None = None
+    user_id: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def _codes_json(codes: Iterable[Code]) -> str:
+    return json.dumps([{"code": c.code, "system": c.system, "text": c.text} for c in codes], ensure_ascii=False)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def create_engine(url: str) -> Engine:
+    """An engine; SQLite gets WAL, a busy timeout and foreign keys, and its folder is created."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class AuditStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._upsert = self._insert_ignoring_duplicates()
+
+    @classmethod
+    def open(cls, url: str, migrate: bool = True) -> AuditStore:
+        store = cls(create_engine(url))
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        from audit.migrations import upgrade
+
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _insert_ignoring_duplicates(self) -> Any:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialects: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+        if self.engine.dialect.name not in dialects:
+            raise ValueError(f"unsupported database {self.engine.dialect.name}; use SQLite or PostgreSQL")
+        return dialects[self.engine.dialect.name](audit_event).on_conflict_do_nothing(index_elements=["digest"])
+
+    # --- writing -------------------------------------------------------------------------------------
+
+    def add(
+        self, records: Sequence[tuple[AuditRecord, Origin]], rejected: Sequence[tuple[bytes, str, Origin]] = ()
+    ) -> int:
+        """Store a batch in one transaction; returns how many events were new (repeats are skipped)."""
+        unique: dict[str, tuple[AuditRecord, Origin]] = {}
+        for record, origin in records:
+            unique.setdefault(record.digest, (record, origin))
+        with self.engine.begin() as conn:
+            inserted: dict[str, int] = {}
+            if unique:
+                rows = [self._row(record, origin) for record, origin in unique.values()]
+                result = conn.execute(self._upsert.returning(audit_event.c.id, audit_event.c.digest), rows)
+                inserted = {digest: event_id for event_id, digest in result}
+            patients, documents = [], []
+            for digest, event_id in inserted.items():
+                record = unique[digest][0]
+                patients += [{"event_id": event_id, "patient_id": p} for p in record.patient_ids]
+                documents += [
+                    {"event_id": event_id, "position": i, "document_unique_id": d.unique_id,
+                     "repository_unique_id": d.repository_unique_id, "home_community_id": d.home_community_id}
+                    for i, d in enumerate(record.documents)
+                ]
+            if patients:
+                conn.execute(audit_event_patient.insert(), patients)
+            if documents:
+                conn.execute(audit_event_document.insert(), documents)
+            if rejected:
+                conn.execute(
+                    audit_rejected.insert(),
+                    [{"received_at": _utc(o.received_at), "transport": o.transport, "peer": o.peer[:255],
+                      "reason": reason, "data": data} for data, reason, o in rejected],
+                )
+        return len(inserted)
+
+    @staticmethod
+    def _row(record: AuditRecord, origin: Origin) -> dict[str, Any]:
+        return {
+            "digest": record.digest,
+            "received_at": _utc(origin.received_at),
+            "transport": origin.transport,
+            "peer": origin.peer[:255],
+            "peer_certificate": origin.peer_certificate,
+            "syslog_timestamp": record.syslog_timestamp,
+            "syslog_hostname": record.syslog_hostname,
+            "syslog_app_name": record.syslog_app_name,
+            "syslog_procid": record.syslog_procid,
+            "event_id": record.event_id,
+            "event_name": record.event_name,
+            "event_action": record.event_action[:1],
+            "event_type": record.event_type,
+            "event_type_name": record.event_type_name,
+            "event_time": record.event_time,
+            "outcome": record.outcome,
+            "user_id": record.user_id,
+            "user_name": record.user_name,
+            "user_roles": _codes_json(record.user_roles),
+            "organisation_id": record.organisation_id,
+            "organisation": record.organisation,
+            "access_mode": record.access_mode,
+            "purposes": _codes_json(record.purposes),
+            "source_user_id": record.source_user_id,
+            "source_address": record.source_address,
+            "destination_user_id": record.destination_user_id,
+            "destination_address": record.destination_address,
+            "audit_source_id": record.audit_source_id,
+            "submission_set_id": record.submission_set_id,
+            "query_id": record.query_id,
+            "message": record.message,
+        }
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def search(self, criteria: EventFilter) -> list[dict[str, Any]]:
+        """Events matching `criteria`, newest first, each with its patients and documents."""
+        e = audit_event
+        query = sa.select(*[c for c in e.c if c.name != "message"])
+        if criteria.patient_id is not None:
+            query = query.join(audit_event_patient, audit_event_patient.c.event_id == e.c.id).where(
+                audit_event_patient.c.patient_id == criteria.patient_id
+            )
+        if criteria.user_id is not None:
+            query = query.where(e.c.user_id == criteria.user_id)
+        if criteria.event_type is not None:
+            query = query.where(e.c.event_type == criteria.event_type)
+        if criteria.since is not None:
+            query = query.where(e.c.event_time >= _utc(criteria.since))
+        if criteria.until is not None:
+            query = query.where(e.c.event_time <= _utc(criteria.until))
+        query = query.order_by(e.c.event_time.desc(), e.c.id.desc()).limit(criteria.limit).offset(criteria.offset)
+        with self.engine.connect() as conn:
+            events = [dict(row._mapping) for row in conn.execute(query)]
+            self._attach(conn, events)
+        return events
+
+    def accesses(self, patient_id: str, since: datetime | None = None, until: datetime | None = None,
+                 limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """The access trace of one patient: every audited transaction naming them, newest first."""
+        return self.search(EventFilter(patient_id=patient_id, since=since, until=until, limit=limit, offset=offset))
+
+    def get(self, event_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(audit_event).where(audit_event.c.id == event_id)).first()
+            if row is None:
+                return None
+            event = dict(row._mapping)
+            self._attach(conn, [event])
+        return event
+
+    def rejected(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        r = audit_rejected
+        query = sa.select(r).order_by(r.c.id.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            events = conn.execute(sa.select(sa.func.count()).select_from(audit_event)).scalar_one()
+            rejected = conn.execute(sa.select(sa.func.count()).select_from(audit_rejected)).scalar_one()
+        return {"events": int(events), "rejected": int(rejected)}
+
+    @staticmethod
+    def _attach(conn: sa.Connection, events: list[dict[str, Any]]) -> None:
+        by_id = {event["id"]: event for event in events}
+        for event in events:
+            event["patient_ids"], event["documents"] = [], []
+            event["user_roles"] = json.loads(event["user_roles"])
+            event["purposes"] = json.loads(event["purposes"])
+            for key in ("event_time", "received_at"):
+                event[key] = _utc(event[key])
+        if not by_id:
+            return
+        patients = sa.select(audit_event_patient).where(audit_event_patient.c.event_id.in_(by_id))
+        for row in conn.execute(patients):
+            by_id[row.event_id]["patient_ids"].append(row.patient_id)
+        documents = (
+            sa.select(audit_event_document)
+            .where(audit_event_document.c.event_id.in_(by_id))
+            .order_by(audit_event_document.c.event_id, audit_event_document.c.position)
+        )
+        for row in conn.execute(documents):
+            by_id[row.event_id]["documents"].append(
+                {"document_unique_id": row.document_unique_id, "repository_unique_id": row.repository_unique_id,
+                 "home_community_id": row.home_community_id}
+            )
