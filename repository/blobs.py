@@ -1,0 +1,181 @@
+"""Content-addressed document store on a POSIX folder (ITI TF-2b 3.41.4.1.3: each document is stored as an
+octet stream; the SHA-1 it is filed under is the XDSDocumentEntry.hash the repository reports).
+
+Layout under the repository data folder:
+- `blobs/ab/cd/abcd…` (40 hex digits): one file per distinct content, never modified once placed;
+- `tmp/`: spool files of documents still arriving. A spool file is on the same file system as
+  `blobs/`, so placing it is a rename, not a copy.
+
+Placing is atomic and durable: fsync the file, hard-link it under its hash (which fails if that content
+is already stored, so two writers never clobber each other), fsync the directory, drop the spool name.
+What knows which blobs are in use is `repository.store`; this module only keeps bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import IO, BinaryIO, Callable, Iterator
+
+from xdscore import mtom
+
+READ_CHUNK = 1024 * 1024
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_chunks(handle: BinaryIO, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    """Yield an open file piece by piece and close it (also when the consumer stops early)."""
+    try:
+        while True:
+            chunk = handle.read(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        handle.close()
+
+
+class BlobStore:
+    """Documents filed by SHA-1 under `root/blobs`, spool files under `root/tmp`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blob_dir = root / "blobs"
+        self.tmp_dir = root / "tmp"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- arriving documents -------------------------------------------------------------------------
+
+    def spool(self) -> tuple[IO[bytes], Path]:
+        """A new spool file, open for writing (`mtom.SpillingSink` calls this past its threshold)."""
+        fd, name = tempfile.mkstemp(prefix="spool-", dir=self.tmp_dir)
+        return os.fdopen(fd, "wb"), Path(name)
+
+    def sink_factory(self, threshold: int, limit: int | None = None) -> mtom.SinkFactory:
+        def factory(content_id: str, content_type: str) -> mtom.AttachmentSink:
+            return mtom.SpillingSink(content_id, content_type, spill=self.spool, threshold=threshold, limit=limit)
+
+        return factory
+
+    def path(self, sha1: str) -> Path:
+        sha1 = sha1.lower()
+        if len(sha1) != 40 or any(c not in "0123456789abcdef" for c in sha1):
+            raise ValueError(f"not a SHA-1 hex digest: {sha1!r}")
+        return self.blob_dir / sha1[:2] / sha1[2:4] / sha1
+
+    def place_file(self, spooled: Path, sha1: str) -> bool:
+        """File a finished spool file under its hash; True if this content was not stored before.
+
+        The spool file is gone afterwards in both cases.
+        """
+        with spooled.open("rb") as f:
+            os.fsync(f.fileno())
+        target = self.path(sha1)
+        created_dirs = not target.parent.exists()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(spooled, target)
+            created = True
+        except FileExistsError:
+            created = False
+        finally:
+            spooled.unlink(missing_ok=True)
+        if created:
+            _fsync_dir(target.parent)
+            if created_dirs:
+                _fsync_dir(target.parent.parent)
+                _fsync_dir(self.blob_dir)
+        return created
+
+    def place_bytes(self, data: bytes, sha1: str) -> bool:
+        """File an in-memory document (small attachment, inline base64) under its hash."""
+        if self.path(sha1).exists():
+            return False
+        handle, spooled = self.spool()
+        with handle:
+            handle.write(data)
+        return self.place_file(spooled, sha1)
+
+    # -- stored documents ---------------------------------------------------------------------------
+
+    def exists(self, sha1: str) -> bool:
+        return self.path(sha1).is_file()
+
+    def open(self, sha1: str) -> BinaryIO:
+        """Open a stored document for reading (FileNotFoundError when it is not there)."""
+        return self.path(sha1).open("rb")
+
+    def size(self, sha1: str) -> int:
+        return self.path(sha1).stat().st_size
+
+    def remove(self, sha1: str) -> bool:
+        try:
+            self.path(sha1).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    def remove_if_unreferenced(self, sha1: str, is_referenced: Callable[[str], bool]) -> bool:
+        """Remove a blob unless some store row references it; safe against a concurrent submission.
+
+        A submission writes its row first and files its blob second. So: move the blob aside, then
+        ask the store. A row that appeared before the move is seen now and the blob goes back; a
+        submission filing after the move finds no blob and files its own copy. No lock is needed, so
+        the cleanup command can run beside the server.
+        """
+        if is_referenced(sha1):  # the common case (same bytes stored for another uniqueId): no gap at all
+            return False
+        target = self.path(sha1)
+        aside = self.tmp_dir / f"remove-{sha1}-{uuid.uuid4().hex}"
+        try:
+            os.rename(target, aside)
+        except FileNotFoundError:
+            return False
+        if is_referenced(sha1):
+            try:
+                os.link(aside, target)
+            except FileExistsError:  # filed again meanwhile: same bytes
+                pass
+            aside.unlink()
+            return False
+        aside.unlink()
+        return True
+
+    def hashes(self) -> Iterator[tuple[str, float]]:
+        """Every stored hash with its modification time."""
+        for first in sorted(self.blob_dir.iterdir()):
+            if not first.is_dir():
+                continue
+            for second in sorted(first.iterdir()):
+                if not second.is_dir():
+                    continue
+                for blob in second.iterdir():
+                    try:
+                        yield blob.name, blob.stat().st_mtime
+                    except FileNotFoundError:  # removed meanwhile
+                        continue
+
+    def stale_spool_files(self, older_than_seconds: float) -> list[Path]:
+        """Spool files left by requests that never finished (crash, killed worker)."""
+        limit = time.time() - older_than_seconds
+        stale = []
+        for entry in self.tmp_dir.iterdir():
+            try:
+                if entry.stat().st_mtime < limit:
+                    stale.append(entry)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+        return stale

@@ -1,0 +1,96 @@
+"""Repository housekeeping: `python -m repository cleanup` (ITI TF-2b 3.41.4.1.3: documents and their
+registration must end up together, or not at all).
+
+A crash or a lost registry answer can leave three kinds of leftovers, each older than the grace period:
+1. spool files in `tmp/` from requests that never finished → removed;
+2. `pending` rows (documents filed, ITI-42 sent, no answer recorded) → the registry is asked with an
+   ITI-18 GetDocuments by uniqueId: registered under our repositoryUniqueId → the row becomes
+   `stored`; not registered → row and blob are removed; registry unreachable → left for the next run
+   (exit status 2);
+3. blobs no row references → removed (`BlobStore.remove_if_unreferenced`, safe beside a running server).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from repository.blobs import BlobStore
+from repository.config import RepositorySettings
+from repository.registry_client import RegistryClient, RegistryUnavailable
+from repository.store import DocumentStore
+
+log = logging.getLogger("xds.repository.cleanup")
+
+
+@dataclass
+class CleanupReport:
+    spool_removed: list[str] = field(default_factory=list)
+    pending_stored: list[str] = field(default_factory=list)
+    pending_removed: list[str] = field(default_factory=list)
+    pending_kept: list[str] = field(default_factory=list)
+    blobs_removed: list[str] = field(default_factory=list)
+    registry_unreachable: bool = False
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        lines = [
+            f"spool files {verb}: {len(self.spool_removed)}",
+            f"pending documents confirmed by the registry: {len(self.pending_stored)}",
+            f"pending documents unknown to the registry, {verb}: {len(self.pending_removed)}",
+            f"unreferenced blobs {verb}: {len(self.blobs_removed)}",
+        ]
+        if self.pending_kept:
+            lines.append(f"pending documents kept (registry unreachable): {len(self.pending_kept)}")
+        return "\n".join(lines)
+
+
+def run(
+    settings: RepositorySettings,
+    grace_seconds: float,
+    dry_run: bool = False,
+    registry: RegistryClient | None = None,
+) -> CleanupReport:
+    blobs = BlobStore(settings.root)
+    store = DocumentStore(settings.database)
+    own_client = registry is None
+    client = registry or RegistryClient(settings.registry_url, settings.registry_timeout)
+    report = CleanupReport(dry_run=dry_run)
+    try:
+        for path in blobs.stale_spool_files(grace_seconds):
+            report.spool_removed.append(path.name)
+            if not dry_run:
+                path.unlink(missing_ok=True)
+
+        pending = store.pending_older_than(grace_seconds)
+        if pending:
+            try:
+                registered = client.registered_unique_ids((p.unique_id for p in pending), settings.repository_unique_id)
+            except RegistryUnavailable as exc:
+                log.warning("cannot settle %d pending document(s): %s", len(pending), exc)
+                report.registry_unreachable = True
+                report.pending_kept = [p.unique_id for p in pending]
+            else:
+                report.pending_stored = [p.unique_id for p in pending if p.unique_id in registered]
+                report.pending_removed = [p.unique_id for p in pending if p.unique_id not in registered]
+                if not dry_run:
+                    store.commit(report.pending_stored)
+                    for sha1 in store.release(report.pending_removed):
+                        blobs.remove_if_unreferenced(sha1, store.is_referenced)
+
+        referenced = store.referenced_hashes()
+        limit = time.time() - grace_seconds
+        for sha1, mtime in list(blobs.hashes()):
+            if sha1 in referenced or mtime >= limit:
+                continue
+            if dry_run:
+                report.blobs_removed.append(sha1)
+            elif blobs.remove_if_unreferenced(sha1, store.is_referenced):
+                report.blobs_removed.append(sha1)
+    finally:
+        store.close()
+        if own_client:
+            client.close()
+    return report

@@ -1,0 +1,235 @@
+"""ITI-41 Provide and Register Document Set-b, Document Repository side (ITI TF-2b 3.41.4.1.3).
+
+1. Match every Document to its DocumentEntry by id (IHEXDSB.xsd: Document/@id = ExtrinsicObject/@id):
+   a document without metadata is XDSMissingDocumentMetadata, metadata without a document is
+   XDSMissingDocument (NIST test 11983).
+2. Take SHA-1 and size of the exact received bytes (computed while the MIME part arrived); a hash or
+   size the source supplied must agree, else XDSRepositoryMetadataError (NIST 11981, 12369); a hash
+   differing only in letter case agrees (NIST 11981 submit_uppercase_hash).
+3. Overwrite the hash, size and repositoryUniqueId slots (TF-2b 3.41.4.1.3.2); mimeType is kept.
+4. Reserve the uniqueIds in the repository store, then file the blobs (fsync + rename,
+   content-addressed), then send ITI-42 to the registry and return its RegistryResponse, errors
+   included (NIST 11986).
+5. Registry success: the rows become `stored`. Registry refusal or registry unreachable: the rows and
+   the blobs this submission created are removed. No answer at all (timeout after sending): the rows
+   stay `pending` for `repository.cleanup` to settle with the registry.
+
+`prepare` is pure (XML and attachments in, violations or a prepared submission out); `provide_and_register`
+drives the store, the blob store and the registry through the objects it is given.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+from lxml import etree
+
+from xdscore import mtom
+from xdscore.errors import Violation
+from xdscore.vocabulary import ErrorCode, ResponseStatus, Slot
+
+from repository import metadata
+from repository.blobs import BlobStore
+from repository.registry_client import RegistryAnswer
+from repository.responses import registry_response
+from repository.store import DocumentStore, StoredDocument
+
+log = logging.getLogger("xds.repository.provide")
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document matched to its DocumentEntry."""
+
+    entry_id: str
+    unique_id: str
+    mime_type: str
+    content: mtom.Attachment  # `sha1` and `size` are set
+
+    @property
+    def sha1(self) -> str:
+        assert self.content.sha1 is not None
+        return self.content.sha1
+
+
+@dataclass(frozen=True)
+class Prepared:
+    submit_objects_request: etree._Element  # patched, ready to forward as ITI-42
+    documents: tuple[Document, ...]
+
+
+class RegistryPort(Protocol):
+    def register(self, submit_objects_request: etree._Element) -> RegistryAnswer: ...
+
+
+@dataclass(frozen=True)
+class ProvideOutcome:
+    response: etree._Element  # rs:RegistryResponse for the document source
+    stored: tuple[str, ...] = ()  # uniqueIds now served by ITI-43
+
+
+# ------------------------------------------------------------------------------------------------
+# Rules: each yields Violations with its code; none raises.
+
+
+def _documents_by_id(documents: list[etree._Element], attachments: dict[str, mtom.Attachment]) -> tuple[dict[str, mtom.Attachment], list[Violation]]:
+    """Document/@id is required and unique (IHEXDSB.xsd) → XDSRepositoryMetadataError."""
+    contents: dict[str, mtom.Attachment] = {}
+    violations = []
+    for el in documents:
+        doc_id = (el.get("id") or "").strip()
+        if not doc_id:
+            violations.append(Violation(ErrorCode.XDSRepositoryMetadataError, "a Document element has no id attribute"))
+            continue
+        if doc_id in contents:
+            violations.append(Violation(ErrorCode.XDSRepositoryMetadataError, f"two Document elements have the id {doc_id}", doc_id))
+            continue
+        contents[doc_id] = mtom.element_content(el, attachments)
+    return contents, violations
+
+
+def documents_have_metadata(contents: dict[str, mtom.Attachment], entry_ids: set[str]) -> Iterator[Violation]:
+    """TF-2b 3.41.4.1.3: a Document with no DocumentEntry → XDSMissingDocumentMetadata."""
+    for doc_id in contents:
+        if doc_id not in entry_ids:
+            yield Violation(
+                ErrorCode.XDSMissingDocumentMetadata,
+                f"Document {doc_id} has no DocumentEntry (rim:ExtrinsicObject with id {doc_id})",
+                doc_id,
+            )
+
+
+def entry_has_document(entry_id: str, contents: dict[str, mtom.Attachment]) -> Iterator[Violation]:
+    """TF-2b 3.41.4.1.3: a DocumentEntry with no Document → XDSMissingDocument."""
+    if entry_id not in contents:
+        yield Violation(ErrorCode.XDSMissingDocument, f"DocumentEntry {entry_id} has no Document", entry_id)
+
+
+def entry_is_storable(entry: etree._Element, entry_id: str, seen: dict[str, str]) -> Iterator[Violation]:
+    """uniqueId present and unique in the message (XDSRepositoryDuplicateUniqueIdInMessage); mimeType present
+    (TF-3 Table 4.3.1-3, R for the Document Source) → XDSRepositoryMetadataError."""
+    uid = metadata.unique_id(entry)
+    if uid is None:
+        yield Violation(ErrorCode.XDSRepositoryMetadataError, f"DocumentEntry {entry_id} has no XDSDocumentEntry.uniqueId", entry_id)
+    elif uid in seen:
+        yield Violation(
+            ErrorCode.XDSRepositoryDuplicateUniqueIdInMessage,
+            f"DocumentEntries {seen[uid]} and {entry_id} have the same uniqueId {uid}",
+            uid,
+        )
+    else:
+        seen[uid] = entry_id
+    if not (entry.get("mimeType") or "").strip():
+        yield Violation(ErrorCode.XDSRepositoryMetadataError, f"DocumentEntry {entry_id} has no mimeType", entry_id)
+
+
+def hash_and_size_agree(entry: etree._Element, entry_id: str, content: mtom.Attachment) -> Iterator[Violation]:
+    """TF-2b 3.41.4.1.3.2 / NIST 11981, 12369: a supplied hash or size must match the received bytes
+    → XDSRepositoryMetadataError. Hashes compare without regard to letter case."""
+    given_hash = metadata.slot_values(entry, Slot.HASH)
+    if given_hash is not None:
+        if len(given_hash) != 1 or given_hash[0].lower() != (content.sha1 or ""):
+            yield Violation(
+                ErrorCode.XDSRepositoryMetadataError,
+                f"DocumentEntry {entry_id}: hash {'/'.join(given_hash) or '(empty)'} does not match the document, whose SHA-1 is {content.sha1}",
+                entry_id,
+            )
+    given_size = metadata.slot_values(entry, Slot.SIZE)
+    if given_size is not None:
+        if len(given_size) != 1 or given_size[0] != str(content.size):
+            yield Violation(
+                ErrorCode.XDSRepositoryMetadataError,
+                f"DocumentEntry {entry_id}: size {'/'.join(given_size) or '(empty)'} does not match the document, whose size is {content.size}",
+                entry_id,
+            )
+
+
+def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repository_unique_id: str) -> Prepared | list[Violation]:
+    """Check a ProvideAndRegisterDocumentSetRequest and patch its metadata; SoapFault for a malformed one."""
+    sor, document_elements = metadata.split_request(body)
+    contents, violations = _documents_by_id(document_elements, attachments)
+    entries = metadata.document_entries(sor)
+    violations += documents_have_metadata(contents, {(e.get("id") or "") for e in entries})
+    seen: dict[str, str] = {}
+    matched: list[tuple[etree._Element, str]] = []
+    for entry in entries:
+        entry_id = entry.get("id") or ""
+        missing = list(entry_has_document(entry_id, contents))
+        violations += missing
+        violations += entry_is_storable(entry, entry_id, seen)
+        if not missing:
+            violations += hash_and_size_agree(entry, entry_id, contents[entry_id])
+            matched.append((entry, entry_id))
+    if violations:
+        return violations
+    documents = []
+    for entry, entry_id in matched:
+        content = contents[entry_id]
+        metadata.set_slot(entry, Slot.HASH, [content.sha1 or ""])
+        metadata.set_slot(entry, Slot.SIZE, [str(content.size)])
+        metadata.set_slot(entry, Slot.REPOSITORY_UNIQUE_ID, [repository_unique_id])
+        uid = metadata.unique_id(entry)
+        assert uid is not None
+        documents.append(Document(entry_id, uid, (entry.get("mimeType") or "").strip(), content))
+    return Prepared(sor, tuple(documents))
+
+
+# ------------------------------------------------------------------------------------------------
+# The transaction
+
+
+def _file_blobs(documents: tuple[Document, ...], blobs: BlobStore) -> None:
+    for doc in documents:
+        if doc.content.path is not None and doc.content.path.exists():
+            blobs.place_file(doc.content.path, doc.sha1)
+        elif doc.content.data is not None:
+            blobs.place_bytes(doc.content.data, doc.sha1)
+        elif not blobs.exists(doc.sha1):  # same bytes twice in one submission: the first filed them
+            raise FileNotFoundError(f"content of document {doc.unique_id} vanished before it was filed")
+
+
+def _undo(inserted: tuple[str, ...], store: DocumentStore, blobs: BlobStore) -> None:
+    for sha1 in store.release(inserted):
+        blobs.remove_if_unreferenced(sha1, store.is_referenced)
+
+
+def provide_and_register(
+    body: etree._Element,
+    attachments: dict[str, mtom.Attachment],
+    repository_unique_id: str,
+    store: DocumentStore,
+    blobs: BlobStore,
+    registry: RegistryPort,
+) -> ProvideOutcome:
+    prepared = prepare(body, attachments, repository_unique_id)
+    if isinstance(prepared, list):
+        return ProvideOutcome(registry_response(prepared))
+    documents = prepared.documents
+    reservation = store.reserve(
+        StoredDocument(d.unique_id, d.sha1, d.content.size, d.mime_type) for d in documents
+    )
+    if reservation.conflicts:
+        return ProvideOutcome(registry_response(Violation(c.code, c.context, c.unique_id) for c in reservation.conflicts))
+    try:
+        _file_blobs(documents, blobs)
+    except OSError as exc:
+        log.exception("filing documents failed")
+        _undo(reservation.inserted, store, blobs)
+        code = ErrorCode.XDSRepositoryOutOfResources if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ErrorCode.XDSRepositoryError
+        return ProvideOutcome(registry_response([Violation(code, f"the repository could not store the documents: {exc.strerror or exc}")]))
+
+    answer = registry.register(prepared.submit_objects_request)
+    if answer.response is not None and answer.status == ResponseStatus.SUCCESS.value:
+        store.commit(d.unique_id for d in documents)
+        return ProvideOutcome(answer.response, tuple(d.unique_id for d in documents))
+    if answer.outcome_unknown:
+        log.warning("no answer from the registry; %d document(s) stay pending for the cleanup command", len(reservation.inserted))
+    else:
+        _undo(reservation.inserted, store, blobs)
+    if answer.response is not None:
+        return ProvideOutcome(answer.response)  # the registry's own errors (e.g. XDSUnknownPatientId)
+    assert answer.failure is not None
+    return ProvideOutcome(registry_response([answer.failure]))

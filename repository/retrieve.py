@@ -1,0 +1,118 @@
+"""ITI-43 Retrieve Document Set, Document Repository side (ITI TF-2b 3.43.4.2.3; IHEXDSB.xsd).
+
+One DocumentResponse per DocumentRequest found here, carrying HomeCommunityId (when asked with one),
+RepositoryUniqueId, DocumentUniqueId, the mimeType stored at ITI-41 time, and the Document as an
+xop:Include to a MIME part that is streamed from the blob store.
+
+Per request that cannot be served, one RegistryError whose location is the DocumentUniqueId:
+- a RepositoryUniqueId that is not ours → XDSUnknownRepositoryId;
+- a document this repository does not hold → XDSDocumentUniqueIdError (TF-3 Table 4.2.4.1-2, IPF
+  DOCUMENT_NOT_FOUND_ERROR, NIST repository simulator issue 70; docs/repository.md explains why not
+  XDSMissingDocument, which is ITI-41's code);
+- a stored row whose blob is gone → XDSRepositoryError.
+Status: Success when all were served, PartialSuccess when some were (NIST 15816 retrieve_partial_uid),
+Failure when none (NIST 15816 retrieve_bad_doc_uid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from xdscore import mtom
+from xdscore.errors import FaultCode, SoapFault, Violation
+from xdscore.vocabulary import NS, ErrorCode
+
+from repository.blobs import BlobStore, read_chunks
+from repository.responses import registry_response
+from repository.store import DocumentStore
+
+XDSB = f"{{{NS.XDSB}}}"
+RETRIEVE_REQUEST = f"{XDSB}RetrieveDocumentSetRequest"
+RETRIEVE_RESPONSE = f"{XDSB}RetrieveDocumentSetResponse"
+PART_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class DocumentRequest:
+    repository_unique_id: str
+    document_unique_id: str
+    home_community_id: str | None = None
+
+
+@dataclass
+class RetrieveOutcome:
+    response: etree._Element  # xdsb:RetrieveDocumentSetResponse
+    parts: list[mtom.AnyPart]
+    served: tuple[str, ...]  # DocumentUniqueIds returned
+    failed: tuple[str, ...]
+
+
+def _text(parent: etree._Element, local: str) -> str | None:
+    el = parent.find(f"{XDSB}{local}")
+    if el is None:
+        return None
+    return (el.text or "").strip()
+
+
+def parse_request(body: etree._Element) -> list[DocumentRequest]:
+    """The DocumentRequests of a RetrieveDocumentSetRequest; SoapFault for another body or a missing field."""
+    if body.tag != RETRIEVE_REQUEST:
+        raise SoapFault(FaultCode.SENDER, f"the SOAP Body holds {body.tag}, not xdsb:RetrieveDocumentSetRequest")
+    requests = []
+    for i, el in enumerate(body.iterchildren(f"{XDSB}DocumentRequest"), start=1):
+        repo = _text(el, "RepositoryUniqueId")
+        doc = _text(el, "DocumentUniqueId")
+        if not repo or not doc:
+            raise SoapFault(FaultCode.SENDER, f"DocumentRequest {i} lacks its RepositoryUniqueId or DocumentUniqueId")
+        requests.append(DocumentRequest(repo, doc, _text(el, "HomeCommunityId") or None))
+    if not requests:
+        raise SoapFault(FaultCode.SENDER, "RetrieveDocumentSetRequest holds no DocumentRequest")
+    return requests
+
+
+def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: DocumentStore, blobs: BlobStore) -> RetrieveOutcome:
+    """Look every request up and open the blobs now, so a missing file is an error, not a cut stream."""
+    stored = store.get_many(r.document_unique_id for r in requests if r.repository_unique_id == repository_unique_id)
+    violations: list[Violation] = []
+    served: list[tuple[DocumentRequest, str, mtom.StreamingPart]] = []
+    for req in requests:
+        uid = req.document_unique_id
+        if req.repository_unique_id != repository_unique_id:
+            violations.append(
+                Violation(
+                    ErrorCode.XDSUnknownRepositoryId,
+                    f"repositoryUniqueId {req.repository_unique_id} is not this repository ({repository_unique_id})",
+                    uid,
+                )
+            )
+            continue
+        doc = stored.get(uid)
+        if doc is None:
+            violations.append(Violation(ErrorCode.XDSDocumentUniqueIdError, f"document {uid} is not held by this repository", uid))
+            continue
+        try:
+            handle = blobs.open(doc.sha1)
+        except FileNotFoundError:
+            violations.append(Violation(ErrorCode.XDSRepositoryError, f"the content of document {uid} is missing from the blob store", uid))
+            continue
+        part = mtom.StreamingPart(mtom.new_content_id(), PART_CONTENT_TYPE, doc.size, lambda h=handle: read_chunks(h))
+        served.append((req, doc.mime_type, part))
+
+    response = etree.Element(RETRIEVE_RESPONSE, nsmap={"xdsb": NS.XDSB})
+    response.append(registry_response(violations, partial=bool(served)))
+    for req, mime_type, part in served:
+        dr = etree.SubElement(response, f"{XDSB}DocumentResponse")
+        if req.home_community_id:
+            etree.SubElement(dr, f"{XDSB}HomeCommunityId").text = req.home_community_id
+        etree.SubElement(dr, f"{XDSB}RepositoryUniqueId").text = req.repository_unique_id
+        etree.SubElement(dr, f"{XDSB}DocumentUniqueId").text = req.document_unique_id
+        etree.SubElement(dr, f"{XDSB}mimeType").text = mime_type
+        mtom.xop_include(etree.SubElement(dr, f"{XDSB}Document"), part.content_id)
+    return RetrieveOutcome(
+        response,
+        [p for _, _, p in served],
+        tuple(r.document_unique_id for r, _, _ in served),
+        tuple(v.location for v in violations),
+    )

@@ -1,0 +1,230 @@
+"""The repository's own small store: DocumentEntry.uniqueId → blob hash, size, mimeType (ITI TF-2b 3.43.4.2.3
+returns the mimeType stored at ITI-41 time; NIST test 12360 "Repository handling of mimeType").
+
+SQLAlchemy 2 Core, SQLite (WAL) by default, PostgreSQL through a `postgresql+psycopg://` URL.
+
+A row is `pending` from the moment its ITI-41 passed the repository's checks until the registry
+accepted the ITI-42, then `stored`. Only `stored` rows are served by ITI-43. A row is always written
+before its blob is filed, so a blob nobody references is garbage and `repository.cleanup` may remove it
+(see `BlobStore.remove_if_unreferenced` for why that is safe against a concurrent submission).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from xdscore.vocabulary import ErrorCode
+
+PENDING = "pending"
+STORED = "stored"
+
+metadata = MetaData()
+documents = Table(
+    "repository_document",
+    metadata,
+    Column("unique_id", String(256), primary_key=True),
+    Column("sha1", String(40), nullable=False, index=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mime_type", String(256), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    unique_id: str
+    sha1: str  # lower-case hex
+    size: int
+    mime_type: str
+    state: str = STORED
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A uniqueId the store cannot take for this submission, with the RegistryError it becomes."""
+
+    unique_id: str
+    code: ErrorCode
+    context: str
+
+
+@dataclass(frozen=True)
+class Reservation:
+    inserted: tuple[str, ...]  # uniqueIds whose pending rows this submission created (and owns)
+    conflicts: tuple[Conflict, ...]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=5000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _row(r: Any) -> StoredDocument:
+    return StoredDocument(r.unique_id, r.sha1, r.size, r.mime_type, r.state, r.created_at)
+
+
+class DocumentStore:
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.engine = engine or create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- ITI-43 -------------------------------------------------------------------------------------
+
+    def get(self, unique_id: str) -> StoredDocument | None:
+        """The document served under this uniqueId, or None (pending rows are not served)."""
+        with self.engine.connect() as conn:
+            r = conn.execute(
+                select(documents).where(documents.c.unique_id == unique_id, documents.c.state == STORED)
+            ).first()
+        return _row(r) if r is not None else None
+
+    def get_many(self, unique_ids: Iterable[str]) -> dict[str, StoredDocument]:
+        ids = list(dict.fromkeys(unique_ids))
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents).where(documents.c.unique_id.in_(ids), documents.c.state == STORED)
+            ).all()
+        return {r.unique_id: _row(r) for r in rows}
+
+    # -- ITI-41 -------------------------------------------------------------------------------------
+
+    def reserve(self, entries: Iterable[StoredDocument]) -> Reservation:
+        """Insert pending rows for new uniqueIds in one transaction, or insert nothing on any conflict.
+
+        A uniqueId already stored with the same hash and size is a legal resubmission (ITI TF-3
+        4.2.4.1: the registry accepts it too); with another hash it is XDSNonIdenticalHash, with another
+        size XDSNonIdenticalSize. A uniqueId still pending belongs to a submission in flight.
+        """
+        entries = list(entries)
+        now = time.time()
+        for _ in range(3):  # a concurrent insert of the same uniqueId makes us look again
+            inserted: list[str] = []
+            conflicts: list[Conflict] = []
+            try:
+                with self.engine.begin() as conn:
+                    existing = {
+                        r.unique_id: _row(r)
+                        for r in conn.execute(
+                            select(documents).where(documents.c.unique_id.in_([e.unique_id for e in entries]))
+                        )
+                    }
+                    for e in entries:
+                        old = existing.get(e.unique_id)
+                        if old is None:
+                            inserted.append(e.unique_id)
+                        elif old.state == PENDING:
+                            conflicts.append(
+                                Conflict(
+                                    e.unique_id,
+                                    ErrorCode.XDSRepositoryError,
+                                    f"document {e.unique_id} is being stored by another submission still in progress",
+                                )
+                            )
+                        elif old.sha1 != e.sha1.lower():
+                            conflicts.append(
+                                Conflict(
+                                    e.unique_id,
+                                    ErrorCode.XDSNonIdenticalHash,
+                                    f"document {e.unique_id} is already stored with hash {old.sha1}, not {e.sha1.lower()}",
+                                )
+                            )
+                        elif old.size != e.size:
+                            conflicts.append(
+                                Conflict(
+                                    e.unique_id,
+                                    ErrorCode.XDSNonIdenticalSize,
+                                    f"document {e.unique_id} is already stored with size {old.size}, not {e.size}",
+                                )
+                            )
+                    if conflicts:
+                        return Reservation((), tuple(conflicts))
+                    new = [
+                        {
+                            "unique_id": e.unique_id,
+                            "sha1": e.sha1.lower(),
+                            "size": e.size,
+                            "mime_type": e.mime_type,
+                            "state": PENDING,
+                            "created_at": now,
+                        }
+                        for e in entries
+                        if e.unique_id in inserted
+                    ]
+                    if new:
+                        conn.execute(insert(documents), new)
+                return Reservation(tuple(inserted), ())
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not reserve uniqueIds after three attempts")
+
+    def commit(self, unique_ids: Iterable[str]) -> None:
+        ids = list(unique_ids)
+        if ids:
+            with self.engine.begin() as conn:
+                conn.execute(update(documents).where(documents.c.unique_id.in_(ids)).values(state=STORED))
+
+    def release(self, unique_ids: Iterable[str]) -> set[str]:
+        """Delete these pending rows; return the hashes they pointed to."""
+        ids = list(unique_ids)
+        if not ids:
+            return set()
+        with self.engine.begin() as conn:
+            hashes = set(
+                conn.execute(
+                    select(documents.c.sha1).where(documents.c.unique_id.in_(ids), documents.c.state == PENDING)
+                ).scalars()
+            )
+            conn.execute(delete(documents).where(documents.c.unique_id.in_(ids), documents.c.state == PENDING))
+        return hashes
+
+    # -- housekeeping -------------------------------------------------------------------------------
+
+    def is_referenced(self, sha1: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(documents.c.unique_id).where(documents.c.sha1 == sha1.lower()).limit(1)).first() is not None
+
+    def referenced_hashes(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(documents.c.sha1).distinct()).scalars())
+
+    def pending_older_than(self, seconds: float) -> list[StoredDocument]:
+        limit = time.time() - seconds
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents).where(documents.c.state == PENDING, documents.c.created_at < limit)
+            ).all()
+        return [_row(r) for r in rows]
+
+    def all(self) -> list[StoredDocument]:
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(select(documents).order_by(documents.c.unique_id))]
