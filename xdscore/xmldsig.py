@@ -169,7 +169,14 @@ def _check_signed_info(signature: etree._Element, element_id: str, allow_sha1: b
 
 
 def _key_info_certificates(signature: etree._Element) -> list[x509.Certificate]:
-    certs_b64 = signature.findall(f"{_DS}KeyInfo/{_DS}X509Data/{_DS}X509Certificate")
+    # Walk by tag comparison rather than findall(): nodes created in-process by xmlsec are not found
+    # by lxml's name-dictionary lookups.
+    certs_b64 = [
+        cert
+        for key_info in _children(signature, f"{_DS}KeyInfo")
+        for data in _children(key_info, f"{_DS}X509Data")
+        for cert in _children(data, f"{_DS}X509Certificate")
+    ]
     if not certs_b64:
         raise _failed("ds:KeyInfo carries no ds:X509Certificate; the signer cannot be identified")
     certs = []

@@ -1,0 +1,3 @@
+from tests.security import fixtures
+
+pki, ec_pki, now = fixtures.pki, fixtures.ec_pki, fixtures.now

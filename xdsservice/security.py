@@ -1,0 +1,182 @@
+"""The WS-Security hook of a SOAP service: settings, trust store loading, and the per-request check.
+
+`build_security_hook(settings)` returns the `security` callable that `SoapService` runs before
+dispatch: it reads the clock, calls the pure verifier `xdscore.wssec.verify` with the service's
+policy, and returns the `Principal` (or None for an anonymous call in `optional` mode). A refusal is
+a `SecurityFault` (SOAP 1.2 Sender + wsse subcode), so nothing reaches the transaction handler.
+
+Settings, later sources winning:
+  defaults < `[security]` in the config file < `[<service>.security]` < XDS_SECURITY_* / XDS_SECURITY
+  / XDS_TRUST_DIR < XDS_<SERVICE>_SECURITY_* / XDS_<SERVICE>_SECURITY (mode of one service).
+Mode: `off` (no check, the header is ignored), `optional` (verify when an assertion is present; the
+default for `make run`), `required` (every call must carry a valid assertion).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from xdscore import soap, wssec
+from xdscore.principal import Principal
+from xdscore.wsse_faults import SecurityFault
+from xdsservice.config import load_file
+
+log = logging.getLogger("xds.security")
+
+TRUST_SUFFIXES = (".pem", ".crt", ".cer")
+
+
+class Mode(str, Enum):
+    OFF = "off"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+
+class SecurityConfigError(ValueError):
+    """Settings that cannot work (unknown mode, unreadable trust folder): refuse to start."""
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    mode: str = Mode.OPTIONAL.value
+    trust_dir: str = ""  # folder of PEM CA certificates (XDS_TRUST_DIR)
+    audience: str = ""  # comma-separated; when set, an AudienceRestriction must name one of them
+    clock_skew: int = 300  # seconds
+    profile: str = ""  # xua | vihf; default: vihf when XDS_PROFILE is cisis/dmp, else xua
+    required_attributes: str = ""  # comma-separated attribute Names required on top of the profile's
+    require_timestamp: bool = False
+    max_age: int = 0  # seconds; refuse assertions issued longer ago (0: no limit)
+    allow_sha1: bool = True
+    check_issuer_dn: bool = True
+
+    @property
+    def mode_enum(self) -> Mode:
+        try:
+            return Mode(self.mode.strip().lower())
+        except ValueError:
+            raise SecurityConfigError(f"security mode {self.mode!r} is not off, optional or required") from None
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else str(value).strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    return str(value)
+
+
+def load_security_settings(service: str, environ: Mapping[str, str] | None = None) -> SecuritySettings:
+    """Security settings of one service (`registry`, `repository`, ...); see the module docstring."""
+    env = os.environ if environ is None else environ
+    file = load_file(env)
+    defaults = SecuritySettings()
+    values: dict[str, Any] = {}
+    service_section = file.get(service, {}).get("security", {}) if isinstance(file.get(service), dict) else {}
+    for source in (file.get("security", {}), service_section):
+        for f in fields(SecuritySettings):
+            if f.name in source:
+                values[f.name] = source[f.name]
+    for prefix in ("XDS_SECURITY", f"XDS_{service.upper()}_SECURITY"):
+        if prefix in env:
+            values["mode"] = env[prefix]
+        for f in fields(SecuritySettings):
+            var = f"{prefix}_{f.name.upper()}"
+            if var in env:
+                values[f.name] = env[var]
+        if prefix == "XDS_SECURITY" and "XDS_TRUST_DIR" in env:
+            values["trust_dir"] = env["XDS_TRUST_DIR"]
+    if not values.get("profile"):
+        values["profile"] = "vihf" if env.get("XDS_PROFILE", "").lower() in ("cisis", "dmp") else "xua"
+    coerced = {k: _coerce(v, getattr(defaults, k)) for k, v in values.items()}
+    settings = SecuritySettings(**coerced)
+    _ = settings.mode_enum  # validate early
+    return settings
+
+
+def load_trust_dir(folder: str | Path) -> tuple[x509.Certificate, ...]:
+    """Every certificate of every *.pem / *.crt / *.cer file in `folder` (several per file allowed)."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise SecurityConfigError(f"trust folder {path} does not exist or is not a folder")
+    anchors: list[x509.Certificate] = []
+    for file in sorted(path.iterdir()):
+        if file.suffix.lower() not in TRUST_SUFFIXES:
+            continue
+        data = file.read_bytes()
+        try:
+            certs = x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data else [x509.load_der_x509_certificate(data)]
+        except ValueError as exc:
+            raise SecurityConfigError(f"{file} is not a PEM or DER certificate: {exc}") from None
+        anchors.extend(certs)
+    return tuple(anchors)
+
+
+def policy_from(settings: SecuritySettings, anchors: tuple[x509.Certificate, ...]) -> wssec.Policy:
+    try:
+        profile = wssec.Profile(settings.profile.strip().lower())
+    except ValueError:
+        raise SecurityConfigError(f"security profile {settings.profile!r} is not xua or vihf") from None
+    return wssec.Policy(
+        trust_anchors=anchors,
+        now=dt.datetime.now(dt.UTC),
+        require_assertion=settings.mode_enum is Mode.REQUIRED,
+        clock_skew=dt.timedelta(seconds=settings.clock_skew),
+        audiences=frozenset(a.strip() for a in settings.audience.split(",") if a.strip()),
+        profile=profile,
+        required_attributes=frozenset(a.strip() for a in settings.required_attributes.split(",") if a.strip()),
+        require_timestamp=settings.require_timestamp,
+        max_assertion_age=dt.timedelta(seconds=settings.max_age) if settings.max_age > 0 else None,
+        allow_sha1=settings.allow_sha1,
+        check_issuer_dn=settings.check_issuer_dn,
+    )
+
+
+class WsSecurityHook:
+    """`SoapService(security=...)`: verify the request's WS-Security header, return the Principal."""
+
+    def __init__(self, policy: wssec.Policy, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.policy = policy
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def __call__(self, request: soap.SoapRequest, context: Any) -> Principal | None:
+        try:
+            return wssec.verify(request.header, self.policy.at(self.clock()))
+        except SecurityFault as fault:
+            log.warning(
+                "WS-Security refused a call from %s (%s): %s",
+                getattr(context, "client_host", None),
+                fault.kind.value,
+                fault.reason,
+            )
+            raise
+
+
+def build_security_hook(
+    settings: SecuritySettings, clock: Callable[[], dt.datetime] | None = None
+) -> WsSecurityHook | None:
+    """The hook for `SoapService`, or None when the mode is `off`. Loads the trust folder once."""
+    mode = settings.mode_enum
+    if mode is Mode.OFF:
+        return None
+    anchors: tuple[x509.Certificate, ...] = ()
+    if settings.trust_dir:
+        anchors = load_trust_dir(settings.trust_dir)
+    if not anchors:
+        if mode is Mode.REQUIRED:
+            raise SecurityConfigError("security mode is required but no trusted CA is configured (XDS_TRUST_DIR)")
+        log.warning("no trusted CA configured (XDS_TRUST_DIR): every signed assertion will be refused")
+    return WsSecurityHook(policy_from(settings, anchors), clock)
+
+
+def hook_for_service(service: str, environ: Mapping[str, str] | None = None) -> WsSecurityHook | None:
+    """Shortcut for an app's wiring: settings of `service` from file and environment, then the hook."""
+    return build_security_hook(load_security_settings(service, environ))
