@@ -23,7 +23,8 @@ from xdscore.vocabulary import Action, ErrorCode
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 
 from registry.config import RegistrySettings
-from registry.register import RegisterSettings, register
+from registry.mllp_server import FeedServer
+from registry.register import RegisterSettings, lock_keys, register
 from registry.sql.store import SqlRegistry
 
 log = logging.getLogger("xds.registry")
@@ -56,21 +57,24 @@ class Registry:
         self.store = SqlRegistry(settings.database_url_resolved())
         self.store.migrate()
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
+        self.feed = FeedServer(self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain)
         self.asgi = SoapService(
             path=settings.path,
             endpoint=settings.endpoint(),
             handlers={Action.REGISTER.value: self.on_register},
             max_bytes=settings.max_request_bytes,
+            on_startup=[self.start_feed] if settings.feed_port else [],
+            on_shutdown=[self.feed.stop] if settings.feed_port else [],
         )
+
+    async def start_feed(self) -> None:
+        await self.feed.start()
 
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         sub = submit_objects.read(decoded.request.body)
-        lock_keys = [d.unique_id for d in sub.document_entries if d.unique_id]
-        lock_keys += [p.unique_id for p in (*sub.submission_sets, *sub.folders) if p.unique_id]
-        lock_keys += [a.target_uuid for a in sub.associations]
         now = now_dtm()
         try:
-            with self.store.write(lock_keys) as tx:
+            with self.store.write(lock_keys(sub)) as tx:
                 outcome = register(sub, tx, self.register_settings, now, new_uuid)
                 if outcome.changes is not None:
                     tx.apply(outcome.changes, now)

@@ -63,6 +63,14 @@ class RegisterOutcome:
         return self.changes is not None
 
 
+def lock_keys(sub: Submission) -> list[str]:
+    """What concurrent submissions must not check-and-write at the same time: uniqueIds and targets."""
+    keys = [d.unique_id for d in sub.document_entries if d.unique_id]
+    keys += [p.unique_id for p in (*sub.submission_sets, *sub.folders) if p.unique_id]
+    keys += [a.target_uuid for a in sub.associations if not is_symbolic(a.target_uuid)]
+    return keys
+
+
 def register(
     sub: Submission,
     store: RegistryReader,

@@ -140,6 +140,8 @@ class SoapService:
         decoder: Decoder | None = None,
         extra_routes: dict[str, Callable[..., Awaitable[None]]] | None = None,
         xsd: Callable[[str], bytes] | None = None,
+        on_startup: list[Callable[[], Awaitable[None]]] | None = None,
+        on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self.path = path.rstrip("/") or "/"
         self.endpoint = endpoint

@@ -1,0 +1,97 @@
+"""The ITI-8 MLLP listener: asyncio TCP server, one task per connection (I/O only).
+
+Each framed message is interpreted and applied in a worker thread (hl7apy and SQL are blocking); the
+ACK goes back on the same connection. Nothing a client sends can stop the listener: every failure
+becomes an AE/AR ACK, or at worst a closed connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Callable
+
+from xdscore import mllp
+
+from registry import patient_feed
+from registry.sql.store import SqlRegistry
+
+log = logging.getLogger("xds.registry.feed")
+
+
+class FeedServer:
+    def __init__(
+        self,
+        store: SqlRegistry,
+        host: str,
+        port: int,
+        now: Callable[[], str],
+        affinity_domain: str = "",
+        on_applied: Callable[[patient_feed.FeedDecision], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.port = port
+        self.now = now
+        self.affinity_domain = affinity_domain
+        self.on_applied = on_applied
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        if self.port == 0:
+            self.port = self._server.sockets[0].getsockname()[1]
+        log.info("ITI-8 MLLP listener on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def handle(self, payload: bytes) -> bytes:
+        """One framed message in, one ACK out (runs in a worker thread)."""
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            text = payload.decode("latin-1")
+        now = self.now()
+        decision = patient_feed.interpret(text, self.affinity_domain)
+        ack_id = uuid.uuid4().hex[:20]
+        if decision.reject is not None:
+            code, reason = decision.reject
+            log.warning("ITI-8 message %s refused (%s): %s", decision.control_id, code, reason)
+            return patient_feed.ack(decision, now, ack_id, code, reason).encode()
+        try:
+            with self.store.write() as tx:
+                patient_feed.apply(decision, tx, now)
+        except Exception as exc:  # noqa: BLE001 - the sender must learn the message was not applied
+            log.exception("ITI-8 message %s could not be stored", decision.control_id)
+            return patient_feed.ack(decision, now, ack_id, "AE", f"not stored: {type(exc).__name__}").encode()
+        if self.on_applied is not None:
+            try:
+                self.on_applied(decision)
+            except Exception:  # noqa: BLE001
+                log.exception("ITI-8 after-apply hook failed")
+        return patient_feed.ack(decision, now, ack_id).encode()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        framer = mllp.MllpReader()
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                for event in framer.feed(data):
+                    if isinstance(event, mllp.Oversized):
+                        log.warning("ITI-8: dropped an oversized frame of %d bytes", event.size)
+                        continue
+                    reply = await asyncio.to_thread(self.handle, event.payload)
+                    writer.write(mllp.frame(reply))
+                    await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:  # noqa: BLE001 - one connection's failure never stops the listener
+            log.exception("ITI-8 connection failed")
+        finally:
+            writer.close()

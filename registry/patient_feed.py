@@ -1,0 +1,201 @@
+"""ITI-8 Patient Identity Feed: the Document Registry's side (ITI TF-2a 3.8; HL7 v2.3.1 and v2.5 ADT).
+
+`interpret(text)` parses one ADT message with hl7apy and decides what to do: A01/A04/A05/A08 create or
+update the patient of each PID-3 identifier of the affinity domain; A40 merges the MRG-1 (subsumed) id
+into the PID-3 (surviving) id. `apply` writes the decision in a store transaction; `ack` builds the HL7
+ACK (AA, or AE / AR with the reason). The MLLP listener (`registry.mllp_server`) does the I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hl7apy.core import Message
+from hl7apy.parser import parse_message
+
+from xdscore.model import PatientKey
+
+from registry.sql.store import RegistryTx
+
+CREATE_OR_UPDATE = frozenset({"A01", "A04", "A05", "A08"})
+MERGE = "A40"
+SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1"})
+
+
+@dataclass(frozen=True)
+class SavePatient:
+    key: PatientKey
+    cx: str
+    demographics: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MergePatient:
+    subsumed: PatientKey
+    surviving: PatientKey
+    cx: str
+
+
+Action = SavePatient | MergePatient
+
+
+@dataclass
+class FeedDecision:
+    """What one message asks for, plus what the ACK needs to echo."""
+
+    control_id: str = ""
+    version: str = "2.5"
+    trigger: str = ""
+    sending: tuple[str, str] = ("", "")
+    receiving: tuple[str, str] = ("", "")
+    actions: list[Action] = field(default_factory=list)
+    reject: tuple[str, str] | None = None  # (AE | AR, reason)
+
+
+def _fields(text: str) -> list[str]:
+    return text.split("\r", 1)[0].split("|")
+
+
+def _header(text: str, decision: FeedDecision) -> None:
+    """Best-effort MSH reading, so that even an unparseable message gets an ACK that refers to it."""
+    msh = _fields(text)
+    if len(msh) > 9:
+        decision.control_id = msh[9]
+    if len(msh) > 11 and msh[11]:
+        decision.version = msh[11].split("^")[0]
+    if len(msh) > 5:
+        decision.sending = (msh[2], msh[3])
+        decision.receiving = (msh[4], msh[5])
+    if len(msh) > 8:
+        parts = msh[8].split("^")
+        decision.trigger = parts[1] if len(parts) > 1 else ""
+
+
+def _key(cx: str, affinity_domain: str) -> PatientKey | None:
+    key = PatientKey.parse(cx)
+    if key is None:
+        return None
+    if affinity_domain and key.authority != affinity_domain:
+        return None
+    return key
+
+
+def _demographics(pid: object) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for label, name in (("name", "pid_5"), ("birth_date", "pid_7"), ("sex", "pid_8"), ("address", "pid_11")):
+        try:
+            value = getattr(pid, name).to_er7()
+        except Exception:  # noqa: BLE001 - absent field: hl7apy raises its own errors
+            continue
+        if value:
+            out[label] = value
+    return out
+
+
+def _identifiers(pid: object) -> list[str]:
+    return [rep.to_er7() for rep in getattr(pid, "pid_3")]
+
+
+def interpret(text: str, affinity_domain: str = "") -> FeedDecision:
+    decision = FeedDecision()
+    text = text.replace("\n", "\r").strip("\r")
+    _header(text, decision)
+    if not text.startswith("MSH"):
+        decision.reject = ("AR", "message does not start with an MSH segment")
+        return decision
+    if decision.version not in SUPPORTED_VERSIONS:
+        decision.reject = ("AR", f"HL7 version {decision.version!r} is not supported (2.3.1 and 2.5 are)")
+        return decision
+    if decision.trigger not in CREATE_OR_UPDATE and decision.trigger != MERGE:
+        decision.reject = ("AR", f"event {decision.trigger or '?'} is not part of ITI-8 (A01, A04, A05, A08, A40)")
+        return decision
+    try:
+        msg = parse_message(text, find_groups=False)
+    except Exception as exc:  # noqa: BLE001 - hl7apy signals bad input with many exception types
+        decision.reject = ("AE", f"message cannot be parsed: {exc}")
+        return decision
+    try:
+        if decision.trigger == MERGE:
+            _merge(msg, decision, affinity_domain)
+        else:
+            _save(msg, decision, affinity_domain)
+    except Exception as exc:  # noqa: BLE001 - a segment hl7apy cannot read
+        decision.actions = []
+        decision.reject = ("AE", f"message content cannot be read: {exc}")
+    return decision
+
+
+def _save(msg: Message, decision: FeedDecision, affinity_domain: str) -> None:
+    pid = next((seg for seg in msg.children if seg.name == "PID"), None)
+    if pid is None:
+        decision.reject = ("AE", "no PID segment")
+        return
+    demographics = _demographics(pid)
+    for cx in _identifiers(pid):
+        key = _key(cx, affinity_domain)
+        if key is not None:
+            decision.actions.append(SavePatient(key, cx, demographics))
+    if not decision.actions:
+        where = f"of assigning authority {affinity_domain}" if affinity_domain else "with an assigning authority"
+        decision.reject = ("AE", f"PID-3 holds no patient identifier {where}")
+
+
+def _merge(msg: Message, decision: FeedDecision, affinity_domain: str) -> None:
+    surviving: PatientKey | None = None
+    surviving_cx = ""
+    for seg in msg.children:
+        if seg.name == "PID":
+            surviving, surviving_cx = None, ""
+            for cx in _identifiers(seg):
+                key = _key(cx, affinity_domain)
+                if key is not None:
+                    surviving, surviving_cx = key, cx
+                    break
+        elif seg.name == "MRG":
+            if surviving is None:
+                decision.reject = ("AE", "MRG segment without a PID identifier of the affinity domain")
+                return
+            for rep in seg.mrg_1:
+                old = _key(rep.to_er7(), affinity_domain)
+                if old is not None and old != surviving:
+                    decision.actions.append(MergePatient(old, surviving, surviving_cx))
+    if not decision.actions:
+        decision.reject = ("AE", "A40 names no prior patient identifier (MRG-1) of the affinity domain to merge")
+
+
+def apply(decision: FeedDecision, tx: RegistryTx, now: str) -> None:
+    for action in decision.actions:
+        if isinstance(action, SavePatient):
+            tx.save_patient(action.key, action.cx, action.demographics, now)
+        else:
+            if tx.patient(action.surviving) is None:
+                tx.save_patient(action.surviving, action.cx, {}, now)
+            tx.merge_patient(action.subsumed, action.surviving, action.cx, now)
+
+
+def ack(decision: FeedDecision, now: str, ack_control_id: str, code: str = "AA", text: str = "") -> str:
+    """The ACK: MSH with sender and receiver swapped, MSA echoing MSH-10, ERR when not accepted."""
+    version = decision.version if decision.version in SUPPORTED_VERSIONS else "2.5"
+    trigger = decision.trigger or ""
+    structure = "^ACK" if version.startswith("2.5") else ""
+    segments = [
+        "|".join(
+            ["MSH", "^~\\&", decision.receiving[0], decision.receiving[1], decision.sending[0], decision.sending[1],
+             now, "", f"ACK^{trigger}{structure}", ack_control_id, "P", version]
+        ),
+        "|".join(["MSA", code, decision.control_id, _escape(text)]) if text else f"MSA|{code}|{decision.control_id}",
+    ]
+    if code != "AA":
+        hl7_code = "200^Unsupported message type^HL70357" if code == "AR" else "207^Application internal error^HL70357"
+        if version.startswith("2.5"):
+            segments.append(f"ERR|||{hl7_code}|E||||{_escape(text)}")
+        else:
+            segments.append(f"ERR|^^^{hl7_code.replace('^', '&')}")
+    return "\r".join(segments) + "\r"
+
+
+def _escape(text: str) -> str:
+    return (
+        text.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\")
+        .replace("~", "\\R\\").replace("\r", " ").replace("\n", " ")
+    )

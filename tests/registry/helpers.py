@@ -1,0 +1,60 @@
+"""A registry on a real SQL store (SQLite in memory by default) driven without HTTP, for transaction tests."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sqlalchemy import text
+
+from registry.app import new_uuid
+from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
+from registry.sql.store import SqlRegistry
+from tests.builders import SubmissionBuilder
+from xdscore.model import PatientKey
+from xdscore.profiles.ihe import PROFILE
+
+_clock = itertools.count(1)
+
+
+def tick() -> str:
+    """A strictly increasing DTM, so lastUpdateTime changes are visible."""
+    return f"2025{next(_clock):010d}"
+
+
+class RegistryHarness:
+    def __init__(self, url: str = "sqlite://", settings: RegisterSettings | None = None) -> None:
+        self.store = SqlRegistry(url)
+        self.store.migrate()
+        self.settings = settings or RegisterSettings(PROFILE)
+
+    def feed(self, patient_id: str) -> None:
+        key = PatientKey.parse(patient_id)
+        assert key is not None
+        with self.store.write() as tx:
+            tx.save_patient(key, patient_id, {}, tick())
+
+    def submit(self, builder: SubmissionBuilder, now: str | None = None) -> RegisterOutcome:
+        sub = builder.submission()
+        now = now or tick()
+        with self.store.write(lock_keys(sub)) as tx:
+            outcome = register(sub, tx, self.settings, now, new_uuid)
+            if outcome.changes is not None:
+                tx.apply(outcome.changes, now)
+        return outcome
+
+    def sql(self, query: str, **params: Any) -> list[Any]:
+        with self.store.read() as tx:
+            return list(tx.conn.execute(text(query), params))
+
+    def uuid_of(self, unique_id: str) -> str:
+        rows = self.sql("select uuid from objects where unique_id = :u order by seq", u=unique_id)
+        return str(rows[-1][0])
+
+    def status_of(self, uuid: str) -> str:
+        return str(self.sql("select status from objects where uuid = :u", u=uuid)[0][0]).rsplit(":", 1)[1]
+
+    def count(self, kind: str | None = None) -> int:
+        if kind:
+            return int(self.sql("select count(*) from objects where kind = :k", k=kind)[0][0])
+        return int(self.sql("select count(*) from objects")[0][0])

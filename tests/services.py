@@ -1,0 +1,112 @@
+"""Start the real services as separate processes on free ports, the way `make run` does, for tests.
+
+`start_registry(...)` runs `python -m registry` with its settings in environment variables and waits
+until both its HTTP port and its MLLP port accept connections. Used by integration tests and by
+other helpers (repository, conformance kit) that need a live registry.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.pgserver import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    log: Path
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def feed_port(self) -> int:
+        return self.ports["feed"]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open within {timeout}s:\n{log.read_text(errors='replace')}")
+
+
+def spawn(name: str, module: str, env: dict[str, str], data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / f"{name}.log"
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "XDS_DATA_DIR": str(data_dir), **env}
+    full_env.pop("XDS_CONFIG", None)
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def start_registry(
+    data_dir: Path, database_url: str | None = None, profile: str = "ihe", env: dict[str, str] | None = None
+) -> Service:
+    port, feed = free_port(), free_port()
+    settings = {
+        "XDS_REGISTRY_PORT": str(port),
+        "XDS_REGISTRY_FEED_PORT": str(feed),
+        "XDS_REGISTRY_LOG_LEVEL": "warning",
+        "XDS_PROFILE": profile,
+        **({"XDS_REGISTRY_DATABASE_URL": database_url} if database_url else {}),
+        **(env or {}),
+    }
+    proc = spawn("registry", "registry", settings, data_dir, {"http": port, "feed": feed})
+    log = data_dir / "registry.log"
+    service = Service("registry", f"http://127.0.0.1:{port}/xds/registry", proc, data_dir, log, {"http": port, "feed": feed})
+    try:
+        wait_port(port, proc, log)
+        wait_port(feed, proc, log)
+    except Exception:
+        service.stop()
+        raise
+    return service
+
+
+def feed_patient(port: int, patient_id: str, control_id: str = "TEST") -> str:
+    """Send an ADT^A01 for `patient_id` over MLLP and return the ACK text."""
+    from xdscore import mllp
+
+    message = (
+        f"MSH|^~\\&|TEST|TEST|XDSREG|XDSREG|20240101120000||ADT^A01^ADT_A01|{control_id}|P|2.5\r"
+        f"EVN|A01|20240101120000\rPID|||{patient_id}||Test^Patient^^^||19700101|F\rPV1||O\r"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(mllp.frame(message.encode()))
+        reader = mllp.MllpReader()
+        while True:
+            data = s.recv(65536)
+            if not data:
+                raise RuntimeError("feed closed the connection without an ACK")
+            for event in reader.feed(data):
+                if isinstance(event, mllp.Frame):
+                    return event.payload.decode()
