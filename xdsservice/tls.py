@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -96,8 +97,21 @@ def uvicorn_ssl_kwargs(settings: TlsSettings) -> dict[str, Any]:
     if settings.key_password:
         kwargs["ssl_keyfile_password"] = settings.key_password
     if settings.client_ca:
-        kwargs["ssl_ca_certs"] = settings.client_ca
+        kwargs["ssl_ca_certs"] = ca_bundle(settings.client_ca)
     return kwargs
+
+
+def ca_bundle(ca: str) -> str:
+    """A single PEM file for `ca` (uvicorn only takes a file): the file itself, or for a folder a
+    bundle of its certificates written once to a temporary file."""
+    path = Path(ca)
+    if not path.is_dir():
+        return ca
+    parts = [f.read_bytes().strip() for f in sorted(path.iterdir()) if f.suffix.lower() in (".pem", ".crt", ".cer")]
+    handle, name = tempfile.mkstemp(prefix="xds-client-ca-", suffix=".pem")
+    with os.fdopen(handle, "wb") as out:
+        out.write(b"\n".join(parts) + b"\n")
+    return name
 
 
 def _load_verify(ctx: ssl.SSLContext, ca: str) -> None:

@@ -15,7 +15,7 @@ from lxml import etree
 from xuatool.header import request
 from xuatool.pki import TestPki, generate
 from xuatool.variants import VariantContext, make
-from xuatool.wrapping import ATTACKS, AttackKit
+from xuatool.wrapping import ATTACKS, REASONS, AttackKit
 
 ECHO_NS = "urn:example:echo"
 ECHO_ACTION = "urn:example:echo:Echo"
@@ -51,6 +51,7 @@ def write_corpus(folder: str | Path, pki: TestPki | None = None, now: dt.datetim
             f"[attacks.{json.dumps(name)}]",
             f"description = {json.dumps(description)}",
             f"fault = {json.dumps(fault.value if fault else '')}",
+            f"reason = {json.dumps(REASONS.get(name, ''))}",
             f"name_id = {json.dumps(ctx.spec().name_id if fault is None else '')}",
             "",
         ]

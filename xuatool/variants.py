@@ -263,6 +263,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL}
 
 # NIST test kit folder suffix -> variant (e.g. 11966_expired -> expired).
 NIST_SUFFIXES = (
+    "valid",
     "expired",
     "notyetvalid",
     "unsigned",

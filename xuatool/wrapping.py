@@ -356,3 +356,28 @@ ATTACKS: list[tuple[str, str, WsseFault | None, Attack]] = [
         resigned_by_untrusted,
     ),
 ]
+
+# What the refusal reason must mention: several checks could refuse the same message (the reference
+# check and xmlsec's own ID lookup, say), and the corpus pins the one that is meant to.
+REASONS: dict[str, str] = {
+    "xsw-two-assertions": "2 saml2:Assertion elements",
+    "xsw-embedded-evil-unsigned": "not signed",
+    "xsw-embedded-evil-same-id": "appears more than once",
+    "xsw-original-in-signature-object": "does not name the assertion itself",
+    "xsw-original-in-advice": "does not name the assertion itself",
+    "xsw-original-in-advice-same-id": "appears more than once",
+    "xsw-original-in-body": "does not name the assertion itself",
+    "xsw-original-in-other-header": "appears more than once",
+    "xsw-second-security-header": "2 wsse:Security headers",
+    "reference-empty-uri": "does not name the assertion itself",
+    "reference-xpointer": "does not name the assertion itself",
+    "two-references": "exactly one ds:Reference",
+    "hmac-key-confusion": "SignatureMethod",
+    "extra-transform": "transforms",
+    "signature-moved-to-end": "directly follow saml2:Issuer",
+    "signature-nested-only": "not signed",
+    "duplicate-id-in-body": "appears more than once",
+    "duplicate-wsu-id": "appears more than once",
+    "attribute-tampered": "does not verify",
+    "resigned-by-untrusted": "not trusted",
+}

@@ -1,0 +1,95 @@
+"""xdsservice.security: settings precedence, trust folder loading, the hook built from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from xdscore import soap, wssec, xmlsafe
+from xdscore.wsse_faults import SecurityFault
+from xdsservice.security import (
+    Mode,
+    SecurityConfigError,
+    WsSecurityHook,
+    build_security_hook,
+    load_security_settings,
+    load_trust_dir,
+)
+from xuatool import variants
+from xuatool.header import request
+from xuatool.pki import TestPki
+
+
+def test_defaults_are_optional_xua_with_no_audience() -> None:
+    s = load_security_settings("registry", {})
+    assert (s.mode_enum, s.profile, s.audience, s.clock_skew) == (Mode.OPTIONAL, "xua", "", 300)
+
+
+def test_environment_precedence(tmp_path: Path) -> None:
+    config = tmp_path / "xds.toml"
+    config.write_text(
+        '[security]\nmode = "off"\naudience = "urn:file"\nclock_skew = 60\n'
+        '[repository.security]\nmode = "required"\n'
+    )
+    env = {"XDS_CONFIG": str(config)}
+    assert load_security_settings("registry", env).mode == "off"
+    assert load_security_settings("repository", env).mode == "required"
+    env |= {"XDS_SECURITY": "optional", "XDS_TRUST_DIR": "/trust", "XDS_SECURITY_CLOCK_SKEW": "30"}
+    registry = load_security_settings("registry", env)
+    assert (registry.mode, registry.trust_dir, registry.clock_skew, registry.audience) == ("optional", "/trust", 30, "urn:file")
+    env |= {"XDS_REPOSITORY_SECURITY": "required", "XDS_REPOSITORY_SECURITY_AUDIENCE": "urn:repo"}
+    repository = load_security_settings("repository", env)
+    assert (repository.mode, repository.audience) == ("required", "urn:repo")
+
+
+def test_profile_follows_xds_profile() -> None:
+    assert load_security_settings("registry", {"XDS_PROFILE": "cisis"}).profile == "vihf"
+    assert load_security_settings("registry", {"XDS_PROFILE": "nist"}).profile == "xua"
+    assert load_security_settings("registry", {"XDS_PROFILE": "cisis", "XDS_SECURITY_PROFILE": "xua"}).profile == "xua"
+
+
+def test_bad_mode_is_refused() -> None:
+    with pytest.raises(SecurityConfigError):
+        load_security_settings("registry", {"XDS_SECURITY": "maybe"})
+
+
+def test_trust_dir_loading(pki: TestPki, tmp_path: Path) -> None:
+    (tmp_path / "bundle.pem").write_bytes(pki.ca.cert_pem() + pki.rogue_ca.cert_pem())
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert len(load_trust_dir(tmp_path)) == 2
+    (tmp_path / "broken.crt").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    with pytest.raises(SecurityConfigError):
+        load_trust_dir(tmp_path)
+    with pytest.raises(SecurityConfigError):
+        load_trust_dir(tmp_path / "missing")
+
+
+def test_required_mode_needs_a_trust_folder() -> None:
+    with pytest.raises(SecurityConfigError):
+        build_security_hook(load_security_settings("registry", {"XDS_SECURITY": "required"}))
+
+
+def test_optional_mode_without_trust_refuses_every_assertion(pki: TestPki) -> None:
+    hook = build_security_hook(load_security_settings("registry", {}))
+    assert isinstance(hook, WsSecurityHook)
+    sec = variants.make("valid", variants.VariantContext(pki=pki, now=dt.datetime.now(dt.UTC)))
+    req = soap.read_envelope(xmlsafe.parse_bytes(request(etree.Element("{urn:x}E"), "urn:x:a", sec)))
+    with pytest.raises(SecurityFault, match="XDS_TRUST_DIR"):
+        hook(req, None)
+
+
+def test_hook_reads_the_clock_on_every_call(pki: TestPki, tmp_path: Path) -> None:
+    trust = pki.write(tmp_path)
+    settings = load_security_settings("registry", {"XDS_SECURITY": "required", "XDS_TRUST_DIR": str(trust), "XDS_PROFILE": "cisis"})
+    now = dt.datetime.now(dt.UTC)
+    times = iter([now, now + dt.timedelta(hours=3)])
+    hook = build_security_hook(settings, clock=lambda: next(times))
+    assert hook is not None and hook.policy.profile is wssec.Profile.VIHF
+    sec = variants.make("valid", variants.VariantContext(pki=pki, now=now, timestamp=False))
+    req = soap.read_envelope(xmlsafe.parse_bytes(request(etree.Element("{urn:x}E"), "urn:x:a", sec)))
+    assert hook(req, None) is not None
+    with pytest.raises(SecurityFault, match="expired"):
+        hook(req, None)
