@@ -14,17 +14,19 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from xdscore.clock import dtm
-from xdscore.ebrim import response, submit_objects
-from xdscore.errors import Violation
+from xdscore.ebrim import query_response, response, submit_objects
+from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.profiles import Profile
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
-from xdscore.vocabulary import Action, ErrorCode
+from xdscore.vocabulary import NS, Action, ErrorCode
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 
+from registry import query
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.register import RegisterSettings, lock_keys, register
+from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
 
 log = logging.getLogger("xds.registry")
@@ -61,7 +63,7 @@ class Registry:
         self.asgi = SoapService(
             path=settings.path,
             endpoint=settings.endpoint(),
-            handlers={Action.REGISTER.value: self.on_register},
+            handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
             max_bytes=settings.max_request_bytes,
             on_startup=[self.start_feed] if settings.feed_port else [],
             on_shutdown=[self.feed.stop] if settings.feed_port else [],
@@ -87,3 +89,18 @@ class Registry:
             log.exception("ITI-42: database unavailable")
             violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
         return SoapReply(response.write(violations), Action.REGISTER_RESPONSE.value)
+
+    def on_query(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        body = decoded.request.body
+        if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
+            raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
+        try:
+            with self.store.read() as tx:
+                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results))
+            result = outcome.response
+        except OperationalError:
+            log.exception("ITI-18: database unavailable")
+            result = query_response.failure(
+                [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+            )
+        return SoapReply(result, Action.STORED_QUERY_RESPONSE.value)

@@ -1,0 +1,222 @@
+"""SQL for the stored queries: finders that select ids through indexes, and the fetch of stored objects.
+
+Every finder starts from an indexed column (patient+kind+status, uuid, unique_id, lid, association
+source/target) and narrows with joins on primary keys and EXISTS on the side tables; the result is
+ordered by registration order and capped at `limit` rows (the caller turns limit+1 into
+XDSTooManyResults). Values are always bound parameters: LIKE patterns included, so nothing a client
+sends becomes SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from sqlalchemy import Connection, and_, exists, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from registry.sql import schema as t
+from registry.sql.store import KINDS, _chunks, pad_time
+
+TimeRange = tuple[str | None, str | None]  # (From inclusive, To exclusive), DTM
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """FindDocuments / GetAll / Get*AndContents filters on DocumentEntries (TF-2a 3.18.4.1.2.3.7.1)."""
+
+    statuses: Sequence[str] | None = None
+    object_types: Sequence[str] | None = None
+    class_codes: Sequence[str] | None = None
+    type_codes: Sequence[str] | None = None
+    practice_setting_codes: Sequence[str] | None = None
+    healthcare_facility_type_codes: Sequence[str] | None = None
+    format_codes: Sequence[str] | None = None
+    event_codes: Sequence[Sequence[str]] = ()  # AND of OR-lists
+    confidentiality_codes: Sequence[Sequence[str]] = ()
+    reference_ids: Sequence[Sequence[str]] = ()
+    author_persons: Sequence[str] | None = None  # LIKE patterns, OR
+    creation_time: TimeRange = (None, None)
+    service_start_time: TimeRange = (None, None)
+    service_stop_time: TimeRange = (None, None)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    uuid: str
+    kind: str  # DE SS FD AS
+    status: str
+    patient: str | None
+    xml: str
+    last_update_time: str | None = None
+
+
+@dataclass
+class Found:
+    uuids: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+
+def _range(column: ColumnElement, span: TimeRange) -> list[ColumnElement]:
+    low, high = span
+    out = []
+    if low:
+        out.append(column >= pad_time(low))
+    if high:
+        out.append(column < pad_time(high))
+    return out
+
+
+def _like_any(column: ColumnElement, patterns: Sequence[str]) -> ColumnElement:
+    return or_(*(column.ilike(p, escape="\\") for p in patterns))
+
+
+class QuerySql:
+    def __init__(self, conn: Connection, limit: int) -> None:
+        self.conn = conn
+        self.limit = limit
+
+    def _run(self, stmt) -> Found:  # type: ignore[no-untyped-def]
+        rows = list(self.conn.scalars(stmt.limit(self.limit + 1)))
+        return Found(rows[: self.limit], len(rows) > self.limit)
+
+    # --- finders --------------------------------------------------------------------------------------
+
+    def documents(self, patient: str | None, f: DocumentFilter, uuids: Iterable[str] | None = None) -> Found:
+        o, d = t.objects.c, t.documents.c
+        where: list[ColumnElement] = [o.kind == "DE"]
+        if patient is not None:
+            where.append(o.patient == patient)
+        if uuids is not None:
+            where.append(o.uuid.in_(list(uuids)))
+        if f.statuses is not None:
+            where.append(o.status.in_(list(f.statuses)))
+        for column, values in (
+            (d.object_type, f.object_types),
+            (d.class_code, f.class_codes),
+            (d.type_code, f.type_codes),
+            (d.practice_setting_code, f.practice_setting_codes),
+            (d.healthcare_facility_type_code, f.healthcare_facility_type_codes),
+            (d.format_code, f.format_codes),
+        ):
+            if values is not None:
+                where.append(column.in_(list(values)))
+        where += _range(d.creation_time, f.creation_time)
+        where += _range(d.service_start_time, f.service_start_time)
+        where += _range(d.service_stop_time, f.service_stop_time)
+        c = t.document_codes.c
+        for code_type, groups in (("E", f.event_codes), ("C", f.confidentiality_codes)):
+            for group in groups:
+                where.append(exists().where(c.uuid == o.uuid, c.code_type == code_type, c.value.in_(list(group))))
+        r = t.document_reference_ids.c
+        for group in f.reference_ids:
+            where.append(exists().where(r.uuid == o.uuid, r.value.in_(list(group))))
+        if f.author_persons is not None:
+            a = t.document_authors.c
+            where.append(exists().where(a.uuid == o.uuid, _like_any(a.person, f.author_persons)))
+        stmt = select(o.uuid).select_from(t.objects.join(t.documents, d.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
+        return self._run(stmt)
+
+    def submission_sets(
+        self,
+        patient: str,
+        statuses: Sequence[str],
+        source_ids: Sequence[str] | None = None,
+        submission_time: TimeRange = (None, None),
+        author_person: str | None = None,
+        content_types: Sequence[str] | None = None,
+    ) -> Found:
+        o, s = t.objects.c, t.submission_sets.c
+        where: list[ColumnElement] = [o.kind == "SS", o.patient == patient, o.status.in_(list(statuses))]
+        if source_ids is not None:
+            where.append(s.source_id.in_(list(source_ids)))
+        if content_types is not None:
+            where.append(s.content_type_code.in_(list(content_types)))
+        where += _range(s.submission_time, submission_time)
+        if author_person is not None:
+            a = t.submission_set_authors.c
+            where.append(exists().where(a.uuid == o.uuid, _like_any(a.person, [author_person])))
+        stmt = select(o.uuid).select_from(t.objects.join(t.submission_sets, s.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
+        return self._run(stmt)
+
+    def folders(
+        self,
+        patient: str,
+        statuses: Sequence[str],
+        last_update_time: TimeRange = (None, None),
+        codes: Sequence[Sequence[str]] = (),
+    ) -> Found:
+        o, fd, c = t.objects.c, t.folders.c, t.folder_codes.c
+        where: list[ColumnElement] = [o.kind == "FD", o.patient == patient, o.status.in_(list(statuses))]
+        where += _range(fd.last_update_time, last_update_time)
+        for group in codes:
+            where.append(exists().where(c.uuid == o.uuid, c.value.in_(list(group))))
+        stmt = select(o.uuid).select_from(t.objects.join(t.folders, fd.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
+        return self._run(stmt)
+
+    def by_identifier(self, kind: str, column: str, values: Iterable[str]) -> list[str]:
+        """uuids of objects of `kind` whose uuid / unique_id / lid is one of `values`, registration order."""
+        o = t.objects.c
+        col = {"uuid": o.uuid, "unique_id": o.unique_id, "lid": o.lid}[column]
+        out: list[tuple[int, str]] = []
+        for chunk in _chunks(values):
+            out += [(r.seq, r.uuid) for r in self.conn.execute(select(o.seq, o.uuid).where(o.kind == kind, col.in_(chunk)))]
+        return [u for _, u in sorted(out)]
+
+    def associations(
+        self,
+        sources: Iterable[str] | None = None,
+        targets: Iterable[str] | None = None,
+        either: Iterable[str] | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[tuple[str, str, str, str]]:
+        """(uuid, type, source, target) of associations by source, target or either end, registration order."""
+        a, o = t.associations.c, t.objects.c
+        rows: dict[str, tuple[int, tuple[str, str, str, str]]] = {}
+        conditions: list[tuple[ColumnElement, list[str]]] = []
+        for column, values in ((a.source, sources), (a.target, targets)):
+            if values is not None:
+                conditions.append((column, list(values)))
+        if either is not None:
+            values = list(either)
+            conditions += [(a.source, values), (a.target, values)]
+        for column, values in conditions:
+            for chunk in _chunks(values):
+                stmt = (
+                    select(o.seq, a.uuid, a.association_type, a.source, a.target)
+                    .join(t.objects, o.uuid == a.uuid)
+                    .where(column.in_(chunk))
+                )
+                if types is not None:
+                    stmt = stmt.where(a.association_type.in_(list(types)))
+                for r in self.conn.execute(stmt):
+                    rows[r.uuid] = (r.seq, (r.uuid, r.association_type, r.source, r.target))
+        if sources is not None and targets is not None and either is None:
+            src, tgt = set(sources), set(targets)
+            rows = {k: v for k, v in rows.items() if v[1][2] in src and v[1][3] in tgt}
+        return [row for _, row in sorted(rows.values())]
+
+    def kinds(self, uuids: Iterable[str]) -> dict[str, str]:
+        o = t.objects.c
+        out: dict[str, str] = {}
+        for chunk in _chunks(uuids):
+            out.update({r.uuid: r.kind for r in self.conn.execute(select(o.uuid, o.kind).where(o.uuid.in_(chunk)))})
+        return out
+
+    # --- fetch ----------------------------------------------------------------------------------------
+
+    def fetch(self, uuids: Sequence[str]) -> list[StoredObject]:
+        o, fd = t.objects.c, t.folders.c
+        found: dict[str, StoredObject] = {}
+        for chunk in _chunks(uuids):
+            stmt = (
+                select(o.uuid, o.kind, o.status, o.patient, o.xml, fd.last_update_time)
+                .select_from(t.objects.outerjoin(t.folders, fd.uuid == o.uuid))
+                .where(o.uuid.in_(chunk))
+            )
+            for r in self.conn.execute(stmt):
+                found[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, r.xml, r.last_update_time)
+        return [found[u] for u in uuids if u in found]
+
+
+__all__ = ["DocumentFilter", "Found", "QuerySql", "StoredObject", "KINDS"]
