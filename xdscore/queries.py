@@ -351,8 +351,10 @@ def decode(request: etree._Element) -> Decoded:
         violations.append(Violation(err, f"returnType {rtype!r}: XDS answers ObjectRef or LeafClass"))
         return_type = ReturnType.LEAF_CLASS
     values: dict[str, list[list[str]]] = {}
+    seen: set[str] = set()  # given, even if wrongly: a malformed parameter is not a missing one
     for slot in adhoc.iterfind(f"{_RIM}Slot"):
         name = slot.get("name", "")
+        seen.add(name)
         if name in OBSOLETE_PARAMS:
             violations.append(Violation(err, f"{name} is not a parameter of {spec.query.name} (use code^^scheme values)", name))
             continue
@@ -378,10 +380,10 @@ def decode(request: etree._Element) -> Decoded:
                 violations.append(Violation(err, f"{name}: {problem}", name))
         values.setdefault(name, []).append(slot_values)
     for name in spec.required:
-        if name not in values:
+        if name not in seen:
             violations.append(Violation(ErrorCode.XDSStoredQueryMissingParam, f"{spec.query.name} requires {name}", name))
     if spec.one_of:
-        given = [n for n in spec.one_of if n in values]
+        given = [n for n in spec.one_of if n in seen]
         if not given:
             violations.append(Violation(
                 ErrorCode.XDSStoredQueryMissingParam, f"{spec.query.name} requires one of {', '.join(spec.one_of)}"))
