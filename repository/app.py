@@ -10,9 +10,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from xdscore.vocabulary import Action
-from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
-
 from repository.blobs import BlobStore
 from repository.config import RepositorySettings
 from repository.intake import StreamingDecoder
@@ -20,6 +17,8 @@ from repository.provide import provide_and_register
 from repository.registry_client import RegistryClient
 from repository.retrieve import parse_request, retrieve
 from repository.store import DocumentStore
+from xdscore.vocabulary import Action
+from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 
 log = logging.getLogger("xds.repository")
 

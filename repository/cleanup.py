@@ -85,9 +85,7 @@ def run(
         for sha1, mtime in list(blobs.hashes()):
             if sha1 in referenced or mtime >= limit:
                 continue
-            if dry_run:
-                report.blobs_removed.append(sha1)
-            elif blobs.remove_if_unreferenced(sha1, store.is_referenced):
+            if dry_run or blobs.remove_if_unreferenced(sha1, store.is_referenced):
                 report.blobs_removed.append(sha1)
     finally:
         store.close()

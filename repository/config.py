@@ -9,9 +9,10 @@ NIST XDS Toolkit's test value 1.19.6.24.109.42.1, the one the NIST core test met
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from xdsservice.config import data_dir, load_settings
 

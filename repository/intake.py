@@ -15,13 +15,13 @@ transaction filed them in the blob store meanwhile.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from repository.blobs import BlobStore
 from xdscore import mtom, soap, xmlsafe
 from xdscore.errors import FaultCode, SoapFault
 from xdsservice.soapapp import BodyTooLarge, DecodedRequest, decode_bytes, read_body
-
-from repository.blobs import BlobStore
 
 BATCH_BYTES = 1024 * 1024
 INLINE_BYTES = 64 * 1024  # smaller batches are decoded on the loop: a thread hop would cost more

@@ -38,7 +38,7 @@ def split_request(body: etree._Element) -> tuple[etree._Element, list[etree._Ele
 
 def document_entries(sor: etree._Element) -> list[etree._Element]:
     """Every DocumentEntry (rim:ExtrinsicObject) of the submission, in document order."""
-    return sor.findall(f"{RIM}RegistryObjectList/{EXTRINSIC_OBJECT}")
+    return list(sor.iterfind(f"{RIM}RegistryObjectList/{EXTRINSIC_OBJECT}"))
 
 
 def unique_id(entry: etree._Element) -> str | None:
@@ -53,7 +53,8 @@ def slot_values(entry: etree._Element, name: str) -> list[str] | None:
     """Values of the named slot, or None when the object has no such slot."""
     for slot in entry.iterchildren(f"{RIM}Slot"):
         if slot.get("name") == name:
-            return [(v.text or "").strip() for v in slot.iterfind(f"{RIM}ValueList/{RIM}Value")]
+            values: list[str] = [(v.text or "").strip() for v in slot.iterfind(f"{RIM}ValueList/{RIM}Value")]
+            return values
     return None
 
 

@@ -22,20 +22,20 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from lxml import etree
-
-from xdscore import mtom
-from xdscore.errors import Violation
-from xdscore.vocabulary import ErrorCode, ResponseStatus, Slot
 
 from repository import metadata
 from repository.blobs import BlobStore
 from repository.registry_client import RegistryAnswer
 from repository.responses import registry_response
 from repository.store import DocumentStore, StoredDocument
+from xdscore import mtom
+from xdscore.errors import Violation
+from xdscore.vocabulary import ErrorCode, ResponseStatus, Slot
 
 log = logging.getLogger("xds.repository.provide")
 
@@ -130,21 +130,19 @@ def hash_and_size_agree(entry: etree._Element, entry_id: str, content: mtom.Atta
     """TF-2b 3.41.4.1.3.2 / NIST 11981, 12369: a supplied hash or size must match the received bytes
     → XDSRepositoryMetadataError. Hashes compare without regard to letter case."""
     given_hash = metadata.slot_values(entry, Slot.HASH)
-    if given_hash is not None:
-        if len(given_hash) != 1 or given_hash[0].lower() != (content.sha1 or ""):
-            yield Violation(
-                ErrorCode.XDSRepositoryMetadataError,
-                f"DocumentEntry {entry_id}: hash {'/'.join(given_hash) or '(empty)'} does not match the document, whose SHA-1 is {content.sha1}",
-                entry_id,
-            )
+    if given_hash is not None and (len(given_hash) != 1 or given_hash[0].lower() != (content.sha1 or "")):
+        yield Violation(
+            ErrorCode.XDSRepositoryMetadataError,
+            f"DocumentEntry {entry_id}: hash {'/'.join(given_hash) or '(empty)'} does not match the document, whose SHA-1 is {content.sha1}",
+            entry_id,
+        )
     given_size = metadata.slot_values(entry, Slot.SIZE)
-    if given_size is not None:
-        if len(given_size) != 1 or given_size[0] != str(content.size):
-            yield Violation(
-                ErrorCode.XDSRepositoryMetadataError,
-                f"DocumentEntry {entry_id}: size {'/'.join(given_size) or '(empty)'} does not match the document, whose size is {content.size}",
-                entry_id,
-            )
+    if given_size is not None and (len(given_size) != 1 or given_size[0] != str(content.size)):
+        yield Violation(
+            ErrorCode.XDSRepositoryMetadataError,
+            f"DocumentEntry {entry_id}: size {'/'.join(given_size) or '(empty)'} does not match the document, whose size is {content.size}",
+            entry_id,
+        )
 
 
 def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repository_unique_id: str) -> Prepared | list[Violation]:

@@ -13,17 +13,16 @@ the documents pending and the cleanup command asks the registry later (ITI-18) i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import httpx
 from lxml import etree
 
+from repository.responses import REGISTRY_RESPONSE
 from xdscore import soap, xmlsafe
 from xdscore.errors import SoapFault, Violation
-from xdscore.vocabulary import NS, Action, ErrorCode, StoredQueryId, UUID
-
-from repository.responses import REGISTRY_RESPONSE
+from xdscore.vocabulary import NS, UUID, Action, ErrorCode, StoredQueryId
 
 RIM = f"{{{NS.RIM}}}"
 QUERY = f"{{{NS.QUERY}}}"

@@ -6,7 +6,7 @@ some of the work was done (ITI-43 with some documents found); otherwise Success 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lxml import etree
 
@@ -42,7 +42,7 @@ def registry_response(violations: Iterable[Violation] = (), partial: bool = Fals
 
 
 def read_status(response: etree._Element) -> str:
-    return response.get("status", "")
+    return str(response.get("status", ""))
 
 
 def read_errors(response: etree._Element) -> list[tuple[str, str, str]]:

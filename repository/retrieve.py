@@ -17,16 +17,16 @@ Failure when none (NIST 15816 retrieve_bad_doc_uid).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from lxml import etree
-
-from xdscore import mtom
-from xdscore.errors import FaultCode, SoapFault, Violation
-from xdscore.vocabulary import NS, ErrorCode
 
 from repository.blobs import BlobStore, read_chunks
 from repository.responses import registry_response
 from repository.store import DocumentStore
+from xdscore import mtom
+from xdscore.errors import FaultCode, SoapFault, Violation
+from xdscore.vocabulary import NS, ErrorCode
 
 XDSB = f"{{{NS.XDSB}}}"
 RETRIEVE_REQUEST = f"{XDSB}RetrieveDocumentSetRequest"
@@ -97,7 +97,7 @@ def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: 
         except FileNotFoundError:
             violations.append(Violation(ErrorCode.XDSRepositoryError, f"the content of document {uid} is missing from the blob store", uid))
             continue
-        part = mtom.StreamingPart(mtom.new_content_id(), PART_CONTENT_TYPE, doc.size, lambda h=handle: read_chunks(h))
+        part = mtom.StreamingPart(mtom.new_content_id(), PART_CONTENT_TYPE, doc.size, partial(read_chunks, handle))
         served.append((req, doc.mime_type, part))
 
     response = etree.Element(RETRIEVE_RESPONSE, nsmap={"xdsb": NS.XDSB})

@@ -12,8 +12,10 @@ before its blob is filed, so a blob nobody references is garbage and `repository
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -91,6 +93,9 @@ class DocumentStore:
         self.engine = engine or create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            database = self.engine.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
         metadata.create_all(self.engine)
 
     def close(self) -> None:

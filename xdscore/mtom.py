@@ -39,10 +39,11 @@ import base64
 import binascii
 import hashlib
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Protocol, Union
+from typing import IO, Protocol
 from urllib.parse import unquote
 
 from lxml import etree
@@ -75,7 +76,7 @@ class ContentType:
     params: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, header: str) -> "ContentType":
+    def parse(cls, header: str) -> ContentType:
         msg = Message()
         msg["content-type"] = header
         media = msg.get_content_type().lower()
@@ -174,7 +175,7 @@ class NeedData:
 
 
 NEED_DATA = NeedData()
-Event = Union[PartStart, PartData, PartEnd, MessageEnd]
+Event = PartStart | PartData | PartEnd | MessageEnd
 
 _PREAMBLE, _DELIMITER_LINE, _HEADERS, _BODY, _DONE = range(5)
 
@@ -675,7 +676,7 @@ class StreamingPart:
     chunks: Callable[[], Iterable[bytes]]
 
 
-AnyPart = Union[Part, StreamingPart]
+AnyPart = Part | StreamingPart
 
 
 @dataclass(frozen=True)

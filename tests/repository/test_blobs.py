@@ -98,7 +98,8 @@ def test_remove_when_the_racing_submission_filed_its_own_copy(tmp_path: Path) ->
 
 def test_stale_spool_files(tmp_path: Path) -> None:
     blobs = BlobStore(tmp_path)
-    old, new = spooled(blobs, b"old"), spooled(blobs, b"new")
+    old = spooled(blobs, b"old")
+    spooled(blobs, b"new")
     past = time.time() - 7200
     os.utime(old, (past, past))
     assert blobs.stale_spool_files(3600) == [old]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from lxml import etree
@@ -21,7 +21,7 @@ from tests.builders import new_oid
 from tests.repository.wire import Content, builder_without_repository_slots, pnr_element
 from xdscore import mtom
 from xdscore.errors import SoapFault, Violation
-from xdscore.vocabulary import ErrorCode, Slot
+from xdscore.vocabulary import Slot
 
 REPO_ID = "1.19.6.24.109.42.1"
 NIST_11981 = Path(__file__).resolve().parents[3] / "shared/testkits/nist-xdstools/testkit/tests/11981"
@@ -244,7 +244,7 @@ def test_registry_url_without_soap_is_not_available(stores: tuple[DocumentStore,
     import http.server
 
     class NotFound(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", "0")))
             self.send_response(404)
             self.send_header("content-type", "text/plain")

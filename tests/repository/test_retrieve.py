@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from lxml import etree
@@ -79,7 +79,7 @@ def test_other_repository_id_is_unknown_repository_id(repo: tuple[DocumentStore,
 
 
 def test_pending_documents_are_not_served(repo: tuple[DocumentStore, BlobStore]) -> None:
-    store, blobs = repo
+    store, _ = repo
     store.reserve([StoredDocument("1.3", "c" * 40, 1, "text/plain")])
     assert run(repo, DocumentRequest(REPO_ID, "1.3"))[1] == [("XDSDocumentUniqueIdError", "1.3", "Error")]
 
@@ -115,8 +115,10 @@ def test_parse_request() -> None:
         (b"<x/>", "not xdsb:RetrieveDocumentSetRequest"),
         (b'<RetrieveDocumentSetRequest xmlns="urn:ihe:iti:xds-b:2007"/>', "no DocumentRequest"),
         (
-            b'<RetrieveDocumentSetRequest xmlns="urn:ihe:iti:xds-b:2007"><DocumentRequest>'
-            b"<RepositoryUniqueId>1</RepositoryUniqueId></DocumentRequest></RetrieveDocumentSetRequest>",
+            (
+                b'<RetrieveDocumentSetRequest xmlns="urn:ihe:iti:xds-b:2007"><DocumentRequest>'
+                b"<RepositoryUniqueId>1</RepositoryUniqueId></DocumentRequest></RetrieveDocumentSetRequest>"
+            ),
             "lacks",
         ),
     ],

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from repository.store import PENDING, STORED, DocumentStore, StoredDocument
 from xdscore.vocabulary import ErrorCode
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import httpx
 from lxml import etree
@@ -32,11 +32,11 @@ class Content:
     chunks: Callable[[], Iterable[bytes]]
 
     @classmethod
-    def of(cls, data: bytes) -> "Content":
+    def of(cls, data: bytes) -> Content:
         return cls(len(data), hashlib.sha1(data).hexdigest(), lambda: [data])
 
     @classmethod
-    def generated(cls, size: int, seed: int = 0, block: int = 1024 * 1024) -> "Content":
+    def generated(cls, size: int, seed: int = 0, block: int = 1024 * 1024) -> Content:
         """Deterministic pseudo-random bytes: a 1 MiB pattern that changes every block."""
         base = hashlib.sha256(str(seed).encode()).digest() * (block // 32)
 

@@ -119,7 +119,7 @@ def test_decode_table_byte_by_byte(name: str, header: str, body: bytes, root: by
 @pytest.mark.parametrize("seed", range(20))
 def test_decode_random_splits(seed: int) -> None:
     rng = random.Random(seed)
-    name, header, body, root, attachments = DECODE_TABLE[seed % len(DECODE_TABLE)]
+    _name, header, body, root, attachments = DECODE_TABLE[seed % len(DECODE_TABLE)]
     cuts = sorted(rng.sample(range(1, len(body)), k=min(12, len(body) - 1)))
     chunks = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)])]
     _check(_feed_all(header, body, chunks), root, attachments)

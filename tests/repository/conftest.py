@@ -1,0 +1,83 @@
+"""Fixtures: the real registry as a process on free ports (tests.services), the repository in-process (ASGI)
+or as a process (`python -m repository`) pointed at it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from repository import config
+from repository.app import Repository
+from tests.builders import new_patient_id
+from tests.pgserver import free_port
+from tests.services import Service, feed_patient, spawn, start_registry, wait_port
+
+REPO_ID = "1.19.6.24.109.42.1"
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[Service]:
+    with tempfile.TemporaryDirectory(prefix="repo-tests-registry-") as tmp:
+        service = start_registry(Path(tmp))
+        yield service
+        service.stop()
+
+
+@pytest.fixture
+def patient(registry: Service) -> str:
+    """A patient id the registry knows (fed over MLLP, ITI-8)."""
+    pid = new_patient_id()
+    ack = feed_patient(registry.feed_port, pid)
+    assert "MSA|AA" in ack, ack
+    return pid
+
+
+def repository_settings(tmp_path: Path, registry_url: str, **overrides: object) -> config.RepositorySettings:
+    return config.load({"XDS_DATA_DIR": str(tmp_path)}, registry_url=registry_url, **overrides)
+
+
+@pytest.fixture
+def repository(tmp_path: Path, registry: Service) -> Iterator[Repository]:
+    repo = Repository(repository_settings(tmp_path, registry.url))
+    yield repo
+    repo.registry.close()
+    repo.store.close()
+
+
+@pytest.fixture
+async def client(repository: Repository) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=repository.asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://repository.test", timeout=60) as c:
+        yield c
+
+
+def start_repository(data_dir: Path, registry_url: str, env: dict[str, str] | None = None) -> Service:
+    """`python -m repository` on a free port, as `make run` starts it."""
+    port = free_port()
+    settings = {
+        "XDS_REPOSITORY_PORT": str(port),
+        "XDS_REPOSITORY_REGISTRY_URL": registry_url,
+        "XDS_REPOSITORY_LOG_LEVEL": "warning",
+        **(env or {}),
+    }
+    proc = spawn("repository", "repository", settings, data_dir, {"http": port})
+    log = data_dir / "repository.log"
+    service = Service("repository", f"http://127.0.0.1:{port}/xds/repository", proc, data_dir, log, {"http": port})
+    try:
+        wait_port(port, proc, log)
+    except Exception:
+        service.stop()
+        raise
+    return service
+
+
+@pytest.fixture(scope="module")
+def repository_server(registry: Service) -> Iterator[Service]:
+    with tempfile.TemporaryDirectory(prefix="repo-tests-repository-") as tmp:
+        service = start_repository(Path(tmp), registry.url)
+        yield service
+        service.stop()
