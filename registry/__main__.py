@@ -13,6 +13,7 @@ from registry.config import RegistrySettings
 def main() -> None:
     settings = RegistrySettings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     registry = Registry(settings)
     print(f"registry  {settings.endpoint()}  (profile {settings.profile}, data {settings.database_url_resolved()})", flush=True)
     if settings.feed_port:

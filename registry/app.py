@@ -21,6 +21,7 @@ from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
+from xdsservice.wsdl import schema_document, wsdl_document
 
 from registry import query
 from registry.config import RegistrySettings
@@ -65,6 +66,8 @@ class Registry:
             endpoint=settings.endpoint(),
             handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
             max_bytes=settings.max_request_bytes,
+            wsdl=lambda: wsdl_document("registry", settings.endpoint()),
+            xsd=lambda name: schema_document(name, settings.endpoint()),
             on_startup=[self.start_feed] if settings.feed_port else [],
             on_shutdown=[self.feed.stop] if settings.feed_port else [],
         )

@@ -128,3 +128,18 @@ def test_mtom_packaged_register_is_accepted(registry: Service) -> None:
     ctype, body = mtom.encode_message(envelope(single_document(pid).xml()), [], Action.REGISTER.value)
     rr = registry_response(post(registry.url, body, ctype))
     assert rr.get("status") == ResponseStatus.SUCCESS.value
+
+
+def test_wsdl_and_schemas_are_served_and_zeep_registers(registry: Service) -> None:
+    """An unmodified zeep client built from the registry's own ?wsdl registers a document."""
+    r = httpx.get(registry.url + "?wsdl")
+    assert r.status_code == 200 and b"RegisterDocumentSet-b" in r.content and registry.url.encode() in r.content
+    assert httpx.get(registry.url + "?xsd=rim.xsd").status_code == 200
+    assert httpx.get(registry.url + "?xsd=../../etc/passwd").status_code == 404
+    from xdsclient.zeepclient import Operation, registry_client
+
+    pid = new_patient_id()
+    feed_patient(registry.feed_port, pid)
+    client = registry_client(registry.url, wsdl=registry.url + "?wsdl")
+    result = client.call(Operation.REGISTER, single_document(pid).xml())
+    assert "Success" in str(result)
