@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from lxml import etree
 
 from conformance import grading
@@ -14,7 +17,7 @@ from tests.conformance.fakes import (
     query_response,
     registry_response,
 )
-from xdscore.vocabulary import UUID
+from xdscore.vocabulary import NS, UUID
 
 HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
@@ -189,3 +192,51 @@ def test_assertion_true_and_false() -> None:
     assert grading.grade_assertions([("ok", "//TestStep[@id='q']//x/@status = 'A'")], log) == []
     assert grading.grade_assertions([("ko", "count(//x) = 2")], log)
     assert grading.grade_assertions([("bad", "//x[")], log)
+
+
+# --- Retrieve ----------------------------------------------------------------------------------------------
+
+
+def _retrieve(data: bytes, mime: str = "text/plain") -> tuple[etree._Element, etree._Element]:
+    x = NS.XDSB
+    request = etree.fromstring(
+        f"<x:RetrieveDocumentSetRequest xmlns:x='{x}'><x:DocumentRequest><x:RepositoryUniqueId>1.1</x:RepositoryUniqueId>"
+        "<x:DocumentUniqueId>2.2</x:DocumentUniqueId></x:DocumentRequest></x:RetrieveDocumentSetRequest>"
+    )
+    body = etree.fromstring(
+        f"<x:RetrieveDocumentSetResponse xmlns:x='{x}'><x:DocumentResponse><x:RepositoryUniqueId>1.1</x:RepositoryUniqueId>"
+        f"<x:DocumentUniqueId>2.2</x:DocumentUniqueId><x:mimeType>{mime}</x:mimeType>"
+        f"<x:Document>{base64.b64encode(data).decode()}</x:Document></x:DocumentResponse></x:RetrieveDocumentSetResponse>"
+    )
+    return request, body
+
+
+def _reference(data: bytes) -> Metadata:
+    de = eo("d1")
+    de.set("mimeType", "text/plain")
+    for name, value in (("hash", hashlib.sha1(data).hexdigest()), ("size", str(len(data)))):
+        slot = etree.SubElement(de, f"{{{RIM}}}Slot", name=name)
+        etree.SubElement(etree.SubElement(slot, f"{{{RIM}}}ValueList"), f"{{{RIM}}}Value").text = value
+    etree.SubElement(de, f"{{{RIM}}}ExternalIdentifier", identificationScheme=UUID.DE_UNIQUE_ID, value="2.2")
+    return Metadata.of(query_response([de]))
+
+
+def test_retrieve_matches_the_reference_query_metadata() -> None:
+    request, body = _retrieve(b"abc")
+    assert grading.grade_retrieve(request, body, {}, _reference(b"abc"), None, {}, True) == []
+
+
+def test_retrieve_with_other_bytes_or_mime_type_fails() -> None:
+    request, body = _retrieve(b"abd")
+    failures = grading.grade_retrieve(request, body, {}, _reference(b"abc"), None, {}, True)
+    assert any("hash" in f for f in failures)
+    request, body = _retrieve(b"abc", mime="text/xml")
+    assert grading.grade_retrieve(request, body, {}, _reference(b"abc"), None, {}, True)
+    assert grading.grade_retrieve(request, body, {}, None, "text/plain", {}, True)
+
+
+def test_retrieve_missing_document_fails_when_success_expected() -> None:
+    request, _ = _retrieve(b"abc")
+    empty = etree.fromstring(f"<x:RetrieveDocumentSetResponse xmlns:x='{NS.XDSB}'/>")
+    assert grading.grade_retrieve(request, empty, {}, None, None, {}, True)
+    assert grading.grade_retrieve(request, empty, {}, None, None, {}, False) == []
