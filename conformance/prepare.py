@@ -165,7 +165,10 @@ def assign_uuids(sor: etree._Element) -> dict[str, str]:
 
 
 def standard_linkage(settings: Settings) -> dict[str, str]:
-    now = _dt.datetime.now(_dt.UTC)
+    # `$now$` is written to the second; it is rounded up so that anything registered before the step is
+    # strictly earlier (a query's "...To" bound is exclusive, ITI TF-2a 3.18.4.1.2.3.6), whatever the
+    # millisecond at which the step runs.
+    now = (_dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=1)).replace(microsecond=0)
     links = {
         "$now$": now.strftime("%Y%m%d%H%M%S"),
         "$lastyear$": now.replace(year=now.year - 1).strftime("%Y%m%d%H%M%S"),
