@@ -2,12 +2,14 @@
 octet stream; the SHA-1 it is filed under is the XDSDocumentEntry.hash the repository reports).
 
 Layout under the repository data folder:
-- `blobs/ab/cd/abcd…` (40 hex digits): one file per distinct content, never modified once placed;
+- `blobs/ab/abcd…` (40 hex digits under 256 fan-out folders made once, at start): one file per
+  distinct content, never modified once placed;
 - `tmp/`: spool files of documents still arriving. A spool file is on the same file system as
   `blobs/`, so placing it is a rename, not a copy.
 
-Placing is atomic and durable: fsync the file, hard-link it under its hash (which fails if that content
-is already stored, so two writers never clobber each other), fsync the directory, drop the spool name.
+Placing is atomic and durable: fdatasync the file, hard-link it under its hash (which fails if that
+content is already stored, so two writers never clobber each other), fsync the directory, drop the spool
+name. Two syncs per new document; the fan-out folders exist beforehand so no parent needs a sync.
 What knows which blobs are in use is `repository.store`; this module only keeps bytes.
 """
 
@@ -56,6 +58,15 @@ class BlobStore:
         self.tmp_dir = root / "tmp"
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        made = False
+        for i in range(256):
+            fan_out = self.blob_dir / f"{i:02x}"
+            if not fan_out.is_dir():
+                fan_out.mkdir(exist_ok=True)
+                made = True
+        if made:
+            _fsync_dir(self.blob_dir)
+            _fsync_dir(root)
 
     # -- arriving documents -------------------------------------------------------------------------
 
@@ -74,7 +85,7 @@ class BlobStore:
         sha1 = sha1.lower()
         if len(sha1) != 40 or any(c not in "0123456789abcdef" for c in sha1):
             raise ValueError(f"not a SHA-1 hex digest: {sha1!r}")
-        return self.blob_dir / sha1[:2] / sha1[2:4] / sha1
+        return self.blob_dir / sha1[:2] / sha1
 
     def place_file(self, spooled: Path, sha1: str) -> bool:
         """File a finished spool file under its hash; True if this content was not stored before.
@@ -82,10 +93,8 @@ class BlobStore:
         The spool file is gone afterwards in both cases.
         """
         with spooled.open("rb") as f:
-            os.fsync(f.fileno())
+            os.fdatasync(f.fileno())
         target = self.path(sha1)
-        created_dirs = not target.parent.exists()
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(spooled, target)
             created = True
@@ -95,9 +104,6 @@ class BlobStore:
             spooled.unlink(missing_ok=True)
         if created:
             _fsync_dir(target.parent)
-            if created_dirs:
-                _fsync_dir(target.parent.parent)
-                _fsync_dir(self.blob_dir)
         return created
 
     def place_bytes(self, data: bytes, sha1: str) -> bool:
@@ -156,17 +162,14 @@ class BlobStore:
 
     def hashes(self) -> Iterator[tuple[str, float]]:
         """Every stored hash with its modification time."""
-        for first in sorted(self.blob_dir.iterdir()):
-            if not first.is_dir():
+        for fan_out in sorted(self.blob_dir.iterdir()):
+            if not fan_out.is_dir():
                 continue
-            for second in sorted(first.iterdir()):
-                if not second.is_dir():
+            for blob in fan_out.iterdir():
+                try:
+                    yield blob.name, blob.stat().st_mtime
+                except FileNotFoundError:  # removed meanwhile
                     continue
-                for blob in second.iterdir():
-                    try:
-                        yield blob.name, blob.stat().st_mtime
-                    except FileNotFoundError:  # removed meanwhile
-                        continue
 
     def stale_spool_files(self, older_than_seconds: float) -> list[Path]:
         """Spool files left by requests that never finished (crash, killed worker)."""

@@ -13,8 +13,8 @@ import pytest
 from repository import config
 from repository.app import Repository
 from tests.builders import new_patient_id
-from tests.pgserver import free_port
-from tests.services import Service, feed_patient, spawn, start_registry, wait_port
+from tests.repository.services import start_repository
+from tests.services import Service, feed_patient, start_registry
 
 REPO_ID = "1.19.6.24.109.42.1"
 
@@ -53,26 +53,6 @@ async def client(repository: Repository) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=repository.asgi)
     async with httpx.AsyncClient(transport=transport, base_url="http://repository.test", timeout=60) as c:
         yield c
-
-
-def start_repository(data_dir: Path, registry_url: str, env: dict[str, str] | None = None) -> Service:
-    """`python -m repository` on a free port, as `make run` starts it."""
-    port = free_port()
-    settings = {
-        "XDS_REPOSITORY_PORT": str(port),
-        "XDS_REPOSITORY_REGISTRY_URL": registry_url,
-        "XDS_REPOSITORY_LOG_LEVEL": "warning",
-        **(env or {}),
-    }
-    proc = spawn("repository", "repository", settings, data_dir, {"http": port})
-    log = data_dir / "repository.log"
-    service = Service("repository", f"http://127.0.0.1:{port}/xds/repository", proc, data_dir, log, {"http": port})
-    try:
-        wait_port(port, proc, log)
-    except Exception:
-        service.stop()
-        raise
-    return service
 
 
 @pytest.fixture(scope="module")

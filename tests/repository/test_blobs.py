@@ -29,7 +29,7 @@ def test_place_file_files_under_the_hash_and_drops_the_spool(tmp_path: Path) -> 
     assert path.parent == blobs.tmp_dir
     assert blobs.place_file(path, sha(b"content")) is True
     target = blobs.path(sha(b"content"))
-    assert target == tmp_path / "blobs" / sha(b"content")[:2] / sha(b"content")[2:4] / sha(b"content")
+    assert target == tmp_path / "blobs" / sha(b"content")[:2] / sha(b"content")
     assert target.read_bytes() == b"content" and not path.exists()
     with blobs.open(sha(b"content")) as f:
         assert f.read() == b"content"
