@@ -76,6 +76,7 @@ class AuditReceiver:
         self._connections: set[asyncio.Task[Any]] = set()
         self.tls_port: int | None = None
         self.udp_port: int | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         s = self.settings
@@ -99,6 +100,7 @@ class AuditReceiver:
 
     async def stop(self) -> None:
         """Stop listening, then store what was already received."""
+        self._stopping = True
         for server in self._servers:
             server.close()
         for task in list(self._connections):
@@ -167,11 +169,14 @@ class AuditReceiver:
         finally:
             if task is not None:
                 self._connections.discard(task)
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (OSError, asyncio.CancelledError):
-                pass
+            if self._stopping:
+                writer.transport.abort()  # no TLS close_notify exchange: a silent peer would hold us 30 s
+            else:
+                writer.close()
+                try:
+                    await asyncio.wait_for(writer.wait_closed(), 5)
+                except (TimeoutError, OSError, asyncio.CancelledError):
+                    writer.transport.abort()
 
     # --- writer --------------------------------------------------------------------------------------
 

@@ -125,8 +125,36 @@ class _TlsTransport:
         except BaseException:
             raw.close()
             raise
+        try:
+            self._await_acceptance(tls)
+        except BaseException:
+            tls.close()
+            raise
         tls.settimeout(max(s.connect_timeout, 30.0))
         return tls
+
+    def _await_acceptance(self, tls: ssl.SSLSocket) -> None:
+        """TLS 1.3: wait until the sink has accepted our certificate before writing anything.
+
+        In TLS 1.3 the client finishes its handshake before the server has checked the client
+        certificate; a sink that refuses it answers with an alert a moment later, after our first write
+        would already have "succeeded" and been deleted from the spool. The server's session ticket,
+        sent once it accepted us, is the signal; a sink that sends no ticket costs one short wait.
+        """
+        if tls.version() != "TLSv1.3":
+            return  # TLS 1.2 checks the client certificate inside the handshake
+        deadline = time.monotonic() + min(self.settings.connect_timeout, 2.0)
+        tls.settimeout(0.05)
+        while time.monotonic() < deadline:
+            try:
+                data = tls.recv(1)
+            except (TimeoutError, ssl.SSLWantReadError):
+                session = tls.session
+                if session is not None and session.has_ticket:
+                    return
+                continue
+            if not data:
+                raise ConnectionError("the audit sink closed the connection after the TLS handshake")
 
     def _peer_closed(self, sock: ssl.SSLSocket) -> bool:
         # The sink never sends application data, so a readable socket means EOF, close_notify or an error.
