@@ -11,6 +11,8 @@ before its blob is filed, so a blob nobody references is garbage and `repository
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -91,7 +93,11 @@ def _row(r: Any) -> StoredDocument:
 class DocumentStore:
     def __init__(self, url: str, engine: Engine | None = None) -> None:
         self.engine = engine or create_engine(url, future=True)
+        # SQLite has one writer; its busy handler waits in sleeps of up to 100 ms. Writers of this
+        # process queue on a lock instead (other processes still meet busy_timeout).
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = contextlib.nullcontext()
         if self.engine.dialect.name == "sqlite":
+            self._write_lock = threading.Lock()
             event.listen(self.engine, "connect", _sqlite_pragmas)
             database = self.engine.url.database
             if database and database != ":memory:":
@@ -136,7 +142,7 @@ class DocumentStore:
             inserted: list[str] = []
             conflicts: list[Conflict] = []
             try:
-                with self.engine.begin() as conn:
+                with self._write_lock, self.engine.begin() as conn:
                     existing = {
                         r.unique_id: _row(r)
                         for r in conn.execute(
@@ -195,7 +201,7 @@ class DocumentStore:
     def commit(self, unique_ids: Iterable[str]) -> None:
         ids = list(unique_ids)
         if ids:
-            with self.engine.begin() as conn:
+            with self._write_lock, self.engine.begin() as conn:
                 conn.execute(update(documents).where(documents.c.unique_id.in_(ids)).values(state=STORED))
 
     def release(self, unique_ids: Iterable[str]) -> set[str]:
@@ -203,7 +209,7 @@ class DocumentStore:
         ids = list(unique_ids)
         if not ids:
             return set()
-        with self.engine.begin() as conn:
+        with self._write_lock, self.engine.begin() as conn:
             hashes = set(
                 conn.execute(
                     select(documents.c.sha1).where(documents.c.unique_id.in_(ids), documents.c.state == PENDING)
