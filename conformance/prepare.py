@@ -28,7 +28,7 @@ from typing import Protocol
 from lxml import etree
 
 from conformance.metadata import children, local
-from conformance.testplan import Transaction, UseId, UseReport
+from conformance.testplan import Transaction, UseId, UseReport, UseXPath
 from conformance.translate import submit_objects_request
 from conformance.transport import Document
 from xdscore.vocabulary import NS, UUID
@@ -45,6 +45,7 @@ class PrepareError(Exception):
 class Resolver(Protocol):
     def use_id(self, use: UseId) -> str: ...
     def use_report(self, use: UseReport) -> str: ...
+    def use_xpath(self, use: UseXPath) -> str: ...
 
 
 @dataclass
@@ -266,6 +267,8 @@ def prepare_request(tx: Transaction, resolver: Resolver, settings: Settings) -> 
     request = load(tx.metadata_file)
     _apply_reports(request, tx, resolver)
     _apply_use_ids(request, tx, resolver)
+    for use in tx.use_xpaths:
+        replace_symbol(request, use.symbol, resolver.use_xpath(use))
     _apply_standard(request, settings)
     if tx.clean_params:
         if tx.kind == "RetrieveTransaction":

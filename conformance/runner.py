@@ -30,7 +30,15 @@ from conformance.prepare import (
     replace_symbol,
 )
 from conformance.results import SectionResult, StepResult, TestResult
-from conformance.testplan import Section, Step, TestKit, Transaction, UseId, UseReport
+from conformance.testplan import (
+    Section,
+    Step,
+    TestKit,
+    Transaction,
+    UseId,
+    UseReport,
+    UseXPath,
+)
 from conformance.transport import SoapClient, SoapExchange, TransportError, send_feed
 from xdscore.vocabulary import NS, Action
 
@@ -111,7 +119,7 @@ class Runner:
                 if tx is None:
                     continue
                 targets = [u.test for u in tx.use_reports if u.test]
-                dirs = [u.testdir for u in tx.use_ids if u.testdir]
+                dirs = [u.testdir for u in tx.use_ids if u.testdir] + [u.testdir for u in tx.use_xpaths if u.testdir]
                 if tx.reference_metadata:
                     dirs.append(tx.reference_metadata[0])
                 if tx.expected_contents is not None:
@@ -190,6 +198,25 @@ class TestRun:
             UseId(symbol=el.get("symbol", ""), id=el.get("id", ""), step=el.get("step", ""),
                   section=el.get("section", ""), testdir=el.get("testdir") or None, value=el.get("value") or None)
         )
+
+    def use_xpath(self, use: UseXPath) -> str:
+        """UseXPath: the XPath string value over the log of `testdir` (or this section), at step `step`."""
+        assert self.section is not None and self.section_def is not None
+        if use.testdir:
+            try:
+                test_id, name = self.runner.kit.locate(self.section_def.directory / use.testdir)
+            except ValueError as exc:
+                raise PrepareError(f"UseXPath testdir {use.testdir}: {exc}") from None
+            log = self._section_result(test_id, name).log()
+        else:
+            log = self.section.log()
+        step = next((s for s in log if s.get("id") == use.step), None)
+        if step is None:
+            raise PrepareError(f"UseXPath: no step {use.step} in the referenced log")
+        try:
+            return grading.xpath_string(step, use.xpath)
+        except etree.XPathError as exc:
+            raise PrepareError(f"UseXPath {use.xpath!r}: {exc}") from None
 
     def use_report(self, use: UseReport) -> str:
         assert self.section is not None

@@ -32,9 +32,9 @@ _BASIC = frozenset(
 _PER_TRANSACTION = {
     "RegisterTransaction": frozenset(),
     "ProvideAndRegisterTransaction": frozenset({"Document"}),
-    "StoredQueryTransaction": frozenset({"ExpectedContents", "CleanParams", "SOAP12"}),
+    "StoredQueryTransaction": frozenset({"ExpectedContents", "CleanParams", "SOAP12", "UseXPath"}),
     "RetrieveTransaction": frozenset(
-        {"ExpectedContents", "ExpectedMimeType", "ReferenceDocument", "ReferenceMetadata", "CleanParams"}
+        {"ExpectedContents", "ExpectedMimeType", "ReferenceDocument", "ReferenceMetadata", "CleanParams", "UseXPath"}
     ),
     "PatientIdentityFeedTransaction": frozenset({"CreateNewPatientId", "PatientID"}),
     "NullTransaction": frozenset(),
@@ -52,6 +52,16 @@ class UseId:
     section: str = ""
     testdir: str | None = None
     value: str | None = None
+
+
+@dataclass(frozen=True)
+class UseXPath:
+    """`<UseXPath testdir step symbol>xpath</UseXPath>`: replace `symbol` by an XPath value of a step's output."""
+
+    symbol: str
+    step: str
+    xpath: str
+    testdir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class Transaction:
     clean_params: bool = False
     use_ids: list[UseId] = field(default_factory=list)
     use_reports: list[UseReport] = field(default_factory=list)
+    use_xpaths: list[UseXPath] = field(default_factory=list)
     reports: list[ReportSpec] = field(default_factory=list)
     expected_contents: etree._Element | None = None
     assertions: list[Assertion] = field(default_factory=list)
@@ -194,6 +205,13 @@ def _parse_transaction(el: etree._Element, directory: Path) -> Transaction:
                     step=part.get("step", ""), section=part.get("section") or "None", test=part.get("test") or None,
                 )
             )
+        elif name == "UseXPath":
+            if part.get("file"):
+                tx.unsupported.append(f"{kind}/UseXPath file=")
+            else:
+                tx.use_xpaths.append(
+                    UseXPath(part.get("symbol", ""), part.get("step", ""), _text(part), part.get("testdir") or None)
+                )
         elif name == "Report":
             tx.reports.append(ReportSpec(part.get("name", ""), part.get("section", ""), _text(part)))
         elif name == "ExpectedContents":
@@ -266,18 +284,28 @@ class TestKit:
         else:
             raise FileNotFoundError(f"{root} holds no tests/ folder: not a NIST test kit")
         self.tests_dir = self.root / "tests"
+        # Data sets and utilities are plans too (testdata-registry/SingleDocument-Registry …); tests win.
+        self.roots = [self.tests_dir] + sorted(
+            p for p in self.root.iterdir() if p.is_dir() and (p.name.startswith("testdata-") or p.name == "utilities")
+        )
         self._plans: dict[tuple[str, str | None], Section] = {}
 
     def test_ids(self) -> list[str]:
         return sorted(p.name for p in self.tests_dir.iterdir() if p.is_dir())
 
+    def directory(self, test_id: str) -> Path | None:
+        for root in self.roots:
+            if (root / test_id).is_dir():
+                return root / test_id
+        return None
+
     def has_test(self, test_id: str) -> bool:
-        return (self.tests_dir / test_id).is_dir()
+        return self.directory(test_id) is not None
 
     def definition(self, test_id: str) -> TestDefinition:
-        d = self.tests_dir / test_id
-        if not d.is_dir():
-            raise KeyError(f"no test {test_id} in {self.tests_dir}")
+        d = self.directory(test_id)
+        if d is None:
+            raise KeyError(f"no test {test_id} in {self.root}")
         collections: list[str] = []
         if (d / "collections.txt").is_file():
             collections = (d / "collections.txt").read_text(errors="replace").split()
@@ -295,7 +323,7 @@ class TestKit:
     def section(self, test_id: str, name: str | None) -> Section:
         key = (test_id, name)
         if key not in self._plans:
-            base = self.tests_dir / test_id
+            base = self.directory(test_id) or self.tests_dir / test_id
             path = (base / name / "testplan.xml") if name else (base / "testplan.xml")
             if not path.is_file():
                 raise FileNotFoundError(f"no testplan.xml for {test_id}/{name or ''}")
@@ -304,8 +332,13 @@ class TestKit:
 
     def locate(self, directory: Path) -> tuple[str, str | None]:
         """Folder of a section → (test id, section name); used to resolve `testdir` attributes."""
-        rel = directory.resolve().relative_to(self.tests_dir)
-        parts = rel.parts
+        directory = directory.resolve()
+        for root in self.roots:
+            if directory.is_relative_to(root):
+                parts = directory.relative_to(root).parts
+                break
+        else:
+            raise ValueError(f"{directory} is not in the test kit")
         if len(parts) == 1:
             return parts[0], None
         if len(parts) == 2:

@@ -284,3 +284,23 @@ def test_cli_exit_zero_when_everything_passes(tmp_path: Path) -> None:
     with FakeSoapEndpoint(MiniRegistry()) as reg, FakeMllpListener() as feed:
         code = main(["run", "--testkit", str(kit), "--registry", reg.url, "--patient-feed", f"127.0.0.1:{feed.port}", "T"])
     assert code == 0
+
+
+def test_use_xpath_linkage(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path)
+    p = kit / "tests" / "T" / "eval" / "testplan.xml"
+    use_id = '<UseId testdir="../submit" id="SubmissionSet01" symbol="$ssuid$" step="submit" section="AssignedUids"/>'
+    use_xpath = (
+        '<UseXPath testdir="../submit" step="submit" symbol="$ssuid$">//InputMetadata//*[local-name()='
+        f"'ExternalIdentifier'][@identificationScheme='{UUID.SS_UNIQUE_ID}']/@value</UseXPath>"
+    )
+    p.write_text(p.read_text().replace(use_id, use_xpath))
+    with FakeSoapEndpoint(MiniRegistry()) as reg, FakeMllpListener() as feed:
+        runner = Runner(TestKit(kit), Endpoints(registry=reg.url, feed_host="127.0.0.1", feed_port=feed.port))
+        runner.run(["T"])
+        runner.close()
+        query = reg.received[-1].body
+    assert failures(runner) == {}
+    sent = query.findtext(f".//{{{RIM}}}Value")
+    submitted = runner.results["T"].section("submit").steps[0].assigned["AssignedUids"]["SubmissionSet01"]
+    assert sent == f"'{submitted}'"
