@@ -53,25 +53,33 @@ def parse_instant(value: str, what: str) -> datetime:
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     fraction = int((m.group(7) or "0")[:6].ljust(6, "0"))
     zone = m.group(8)
-    tz = UTC
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
     try:
+        tz = UTC
+        if zone and zone != "Z":
+            sign = 1 if zone[0] == "+" else -1
+            tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
         return datetime(year, month, day, hour, minute, second, fraction, tzinfo=tz)
     except ValueError:
         raise _token(f"{what} {value!r} is not a valid date and time") from None
 
 
+def own_text(el: etree._Element) -> str:
+    """The element's own text nodes joined: `text` plus the tails of its children, so a comment in
+    the middle neither cuts the value nor adds to it (exclusive c14n signs exactly this)."""
+    return ((el.text or "") + "".join(c.tail or "" for c in el)).strip()
+
+
 def simple_text(el: etree._Element, what: str) -> str:
-    """The text of a simple-content element: its text nodes joined, comments and PIs ignored."""
+    """The text of a simple-content element; child elements are refused, comments and PIs ignored."""
     if any(isinstance(c.tag, str) for c in el):
         raise _token(f"{what} must hold text only")
-    return "".join(str(t) for t in el.xpath("text()")).strip()
+    return own_text(el)
 
 
 def _elements(el: etree._Element, tag: str) -> list[etree._Element]:
-    return [c for c in el if c.tag == tag]
+    # iterchildren(tag) filters in C; the assertion always comes from the parser here (nodes made
+    # in-process by xmlsec would not match by name, see xdscore.xmldsig).
+    return list(el.iterchildren(tag))
 
 
 @dataclass(frozen=True)
@@ -225,7 +233,7 @@ def _read_attributes(assertion: etree._Element) -> dict[str, SamlAttribute]:
                 elements = [c for c in v if isinstance(c.tag, str)]
                 if len(elements) > 1:
                     raise _token(f"an AttributeValue of {name} holds {len(elements)} elements; one is allowed")
-                text = "" if elements else "".join(str(t) for t in v.xpath("text()")).strip()
+                text = "" if elements else own_text(v)
                 values.append(AttributeValue(text=text, element=elements[0] if elements else None))
             found[name] = SamlAttribute(name=name, values=tuple(values))
     repeated = sorted(n for n, c in counts.items() if c > 1)

@@ -27,8 +27,8 @@ from typing import Any
 
 import xmlsec
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification
 from lxml import etree
 
@@ -95,9 +95,10 @@ class VerifiedSignature:
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]  # leaf first, trust anchor last
     signature_method: str
+    der: bytes  # the signer's certificate as received
 
     def signer(self) -> SignerCertificate:
-        der = self.certificate.public_bytes(Encoding.DER)
+        der = self.der
         return SignerCertificate(
             subject=self.certificate.subject.rfc4514_string(),
             issuer=self.certificate.issuer.rfc4514_string(),
@@ -168,7 +169,7 @@ def _check_signed_info(signature: etree._Element, element_id: str, allow_sha1: b
     return method, digest
 
 
-def _key_info_certificates(signature: etree._Element) -> list[x509.Certificate]:
+def _key_info_certificates(signature: etree._Element) -> list[tuple[x509.Certificate, bytes]]:
     # Walk by tag comparison rather than findall(): nodes created in-process by xmlsec are not found
     # by lxml's name-dictionary lookups.
     certs_b64 = [
@@ -183,7 +184,7 @@ def _key_info_certificates(signature: etree._Element) -> list[x509.Certificate]:
     for el in certs_b64:
         try:
             der = base64.b64decode("".join((el.text or "").split()), validate=True)
-            certs.append(x509.load_der_x509_certificate(der))
+            certs.append((x509.load_der_x509_certificate(der), der))
         except (binascii.Error, ValueError) as exc:
             raise _failed(f"ds:X509Certificate cannot be read: {exc}") from None
     return certs
@@ -216,7 +217,7 @@ def verify_chain(
             .build_client_verifier()
         )
         verified = verifier.verify(leaf, intermediates)
-    except verification.VerificationError as exc:
+    except (verification.VerificationError, ValueError) as exc:
         raise SecurityFault(
             WsseFault.FAILED_AUTHENTICATION,
             f"the signing certificate {leaf.subject.rfc4514_string()!r} is not trusted: {exc}",
@@ -229,7 +230,24 @@ def verify_chain(
             )
     except x509.ExtensionNotFound:
         pass
+    except ValueError as exc:  # malformed extensions are parsed lazily by cryptography
+        raise SecurityFault(WsseFault.FAILED_AUTHENTICATION, f"the signing certificate is malformed: {exc}") from None
     return tuple(verified.chain)
+
+
+_KEY_CACHE: dict[bytes, Any] = {}
+_KEY_CACHE_SIZE = 1024
+
+
+def _xmlsec_key(der: bytes) -> Any:
+    """xmlsec's public key for a certificate, cached by DER: loading it costs about as much as the
+    chain check. Only public material is cached; trust is still checked on every call."""
+    key = _KEY_CACHE.get(der)
+    if key is None:
+        if len(_KEY_CACHE) >= _KEY_CACHE_SIZE:
+            _KEY_CACHE.clear()
+        key = _KEY_CACHE[der] = xmlsec.Key.from_memory(der, xmlsec.constants.KeyDataFormatCertDer)
+    return key
 
 
 def verify_enveloped(
@@ -243,9 +261,13 @@ def verify_enveloped(
     element_id = element.get("ID") or ""
     method, digest = _check_signed_info(signature, element_id, allow_sha1)
     certs = _key_info_certificates(signature)
-    leaf = certs[0]
+    leaf, leaf_der = certs[0]
     key_type = _SIGNATURE_METHODS[method][0]
-    if not isinstance(leaf.public_key(), key_type):
+    try:
+        public_key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise _failed(f"the signing certificate's public key cannot be used: {exc}") from None
+    if not isinstance(public_key, key_type):
         raise _failed(f"SignatureMethod {method} does not match the certificate's key type")
 
     ctx = xmlsec.SignatureContext()  # single-use: one per verification
@@ -255,7 +277,7 @@ def verify_enveloped(
     ctx.enable_signature_transform(xmlsec.constants.TransformExclC14N)
     ctx.enable_signature_transform(_SIGNATURE_METHODS[method][2])
     try:
-        ctx.key = xmlsec.Key.from_memory(leaf.public_bytes(Encoding.DER), xmlsec.constants.KeyDataFormatCertDer)
+        ctx.key = _xmlsec_key(leaf_der)
         ctx.register_id(element, "ID")
         ctx.verify(signature)
     except xmlsec.Error as exc:
@@ -264,5 +286,5 @@ def verify_enveloped(
             "or signed with another key"
         ) from None
 
-    chain = verify_chain(leaf, certs[1:], anchors, now)
-    return VerifiedSignature(certificate=leaf, chain=chain, signature_method=method)
+    chain = verify_chain(leaf, [c for c, _ in certs[1:]], anchors, now)
+    return VerifiedSignature(certificate=leaf, chain=chain, signature_method=method, der=leaf_der)
