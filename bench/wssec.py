@@ -54,7 +54,7 @@ def make_app(mode: str, trust: str) -> Any:
         out.text = context.principal.name_id if context.principal else "anonymous"
         return SoapReply(body=out, action=f"{ECHO}:EchoResponse")
 
-    env = {"XDS_SECURITY": mode, "XDS_TRUST_DIR": trust, "XDS_PROFILE": "cisis"}
+    env = {"XDS_SECURITY": mode, "XDS_TRUST_DIR": trust, "XDS_PROFILE": "cisis", "XDS_CONFIG": os.devnull}
     hook = build_security_hook(load_security_settings("bench", env))
     return SoapService(PATH, "http://127.0.0.1/echo", {ACTION: echo}, security=hook)
 

@@ -66,6 +66,10 @@ class Policy:
     allow_sha1: bool = True  # RSA-SHA1 is still used by deployed VIHF clients
     check_issuer_dn: bool = True  # an X509SubjectName Issuer must be the signing certificate's subject
 
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("Policy.now must be timezone-aware (UTC)")
+
     def at(self, now: datetime) -> Policy:
         return dataclasses.replace(self, now=now)
 

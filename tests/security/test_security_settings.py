@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
 from lxml import etree
+
+NO_FILE = {"XDS_CONFIG": os.devnull}  # never pick up a developer's ./xds.toml
 
 from xdscore import soap, wssec, xmlsafe
 from xdscore.wsse_faults import SecurityFault
@@ -24,7 +27,7 @@ from xuatool.pki import TestPki
 
 
 def test_defaults_are_optional_xua_with_no_audience() -> None:
-    s = load_security_settings("registry", {})
+    s = load_security_settings("registry", NO_FILE)
     assert (s.mode_enum, s.profile, s.audience, s.clock_skew) == (Mode.OPTIONAL, "xua", "", 300)
 
 
@@ -46,14 +49,14 @@ def test_environment_precedence(tmp_path: Path) -> None:
 
 
 def test_profile_follows_xds_profile() -> None:
-    assert load_security_settings("registry", {"XDS_PROFILE": "cisis"}).profile == "vihf"
-    assert load_security_settings("registry", {"XDS_PROFILE": "nist"}).profile == "xua"
-    assert load_security_settings("registry", {"XDS_PROFILE": "cisis", "XDS_SECURITY_PROFILE": "xua"}).profile == "xua"
+    assert load_security_settings("registry", NO_FILE | {"XDS_PROFILE": "cisis"}).profile == "vihf"
+    assert load_security_settings("registry", NO_FILE | {"XDS_PROFILE": "nist"}).profile == "xua"
+    assert load_security_settings("registry", NO_FILE | {"XDS_PROFILE": "cisis", "XDS_SECURITY_PROFILE": "xua"}).profile == "xua"
 
 
 def test_bad_mode_is_refused() -> None:
     with pytest.raises(SecurityConfigError):
-        load_security_settings("registry", {"XDS_SECURITY": "maybe"})
+        load_security_settings("registry", NO_FILE | {"XDS_SECURITY": "maybe"})
 
 
 def test_trust_dir_loading(pki: TestPki, tmp_path: Path) -> None:
@@ -69,11 +72,11 @@ def test_trust_dir_loading(pki: TestPki, tmp_path: Path) -> None:
 
 def test_required_mode_needs_a_trust_folder() -> None:
     with pytest.raises(SecurityConfigError):
-        build_security_hook(load_security_settings("registry", {"XDS_SECURITY": "required"}))
+        build_security_hook(load_security_settings("registry", NO_FILE | {"XDS_SECURITY": "required"}))
 
 
 def test_optional_mode_without_trust_refuses_every_assertion(pki: TestPki) -> None:
-    hook = build_security_hook(load_security_settings("registry", {}))
+    hook = build_security_hook(load_security_settings("registry", NO_FILE))
     assert isinstance(hook, WsSecurityHook)
     sec = variants.make("valid", variants.VariantContext(pki=pki, now=dt.datetime.now(dt.UTC)))
     req = soap.read_envelope(xmlsafe.parse_bytes(request(etree.Element("{urn:x}E"), "urn:x:a", sec)))
@@ -83,7 +86,7 @@ def test_optional_mode_without_trust_refuses_every_assertion(pki: TestPki) -> No
 
 def test_hook_reads_the_clock_on_every_call(pki: TestPki, tmp_path: Path) -> None:
     trust = pki.write(tmp_path)
-    settings = load_security_settings("registry", {"XDS_SECURITY": "required", "XDS_TRUST_DIR": str(trust), "XDS_PROFILE": "cisis"})
+    settings = load_security_settings("registry", NO_FILE | {"XDS_SECURITY": "required", "XDS_TRUST_DIR": str(trust), "XDS_PROFILE": "cisis"})
     now = dt.datetime.now(dt.UTC)
     times = iter([now, now + dt.timedelta(hours=3)])
     hook = build_security_hook(settings, clock=lambda: next(times))

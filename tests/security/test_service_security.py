@@ -7,6 +7,7 @@ subcode, HTTP 400) and leave the handler uncalled. The valid ones reach it with 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,8 @@ class Recorder:
 
 
 def service(mode: str, trust: Path, recorder: Recorder) -> SoapService:
-    env = {"XDS_SECURITY": mode, "XDS_TRUST_DIR": str(trust), "XDS_SECURITY_AUDIENCE": AUDIENCE, "XDS_PROFILE": "cisis"}
+    env = {"XDS_SECURITY": mode, "XDS_TRUST_DIR": str(trust), "XDS_SECURITY_AUDIENCE": AUDIENCE, "XDS_PROFILE": "cisis",
+           "XDS_CONFIG": os.devnull}
     hook = build_security_hook(load_security_settings("echo", env))
     return SoapService(PATH, "http://127.0.0.1/echo", {ACTION: recorder}, security=hook)
 
@@ -129,7 +131,7 @@ def test_optional_mode(trust: Path, pki: TestPki) -> None:
 def test_off_mode_ignores_the_header(trust: Path, pki: TestPki) -> None:
     recorder = Recorder()
     ctx = variants.VariantContext(pki=pki, now=dt.datetime.now(dt.UTC))
-    assert build_security_hook(load_security_settings("echo", {"XDS_SECURITY": "off"})) is None
+    assert build_security_hook(load_security_settings("echo", {"XDS_SECURITY": "off", "XDS_CONFIG": os.devnull})) is None
     with ServerThread(service("off", trust, recorder)) as server:
         response = post(server.url(PATH), variants.make("tampered", ctx))
         assert response.status_code == 200 and recorder.calls == [None]

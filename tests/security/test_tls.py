@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def call(url: str, ctx: ssl.SSLContext) -> int:
 
 
 def test_plain_http_when_not_configured() -> None:
-    assert uvicorn_ssl_kwargs(load_tls_settings("registry", {})) == {}
+    assert uvicorn_ssl_kwargs(load_tls_settings("registry", {"XDS_CONFIG": os.devnull})) == {}
     assert server_ssl_context(TlsSettings()) is None
 
 
@@ -83,6 +84,7 @@ def test_server_context_for_the_audit_sink(files: Path) -> None:
 
 def test_settings_from_environment(files: Path) -> None:
     env = {
+        "XDS_CONFIG": os.devnull,
         "XDS_TLS_CERT": str(files / "server.pem"),
         "XDS_TLS_KEY": str(files / "server.key"),
         "XDS_REPOSITORY_TLS_CLIENT_AUTH": "required",
