@@ -36,8 +36,9 @@ class AuditSettings:
     database_url: str = ""  # default sqlite:///<data_dir>/audit.db; PostgreSQL: postgresql+psycopg://...
     tls_cert: str = ""  # PEM; empty: a self-signed development certificate made under <data_dir>/tls
     tls_key: str = ""
-    tls_client_ca: str = ""  # PEM bundle that client certificates must chain to
-    tls_client_auth: str = "optional"  # none | optional | required (required needs tls_client_ca)
+    tls_key_password: str = ""
+    tls_client_ca: str = ""  # PEM file or folder that client certificates must chain to
+    tls_client_auth: str = "optional"  # none | optional | required; optional without tls_client_ca is none
     max_message_bytes: int = 1024 * 1024
     udp_receive_buffer: int = 4 * 1024 * 1024  # SO_RCVBUF asked for; the kernel may cap it
     queue_size: int = 20000  # messages received but not yet stored

@@ -157,9 +157,21 @@ class _TlsTransport:
                 raise ConnectionError("the audit sink closed the connection after the TLS handshake")
 
     def _peer_closed(self, sock: ssl.SSLSocket) -> bool:
-        # The sink never sends application data, so a readable socket means EOF, close_notify or an error.
+        """True when the sink has closed (or broken) the connection since our last write."""
         readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable) or sock.pending() > 0
+        if not readable and not sock.pending():
+            return False
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            sock.recv(1)
+        except ssl.SSLWantReadError:
+            return False  # only a TLS post-handshake message (a late session ticket): still open
+        except OSError:
+            return True
+        finally:
+            sock.settimeout(timeout)
+        return True  # EOF, or data a sink never sends: start over on a new connection
 
     def send(self, messages: list[bytes]) -> int:
         if self._sock is not None and self._peer_closed(self._sock):
@@ -294,33 +306,46 @@ class AuditSender:
         delay = s.retry_initial_seconds
         try:
             while not self._stop.is_set():
-                batch = spool.oldest(s.batch_size)
-                if s.transport == "udp":
-                    batch = self._park_oversized(batch)
-                if not batch:
-                    self._wake.wait(1.0)
-                    self._wake.clear()
-                    continue
                 try:
-                    sent = transport.send([message for _, message in batch])
+                    delivered = self._deliver_once(spool, transport)
                 except SendError as exc:
-                    spool.delete([row_id for row_id, _ in batch[: exc.sent]])
                     if self.last_error != str(exc):
-                        log.warning("audit sink %s:%d unreachable (%s); %d event(s) kept in the spool, retrying",
-                                    s.host, s.port, exc, spool.count())
+                        log.warning(
+                            "audit sink %s:%d unreachable (%s); %d event(s) kept in the spool, retrying",
+                            s.host, s.port, exc, spool.count(),
+                        )
                     self.last_error = str(exc)
-                    self._stop.wait(delay)
-                    delay = min(delay * 2, s.retry_max_seconds)
+                except Exception as exc:  # e.g. the spool's disk: report, wait, try again
+                    log.exception("audit sender error; events stay in the spool")
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                else:
+                    if delivered is None:  # the spool is empty
+                        self._wake.wait(1.0)
+                        self._wake.clear()
+                    elif self.last_error is not None:
+                        log.info("audit sink %s:%d reachable again", s.host, s.port)
+                        self.last_error = None
+                    delay = s.retry_initial_seconds
                     continue
-                spool.delete([row_id for row_id, _ in batch[:sent]])
-                if self.last_error is not None:
-                    log.info("audit sink %s:%d reachable again", s.host, s.port)
-                    self.last_error = None
-                delay = s.retry_initial_seconds
-        except Exception:
-            log.exception("audit sender stopped on an unexpected error; events stay in the spool")
+                self._stop.wait(delay)
+                delay = min(delay * 2, s.retry_max_seconds)
         finally:
             transport.close()
+
+    def _deliver_once(self, spool: Spool, transport: _TlsTransport | _UdpTransport) -> int | None:
+        """Send the oldest batch and delete what was written; None when the spool is empty."""
+        batch = spool.oldest(self.settings.batch_size)
+        if self.settings.transport == "udp":
+            batch = self._park_oversized(batch)
+        if not batch:
+            return None
+        try:
+            sent = transport.send([message for _, message in batch])
+        except SendError as exc:
+            spool.delete([row_id for row_id, _ in batch[: exc.sent]])
+            raise
+        spool.delete([row_id for row_id, _ in batch[:sent]])
+        return sent
 
     def _park_oversized(self, batch: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         assert self.spool is not None

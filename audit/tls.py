@@ -21,8 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from audit.config import DEV_CERT_NAME, DEV_KEY_NAME, AuditSenderSettings, AuditSettings
-
-_CLIENT_AUTH = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+from xdsservice.tls import TlsSettings, client_ssl_context, server_ssl_context
 
 
 def ensure_dev_certificate(folder: Path) -> tuple[Path, Path]:
@@ -80,38 +79,26 @@ def ensure_dev_certificate(folder: Path) -> tuple[Path, Path]:
 
 
 def server_context(settings: AuditSettings) -> ssl.SSLContext:
-    """The sink's context: its certificate, and client certificates checked as configured."""
-    mode = _CLIENT_AUTH.get(settings.tls_client_auth)
-    if mode is None:
-        raise ValueError(f"tls_client_auth must be none, optional or required, not {settings.tls_client_auth!r}")
-    if mode is ssl.CERT_REQUIRED and not settings.tls_client_ca:
-        raise ValueError("tls_client_auth = required needs tls_client_ca")
+    """The sink's context (via `xdsservice.tls`, shared with the HTTPS services): its certificate, or the
+    development one, and client certificates checked against `tls_client_ca` as `tls_client_auth` says."""
     if settings.tls_cert:
-        cert, key = Path(settings.tls_cert), Path(settings.tls_key or settings.tls_cert)
+        cert, key = settings.tls_cert, settings.tls_key or settings.tls_cert
     else:
-        cert, key = ensure_dev_certificate(settings.tls_dir)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, key)
-    if settings.tls_client_ca and mode is not ssl.CERT_NONE:
-        context.load_verify_locations(cafile=settings.tls_client_ca)
-        context.verify_mode = mode
-    else:
-        context.verify_mode = ssl.CERT_NONE
+        cert_path, key_path = ensure_dev_certificate(settings.tls_dir)
+        cert, key = str(cert_path), str(key_path)
+    client_auth = settings.tls_client_auth.strip().lower()
+    if client_auth == "optional" and not settings.tls_client_ca:
+        client_auth = "none"  # nothing to check a presented certificate against
+    tls = TlsSettings(cert, key, settings.tls_key_password, settings.tls_client_ca, client_auth)
+    context = server_ssl_context(tls)
+    assert context is not None  # a certificate is always configured here
     return context
 
 
 def client_context(settings: AuditSenderSettings) -> ssl.SSLContext:
-    """The sender's context: the sink's certificate is always verified, its name too."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if settings.tls_ca:
-        context.load_verify_locations(cafile=settings.tls_ca)
-    elif settings.dev_ca and Path(settings.dev_ca).exists():
-        context.load_verify_locations(cafile=settings.dev_ca)
-    if settings.tls_cert:
-        context.load_cert_chain(settings.tls_cert, settings.tls_key or settings.tls_cert)
-    return context
+    """The sender's context: the sink's certificate and name are always verified."""
+    ca = settings.tls_ca or (settings.dev_ca if settings.dev_ca and Path(settings.dev_ca).exists() else None)
+    return client_ssl_context(ca, settings.tls_cert or None, settings.tls_key or None)
 
 
 def peer_subject(peercert: dict[str, object] | None) -> str | None:
