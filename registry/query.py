@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from lxml import etree
-
 from xdscore.ebrim import query_response
 from xdscore.errors import Violation, XdsError
 from xdscore.model import PatientKey
@@ -269,7 +267,7 @@ QUERIES: dict[StoredQueryId, Callable[[StoredQuery, QuerySql], Selection]] = {
 
 @dataclass
 class QueryOutcome:
-    response: etree._Element
+    response: bytes  # the serialized AdhocQueryResponse
     query: StoredQuery | None
     violations: list[Violation]
     patients: list[str] = field(default_factory=list)

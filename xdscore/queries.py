@@ -199,14 +199,6 @@ SPECS: dict[StoredQueryId, QuerySpec] = {
     )
 }
 
-# Parameters of an earlier TF edition (codes and schemes apart) that some clients still send: refused,
-# since their meaning cannot be honoured (NIST 11897 old_scheme expects a Failure).
-OBSOLETE_PARAMS = frozenset(
-    f"$XDSDocumentEntry{n}Scheme"
-    for n in ("ClassCode", "PracticeSettingCode", "HealthcareFacilityTypeCode", "FormatCode", "EventCodeList", "ConfidentialityCode", "TypeCode")
-)
-
-
 class ReturnType(str, Enum):
     OBJECT_REF = "ObjectRef"
     LEAF_CLASS = "LeafClass"
@@ -355,9 +347,6 @@ def decode(request: etree._Element) -> Decoded:
     for slot in adhoc.iterfind(f"{_RIM}Slot"):
         name = slot.get("name", "")
         seen.add(name)
-        if name in OBSOLETE_PARAMS:
-            violations.append(Violation(err, f"{name} is not a parameter of {spec.query.name} (use code^^scheme values)", name))
-            continue
         param = spec.param(name)
         if param is None:
             continue  # unknown parameters are ignored

@@ -126,10 +126,20 @@ def response_envelope(body_element: etree._Element, action: str, relates_to: str
     return env
 
 
-def write_response(body_element: etree._Element, action: str, relates_to: str | None) -> bytes:
-    """Serialize a response envelope (UTF-8, with XML declaration)."""
-    env = response_envelope(body_element, action, relates_to)
-    return bytes(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
+def write_response(body: etree._Element | bytes, action: str, relates_to: str | None) -> bytes:
+    """Serialize a response envelope (UTF-8, with XML declaration).
+
+    `body` may be already-serialized UTF-8 XML (one element, no declaration): large query responses are
+    assembled as text from stored fragments, and are spliced in rather than parsed again.
+    """
+    if isinstance(body, etree._Element):
+        env = response_envelope(body, action, relates_to)
+        return bytes(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
+    env, _ = _envelope(action, relates_to)
+    head = bytes(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
+    empty = b"<soap:Body/></soap:Envelope>"
+    assert head.endswith(empty)
+    return head[: -len(empty)] + b"<soap:Body>" + body + b"</soap:Body></soap:Envelope>"
 
 
 def fault_envelope(fault: SoapFault, relates_to: str | None = None) -> etree._Element:

@@ -48,7 +48,7 @@ class DecodedRequest:
 class SoapReply:
     """A handler's answer: the response envelope (body element + action) and optional MTOM parts."""
 
-    body: etree._Element
+    body: etree._Element | bytes  # bytes: one serialized UTF-8 element, spliced in (soap.write_response)
     action: str
     # `mtom.StreamingPart`s are sent chunk by chunk (read in a worker thread), so a reply can stream
     # documents from disk without holding them in memory.

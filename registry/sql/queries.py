@@ -71,14 +71,22 @@ def _like_any(column: ColumnElement, patterns: Sequence[str]) -> ColumnElement:
     return or_(*(column.ilike(p, escape="\\") for p in patterns))
 
 
+_o = t.objects.c
+# Finders select what the answer needs along with the ids, so a Find query is one round trip.
+_OBJECT_COLUMNS = (_o.uuid, _o.kind, _o.status, _o.patient, _o.xml)
+
+
 class QuerySql:
     def __init__(self, conn: Connection, limit: int) -> None:
         self.conn = conn
         self.limit = limit
+        self._loaded: dict[str, StoredObject] = {}
 
     def _run(self, stmt) -> Found:  # type: ignore[no-untyped-def]
-        rows = list(self.conn.scalars(stmt.limit(self.limit + 1)))
-        return Found(rows[: self.limit], len(rows) > self.limit)
+        rows = self.conn.execute(stmt.limit(self.limit + 1)).all()
+        for r in rows[: self.limit]:
+            self._loaded[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, r.xml, getattr(r, "last_update_time", None))
+        return Found([r.uuid for r in rows[: self.limit]], len(rows) > self.limit)
 
     # --- finders --------------------------------------------------------------------------------------
 
@@ -114,7 +122,7 @@ class QuerySql:
         if f.author_persons is not None:
             a = t.document_authors.c
             where.append(exists().where(a.uuid == o.uuid, _like_any(a.person, f.author_persons)))
-        stmt = select(o.uuid).select_from(t.objects.join(t.documents, d.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
+        stmt = select(*_OBJECT_COLUMNS).select_from(t.objects.join(t.documents, d.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
         return self._run(stmt)
 
     def submission_sets(
@@ -136,7 +144,7 @@ class QuerySql:
         if author_person is not None:
             a = t.submission_set_authors.c
             where.append(exists().where(a.uuid == o.uuid, _like_any(a.person, [author_person])))
-        stmt = select(o.uuid).select_from(t.objects.join(t.submission_sets, s.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
+        stmt = select(*_OBJECT_COLUMNS).select_from(t.objects.join(t.submission_sets, s.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
         return self._run(stmt)
 
     def folders(
@@ -151,7 +159,12 @@ class QuerySql:
         where += _range(fd.last_update_time, last_update_time)
         for group in codes:
             where.append(exists().where(c.uuid == o.uuid, c.value.in_(list(group))))
-        stmt = select(o.uuid).select_from(t.objects.join(t.folders, fd.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
+        stmt = (
+            select(*_OBJECT_COLUMNS, fd.last_update_time)
+            .select_from(t.objects.join(t.folders, fd.uuid == o.uuid))
+            .where(and_(*where))
+            .order_by(o.seq)
+        )
         return self._run(stmt)
 
     def by_identifier(self, kind: str, column: str, values: Iterable[str]) -> list[str]:
@@ -159,8 +172,16 @@ class QuerySql:
         o = t.objects.c
         col = {"uuid": o.uuid, "unique_id": o.unique_id, "lid": o.lid}[column]
         out: list[tuple[int, str]] = []
+        fd = t.folders.c
         for chunk in _chunks(values):
-            out += [(r.seq, r.uuid) for r in self.conn.execute(select(o.seq, o.uuid).where(o.kind == kind, col.in_(chunk)))]
+            stmt = (
+                select(o.seq, *_OBJECT_COLUMNS, fd.last_update_time)
+                .select_from(t.objects.outerjoin(t.folders, fd.uuid == o.uuid))
+                .where(o.kind == kind, col.in_(chunk))
+            )
+            for r in self.conn.execute(stmt):
+                self._loaded[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, r.xml, r.last_update_time)
+                out.append((r.seq, r.uuid))
         return [u for _, u in sorted(out)]
 
     def associations(
@@ -206,9 +227,10 @@ class QuerySql:
     # --- fetch ----------------------------------------------------------------------------------------
 
     def fetch(self, uuids: Sequence[str]) -> list[StoredObject]:
+        """The stored objects, in the order asked; those a finder already read are not read again."""
         o, fd = t.objects.c, t.folders.c
-        found: dict[str, StoredObject] = {}
-        for chunk in _chunks(uuids):
+        found: dict[str, StoredObject] = {u: self._loaded[u] for u in uuids if u in self._loaded}
+        for chunk in _chunks(u for u in uuids if u not in found):
             stmt = (
                 select(o.uuid, o.kind, o.status, o.patient, o.xml, fd.last_update_time)
                 .select_from(t.objects.outerjoin(t.folders, fd.uuid == o.uuid))

@@ -10,8 +10,10 @@ last line of defence, and their IntegrityError is translated to the IHE code at 
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Iterable, Iterator
 
 from lxml import etree
@@ -30,7 +32,7 @@ from xdscore.model import (
     RegistryEntry,
     SubmissionSet,
 )
-from xdscore.vocabulary import AssociationType
+from xdscore.vocabulary import NS, UUID, AssociationType
 
 from registry.sql import schema as t
 from registry.store import Changes, StoredDocument, StoredRef
@@ -204,7 +206,8 @@ class RegistryTx:
                 "status": rim.status or "",
                 "patient": str(patient) if patient else None,
                 "unique_id": getattr(obj, "unique_id", None),
-                "xml": etree.tostring(rim_codec.write_object(rim), encoding="unicode"),
+                # stored without status: it changes (deprecation), and is put back on the way out
+                "xml": etree.tostring(rim_codec.write_object(replace(rim, status=None)), encoding="unicode"),
                 "registered_at": now,
             }
         )
@@ -282,9 +285,24 @@ class RegistryTx:
         )
         # Earlier merges into the subsumed id now point at the survivor too.
         self.conn.execute(update(t.patients).where(p.merged_into == str(subsumed)).values(merged_into=str(surviving)))
-        self.conn.execute(
-            update(t.objects).where(t.objects.c.patient == str(subsumed)).values(patient=str(surviving))
-        )
+        # Documents of the retired id are answered under the surviving one: rewrite their patientId.
+        o = t.objects.c
+        moved = self.conn.execute(select(o.uuid, o.xml).where(o.patient == str(subsumed))).all()
+        for row in moved:
+            self.conn.execute(
+                update(t.objects).where(o.uuid == row.uuid).values(patient=str(surviving), xml=_with_patient(row.xml, str(surviving)))
+            )
+
+
+_PATIENT_SCHEMES = frozenset({UUID.DE_PATIENT_ID, UUID.SS_PATIENT_ID, UUID.FOLDER_PATIENT_ID})
+
+
+def _with_patient(xml: str, cx: str) -> str:
+    el = etree.fromstring(xml)
+    for ext in el.iterchildren(f"{{{NS.RIM}}}ExternalIdentifier"):
+        if ext.get("identificationScheme") in _PATIENT_SCHEMES:
+            ext.set("value", cx)
+    return str(etree.tostring(el, encoding="unicode"))
 
 
 class SqlRegistry:
@@ -293,6 +311,9 @@ class SqlRegistry:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # SQLite has one writer at a time; waiting on an in-process lock instead of SQLite's busy handler
+        # (which sleeps in growing steps) keeps the latency of concurrent submissions flat.
+        self._sqlite_writer = threading.Lock() if self.engine.dialect.name == "sqlite" else None
 
     def migrate(self) -> None:
         from registry.sql.migrate import upgrade
@@ -301,14 +322,20 @@ class SqlRegistry:
 
     @contextmanager
     def write(self, lock_keys: Iterable[str] = ()) -> Iterator[RegistryTx]:
-        conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.acquire()
         try:
-            with conn.begin():
-                tx = RegistryTx(conn)
-                tx.lock(lock_keys)
-                yield tx
+            conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+            try:
+                with conn.begin():
+                    tx = RegistryTx(conn)
+                    tx.lock(lock_keys)
+                    yield tx
+            finally:
+                conn.close()
         finally:
-            conn.close()
+            if self._sqlite_writer is not None:
+                self._sqlite_writer.release()
 
     @contextmanager
     def read(self) -> Iterator[RegistryTx]:

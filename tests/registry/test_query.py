@@ -272,6 +272,11 @@ def test_find_documents_service_times(ds: DataSet) -> None:
     assert find(ds, ServiceStopTimeFrom="20051202", ServiceStopTimeTo="20051203") == "B"
 
 
+def test_unknown_and_obsolete_parameters_are_ignored(ds: DataSet) -> None:
+    """NIST 11897 practicesetting_scheme: the pre-2009 ...CodeScheme parameters are ignored, not refused."""
+    assert find(ds, PracticeSettingCode=[cv("P2")], PracticeSettingCodeScheme=[S]) == "BE"
+
+
 def test_find_documents_quoted_time_accepted(ds: DataSet) -> None:
     """CP-ITI-1260: a time sent as a quoted string is read like a number."""
     req = encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": ds.p, "$XDSDocumentEntryStatus": [APPROVED]})
@@ -341,11 +346,10 @@ def test_unknown_stored_query(ds: DataSet) -> None:
     [
         {"$XDSDocumentEntryClassCode": ["a^^"]},  # NIST 11897 classcode_scheme_mismatch
         {"$XDSDocumentEntryClassCode": ["DEMO-Lab"]},
-        {"$XDSDocumentEntryPracticeSettingCodeScheme": ["Connect-a-thon practiceSettingCodes"]},  # 11897 old_scheme
         {"$XDSDocumentEntryCreationTimeFrom": "200413"},
         {"$XDSDocumentEntryType": ["urn:uuid:not-a-type"]},
     ],
-    ids=["empty-scheme", "no-scheme", "obsolete-scheme-param", "bad-time", "bad-type"],
+    ids=["empty-scheme", "no-scheme", "bad-time", "bad-type"],
 )
 def test_malformed_parameters_fail(ds: DataSet, params: dict) -> None:
     r = run(ds, Q.FindDocuments, {"$XDSDocumentEntryPatientId": ds.p, "$XDSDocumentEntryStatus": [APPROVED], **params})
