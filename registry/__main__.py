@@ -6,14 +6,20 @@ import logging
 
 import uvicorn
 
+from dataclasses import replace
+
 from registry.app import Registry
 from registry.config import RegistrySettings
+from xdsservice.tls import load_tls_settings, uvicorn_ssl_kwargs
 
 
 def main() -> None:
     settings = RegistrySettings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    tls = load_tls_settings("registry")
+    if tls.enabled and not settings.public_url:
+        settings = replace(settings, public_url=f"https://{settings.host}:{settings.port}{settings.path}")
     registry = Registry(settings)
     print(f"registry  {settings.endpoint()}  (profile {settings.profile}, data {settings.database_url_resolved()})", flush=True)
     if settings.feed_port:
@@ -25,6 +31,7 @@ def main() -> None:
         access_log=False,
         log_level=settings.log_level,
         lifespan="on",
+        **uvicorn_ssl_kwargs(tls),
     )
 
 

@@ -20,6 +20,7 @@ from xdscore.profiles import Profile
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
+from xdsservice.security import hook_for_service
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 from xdsservice.wsdl import schema_document, wsdl_document
 
@@ -66,6 +67,7 @@ class Registry:
             endpoint=settings.endpoint(),
             handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
             max_bytes=settings.max_request_bytes,
+            security=hook_for_service("registry"),  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
             wsdl=lambda: wsdl_document("registry", settings.endpoint()),
             xsd=lambda name: schema_document(name, settings.endpoint()),
             on_startup=[self.start_feed] if settings.feed_port else [],
