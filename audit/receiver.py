@@ -140,32 +140,10 @@ class AuditReceiver:
             self._connections.add(task)
         self.stats.connections += 1
         peer = _peer(writer.get_extra_info("peername"))
-        certificate = peer_subject(writer.get_extra_info("peercert"))
-        decoder = syslog.FrameDecoder(self.settings.max_message_bytes)
         try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                decoder.feed(data)
-                while True:
-                    event = decoder.next_event()
-                    if event is syslog.NEED_DATA:
-                        break
-                    origin = Origin("tls", peer, datetime.now(UTC), certificate)
-                    self.stats.received += 1
-                    if isinstance(event, syslog.Frame):
-                        await self._queue.put(_Item(event.data, origin))
-                    elif isinstance(event, syslog.Garbage):
-                        await self._queue.put(_Item(event.data, origin, f"bad syslog frame: {event.reason}"))
-            if decoder.buffered:
-                origin = Origin("tls", peer, datetime.now(UTC), certificate)
-                self.stats.received += 1
-                await self._queue.put(_Item(b"", origin, f"connection closed inside a frame ({decoder.buffered} bytes)"))
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            log.info("audit connection from %s ended: %s", peer, exc)
+            await self._read_frames(reader, peer, peer_subject(writer.get_extra_info("peercert")))
         except asyncio.CancelledError:
-            pass
+            pass  # the sink is stopping
         finally:
             if task is not None:
                 self._connections.discard(task)
@@ -177,6 +155,27 @@ class AuditReceiver:
                     await asyncio.wait_for(writer.wait_closed(), 5)
                 except (TimeoutError, OSError, asyncio.CancelledError):
                     writer.transport.abort()
+
+    async def _read_frames(self, reader: asyncio.StreamReader, peer: str, certificate: str | None) -> None:
+        decoder = syslog.FrameDecoder(self.settings.max_message_bytes)
+        ended = "closed"
+        try:
+            while data := await reader.read(65536):
+                decoder.feed(data)
+                while (event := decoder.next_event()) is not syslog.NEED_DATA:
+                    origin = Origin("tls", peer, datetime.now(UTC), certificate)
+                    self.stats.received += 1
+                    if isinstance(event, syslog.Frame):
+                        await self._queue.put(_Item(event.data, origin))
+                    else:
+                        await self._queue.put(_Item(event.data, origin, f"bad syslog frame: {event.reason}"))
+        except (OSError, asyncio.IncompleteReadError) as exc:  # ssl.SSLError is an OSError
+            ended = f"broken ({exc})"
+            log.info("audit connection from %s ended: %s", peer, exc)
+        if decoder.buffered:
+            self.stats.received += 1
+            reason = f"connection {ended} inside a frame ({decoder.buffered} bytes)"
+            await self._queue.put(_Item(b"", Origin("tls", peer, datetime.now(UTC), certificate), reason))
 
     # --- writer --------------------------------------------------------------------------------------
 

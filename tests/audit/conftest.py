@@ -22,6 +22,14 @@ PATIENT = "123456789^^^&1.2.250.1.213.1.4.8&ISO"
 OTHER_PATIENT = "987654321^^^&1.2.250.1.213.1.4.8&ISO"
 
 
+@pytest.fixture
+def empty_config(tmp_path: Path) -> str:
+    """An empty xds.toml, so that settings tests never read a developer's own configuration."""
+    path = tmp_path / "empty.toml"
+    path.write_text("")
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def audit_schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(ROOT / "schemas" / "dicom-audit-message.xsd")))

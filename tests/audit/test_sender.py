@@ -217,10 +217,12 @@ def test_spool_is_first_in_first_out(tmp_path):
     spool.close()
 
 
-def test_default_settings_follow_the_data_directory(tmp_path):
-    config = AuditSenderSettings.load("xds-registry", {"XDS_DATA_DIR": str(tmp_path)})
+def test_default_settings_follow_the_data_directory(tmp_path, empty_config):
+    config = AuditSenderSettings.load("xds-registry", {"XDS_DATA_DIR": str(tmp_path), "XDS_CONFIG": empty_config})
     assert (config.app_name, config.port, config.transport) == ("xds-registry", 6514, "tls")
     assert config.spool_dir == str(tmp_path / "audit-spool" / "xds-registry")
     assert config.dev_ca == str(tmp_path / "audit" / "tls" / "sink-cert.pem")
-    udp = AuditSenderSettings.load("x", {"XDS_DATA_DIR": str(tmp_path), "XDS_AUDIT_SENDER_TRANSPORT": "udp"})
+    udp = AuditSenderSettings.load(
+        "x", {"XDS_DATA_DIR": str(tmp_path), "XDS_AUDIT_SENDER_TRANSPORT": "udp", "XDS_CONFIG": empty_config}
+    )
     assert udp.port == 5514
