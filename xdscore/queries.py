@@ -431,10 +431,10 @@ def encode_request(
             text = value if param is not None and param.kind in (Kind.TIME, Kind.INTEGER) else quote(value)
             slots = [text]
         elif value and isinstance(value[0], list):
-            slots = ["(" + ",".join(quote(v) for v in group) + ")" for group in value]  # type: ignore[union-attr]
+            slots = ["(" + ",".join(quote(v) for v in group) + ")" for group in value]
         else:
             slots = ["(" + ",".join(quote(v) for v in value) + ")"]  # type: ignore[arg-type]
         for text in slots:
             slot = etree.SubElement(adhoc, f"{_RIM}Slot", name=name)
-            etree.SubElement(etree.SubElement(slot, f"{_RIM}ValueList"), f"{_RIM}Value").text = text  # type: ignore[arg-type]
+            etree.SubElement(etree.SubElement(slot, f"{_RIM}ValueList"), f"{_RIM}Value").text = text
     return req

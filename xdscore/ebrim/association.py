@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xdscore.ebrim.coded import read_code, write_code
-from xdscore.model import Association, Code, RimObject, RimSlot
+from xdscore.model import Association, Code, RimClassification, RimObject, RimSlot
 from xdscore.vocabulary import UUID, Slot
 
 
@@ -34,7 +34,7 @@ def write(
     if submission_set_status is not None:
         slots.append(RimSlot(Slot.SUBMISSION_SET_STATUS, (submission_set_status,)))
     slots.extend(extra_slots)
-    classifications = ()
+    classifications: tuple[RimClassification, ...] = ()
     if documentation is not None:
         classifications = (write_code(documentation, UUID.ASSOCIATION_DOCUMENTATION, entry_uuid, f"{entry_uuid}_doc"),)
     return RimObject(

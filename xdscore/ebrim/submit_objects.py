@@ -13,7 +13,7 @@ from lxml import etree
 
 from xdscore.ebrim import association, document_entry, folder, rim, submission_set
 from xdscore.errors import FaultCode, SoapFault
-from xdscore.model import RimClassification, RimExternalIdentifier, RimObject, Submission
+from xdscore.model import RimClassification, RimExternalIdentifier, RimObject, RimSlot, Submission
 from xdscore.vocabulary import NS, UUID
 
 LCM = f"{{{NS.LCM}}}"
@@ -29,7 +29,7 @@ def read(el: etree._Element) -> Submission:
     loose_classifications: list[RimClassification] = []
     loose_identifiers: list[RimExternalIdentifier] = []
     object_refs: list[str] = []
-    request_slots = ()
+    request_slots: tuple[RimSlot, ...] = ()
     slot_list = el.find(f"{RIM}RequestSlotList")
     if slot_list is None:
         slot_list = el.find(f"{RS}RequestSlotList")
@@ -70,7 +70,7 @@ def _fold(
     return objects
 
 
-def classify(objects: list[RimObject], request_slots: tuple = (), object_refs: tuple[str, ...] = ()) -> Submission:
+def classify(objects: list[RimObject], request_slots: tuple[RimSlot, ...] = (), object_refs: tuple[str, ...] = ()) -> Submission:
     des, sss, fds, assocs, unknown = [], [], [], [], []
     for o in objects:
         if o.tag == "ExtrinsicObject":

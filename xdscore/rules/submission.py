@@ -11,6 +11,13 @@ from typing import Callable, Iterator
 
 from xdscore.errors import Violation
 from xdscore.model import Association, DocumentEntry, Folder, PatientKey, Submission, SubmissionSet
+
+PatientObject = DocumentEntry | SubmissionSet | Folder
+
+
+def _patient_objects(sub: Submission, with_submission_sets: bool = True) -> tuple[PatientObject, ...]:
+    sets: tuple[PatientObject, ...] = sub.submission_sets if with_submission_sets else ()
+    return (*sets, *sub.document_entries, *sub.folders)
 from xdscore.vocabulary import DOCUMENT_RELATIONSHIPS, AssociationType, ErrorCode
 
 MD = ErrorCode.XDSRegistryMetadataError
@@ -45,11 +52,7 @@ def unique_entry_ids(sub: Submission) -> Iterator[Violation]:
 
 def unique_unique_ids(sub: Submission) -> Iterator[Violation]:
     """SUB-uniqueId: a uniqueId is used once in the message (TF-3 4.1.12.2)."""
-    uids = [
-        o.unique_id
-        for o in (*sub.submission_sets, *sub.document_entries, *sub.folders)
-        if o.unique_id
-    ]
+    uids = [o.unique_id for o in _patient_objects(sub) if o.unique_id]
     for uid, n in Counter(uids).items():
         if n > 1:
             yield Violation(
@@ -65,7 +68,7 @@ def same_patient(sub: Submission) -> Iterator[Violation]:
     key = PatientKey.parse(ss.patient_id)
     if key is None:
         return  # malformed: reported by the format rows
-    for o in (*sub.document_entries, *sub.folders):
+    for o in _patient_objects(sub, with_submission_sets=False):
         other = PatientKey.parse(o.patient_id or "")
         if other is not None and other != key:
             yield Violation(
@@ -89,7 +92,7 @@ def members_of_submission_set(sub: Submission) -> Iterator[Violation]:
     if ss is None:
         return
     members = _has_member_from_ss(sub, ss)
-    for o in (*sub.document_entries, *sub.folders):
+    for o in _patient_objects(sub, with_submission_sets=False):
         if o.entry_uuid not in members:
             yield Violation(
                 MD,
