@@ -69,7 +69,7 @@ class AuditSenderSettings:
     app_name: str = "pyxds"  # syslog APP-NAME; also names the spool, so one per process
     hostname: str = ""  # syslog HOSTNAME; default the machine's host name
     spool_dir: str = ""  # default $XDS_DATA_DIR/audit-spool/<app_name>
-    tls_ca: str = ""  # PEM the sink's certificate must chain to; empty: the dev certificate if present, else the system store
+    tls_ca: str = ""  # PEM the sink's certificate chains to; empty: the dev certificate if present, else the system
     tls_cert: str = ""  # client certificate (ATNA secure node), optional
     tls_key: str = ""
     tls_server_name: str = ""  # name checked in the sink's certificate; default `host`

@@ -174,9 +174,9 @@ class _TlsTransport:
         return True  # EOF, or data a sink never sends: start over on a new connection
 
     def send(self, messages: list[bytes]) -> int:
-        if self._sock is not None and self._peer_closed(self._sock):
-            self.close()
         try:
+            if self._sock is not None and self._peer_closed(self._sock):
+                self.close()
             if self._sock is None:
                 self._sock = self._connect()
             self._sock.sendall(b"".join(syslog.frame(m) for m in messages))

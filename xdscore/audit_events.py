@@ -52,6 +52,11 @@ class Transaction(str, Enum):
     def display_name(self) -> str:
         return _TRANSACTION_NAMES[self]
 
+    @property
+    def code(self) -> Code:
+        """As EventTypeCode (and ITI-18's query ParticipantObjectIDTypeCode) write it."""
+        return Code(self.value, "IHE Transactions", self.display_name)
+
 
 _TRANSACTION_NAMES = {
     Transaction.ITI_8: "Patient Identity Feed",
@@ -247,7 +252,7 @@ class _Message:
             EventOutcomeIndicator=outcome.value,
         )
         _coded(ident, "EventID", event_id)
-        _coded(ident, "EventTypeCode", Code(facts.transaction.value, "IHE Transactions", facts.transaction.display_name))
+        _coded(ident, "EventTypeCode", facts.transaction.code)
         if facts.outcome_description:
             etree.SubElement(ident, "EventOutcomeDescription").text = facts.outcome_description
         for purpose in _purposes(facts.principal):
@@ -377,7 +382,7 @@ def build_iti18(facts: AuditFacts) -> tuple[bytes, ...]:
     message.patients(facts.patient_ids)
     query = facts.query
     message.participant_object(
-        query.query_id, _SYSTEM, _ROLE_QUERY, Code(Transaction.ITI_18.value, "IHE Transactions", Transaction.ITI_18.display_name),
+        query.query_id, _SYSTEM, _ROLE_QUERY, Transaction.ITI_18.code,
         query=query.request,
         details=[("QueryEncoding", query.encoding), ("urn:ihe:iti:xca:2010:homeCommunityId", query.home_community_id)],
     )
@@ -406,13 +411,21 @@ def build_iti43(facts: AuditFacts) -> tuple[bytes, ...]:
         for doc in documents:
             message.participant_object(
                 doc.unique_id, _SYSTEM, _ROLE_REPORT, ID_REPORT_NUMBER,
-                details=[("Repository Unique Id", doc.repository_unique_id), ("ihe:homeCommunityID", doc.home_community_id)],
+                details=[
+                    ("Repository Unique Id", doc.repository_unique_id),
+                    ("ihe:homeCommunityID", doc.home_community_id),
+                ],
             )
         messages.append(message.bytes())
     return tuple(messages)
 
 
-_ITI8_ACTIONS = {"A01": EventAction.CREATE, "A04": EventAction.CREATE, "A05": EventAction.CREATE, "A08": EventAction.UPDATE}
+_ITI8_ACTIONS = {
+    "A01": EventAction.CREATE,
+    "A04": EventAction.CREATE,
+    "A05": EventAction.CREATE,
+    "A08": EventAction.UPDATE,
+}
 
 
 def build_iti8(facts: AuditFacts) -> tuple[bytes, ...]:
