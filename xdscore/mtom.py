@@ -1,36 +1,22 @@
-"""MTOM/XOP packaging of SOAP 1.2 messages (W3C SOAP MTOM, XOP 1.0; ITI TF-2x V.3.6; RFC 2046, 2387, 2392).
+"""MTOM/XOP packaging of SOAP 1.2 messages (W3C SOAP MTOM, XOP 1.0; ITI TF-2x V.3.6; RFC 2045, 2392).
 
-Three layers, none of which opens a socket or a file:
+Built on the generic multipart/related reader of `xdscore.multipart` (RFC 2046, 2387). This module
+holds what MTOM/XOP adds to it, none of which opens a socket or a file:
 
-- `MultipartReader`: an h11-style `multipart/related` parser. Feed it bytes as they arrive, pull typed
-  events (`PartStart`, `PartData`, `PartEnd`, `MessageEnd`, or `NEED_DATA`).
-- `MtomAssembler`: drives the reader. It keeps the root part (the SOAP envelope) in memory under a limit,
-  and hands every attachment to an `AttachmentSink` that hashes the bytes (SHA-1) and counts them as they
-  pass. `SpillingSink` keeps small attachments in memory and moves big ones to a file object that the
-  *caller* provides (the repository gives a temporary file beside its blob store), so memory stays flat
-  whatever the document size.
+- `MtomAssembler`: drives the reader. It picks the root part (the SOAP envelope) through the `start`
+  and `type` parameters, keeps it in memory under a limit, decodes `binary` and `base64` transfer
+  encodings (RFC 2045 §6), and hands every attachment to an `AttachmentSink` that hashes the bytes
+  (SHA-1) and counts them as they pass. `SpillingSink` keeps small attachments in memory and moves big
+  ones to a file object that the *caller* provides (the repository gives a temporary file beside its
+  blob store), so memory stays flat whatever the document size. After a fault the assembler discards
+  what its sinks held, spilled files included.
+- XOP references: `element_content` resolves an `xop:Include` (or inline base64) to its `Attachment`.
 - `encode_stream` / `encode_message`: build an MTOM message from the envelope and parts. Parts are either
   bytes (`Part`) or lazily read chunks (`StreamingPart`), so a response can stream documents from disk.
 
 `decode_message` (whole body in memory) is the assembler fed in one call. `cid:` hrefs are URL-decoded
 before they are matched against Content-ID headers (RFC 2392; NIST test PnrXop/encodedURL). A document
 inlined as base64 instead of an xop:Include is accepted too (NIST test PnrXop/NoXop).
-
-Theory of operation of the reader
----------------------------------
-RFC 2046 §5.1.1: a part ends at CRLF "--" boundary; the delimiter line may carry transport padding
-(spaces, tabs) before its line end; the final delimiter is followed by "--". Sloppy senders use LF alone,
-so the reader looks for LF "--" boundary and drops one CR in front of it. The very first delimiter may
-start the body without a line end before it.
-
-While in a part body the reader searches its buffer for the delimiter. When it is not there, everything
-but the last `len(delimiter) + 1` bytes is certainly data (a delimiter split across two feeds starts in
-that tail), so that much is released as `PartData` and the tail waits for the next feed. The buffer
-therefore never holds more than one feed plus the tail, whatever the part size.
-
-Faults: anything that cannot be a valid multipart (no boundary, a header block without its blank line
-or above the header limit, garbage after a delimiter, input ending before the closing delimiter) raises
-`SoapFault(Sender)`. After a fault the reader is dead; the assembler discards what its sinks held.
 """
 
 from __future__ import annotations
@@ -40,8 +26,7 @@ import binascii
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from email.message import Message
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 from urllib.parse import unquote
@@ -49,45 +34,44 @@ from urllib.parse import unquote
 from lxml import etree
 
 from xdscore.errors import FaultCode, SoapFault
+from xdscore.multipart import (
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_PARTS,
+    NEED_DATA,
+    ContentType,
+    Event,
+    MessageEnd,
+    MultipartReader,
+    NeedData,
+    PartData,
+    PartEnd,
+    PartStart,
+    parse_headers,
+    split_multipart,
+)
 from xdscore.vocabulary import NS
 
 XOP_INCLUDE = f"{{{NS.XOP}}}Include"
 XOP_MEDIA_TYPE = "application/xop+xml"
 SOAP12_MEDIA_TYPE = "application/soap+xml"
 
-DEFAULT_MAX_HEADER_BYTES = 16 * 1024
-DEFAULT_MAX_PARTS = 1000
 DEFAULT_MAX_ROOT_BYTES = 64 * 1024 * 1024
 DEFAULT_SPILL_THRESHOLD = 1024 * 1024
-# Preamble and transport padding are discarded; they may not grow without bound either.
-_MAX_PREAMBLE_BYTES = 64 * 1024
-_MAX_DELIMITER_LINE = 1024
+
+# Public names. The multipart ones (ContentType, MultipartReader, its events, parse_headers, split_multipart)
+# lived here before xdscore.multipart existed and stay importable from this module.
+__all__ = [
+    "DEFAULT_MAX_HEADER_BYTES", "DEFAULT_MAX_PARTS", "DEFAULT_MAX_ROOT_BYTES", "DEFAULT_SPILL_THRESHOLD",
+    "NEED_DATA", "SOAP12_MEDIA_TYPE", "XOP_INCLUDE", "XOP_MEDIA_TYPE", "AnyPart", "Attachment", "AttachmentSink",
+    "ContentType", "EncodedMessage", "Event", "MessageEnd", "MtomAssembler", "MtomMessage", "MultipartReader",
+    "NeedData", "Part", "PartData", "PartEnd", "PartStart", "SinkFactory", "SpillingSink", "StreamingPart",
+    "decode_message", "element_content", "encode_message", "encode_stream", "include_href", "inline_content",
+    "new_content_id", "normalize_cid", "parse_headers", "split_multipart", "xop_include"
+]
 
 
 def _fault(reason: str) -> SoapFault:
     return SoapFault(FaultCode.SENDER, reason)
-
-
-@dataclass(frozen=True)
-class ContentType:
-    """A parsed Content-Type header: media type (lower case) and its parameters (names lower case)."""
-
-    media_type: str
-    params: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, header: str) -> ContentType:
-        msg = Message()
-        msg["content-type"] = header
-        media = msg.get_content_type().lower()
-        params: dict[str, str] = {}
-        for key, value in msg.get_params(failobj=[], header="content-type")[1:]:
-            params[key.lower()] = str(value)
-        return cls(media, params)
-
-    @property
-    def is_multipart(self) -> bool:
-        return self.media_type == "multipart/related"
 
 
 @dataclass
@@ -123,237 +107,6 @@ def normalize_cid(value: str) -> str:
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1]
     return value.strip()
-
-
-def parse_headers(block: bytes) -> dict[str, str]:
-    """MIME part headers (names lower case); folded lines joined; LF-only line ends accepted."""
-    headers: dict[str, str] = {}
-    last: str | None = None
-    for line in block.replace(b"\r\n", b"\n").split(b"\n"):
-        if not line.strip():
-            continue
-        if line[:1] in (b" ", b"\t") and last:  # folded header
-            headers[last] += " " + line.strip().decode("latin-1")
-            continue
-        name, colon, value = line.partition(b":")
-        if not colon or not name.strip():
-            raise _fault(f"malformed MIME part header line {line[:80]!r}")
-        last = name.strip().decode("latin-1").lower()
-        headers[last] = value.strip().decode("latin-1")
-    return headers
-
-
-# --------------------------------------------------------------------------------------------------
-# Events
-
-
-@dataclass(frozen=True)
-class PartStart:
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
-class PartData:
-    data: bytes
-
-
-@dataclass(frozen=True)
-class PartEnd:
-    pass
-
-
-@dataclass(frozen=True)
-class MessageEnd:
-    pass
-
-
-class NeedData:
-    """Sentinel: feed more bytes (or `feed_eof`) before asking again."""
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA = NeedData()
-Event = PartStart | PartData | PartEnd | MessageEnd
-
-_PREAMBLE, _DELIMITER_LINE, _HEADERS, _BODY, _DONE = range(5)
-
-
-class MultipartReader:
-    """Sans-IO `multipart/related` reader: `feed(bytes)`, then `next_event()` until `NEED_DATA`."""
-
-    def __init__(
-        self,
-        boundary: str,
-        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
-        max_parts: int = DEFAULT_MAX_PARTS,
-    ) -> None:
-        if not boundary or len(boundary) > 200:
-            raise _fault("multipart/related boundary is missing or longer than 200 characters")
-        self._delimiter = b"--" + boundary.encode("latin-1")
-        self._lf_delimiter = b"\n" + self._delimiter
-        # Bytes that may be the start of a delimiter split across feeds: CR LF "--" boundary, minus one.
-        self._keep = len(self._delimiter) + 1
-        self._buf = bytearray()
-        self._state = _PREAMBLE
-        self._eof = False
-        self._max_header_bytes = max_header_bytes
-        self._max_parts = max_parts
-        self._parts = 0
-        self._preamble_seen = 0
-
-    @property
-    def done(self) -> bool:
-        return self._state == _DONE
-
-    def feed(self, data: bytes) -> None:
-        if self._eof:
-            raise RuntimeError("feed() after feed_eof()")
-        if self._state != _DONE:  # the epilogue is ignored
-            self._buf += data
-
-    def feed_eof(self) -> None:
-        self._eof = True
-
-    def events(self) -> Iterator[Event]:
-        """Every event available now (stops at NEED_DATA or after MessageEnd)."""
-        while True:
-            event = self.next_event()
-            if isinstance(event, NeedData):
-                return
-            yield event
-            if isinstance(event, MessageEnd):
-                return
-
-    def next_event(self) -> Event | NeedData:
-        if self._state == _PREAMBLE:
-            return self._preamble()
-        if self._state == _DELIMITER_LINE:
-            return self._delimiter_line()
-        if self._state == _HEADERS:
-            return self._headers()
-        if self._state == _BODY:
-            return self._body()
-        return NEED_DATA
-
-    def _need(self, what: str) -> NeedData:
-        if self._eof:
-            self._state = _DONE
-            raise _fault(f"multipart body is truncated: input ended {what}")
-        return NEED_DATA
-
-    def _preamble(self) -> Event | NeedData:
-        buf = self._buf
-        if buf.startswith(self._delimiter):
-            del buf[: len(self._delimiter)]
-        else:
-            idx = buf.find(self._lf_delimiter)
-            if idx < 0:
-                drop = max(0, len(buf) - self._keep)
-                self._preamble_seen += drop
-                del buf[:drop]
-                if self._preamble_seen > _MAX_PREAMBLE_BYTES or (self._eof and buf):
-                    self._state = _DONE
-                    raise _fault("multipart body does not contain its boundary")
-                return self._need("before the first boundary")
-            del buf[: idx + len(self._lf_delimiter)]
-        self._state = _DELIMITER_LINE
-        return self._delimiter_line()
-
-    def _delimiter_line(self) -> Event | NeedData:
-        buf = self._buf
-        if len(buf) < 2:
-            return self._need("inside a boundary line")
-        if buf[:2] == b"--":
-            self._state = _DONE
-            buf.clear()
-            if self._parts == 0:
-                raise _fault("multipart message has no parts")
-            return MessageEnd()
-        nl = buf.find(b"\n")
-        if nl < 0:
-            if len(buf) > _MAX_DELIMITER_LINE:
-                self._state = _DONE
-                raise _fault("malformed multipart boundary line")
-            return self._need("inside a boundary line")
-        if buf[:nl].strip(b" \t\r"):
-            self._state = _DONE
-            raise _fault("malformed multipart boundary line: unexpected text after the boundary")
-        del buf[: nl + 1]
-        self._parts += 1
-        if self._parts > self._max_parts:
-            self._state = _DONE
-            raise _fault(f"multipart message has more than {self._max_parts} parts")
-        self._state = _HEADERS
-        return self._headers()
-
-    def _headers(self) -> Event | NeedData:
-        buf = self._buf
-        if buf.startswith(b"\r\n"):
-            end, skip = 0, 2
-        elif buf.startswith(b"\n"):
-            end, skip = 0, 1
-        else:
-            candidates = [(i, n) for i, n in ((buf.find(b"\n\r\n"), 3), (buf.find(b"\n\n"), 2)) if i >= 0]
-            if not candidates:
-                if len(buf) > self._max_header_bytes:
-                    self._state = _DONE
-                    raise _fault(f"MIME part headers are longer than {self._max_header_bytes} bytes")
-                return self._need("inside MIME part headers")
-            end, skip = min(candidates)
-            end += 1  # keep the line end of the last header inside the block
-        if end > self._max_header_bytes:
-            self._state = _DONE
-            raise _fault(f"MIME part headers are longer than {self._max_header_bytes} bytes")
-        try:
-            headers = parse_headers(bytes(buf[:end]))
-        except SoapFault:
-            self._state = _DONE
-            raise
-        del buf[: end - (1 if end else 0) + skip]
-        self._state = _BODY
-        return PartStart(headers)
-
-    def _body(self) -> Event | NeedData:
-        buf = self._buf
-        idx = buf.find(self._lf_delimiter)
-        if idx >= 0:
-            end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
-            if end > 0:
-                data = bytes(memoryview(buf)[:end])
-                del buf[:end]
-                return PartData(data)
-            # Only the line end and the delimiter are left in front: the part is complete.
-            del buf[: idx + len(self._lf_delimiter) - end]
-            self._state = _DELIMITER_LINE
-            return PartEnd()
-        release = len(buf) - self._keep
-        if release > 0:
-            data = bytes(memoryview(buf)[:release])
-            del buf[:release]
-            return PartData(data)
-        return self._need("inside a MIME part (closing boundary missing)")
-
-
-def split_multipart(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
-    """Split a whole multipart body into (headers, content) parts; tolerant of LF-only line ends."""
-    reader = MultipartReader(boundary)
-    reader.feed(body)
-    reader.feed_eof()
-    parts: list[tuple[dict[str, str], bytes]] = []
-    chunks: list[bytes] = []
-    headers: dict[str, str] = {}
-    for event in reader.events():
-        if isinstance(event, PartStart):
-            headers, chunks = event.headers, []
-        elif isinstance(event, PartData):
-            chunks.append(event.data)
-        elif isinstance(event, PartEnd):
-            parts.append((headers, b"".join(chunks)))
-    if not reader.done:
-        raise _fault("multipart body is truncated: closing boundary missing")
-    return parts
 
 
 # --------------------------------------------------------------------------------------------------
