@@ -263,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tests.builders import new_patient_id
-    from tests.repository.services import start_repository
-    from tests.services import feed_patient, start_registry
+    from tests.services import feed_patient, start_registry, start_repository
 
     with tempfile.TemporaryDirectory(prefix="bench-repository-") as tmp:
         registry = start_registry(Path(tmp) / "registry")

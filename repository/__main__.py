@@ -3,6 +3,8 @@
 Settings come from `[repository]` in $XDS_CONFIG (or ./xds.toml) and XDS_REPOSITORY_* variables, e.g.
 XDS_REPOSITORY_PORT=8082, XDS_REPOSITORY_REGISTRY_URL=http://127.0.0.1:8081/xds/registry,
 XDS_REPOSITORY_REPOSITORY_UNIQUE_ID=1.19.6.24.109.42.1; data under $XDS_DATA_DIR/repository.
+TLS: XDS_REPOSITORY_TLS_CERT / _KEY / _CLIENT_CA / _CLIENT_AUTH (xdsservice.tls; the endpoint is then
+https); WS-Security: XDS_SECURITY, XDS_TRUST_DIR, XDS_REPOSITORY_SECURITY_* (xdsservice.security).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 
 from repository import config
 
@@ -18,7 +21,11 @@ def serve(settings: config.RepositorySettings) -> None:
     import uvicorn
 
     from repository.app import Repository
+    from xdsservice.tls import load_tls_settings, uvicorn_ssl_kwargs
 
+    tls = load_tls_settings("repository")
+    if tls.enabled and not settings.public_url:
+        settings = replace(settings, public_url=f"https://{settings.host}:{settings.port}{settings.path}")
     repository = Repository(settings)
     print(
         f"repository  {settings.endpoint}  (repositoryUniqueId {settings.repository_unique_id}, "
@@ -32,6 +39,7 @@ def serve(settings: config.RepositorySettings) -> None:
         access_log=False,
         log_level=settings.log_level,
         lifespan="on",
+        **uvicorn_ssl_kwargs(tls),
     )
 
 

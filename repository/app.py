@@ -1,7 +1,10 @@
 """Document Repository service wiring: settings → blob store, document store, registry client, SOAP endpoint.
 
-Only plumbing: the streaming decoder (`repository.intake`) reads the body, each handler calls its
-transaction (`repository.provide` for ITI-41, `repository.retrieve` for ITI-43) and wraps the answer.
+Only plumbing: the streaming decoder (`repository.intake`) reads the body, the WS-Security hook
+(`xdsservice.security`, XDS_SECURITY / XDS_TRUST_DIR, docs/security.md) verifies the caller's assertion
+and puts the Principal in `context.principal`, each handler calls its transaction (`repository.provide`
+for ITI-41, `repository.retrieve` for ITI-43) and wraps the answer. The ITI-42 of an ITI-41 whose
+assertion was verified carries the caller's wsse:Security header unchanged (`caller_security`).
 The endpoint also publishes the standard repository WSDL at `?wsdl` and its schemas at `?xsd=NAME`.
 """
 
@@ -10,6 +13,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from lxml import etree
+
 from repository.blobs import BlobStore
 from repository.config import RepositorySettings
 from repository.intake import StreamingDecoder
@@ -17,7 +22,9 @@ from repository.provide import provide_and_register
 from repository.registry_client import RegistryClient
 from repository.retrieve import parse_request, retrieve
 from repository.store import DocumentStore
+from xdscore import wssec
 from xdscore.vocabulary import Action
+from xdsservice.security import hook_for_service
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 
 log = logging.getLogger("xds.repository")
@@ -32,7 +39,7 @@ class Repository:
         root.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(root)
         self.store = DocumentStore(settings.database)
-        self.registry = RegistryClient(settings.registry_url, settings.registry_timeout)
+        self.registry = RegistryClient.from_settings(settings)
         endpoint = settings.endpoint
         self.asgi = SoapService(
             path=settings.path,
@@ -44,6 +51,7 @@ class Repository:
             wsdl=lambda: _wsdl_document(endpoint),
             xsd=lambda name: _schema_document(name),
             max_bytes=settings.max_envelope_bytes,
+            security=hook_for_service("repository"),  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
             decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold),
             on_shutdown=[self._close],
         )
@@ -59,7 +67,7 @@ class Repository:
             self.settings.repository_unique_id,
             self.store,
             self.blobs,
-            self.registry,
+            self.registry.on_behalf_of(caller_security(decoded, context)),
         )
         # An MTOM request gets an MTOM answer (what Axis2/CXF clients expect); a simple one a simple one.
         was_mtom = context.headers.get("content-type", "").lower().startswith("multipart/related")
@@ -69,6 +77,16 @@ class Repository:
         requests = parse_request(decoded.request.body)
         outcome = retrieve(requests, self.settings.repository_unique_id, self.store, self.blobs)
         return SoapReply(outcome.response, Action.RETRIEVE_RESPONSE.value, parts=outcome.parts, mtom=True)
+
+
+def caller_security(decoded: DecodedRequest, context: RequestContext) -> etree._Element | None:
+    """The request's wsse:Security header when the hook verified an assertion in it, else None.
+
+    Only a verified header is passed on: in `off` mode, or for an anonymous call in `optional` mode,
+    the registry sees no header from us, as if the document source had called it directly without one."""
+    if context.principal is None:
+        return None
+    return wssec.find_security_header(decoded.request.header)
 
 
 def _wsdl_document(endpoint: str) -> bytes:

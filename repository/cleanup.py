@@ -56,7 +56,7 @@ def run(
     blobs = BlobStore(settings.root)
     store = DocumentStore(settings.database)
     own_client = registry is None
-    client = registry or RegistryClient(settings.registry_url, settings.registry_timeout)
+    client = registry or RegistryClient.from_settings(settings)
     report = CleanupReport(dry_run=dry_run)
     try:
         for path in blobs.stale_spool_files(grace_seconds):

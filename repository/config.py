@@ -28,6 +28,11 @@ class RepositorySettings:
     repository_unique_id: str = NIST_TESTKIT_REPOSITORY_UNIQUE_ID
     registry_url: str = "http://127.0.0.1:8081/xds/registry"  # ITI-42 endpoint of the Document Registry
     registry_timeout: float = 30.0  # seconds for one ITI-42 exchange
+    # TLS towards an https registry_url: CA file or folder to trust (default: the system's CAs), and the
+    # client certificate and key this repository presents when the registry asks for one (mutual TLS).
+    registry_tls_ca: str = ""
+    registry_tls_cert: str = ""
+    registry_tls_key: str = ""  # default: the key is in the registry_tls_cert file
     data_dir: str = ""  # default $XDS_DATA_DIR/repository
     database_url: str = ""  # default sqlite:///<data_dir>/repository.db
     max_request_bytes: int = 1024**3  # whole ITI-41 / ITI-43 HTTP body (1 GiB)

@@ -9,20 +9,30 @@ when it answers with a fault or with something that is not a RegistryResponse.
 `outcome_unknown` marks the one ambiguous case: the request went out but no answer came back (read
 timeout, connection dropped). The registry may then have stored the metadata, so the repository keeps
 the documents pending and the cleanup command asks the registry later (ITI-18) instead of guessing.
+
+Security towards a secured registry: the repository acts on behalf of its caller (ITI TF-2b 3.40 XUA
+places the assertion on each transaction it covers), so `on_behalf_of(security)` gives the registry port
+of one ITI-41 whose ITI-42 carries the caller's verified wsse:Security header, copied unchanged. An
+https `registry_url` is reached with the CA and client certificate of `registry_tls_*`
+(`RegistryClient.from_settings`), for a registry that asks for mutual TLS.
 """
 
 from __future__ import annotations
 
+import copy
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import httpx
 from lxml import etree
 
+from repository.config import RepositorySettings
 from repository.responses import REGISTRY_RESPONSE
 from xdscore import soap, xmlsafe
 from xdscore.errors import SoapFault, Violation
 from xdscore.vocabulary import NS, UUID, Action, ErrorCode, StoredQueryId
+from xdsservice.tls import client_ssl_context
 
 RIM = f"{{{NS.RIM}}}"
 QUERY = f"{{{NS.QUERY}}}"
@@ -52,16 +62,49 @@ def _not_available(reason: str, unknown: bool = False) -> RegistryAnswer:
     return RegistryAnswer(None, Violation(ErrorCode.XDSRegistryNotAvailable, reason), outcome_unknown=unknown)
 
 
+def _add_security(envelope: etree._Element, security: etree._Element) -> None:
+    """A copy of `security` as the first block of the envelope's soap:Header (WSS 1.1 §5)."""
+    header = envelope.find(f"{{{NS.SOAP12}}}Header")
+    if header is None:
+        header = etree.Element(f"{{{NS.SOAP12}}}Header")
+        envelope.insert(0, header)
+    header.insert(0, copy.deepcopy(security))
+
+
 class RegistryClient:
-    def __init__(self, url: str, timeout: float = 30.0, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 30.0,
+        client: httpx.Client | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.url = url
-        self._client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), verify=tls if tls is not None else True
+        )
+
+    @classmethod
+    def from_settings(cls, settings: RepositorySettings) -> RegistryClient:
+        """The client of `settings.registry_url`, with the `registry_tls_*` CA and client certificate when set."""
+        tls = None
+        if settings.registry_tls_ca or settings.registry_tls_cert:
+            tls = client_ssl_context(
+                settings.registry_tls_ca or None, settings.registry_tls_cert or None, settings.registry_tls_key or None
+            )
+        return cls(settings.registry_url, settings.registry_timeout, tls=tls)
 
     def close(self) -> None:
         self._client.close()
 
-    def _post(self, body: etree._Element, action: Action) -> httpx.Response:
+    def on_behalf_of(self, security: etree._Element | None) -> CallerRegistry:
+        """The registry port of one ITI-41: its ITI-42 carries `security` (the caller's wsse:Security), if any."""
+        return CallerRegistry(self, security)
+
+    def _post(self, body: etree._Element, action: Action, security: etree._Element | None = None) -> httpx.Response:
         envelope = soap.request_envelope(body, action.value, to=self.url)
+        if security is not None:
+            _add_security(envelope, security)
         payload = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
         headers = {"content-type": f'{soap.SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{action.value}"'}
         return self._client.post(self.url, content=payload, headers=headers)
@@ -82,10 +125,11 @@ class RegistryClient:
             raise BadAnswer("registry response has no single SOAP body element")
         return children[0]
 
-    def register(self, submit_objects_request: etree._Element) -> RegistryAnswer:
-        """Send ITI-42 and read the RegistryResponse (the element moves into the request envelope)."""
+    def register(self, submit_objects_request: etree._Element, security: etree._Element | None = None) -> RegistryAnswer:
+        """Send ITI-42 and read the RegistryResponse (the element moves into the request envelope); a copy
+        of `security`, when given, goes in the SOAP header."""
         try:
-            response = self._post(submit_objects_request, Action.REGISTER)
+            response = self._post(submit_objects_request, Action.REGISTER, security)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
             return _not_available(f"the Document Registry at {self.url} cannot be reached: {exc or type(exc).__name__}")
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -143,3 +187,14 @@ class RegistryClient:
                 if ext.get("identificationScheme") == UUID.DE_UNIQUE_ID and repository_unique_id in repo:
                     found.add((ext.get("value") or "").strip())
         return found
+
+
+@dataclass(frozen=True)
+class CallerRegistry:
+    """`repository.provide.RegistryPort` for one caller: ITI-42 with that caller's wsse:Security header."""
+
+    client: RegistryClient
+    security: etree._Element | None
+
+    def register(self, submit_objects_request: etree._Element) -> RegistryAnswer:
+        return self.client.register(submit_objects_request, self.security)

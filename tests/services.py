@@ -1,8 +1,9 @@
 """Start the real services as separate processes on free ports, the way `make run` does, for tests.
 
 `start_registry(...)` runs `python -m registry` with its settings in environment variables and waits
-until both its HTTP port and its MLLP port accept connections. Used by integration tests and by
-other helpers (repository, conformance kit) that need a live registry.
+until both its HTTP port and its MLLP port accept connections. `start_repository(...)` runs
+`python -m repository` pointed at a registry URL. Used by integration tests, benchmarks and other
+helpers (conformance kit) that need live services.
 """
 
 from __future__ import annotations
@@ -86,6 +87,26 @@ def start_registry(
     try:
         wait_port(port, proc, log)
         wait_port(feed, proc, log)
+    except Exception:
+        service.stop()
+        raise
+    return service
+
+
+def start_repository(data_dir: Path, registry_url: str, env: dict[str, str] | None = None) -> Service:
+    """`python -m repository` on a free port, as `make run` starts it, sending ITI-42 to `registry_url`."""
+    port = free_port()
+    settings = {
+        "XDS_REPOSITORY_PORT": str(port),
+        "XDS_REPOSITORY_REGISTRY_URL": registry_url,
+        "XDS_REPOSITORY_LOG_LEVEL": "warning",
+        **(env or {}),
+    }
+    proc = spawn("repository", "repository", settings, data_dir, {"http": port})
+    log = data_dir / "repository.log"
+    service = Service("repository", f"http://127.0.0.1:{port}/xds/repository", proc, data_dir, log, {"http": port})
+    try:
+        wait_port(port, proc, log)
     except Exception:
         service.stop()
         raise

@@ -13,8 +13,7 @@ import pytest
 from repository import config
 from repository.app import Repository
 from tests.builders import new_patient_id
-from tests.repository.services import start_repository
-from tests.services import Service, feed_patient, start_registry
+from tests.services import Service, feed_patient, start_registry, start_repository
 
 REPO_ID = "1.19.6.24.109.42.1"
 

@@ -18,6 +18,7 @@ from lxml import etree
 from tests.builders import SubmissionBuilder, new_patient_id
 from xdscore import mtom, soap
 from xdscore.vocabulary import NS, Action
+from xuatool.header import add_security
 
 XDSB = f"{{{NS.XDSB}}}"
 RS = f"{{{NS.RS}}}"
@@ -73,16 +74,24 @@ def pnr_element(builder: SubmissionBuilder, documents: dict[str, Content], inlin
     return request, parts
 
 
-def envelope(body: etree._Element, action: Action, to: str = "http://localhost/xds/repository") -> bytes:
-    return bytes(etree.tostring(soap.request_envelope(body, action.value, to), xml_declaration=True, encoding="UTF-8"))
+def envelope(
+    body: etree._Element, action: Action, to: str = "http://localhost/xds/repository", security: etree._Element | None = None
+) -> bytes:
+    """The request envelope; `security` (a wsse:Security element, e.g. from `xuatool.variants.make`) goes in its header."""
+    env = soap.request_envelope(body, action.value, to)
+    if security is not None:
+        add_security(env, security)
+    return bytes(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
 
 
-def mtom_request(body: etree._Element, parts: list[mtom.AnyPart], action: Action) -> mtom.EncodedMessage:
-    return mtom.encode_stream(envelope(body, action), parts, action.value)
+def mtom_request(
+    body: etree._Element, parts: list[mtom.AnyPart], action: Action, security: etree._Element | None = None
+) -> mtom.EncodedMessage:
+    return mtom.encode_stream(envelope(body, action, security=security), parts, action.value)
 
 
-def simple_request(body: etree._Element, action: Action) -> tuple[str, bytes]:
-    return f'application/soap+xml; charset=UTF-8; action="{action.value}"', envelope(body, action)
+def simple_request(body: etree._Element, action: Action, security: etree._Element | None = None) -> tuple[str, bytes]:
+    return f'application/soap+xml; charset=UTF-8; action="{action.value}"', envelope(body, action, security=security)
 
 
 def retrieve_element(*requests: tuple[str, str] | tuple[str, str, str]) -> etree._Element:
@@ -156,11 +165,16 @@ def post_simple(client: httpx.Client, url: str, content_type: str, data: bytes) 
     return parse_reply(response.status_code, response.headers.get("content-type", ""), response.content)
 
 
-def provide(client: httpx.Client, url: str, builder: SubmissionBuilder, documents: dict[str, Content], inline: bool = False) -> Reply:
+def provide(
+    client: httpx.Client,
+    url: str,
+    builder: SubmissionBuilder,
+    documents: dict[str, Content],
+    inline: bool = False,
+    security: etree._Element | None = None,
+) -> Reply:
     body, parts = pnr_element(builder, documents, inline)
-    if inline:
-        return post_mtom(client, url, mtom_request(body, [], Action.PROVIDE_AND_REGISTER))
-    return post_mtom(client, url, mtom_request(body, parts, Action.PROVIDE_AND_REGISTER))
+    return post_mtom(client, url, mtom_request(body, [] if inline else parts, Action.PROVIDE_AND_REGISTER, security))
 
 
 def retrieve_streaming(client: httpx.Client, url: str, repository_unique_id: str, unique_id: str) -> tuple[str, int, str]:
