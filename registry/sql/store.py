@@ -89,7 +89,10 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No server-side prepared statements: after five executions psycopg would prepare the stored-query
+    # SQL, and PostgreSQL's generic plan for "patient = $1 ... ORDER BY seq LIMIT n" can walk the primary
+    # key in seq order and filter, instead of using the patient index (measured: 90 ms instead of 1 ms).
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"prepare_threshold": None})
 
 
 class RegistryTx:
