@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+
+from lxml import etree
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from xdscore.profiles import Profile
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
+from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import hook_for_service
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 from xdsservice.wsdl import schema_document, wsdl_document
@@ -27,6 +30,7 @@ from xdsservice.wsdl import schema_document, wsdl_document
 from registry import query
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
+from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterSettings, lock_keys, register
 from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
@@ -61,7 +65,10 @@ class Registry:
         self.store = SqlRegistry(settings.database_url_resolved())
         self.store.migrate()
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
-        self.feed = FeedServer(self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain)
+        self.audit = AuditTrail("xds-registry")
+        self.feed = FeedServer(
+            self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed
+        )
         self.asgi = SoapService(
             path=settings.path,
             endpoint=settings.endpoint(),
@@ -71,11 +78,16 @@ class Registry:
             wsdl=lambda: wsdl_document("registry", settings.endpoint()),
             xsd=lambda name: schema_document(name, settings.endpoint()),
             on_startup=[self.start_feed] if settings.feed_port else [],
-            on_shutdown=[self.feed.stop] if settings.feed_port else [],
+            on_shutdown=[self.stop],
         )
 
     async def start_feed(self) -> None:
         await self.feed.start()
+
+    async def stop(self) -> None:
+        if self.settings.feed_port:
+            await self.feed.stop()
+        self.audit.close()
 
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         sub = submit_objects.read(decoded.request.body)
@@ -93,7 +105,15 @@ class Registry:
         except OperationalError:
             log.exception("ITI-42: database unavailable")
             violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
-        return SoapReply(response.write(violations), Action.REGISTER_RESPONSE.value)
+        status = response.status_for(violations)
+        ss = sub.submission_set
+        facts = self.audit.soap_facts(
+            ae.Transaction.ITI_42, context, status,
+            patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
+            submission_set_unique_id=(ss.unique_id or "") if ss else "",
+        )
+        return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
+                         after_send=[lambda: self.audit.record(facts)])
 
     def on_query(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
@@ -102,10 +122,39 @@ class Registry:
         try:
             with self.store.read() as tx:
                 outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results))
-            result = outcome.response
         except OperationalError:
             log.exception("ITI-18: database unavailable")
-            result = query_response.failure(
-                [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
-            )
-        return SoapReply(result, Action.STORED_QUERY_RESPONSE.value)
+            busy = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+            outcome = query.QueryOutcome(query_response.failure(busy), None, busy)
+        adhoc = body.find(f"{{{NS.RIM}}}AdhocQuery")
+        facts = self.audit.soap_facts(
+            ae.Transaction.ITI_18, context, response.status_for(outcome.violations),
+            patient_ids=tuple(outcome.query_patients() or outcome.patients),
+            query=ae.StoredQuery(
+                adhoc.get("id", "") if adhoc is not None else "",
+                etree.tostring(body),
+                (outcome.query.home or "") if outcome.query else "",
+            ),
+        )
+        return SoapReply(outcome.response, Action.STORED_QUERY_RESPONSE.value, after_send=[lambda: self.audit.record(facts)])
+
+    def audit_feed(self, decision: FeedDecision, peer: str) -> None:
+        """ITI-8: one Patient Record event per message applied (an A40 gives the delete and the update)."""
+        saved = [a for a in decision.actions if isinstance(a, SavePatient)]
+        merges = [a for a in decision.actions if isinstance(a, MergePatient)]
+        base = dict(
+            event_time=datetime.now(timezone.utc),
+            outcome=ae.EventOutcome.SUCCESS,
+            client=ae.Node(user_id=f"{decision.sending[1]}|{decision.sending[0]}", address=peer),
+            server=ae.Node(user_id=f"{decision.receiving[1]}|{decision.receiving[0]}", address=self.settings.feed_host,
+                           process_id=self.audit.pid),
+            audit_source=self.audit.source,
+        )
+        if saved:
+            self.audit.record(ae.AuditFacts(
+                transaction=ae.Transaction.ITI_8, patient_ids=tuple(str(a.key) for a in saved),
+                hl7=ae.Hl7Event(decision.trigger, decision.control_id), **base))
+        for merge in merges:
+            self.audit.record(ae.AuditFacts(
+                transaction=ae.Transaction.ITI_8, patient_ids=(str(merge.surviving),),
+                hl7=ae.Hl7Event(decision.trigger, decision.control_id, str(merge.subsumed)), **base))

@@ -28,7 +28,7 @@ class FeedServer:
         port: int,
         now: Callable[[], str],
         affinity_domain: str = "",
-        on_applied: Callable[[patient_feed.FeedDecision], None] | None = None,
+        on_applied: Callable[[patient_feed.FeedDecision, str], None] | None = None,
     ) -> None:
         self.store = store
         self.host = host
@@ -49,8 +49,8 @@ class FeedServer:
             self._server.close()
             await self._server.wait_closed()
 
-    def handle(self, payload: bytes) -> bytes:
-        """One framed message in, one ACK out (runs in a worker thread)."""
+    def handle(self, payload: bytes, peer: str = "") -> bytes:
+        """One framed message in, one ACK out (runs in a worker thread); `peer` is the sender's address."""
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
@@ -70,13 +70,14 @@ class FeedServer:
             return patient_feed.ack(decision, now, ack_id, "AE", f"not stored: {type(exc).__name__}").encode()
         if self.on_applied is not None:
             try:
-                self.on_applied(decision)
+                self.on_applied(decision, peer)
             except Exception:  # noqa: BLE001
                 log.exception("ITI-8 after-apply hook failed")
         return patient_feed.ack(decision, now, ack_id).encode()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         framer = mllp.MllpReader()
+        peer = (writer.get_extra_info("peername") or ("",))[0]
         try:
             while True:
                 data = await reader.read(65536)
@@ -86,7 +87,7 @@ class FeedServer:
                     if isinstance(event, mllp.Oversized):
                         log.warning("ITI-8: dropped an oversized frame of %d bytes", event.size)
                         continue
-                    reply = await asyncio.to_thread(self.handle, event.payload)
+                    reply = await asyncio.to_thread(self.handle, event.payload, peer)
                     writer.write(mllp.frame(reply))
                     await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):

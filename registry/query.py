@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from lxml import etree
+
 from xdscore.ebrim import query_response
 from xdscore.errors import Violation, XdsError
 from xdscore.model import PatientKey
@@ -265,12 +267,21 @@ QUERIES: dict[StoredQueryId, Callable[[StoredQuery, QuerySql], Selection]] = {
 }
 
 
+PATIENT_PARAMETERS = ("$XDSDocumentEntryPatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId", "$patientId")
+
+
 @dataclass
 class QueryOutcome:
     response: bytes  # the serialized AdhocQueryResponse
     query: StoredQuery | None
     violations: list[Violation]
-    patients: list[str] = field(default_factory=list)
+    patients: list[str] = field(default_factory=list)  # of the objects returned
+
+    def query_patients(self) -> list[str]:
+        """The patient a Find query named (what the audit trail records as the patient queried)."""
+        if self.query is None:
+            return []
+        return [p for p in (self.query.one(name) for name in PATIENT_PARAMETERS) if p]
 
 
 def answer(request: etree._Element, sql: QuerySql) -> QueryOutcome:

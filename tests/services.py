@@ -60,13 +60,17 @@ def wait_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: f
     raise RuntimeError(f"port {port} did not open within {timeout}s:\n{log.read_text(errors='replace')}")
 
 
-def spawn(name: str, module: str, env: dict[str, str], data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
+def spawn(name: str, module: str, env: dict[str, str], data_dir: Path, ports: dict[str, int],
+          args: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / f"{name}.log"
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "XDS_DATA_DIR": str(data_dir), **env}
+    # Audit is off unless a test asks for it: a test must never send to a sink it did not start.
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "XDS_DATA_DIR": str(data_dir),
+                "XDS_AUDIT_SENDER_TRANSPORT": "off", **env}
     full_env.pop("XDS_CONFIG", None)
-    with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    with log.open("ab") as out:  # appended: a restarted service keeps its earlier log
+        return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
 def start_registry(
@@ -111,6 +115,31 @@ def start_repository(data_dir: Path, registry_url: str, env: dict[str, str] | No
         service.stop()
         raise
     return service
+
+
+def start_audit_sink(data_dir: Path, tls_port: int | None = None, udp_port: int | None = None,
+                     http_port: int | None = None, env: dict[str, str] | None = None) -> Service:
+    """`python -m audit serve` on free ports (or the ports given, to restart a sink where it was)."""
+    ports = {"tls": tls_port or free_port(), "udp": udp_port or free_port(), "http": http_port or free_port()}
+    settings = {
+        "XDS_AUDIT_TLS_PORT": str(ports["tls"]), "XDS_AUDIT_UDP_PORT": str(ports["udp"]),
+        "XDS_AUDIT_HTTP_PORT": str(ports["http"]), **(env or {}),
+    }
+    proc = spawn("audit", "audit", settings, data_dir, ports, ("serve",))
+    log = data_dir / "audit.log"
+    service = Service("audit", f"http://127.0.0.1:{ports['http']}", proc, data_dir, log, ports)
+    try:
+        for port in (ports["tls"], ports["http"]):
+            wait_port(port, proc, log)
+    except Exception:
+        service.stop()
+        raise
+    return service
+
+
+def audit_sender_env(sink: Service) -> dict[str, str]:
+    """Environment that makes a service send its audit messages to `sink` (TLS, its dev certificate)."""
+    return {"XDS_AUDIT_SENDER_TRANSPORT": "tls", "XDS_AUDIT_SENDER_PORT": str(sink.ports["tls"])}
 
 
 def feed_patient(port: int, patient_id: str, control_id: str = "TEST") -> str:

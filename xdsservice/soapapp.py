@@ -33,6 +33,7 @@ class RequestContext:
     headers: dict[str, str]
     principal: Any = None  # set by the security hook (xdscore.wssec.Principal) when an assertion came
     tls_peer: dict[str, Any] | None = None
+    reply_to: str = ""  # wsa:ReplyTo, else wsa:From: who the client says it is (audit source UserID)
 
 
 @dataclass
@@ -149,6 +150,8 @@ class SoapService:
         self.wsdl = wsdl
         self.max_bytes = max_bytes
         self.security = security
+        # Without a hook nothing processes wsse:Security, so a mandatory one is not understood (SOAP 1.2).
+        self.understood = soap.UNDERSTOOD if security is not None else soap.UNDERSTOOD_WITHOUT_SECURITY
         self.decoder = decoder or self._decode_in_memory
         self.extra_routes = extra_routes or {}
         self.on_startup = on_startup or []
@@ -219,6 +222,7 @@ class SoapService:
         relates_to: str | None = None
         try:
             relates_to = decoded.request.addressing.message_id
+            soap.check_must_understand(decoded.request.header, self.understood)
             client = scope.get("client") or (None, None)
             context = RequestContext(
                 client_host=client[0],
@@ -226,6 +230,7 @@ class SoapService:
                 endpoint=self.endpoint,
                 headers=_headers(scope),
                 tls_peer=scope.get("extensions", {}).get("tls"),
+                reply_to=decoded.request.addressing.reply_to or decoded.request.addressing.from_address or "",
             )
             action = decoded.request.addressing.action
             handler = self.handlers.get(action)

@@ -65,7 +65,8 @@ def kit_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Test
         pytest.skip(f"NIST test kit not found at {TESTKIT}")
     work = tmp_path_factory.mktemp("servers")
     reg_port, feed_port, rep_port = _free_port(), _free_port(), _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XDS_DATA_DIR=str(work / "data"), XDS_PROFILE="nist")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDS_DATA_DIR=str(work / "data"), XDS_PROFILE="nist",
+               XDS_AUDIT_SENDER_TRANSPORT="off")
     env.update(
         XDS_REGISTRY_PORT=str(reg_port), XDS_REGISTRY_FEED_PORT=str(feed_port), XDS_REGISTRY_LOG_LEVEL="warning",
         XDS_REPOSITORY_PORT=str(rep_port), XDS_REPOSITORY_LOG_LEVEL="warning",
