@@ -34,9 +34,11 @@ SUBJECT_CONFIRMATION_METHODS = frozenset(
 )
 X509_SUBJECT_NAME = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 
-_INSTANT = re.compile(
-    r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$"
-)
+# xs:dateTime (XML Schema 1.0 2nd ed. §3.2.7). re.ASCII: `\d` must not match other scripts' digits.
+_INSTANT = re.compile(r"(-?)(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?", re.ASCII)
+_INSTANT_FORM = "YYYY-MM-DDThh:mm:ss[.s+][Z|+hh:mm|-hh:mm]"
+XML_SPACE = " \t\r\n"  # the XML white space characters (XML 1.0 §2.3 S): the only ones collapse removes
+_MAX_OFFSET = timedelta(hours=14)  # XML Schema: time zone offsets are within -14:00..+14:00
 # xs:ID is an NCName; refusing anything else also keeps "#id" references unambiguous.
 _NCNAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
 
@@ -45,28 +47,65 @@ def _token(reason: str) -> SecurityFault:
     return SecurityFault(WsseFault.INVALID_SECURITY_TOKEN, reason)
 
 
+def shown(value: str, limit: int = 64) -> str:
+    """A received value as quoted in a fault reason and the log: repr, cut to `limit` characters."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} characters)"
+
+
 def parse_instant(value: str, what: str) -> datetime:
-    """xs:dateTime as SAML uses it (UTC; 'Z' usual, offsets and any fraction length tolerated)."""
-    m = _INSTANT.match(value.strip())
+    """xs:dateTime as SAML and WSS use it, returned in UTC; anything else is an InvalidSecurityToken fault.
+
+    Accepted: 'Z' (SAML core §1.3.3), an offset within ±14:00, no zone (read as UTC), any number of
+    fraction digits (cut to microseconds, never rounded up), surrounding XML white space (the
+    `collapse` facet), `24:00:00` as the next day's midnight. Refused, each with its own reason: empty,
+    non-ASCII digits, another layout, year 0000 / negative / above 9999, leap second 60, an offset
+    beyond ±14:00, an instant that leaves 0001-9999 once moved to UTC.
+    """
+    text = value.strip(XML_SPACE)
+    if not text:
+        raise _token(f"{what} is empty; an xs:dateTime ({_INSTANT_FORM}) is required")
+    if not text.isascii():
+        raise _token(f"{what} {shown(value)} holds non-ASCII characters; xs:dateTime digits are 0-9")
+    m = _INSTANT.fullmatch(text)
     if not m:
-        raise _token(f"{what} {value!r} is not an xs:dateTime")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    fraction = int((m.group(7) or "0")[:6].ljust(6, "0"))
-    zone = m.group(8)
+        raise _token(f"{what} {shown(value)} is not an xs:dateTime ({_INSTANT_FORM})")
+    sign, year_text, month_text, day_text, hour_text, minute_text, second_text, fraction, zone = m.groups()
+    if sign or len(year_text) > 4 or year_text == "0000":  # also keeps int() away from huge numerals
+        raise _token(f"{what} {shown(value)}: the year is outside 0001-9999")
+    hour, minute, second = int(hour_text), int(minute_text), int(second_text)
+    end_of_day = hour == 24
+    if end_of_day and (minute or second or (fraction or "").strip("0")):
+        raise _token(f"{what} {shown(value)}: hour 24 is only allowed as 24:00:00 (the next day's midnight)")
+    if hour > 24 or minute > 59:
+        raise _token(f"{what} {shown(value)}: the time of day {hour_text}:{minute_text} does not exist")
+    if second == 60:
+        raise _token(f"{what} {shown(value)}: leap second 60 is not an xs:dateTime value; send :59 or the next minute")
+    if second > 60:
+        raise _token(f"{what} {shown(value)}: second {second_text} does not exist")
+    offset = timedelta(0)
+    if zone and zone != "Z":
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        offset = (1 if zone[0] == "+" else -1) * timedelta(hours=hours, minutes=minutes)
+        if minutes > 59 or abs(offset) > _MAX_OFFSET:
+            raise _token(f"{what} {shown(value)}: time zone offset {zone} is outside -14:00..+14:00")
+    microsecond = int((fraction or "0")[:6].ljust(6, "0"))
     try:
-        tz = UTC
-        if zone and zone != "Z":
-            sign = 1 if zone[0] == "+" else -1
-            tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
-        return datetime(year, month, day, hour, minute, second, fraction, tzinfo=tz)
-    except ValueError:
-        raise _token(f"{what} {value!r} is not a valid date and time") from None
+        local = datetime(
+            int(year_text), int(month_text), int(day_text), 0 if end_of_day else hour, minute, second, microsecond,
+            tzinfo=timezone(offset),
+        )
+    except ValueError as exc:  # month 13, 30 February, ...
+        raise _token(f"{what} {shown(value)} is not a valid date ({exc})") from None
+    try:
+        return (local + timedelta(days=1) if end_of_day else local).astimezone(UTC)
+    except OverflowError:
+        raise _token(f"{what} {shown(value)} is outside 0001-9999 once moved to UTC") from None
 
 
 def own_text(el: etree._Element) -> str:
     """The element's own text nodes joined: `text` plus the tails of its children, so a comment in
     the middle neither cuts the value nor adds to it (exclusive c14n signs exactly this)."""
-    return ((el.text or "") + "".join(c.tail or "" for c in el)).strip()
+    return ((el.text or "") + "".join(c.tail or "" for c in el)).strip(XML_SPACE)
 
 
 def simple_text(el: etree._Element, what: str) -> str:
@@ -114,7 +153,7 @@ def check_shape(assertion: etree._Element) -> str:
         raise _token(f"saml2:Assertion Version is {assertion.get('Version')!r}, not 2.0")
     assertion_id = assertion.get("ID")
     if not assertion_id or not _NCNAME.match(assertion_id):
-        raise _token(f"saml2:Assertion ID {assertion_id!r} is missing or not an xs:ID")
+        raise _token(f"saml2:Assertion ID {shown(assertion_id or '')} is missing or not an xs:ID")
     if not assertion.get("IssueInstant"):
         raise _token("saml2:Assertion has no IssueInstant")
     children = [c for c in assertion if isinstance(c.tag, str)]
@@ -135,11 +174,11 @@ class _Clock:
 
     def not_before(self, value: str | None, what: str) -> None:
         if value is not None and self.now + self.skew < parse_instant(value, what):
-            raise _token(f"the assertion is not yet valid: {what} is {value}")
+            raise _token(f"the assertion is not yet valid: {what} is {shown(value)}")
 
     def not_on_or_after(self, value: str | None, what: str) -> None:
         if value is not None and self.now - self.skew >= parse_instant(value, what):
-            raise _token(f"the assertion has expired: {what} was {value}")
+            raise _token(f"the assertion has expired: {what} was {shown(value)}")
 
 
 def _check_conditions(assertion: etree._Element, clock: _Clock, audiences: frozenset[str]) -> None:
@@ -150,8 +189,8 @@ def _check_conditions(assertion: etree._Element, clock: _Clock, audiences: froze
         return
     cond = conditions[0]
     nb, noa = cond.get("NotBefore"), cond.get("NotOnOrAfter")
-    if nb and noa and parse_instant(nb, "NotBefore") >= parse_instant(noa, "NotOnOrAfter"):
-        raise _token(f"Conditions NotBefore {nb} is not before NotOnOrAfter {noa}")
+    if nb and noa and parse_instant(nb, "Conditions/@NotBefore") >= parse_instant(noa, "Conditions/@NotOnOrAfter"):
+        raise _token(f"Conditions NotBefore {shown(nb)} is not before NotOnOrAfter {shown(noa)}")
     clock.not_before(nb, "Conditions/@NotBefore")
     clock.not_on_or_after(noa, "Conditions/@NotOnOrAfter")
     for child in cond:
@@ -202,7 +241,7 @@ def _read_authn(assertion: etree._Element, clock: _Clock) -> tuple[str, str]:
     if not instant:
         raise _token("saml2:AuthnStatement has no AuthnInstant")
     if parse_instant(instant, "AuthnInstant") > clock.now + clock.skew:
-        raise _token(f"saml2:AuthnStatement AuthnInstant {instant} is in the future")
+        raise _token(f"saml2:AuthnStatement AuthnInstant {shown(instant)} is in the future")
     clock.not_on_or_after(st.get("SessionNotOnOrAfter"), "AuthnStatement/@SessionNotOnOrAfter")
     contexts = _elements(st, f"{_SAML}AuthnContext")
     if len(contexts) != 1:
@@ -214,7 +253,7 @@ def _read_authn(assertion: etree._Element, clock: _Clock) -> tuple[str, str]:
     if not class_refs and not decls:
         raise _token("saml2:AuthnContext names no authentication context")
     class_ref = simple_text(class_refs[0], "saml2:AuthnContextClassRef") if class_refs else ""
-    return class_ref, instant
+    return class_ref, instant.strip(XML_SPACE)
 
 
 def _read_attributes(assertion: etree._Element) -> dict[str, SamlAttribute]:
@@ -251,11 +290,12 @@ def read_assertion(
 ) -> AssertionFacts:
     """Check and read a verified assertion; raise a SecurityFault on the first problem."""
     clock = _Clock(now, skew)
-    issue_instant = parse_instant(assertion.get("IssueInstant", ""), "IssueInstant")
+    issued = assertion.get("IssueInstant", "")
+    issue_instant = parse_instant(issued, "IssueInstant")
     if issue_instant > now + skew:
-        raise _token(f"the assertion is not yet valid: IssueInstant {assertion.get('IssueInstant')} is in the future")
+        raise _token(f"the assertion is not yet valid: IssueInstant {shown(issued)} is in the future")
     if max_age is not None and now - skew - max_age > issue_instant:
-        raise _token(f"the assertion has expired: issued at {assertion.get('IssueInstant')}, older than {max_age}")
+        raise _token(f"the assertion has expired: issued at {shown(issued)}, older than {max_age}")
     _check_conditions(assertion, clock, audiences)
     issuer_el = _elements(assertion, f"{_SAML}Issuer")[0]
     issuer = simple_text(issuer_el, "saml2:Issuer")

@@ -40,9 +40,14 @@ class WsseFault(str, Enum):
         return (NS.WSSE, self.value)
 
 
+MAX_REASON = 1000  # characters; reasons quote received values, which must not flood the log or the fault
+
+
 class SecurityFault(SoapFault):
     """A SOAP 1.2 Sender fault with a wsse subcode (HTTP 400 per the SOAP 1.2 HTTP binding)."""
 
     def __init__(self, kind: WsseFault, reason: str) -> None:
+        if len(reason) > MAX_REASON:
+            reason = reason[: MAX_REASON - 1] + "…"
         super().__init__(FaultCode.SENDER, reason, kind.qname)
         self.kind = kind
