@@ -22,8 +22,16 @@ _ENV = f"{{{NS.SOAP12}}}"
 _WSA = f"{{{NS.WSA}}}"
 _TRUE = frozenset({"1", "true"})
 
-# Header blocks we process; any other header marked mustUnderstand gets a MustUnderstand fault.
-_UNDERSTOOD_NAMESPACES = frozenset({NS.WSA, NS.WSSE})
+# Namespaces of the header blocks a node processes; a mandatory block targeted at it from any other
+# namespace gets a MustUnderstand fault. WS-Security counts only where a security hook verifies it:
+# a service running with security `off` passes UNDERSTOOD_WITHOUT_SECURITY (xdsservice.soapapp).
+UNDERSTOOD = frozenset({NS.WSA, NS.WSSE})
+UNDERSTOOD_WITHOUT_SECURITY = frozenset({NS.WSA})
+# SOAP 1.2 Part 1 §2.2, §5.2.2: the roles this node (the ultimate receiver) plays; no role attribute
+# means ultimateReceiver. Blocks for other roles (or role "none") are not ours to understand.
+ROLE_NEXT = f"{NS.SOAP12}/role/next"
+ROLE_ULTIMATE_RECEIVER = f"{NS.SOAP12}/role/ultimateReceiver"
+_OUR_ROLES = frozenset({"", ROLE_NEXT, ROLE_ULTIMATE_RECEIVER})
 
 WSA_ACTION_NOT_SUPPORTED = (NS.WSA, "ActionNotSupported")
 WSA_HEADER_REQUIRED = (NS.WSA, "MessageAddressingHeaderRequired")
@@ -65,8 +73,29 @@ def _single(header: etree._Element | None, tag: str) -> etree._Element | None:
     return found[0] if found else None
 
 
-def read_envelope(root: etree._Element) -> SoapRequest:
-    """Check a parsed SOAP 1.2 envelope and pull out its addressing headers and body element."""
+def check_must_understand(header: etree._Element | None, understood: frozenset[str] = UNDERSTOOD) -> None:
+    """SOAP 1.2 Part 1 §5.2.3: a header block targeted at this node, marked mustUnderstand, from a
+    namespace not in `understood` gets a MustUnderstand fault before anything is processed."""
+    if header is None:
+        return
+    for block in header:
+        if not isinstance(block.tag, str):
+            continue
+        if block.get(f"{_ENV}mustUnderstand", "").strip().lower() not in _TRUE:
+            continue
+        if block.get(f"{_ENV}role", "").strip() not in _OUR_ROLES:
+            continue
+        if etree.QName(block).namespace not in understood:
+            raise SoapFault(
+                FaultCode.MUST_UNDERSTAND, f"header {block.tag} is marked mustUnderstand and is not understood"
+            )
+
+
+def read_envelope(root: etree._Element, understood: frozenset[str] = UNDERSTOOD) -> SoapRequest:
+    """Check a parsed SOAP 1.2 envelope and pull out its addressing headers and body element.
+
+    `understood`: namespaces of the header blocks the caller processes (see `check_must_understand`).
+    """
     if root.tag == f"{{{SOAP11_NS}}}Envelope":
         raise SoapFault(FaultCode.VERSION_MISMATCH, "SOAP 1.1 envelope received; XDS.b requires SOAP 1.2")
     if root.tag != f"{_ENV}Envelope":
@@ -80,16 +109,7 @@ def read_envelope(root: etree._Element) -> SoapRequest:
     if len(children) != 1:
         raise SoapFault(FaultCode.SENDER, f"SOAP Body must hold exactly one element, found {len(children)}")
 
-    if header is not None:
-        for block in header:
-            if not isinstance(block.tag, str):
-                continue
-            mu = block.get(f"{_ENV}mustUnderstand", "").strip().lower()
-            ns = etree.QName(block).namespace
-            if mu in _TRUE and ns not in _UNDERSTOOD_NAMESPACES:
-                raise SoapFault(
-                    FaultCode.MUST_UNDERSTAND, f"header {block.tag} is marked mustUnderstand and is not understood"
-                )
+    check_must_understand(header, understood)
 
     action_el = _single(header, f"{_WSA}Action")
     action = _text(action_el)

@@ -8,7 +8,8 @@ a `SecurityFault` (SOAP 1.2 Sender + wsse subcode), so nothing reaches the trans
 Settings, later sources winning:
   defaults < `[security]` in the config file < `[<service>.security]` < XDS_SECURITY_* / XDS_SECURITY
   / XDS_TRUST_DIR < XDS_<SERVICE>_SECURITY_* / XDS_<SERVICE>_SECURITY (mode of one service).
-Mode: `off` (no check, the header is ignored), `optional` (verify when an assertion is present; the
+Mode: `off` (no hook: the header is not processed, so a mandatory one gets a SOAP MustUnderstand
+fault from `SoapService`), `optional` (verify when an assertion is present; the
 default for `make run`), `required` (every call must carry a valid assertion).
 """
 
@@ -66,11 +67,17 @@ class SecuritySettings:
             raise SecurityConfigError(f"security mode {self.mode!r} is not off, optional or required") from None
 
 
-def _coerce(value: Any, default: Any) -> Any:
+def _coerce(name: str, value: Any, default: Any) -> Any:
     if isinstance(default, bool):
         return value if isinstance(value, bool) else str(value).strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):
-        return int(value)
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = -1
+        if number < 0:
+            raise SecurityConfigError(f"security setting {name} = {value!r} is not a whole number of seconds >= 0")
+        return number
     return str(value)
 
 
@@ -96,7 +103,7 @@ def load_security_settings(service: str, environ: Mapping[str, str] | None = Non
             values["trust_dir"] = env["XDS_TRUST_DIR"]
     if not values.get("profile"):
         values["profile"] = "vihf" if env.get("XDS_PROFILE", "").lower() in ("cisis", "dmp") else "xua"
-    coerced = {k: _coerce(v, getattr(defaults, k)) for k, v in values.items()}
+    coerced = {k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()}
     settings = SecuritySettings(**coerced)
     _ = settings.mode_enum  # validate early
     return settings

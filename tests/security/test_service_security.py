@@ -128,10 +128,36 @@ def test_optional_mode(trust: Path, pki: TestPki) -> None:
         assert len(recorder.calls) == 2
 
 
-def test_off_mode_ignores_the_header(trust: Path, pki: TestPki) -> None:
+def test_off_mode_does_not_understand_a_mandatory_security_header(trust: Path, pki: TestPki) -> None:
+    """`off` processes no wsse:Security: one marked mustUnderstand is a MustUnderstand fault (SOAP 1.2
+    Part 1 §5.2.3, HTTP 500 per Part 2 §7.5.2.2); one not marked is ignored, as before."""
     recorder = Recorder()
     ctx = variants.VariantContext(pki=pki, now=dt.datetime.now(dt.UTC))
     assert build_security_hook(load_security_settings("echo", {"XDS_SECURITY": "off", "XDS_CONFIG": os.devnull})) is None
+    mandatory = variants.make("valid", ctx)
+    assert mandatory.get(f"{{{NS.SOAP12}}}mustUnderstand") == "true"
     with ServerThread(service("off", trust, recorder)) as server:
-        response = post(server.url(PATH), variants.make("tampered", ctx))
-        assert response.status_code == 200 and recorder.calls == [None]
+        response = post(server.url(PATH), mandatory)
+        assert response.status_code == 500, response.text
+        code, sub, reason = fault_of(response)
+        assert code == "soap:MustUnderstand" and sub is None and "Security" in reason
+        assert recorder.calls == []
+        for value in ("false", "0"):
+            optional_header = variants.make("tampered", ctx)
+            optional_header.set(f"{{{NS.SOAP12}}}mustUnderstand", value)
+            response = post(server.url(PATH), optional_header)
+            assert response.status_code == 200 and b"anonymous" in response.content
+        not_marked = variants.make("tampered", ctx)
+        del not_marked.attrib[f"{{{NS.SOAP12}}}mustUnderstand"]
+        assert post(server.url(PATH), not_marked).status_code == 200
+        assert recorder.calls == [None, None, None]
+
+
+def test_optional_and_required_modes_understand_the_security_header(required: Running, trust: Path, pki: TestPki) -> None:
+    ctx = variants.VariantContext(pki=pki, now=dt.datetime.now(dt.UTC), audience=AUDIENCE)
+    assert post(required.url, variants.make("valid", ctx)).status_code == 200
+    recorder = Recorder()
+    with ServerThread(service("optional", trust, recorder)) as server:
+        assert post(server.url(PATH), variants.make("valid", ctx)).status_code == 200
+        # processed, so a bad one is a wsse fault, not MustUnderstand
+        assert fault_of(post(server.url(PATH), variants.make("tampered", ctx)))[1] == (NS.WSSE, "FailedCheck")
