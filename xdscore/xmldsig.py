@@ -190,6 +190,14 @@ def _key_info_certificates(signature: etree._Element) -> list[tuple[x509.Certifi
     return certs
 
 
+def _subject_text(cert: x509.Certificate) -> str:
+    # cryptography parses some Name values lazily: an untrusted certificate may fail only here.
+    try:
+        return cert.subject.rfc4514_string()
+    except ValueError:
+        return "(unreadable subject)"
+
+
 def verify_chain(
     leaf: x509.Certificate,
     intermediates: list[x509.Certificate],
@@ -219,10 +227,13 @@ def verify_chain(
         verified = verifier.verify(leaf, intermediates)
     except (verification.VerificationError, ValueError) as exc:
         raise SecurityFault(
-            WsseFault.FAILED_AUTHENTICATION,
-            f"the signing certificate {leaf.subject.rfc4514_string()!r} is not trusted: {exc}",
+            WsseFault.FAILED_AUTHENTICATION, f"the signing certificate {_subject_text(leaf)!r} is not trusted: {exc}"
         ) from None
     try:
+        # Names and extensions are parsed lazily by cryptography: read now what the Principal and the
+        # Issuer check will read, so a malformed (even CA-issued) certificate is a fault, not a crash.
+        leaf.subject.rfc4514_string()
+        leaf.issuer.rfc4514_string()
         usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
         if not (usage.digital_signature or usage.content_commitment):
             raise SecurityFault(
@@ -230,7 +241,7 @@ def verify_chain(
             )
     except x509.ExtensionNotFound:
         pass
-    except ValueError as exc:  # malformed extensions are parsed lazily by cryptography
+    except ValueError as exc:
         raise SecurityFault(WsseFault.FAILED_AUTHENTICATION, f"the signing certificate is malformed: {exc}") from None
     return tuple(verified.chain)
 

@@ -68,14 +68,21 @@ def text_values(attr: SamlAttribute) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _check_single(attr: SamlAttribute) -> None:
+    if len(attr.values) != 1:
+        raise _token(f"attribute {attr.name} must have exactly one value, found {len(attr.values)}")
+
+
 def single_text(attributes: dict[str, SamlAttribute], name: str) -> str:
+    """The one text value of a plain-text attribute ("" when absent). An element in its place (an
+    xi:include, a CE where a string is expected) is refused rather than read as `code^codeSystem`."""
     attr = attributes.get(name)
     if attr is None:
         return ""
-    values = text_values(attr)
-    if len(values) != 1:
-        raise _token(f"attribute {name} must have exactly one value, found {len(values)}")
-    return values[0]
+    _check_single(attr)
+    if attr.values[0].element is not None:
+        raise _token(f"attribute {name} must hold text, not an element")
+    return attr.values[0].text
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def read_claims(attributes: dict[str, SamlAttribute]) -> XuaClaims:
     """Map the XUA attributes; refuse malformed coded values and repeated single values."""
     for name in SINGLE_VALUED:
         if name in attributes:
-            single_text(attributes, name)
+            _check_single(attributes[name])
     roles = coded_values(attributes[ROLE], "Role") if ROLE in attributes else ()
     purpose = coded_values(attributes[PURPOSE_OF_USE], "PurposeOfUse") if PURPOSE_OF_USE in attributes else ()
     return XuaClaims(

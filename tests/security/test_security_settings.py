@@ -59,6 +59,13 @@ def test_bad_mode_is_refused() -> None:
         load_security_settings("registry", NO_FILE | {"XDS_SECURITY": "maybe"})
 
 
+@pytest.mark.parametrize("value", ["5 minutes", "-1", "", "1e3"])
+def test_bad_numbers_are_a_config_error(value: str) -> None:
+    with pytest.raises(SecurityConfigError, match="CLOCK_SKEW|clock_skew"):
+        load_security_settings("registry", NO_FILE | {"XDS_SECURITY_CLOCK_SKEW": value})
+    assert load_security_settings("registry", NO_FILE | {"XDS_SECURITY_MAX_AGE": " 60 "}).max_age == 60
+
+
 def test_trust_dir_loading(pki: TestPki, tmp_path: Path) -> None:
     (tmp_path / "bundle.pem").write_bytes(pki.ca.cert_pem() + pki.rogue_ca.cert_pem())
     (tmp_path / "notes.txt").write_text("ignored")
