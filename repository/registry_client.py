@@ -10,9 +10,10 @@ when it answers with a fault or with something that is not a RegistryResponse.
 timeout, connection dropped). The registry may then have stored the metadata, so the repository keeps
 the documents pending and the cleanup command asks the registry later (ITI-18) instead of guessing.
 
-Security towards a secured registry: the repository acts on behalf of its caller (ITI TF-2b 3.40 XUA
-places the assertion on each transaction it covers), so `on_behalf_of(security)` gives the registry port
-of one ITI-41 whose ITI-42 carries the caller's verified wsse:Security header, copied unchanged. An
+Security towards a secured registry: XUA (ITI TF-2b 3.40) covers the document source's call to the
+repository; passing that caller's verified wsse:Security header on, unchanged, in the ITI-42 is this
+project's choice (the repository registers on the caller's behalf), so that a registry requiring
+assertions accepts the forward: `on_behalf_of(security)` gives that registry port for one ITI-41. An
 https `registry_url` is reached with the CA and client certificate of `registry_tls_*`
 (`RegistryClient.from_settings`), for a registry that asks for mutual TLS.
 """
