@@ -89,6 +89,8 @@ class RegistryClient:
     def from_settings(cls, settings: RepositorySettings) -> RegistryClient:
         """The client of `settings.registry_url`, with the `registry_tls_*` CA and client certificate when set."""
         tls = None
+        if settings.registry_tls_key and not settings.registry_tls_cert:
+            raise ValueError("registry_tls_key is set but registry_tls_cert is not: the client certificate is missing")
         if settings.registry_tls_ca or settings.registry_tls_cert:
             tls = client_ssl_context(
                 settings.registry_tls_ca or None, settings.registry_tls_cert or None, settings.registry_tls_key or None

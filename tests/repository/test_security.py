@@ -25,6 +25,7 @@ import pytest
 from lxml import etree
 
 from repository.app import Repository
+from repository.registry_client import RegistryClient
 from repository.store import DocumentStore
 from tests.builders import new_patient_id
 from tests.repository.conftest import REPO_ID, repository_settings
@@ -360,3 +361,14 @@ async def test_registry_refusing_our_certificate(over_tls: Pair, pki: Pki, tmp_p
     finally:
         repository.registry.close()
         repository.store.close()
+
+
+def test_registry_tls_settings(pki: Pki, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="registry_tls_cert"):
+        RegistryClient.from_settings(repository_settings(tmp_path, "https://x", registry_tls_key=str(pki.folder / "client.key")))
+    with pytest.raises(FileNotFoundError):  # a wrong path stops the start, it is not found at the first ITI-42
+        RegistryClient.from_settings(repository_settings(tmp_path, "https://x", registry_tls_cert=str(tmp_path / "none.pem")))
+    RegistryClient.from_settings(repository_settings(
+        tmp_path, "https://x", registry_tls_ca=str(pki.trust), registry_tls_cert=str(pki.folder / "client.pem"),
+        registry_tls_key=str(pki.folder / "client.key"),
+    )).close()
