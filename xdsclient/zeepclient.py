@@ -38,12 +38,13 @@ from zeep.proxy import ServiceProxy
 from zeep.transports import Transport
 
 from xdsclient import xop
+from xdsservice.wsdl import artefact_dir
 from xdscore.errors import SoapFault
 from xdscore.vocabulary import NS
 
 log = logging.getLogger("xds.client")
 
-WSDL_DIR = Path(__file__).resolve().parent.parent / "wsdl"
+WSDL_DIR = artefact_dir("wsdl")
 REGISTRY_WSDL = WSDL_DIR / "XDS.b_DocumentRegistry.wsdl"
 REPOSITORY_WSDL = WSDL_DIR / "XDS.b_DocumentRepository.wsdl"
 REGISTRY_BINDING = f"{{{NS.XDSB}}}DocumentRegistry_Binding_Soap12"
