@@ -1,7 +1,8 @@
 """What the repository reads and patches in a Provide and Register request (ITI TF-2b 3.41.4.1.2; ebRIM 3.0).
 
 The repository does not rebuild the metadata: it works on the received XML tree, reads what it needs
-(DocumentEntries, their uniqueId, mimeType, hash and size slots; the Document elements) and overwrites
+(DocumentEntries, their uniqueId, patientId, mimeType, hash and size slots; the Document elements; the
+submission set's uniqueId and patientId, which the ITI-41 audit message names) and overwrites
 three slots before forwarding the SubmitObjectsRequest as it came (ITI TF-2b 3.41.4.1.3.2). So every
 slot, classification and extra attribute the source sent reaches the registry untouched.
 """
@@ -21,6 +22,7 @@ PROVIDE_AND_REGISTER_REQUEST = f"{XDSB}ProvideAndRegisterDocumentSetRequest"
 SUBMIT_OBJECTS_REQUEST = f"{LCM}SubmitObjectsRequest"
 DOCUMENT = f"{XDSB}Document"
 EXTRINSIC_OBJECT = f"{RIM}ExtrinsicObject"
+REGISTRY_PACKAGE = f"{RIM}RegistryPackage"
 
 # ebRIM 3.0 RegistryObject children after the slots, in schema order: a new Slot goes before these.
 _AFTER_SLOTS = {f"{RIM}{n}" for n in ("Name", "Description", "VersionInfo", "Classification", "ExternalIdentifier", "ContentVersionInfo")}
@@ -41,12 +43,31 @@ def document_entries(sor: etree._Element) -> list[etree._Element]:
     return list(sor.iterfind(f"{RIM}RegistryObjectList/{EXTRINSIC_OBJECT}"))
 
 
-def unique_id(entry: etree._Element) -> str | None:
-    """XDSDocumentEntry.uniqueId (ExternalIdentifier with the uniqueId identification scheme)."""
-    for ext in entry.iterchildren(f"{RIM}ExternalIdentifier"):
-        if ext.get("identificationScheme") == UUID.DE_UNIQUE_ID:
+def external_id(obj: etree._Element, scheme: str) -> str | None:
+    """The value of the object's ExternalIdentifier with this identificationScheme (None: absent or empty)."""
+    for ext in obj.iterchildren(f"{RIM}ExternalIdentifier"):
+        if ext.get("identificationScheme") == scheme:
             return (ext.get("value") or "").strip() or None
     return None
+
+
+def unique_id(entry: etree._Element) -> str | None:
+    """XDSDocumentEntry.uniqueId (ExternalIdentifier with the uniqueId identification scheme)."""
+    return external_id(entry, UUID.DE_UNIQUE_ID)
+
+
+def patient_id(entry: etree._Element) -> str | None:
+    """XDSDocumentEntry.patientId (CX)."""
+    return external_id(entry, UUID.DE_PATIENT_ID)
+
+
+def submission_set_ids(sor: etree._Element) -> tuple[str | None, str | None]:
+    """(XDSSubmissionSet.patientId, XDSSubmissionSet.uniqueId) of the first RegistryPackage carrying either."""
+    for package in sor.iterfind(f"{RIM}RegistryObjectList/{REGISTRY_PACKAGE}"):
+        patient, unique = external_id(package, UUID.SS_PATIENT_ID), external_id(package, UUID.SS_UNIQUE_ID)
+        if patient or unique:
+            return patient, unique
+    return None, None
 
 
 def slot_values(entry: etree._Element, name: str) -> list[str] | None:

@@ -14,6 +14,10 @@
    the blobs this submission created are removed. No answer at all (timeout after sending): the rows
    stay `pending` for `repository.cleanup` to settle with the registry.
 
+Each row keeps its DocumentEntry's patientId, so that ITI-43 can name the patient in its audit message;
+every outcome, refusals included, carries the submission's patient and submission set uniqueId for the
+ITI-41 audit message (TF-2b 3.41.5.1.2), which `repository.app` builds and records.
+
 `prepare` is pure (XML and attachments in, violations or a prepared submission out); `provide_and_register`
 drives the store, the blob store and the registry through the objects it is given.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from lxml import etree
@@ -31,7 +35,7 @@ from lxml import etree
 from repository import metadata
 from repository.blobs import BlobStore
 from repository.registry_client import RegistryAnswer
-from repository.responses import registry_response
+from repository.responses import registry_response, response_status
 from repository.store import DocumentStore, StoredDocument
 from xdscore import mtom
 from xdscore.errors import Violation
@@ -48,6 +52,7 @@ class Document:
     unique_id: str
     mime_type: str
     content: mtom.Attachment  # `sha1` and `size` are set
+    patient_id: str = ""  # XDSDocumentEntry.patientId, else the submission set's
 
     @property
     def sha1(self) -> str:
@@ -66,9 +71,35 @@ class RegistryPort(Protocol):
 
 
 @dataclass(frozen=True)
+class SubmissionFacts:
+    """What a Provide and Register is about, as far as its metadata can be read (for the audit message)."""
+
+    patient_id: str = ""  # XDSSubmissionSet.patientId, else the first DocumentEntry's patientId
+    submission_set_unique_id: str = ""
+
+
+@dataclass(frozen=True)
 class ProvideOutcome:
     response: etree._Element  # rs:RegistryResponse for the document source
     stored: tuple[str, ...] = ()  # uniqueIds now served by ITI-43
+    submission: SubmissionFacts = SubmissionFacts()
+
+    @property
+    def status(self) -> ResponseStatus:
+        return response_status(self.response)
+
+
+def submission_facts(body: etree._Element) -> SubmissionFacts:
+    """The patient and submission set uniqueId of a request, whatever else is wrong with it (never raises)."""
+    if body.tag != metadata.PROVIDE_AND_REGISTER_REQUEST:
+        return SubmissionFacts()
+    sor = body.find(metadata.SUBMIT_OBJECTS_REQUEST)
+    if sor is None:
+        return SubmissionFacts()
+    patient, unique = metadata.submission_set_ids(sor)
+    if not patient:
+        patient = next((p for p in map(metadata.patient_id, metadata.document_entries(sor)) if p), None)
+    return SubmissionFacts(patient or "", unique or "")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -164,6 +195,7 @@ def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repos
     if violations:
         return violations
     documents = []
+    submission_patient = metadata.submission_set_ids(sor)[0] or ""
     for entry, entry_id in matched:
         content = contents[entry_id]
         metadata.set_slot(entry, Slot.HASH, [content.sha1 or ""])
@@ -171,7 +203,8 @@ def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repos
         metadata.set_slot(entry, Slot.REPOSITORY_UNIQUE_ID, [repository_unique_id])
         uid = metadata.unique_id(entry)
         assert uid is not None
-        documents.append(Document(entry_id, uid, (entry.get("mimeType") or "").strip(), content))
+        patient = metadata.patient_id(entry) or submission_patient
+        documents.append(Document(entry_id, uid, (entry.get("mimeType") or "").strip(), content, patient))
     return Prepared(sor, tuple(documents))
 
 
@@ -202,12 +235,26 @@ def provide_and_register(
     blobs: BlobStore,
     registry: RegistryPort,
 ) -> ProvideOutcome:
+    """The whole ITI-41; its outcome carries the submission's facts for the audit, success or not."""
+    facts = submission_facts(body)
+    outcome = _provide_and_register(body, attachments, repository_unique_id, store, blobs, registry)
+    return replace(outcome, submission=facts)
+
+
+def _provide_and_register(
+    body: etree._Element,
+    attachments: dict[str, mtom.Attachment],
+    repository_unique_id: str,
+    store: DocumentStore,
+    blobs: BlobStore,
+    registry: RegistryPort,
+) -> ProvideOutcome:
     prepared = prepare(body, attachments, repository_unique_id)
     if isinstance(prepared, list):
         return ProvideOutcome(registry_response(prepared))
     documents = prepared.documents
     reservation = store.reserve(
-        StoredDocument(d.unique_id, d.sha1, d.content.size, d.mime_type) for d in documents
+        StoredDocument(d.unique_id, d.sha1, d.content.size, d.mime_type, patient_id=d.patient_id) for d in documents
     )
     if reservation.conflicts:
         return ProvideOutcome(registry_response(Violation(c.code, c.context, c.unique_id) for c in reservation.conflicts))

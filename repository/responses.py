@@ -45,6 +45,14 @@ def read_status(response: etree._Element) -> str:
     return str(response.get("status", ""))
 
 
+def response_status(response: etree._Element) -> ResponseStatus:
+    """The status of a RegistryResponse; one that is not a known status URN counts as Failure."""
+    try:
+        return ResponseStatus(read_status(response))
+    except ValueError:
+        return ResponseStatus.FAILURE
+
+
 def read_errors(response: etree._Element) -> list[tuple[str, str, str]]:
     """(errorCode, severity, codeContext) of every RegistryError (used by clients and tests)."""
     return [

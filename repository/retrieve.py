@@ -12,6 +12,9 @@ Per request that cannot be served, one RegistryError whose location is the Docum
 - a stored row whose blob is gone → XDSRepositoryError.
 Status: Success when all were served, PartialSuccess when some were (NIST 15816 retrieve_partial_uid),
 Failure when none (NIST 15816 retrieve_bad_doc_uid).
+
+The outcome lists every requested document, served or not, with the patient this repository stored it
+for (ITI-41 time), so that `repository.app` can build the ITI-43 audit messages (TF-2b 3.43.6.1.2).
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from functools import partial
 from lxml import etree
 
 from repository.blobs import BlobStore, read_chunks
-from repository.responses import registry_response
+from repository.responses import REGISTRY_RESPONSE, registry_response, response_status
 from repository.store import DocumentStore
 from xdscore import mtom
 from xdscore.errors import FaultCode, SoapFault, Violation
-from xdscore.vocabulary import NS, ErrorCode
+from xdscore.vocabulary import NS, ErrorCode, ResponseStatus
 
 XDSB = f"{{{NS.XDSB}}}"
 RETRIEVE_REQUEST = f"{XDSB}RetrieveDocumentSetRequest"
@@ -41,12 +44,38 @@ class DocumentRequest:
     home_community_id: str | None = None
 
 
+@dataclass(frozen=True)
+class DocumentResult:
+    """One DocumentRequest and what became of it."""
+
+    request: DocumentRequest
+    patient_id: str = ""  # the DocumentEntry's patientId stored at ITI-41 time; "" when unknown here
+    error: ErrorCode | None = None  # None: the document was returned
+
+    @property
+    def served(self) -> bool:
+        return self.error is None
+
+
 @dataclass
 class RetrieveOutcome:
     response: etree._Element  # xdsb:RetrieveDocumentSetResponse
     parts: list[mtom.AnyPart]
-    served: tuple[str, ...]  # DocumentUniqueIds returned
-    failed: tuple[str, ...]
+    documents: tuple[DocumentResult, ...]  # one per DocumentRequest, in request order
+
+    @property
+    def served(self) -> tuple[str, ...]:
+        """DocumentUniqueIds returned."""
+        return tuple(d.request.document_unique_id for d in self.documents if d.served)
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return tuple(d.request.document_unique_id for d in self.documents if not d.served)
+
+    @property
+    def status(self) -> ResponseStatus:
+        found = self.response.find(REGISTRY_RESPONSE)
+        return response_status(found) if found is not None else ResponseStatus.FAILURE
 
 
 def _text(parent: etree._Element, local: str) -> str | None:
@@ -76,29 +105,32 @@ def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: 
     """Look every request up and open the blobs now, so a missing file is an error, not a cut stream."""
     stored = store.get_many(r.document_unique_id for r in requests if r.repository_unique_id == repository_unique_id)
     violations: list[Violation] = []
+    results: list[DocumentResult] = []
     served: list[tuple[DocumentRequest, str, mtom.StreamingPart]] = []
+
+    def refuse(req: DocumentRequest, code: ErrorCode, context: str, patient_id: str = "") -> None:
+        violations.append(Violation(code, context, req.document_unique_id))
+        results.append(DocumentResult(req, patient_id, code))
+
     for req in requests:
         uid = req.document_unique_id
         if req.repository_unique_id != repository_unique_id:
-            violations.append(
-                Violation(
-                    ErrorCode.XDSUnknownRepositoryId,
-                    f"repositoryUniqueId {req.repository_unique_id} is not this repository ({repository_unique_id})",
-                    uid,
-                )
-            )
+            refuse(req, ErrorCode.XDSUnknownRepositoryId,
+                   f"repositoryUniqueId {req.repository_unique_id} is not this repository ({repository_unique_id})")
             continue
         doc = stored.get(uid)
         if doc is None:
-            violations.append(Violation(ErrorCode.XDSDocumentUniqueIdError, f"document {uid} is not held by this repository", uid))
+            refuse(req, ErrorCode.XDSDocumentUniqueIdError, f"document {uid} is not held by this repository")
             continue
         try:
             handle = blobs.open(doc.sha1)
         except FileNotFoundError:
-            violations.append(Violation(ErrorCode.XDSRepositoryError, f"the content of document {uid} is missing from the blob store", uid))
+            refuse(req, ErrorCode.XDSRepositoryError, f"the content of document {uid} is missing from the blob store",
+                   doc.patient_id)
             continue
         part = mtom.StreamingPart(mtom.new_content_id(), PART_CONTENT_TYPE, doc.size, partial(read_chunks, handle))
         served.append((req, doc.mime_type, part))
+        results.append(DocumentResult(req, doc.patient_id))
 
     response = etree.Element(RETRIEVE_RESPONSE, nsmap={"xdsb": NS.XDSB})
     response.append(registry_response(violations, partial=bool(served)))
@@ -110,9 +142,4 @@ def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: 
         etree.SubElement(dr, f"{XDSB}DocumentUniqueId").text = req.document_unique_id
         etree.SubElement(dr, f"{XDSB}mimeType").text = mime_type
         mtom.xop_include(etree.SubElement(dr, f"{XDSB}Document"), part.content_id)
-    return RetrieveOutcome(
-        response,
-        [p for _, _, p in served],
-        tuple(r.document_unique_id for r, _, _ in served),
-        tuple(v.location for v in violations),
-    )
+    return RetrieveOutcome(response, [p for _, _, p in served], tuple(results))

@@ -1,7 +1,11 @@
 """The repository's own small store: DocumentEntry.uniqueId → blob hash, size, mimeType (ITI TF-2b 3.43.4.2.3
-returns the mimeType stored at ITI-41 time; NIST test 12360 "Repository handling of mimeType").
+returns the mimeType stored at ITI-41 time; NIST test 12360 "Repository handling of mimeType") and the
+DocumentEntry's patientId (ITI TF-2b 3.43.6.1.2: the ITI-43 audit message names the patient, so a read
+shows in the patient's access trace).
 
-SQLAlchemy 2 Core, SQLite (WAL) by default, PostgreSQL through a `postgresql+psycopg://` URL.
+SQLAlchemy 2 Core, SQLite (WAL) by default, PostgreSQL through a `postgresql+psycopg://` URL. The
+schema is one table made by `create_all`; `upgrade` adds the columns later versions brought to a table
+an earlier version made (idempotent, run at every start; see docs/repository.md "Store schema").
 
 A row is `pending` from the moment its ITI-41 passed the repository's checks until the registry
 accepted the ITI-42, then `stored`. Only `stored` rows are served by ITI-43. A row is always written
@@ -29,12 +33,14 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    inspect,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from xdscore.vocabulary import ErrorCode
 
@@ -51,7 +57,12 @@ documents = Table(
     Column("mime_type", String(256), nullable=False),
     Column("state", String(16), nullable=False, index=True),
     Column("created_at", Float, nullable=False),
+    # CX of XDSDocumentEntry.patientId; "" for documents stored before the column existed.
+    Column("patient_id", String(256), nullable=False, server_default=""),
 )
+
+# Columns added after the first release: (name, DDL type and default), added by `upgrade` when missing.
+ADDED_COLUMNS = (("patient_id", "VARCHAR(256) DEFAULT '' NOT NULL"),)
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class StoredDocument:
     mime_type: str
     state: str = STORED
     created_at: float = 0.0
+    patient_id: str = ""  # CX of the DocumentEntry's patientId; "" when unknown
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _row(r: Any) -> StoredDocument:
-    return StoredDocument(r.unique_id, r.sha1, r.size, r.mime_type, r.state, r.created_at)
+    return StoredDocument(r.unique_id, r.sha1, r.size, r.mime_type, r.state, r.created_at, r.patient_id)
+
+
+def upgrade(engine: Engine) -> list[str]:
+    """Add the columns of `ADDED_COLUMNS` a table made by an earlier version lacks; return those added.
+
+    Idempotent and safe when two processes start together: a column another process added in the
+    meantime makes the ALTER fail, and the table is looked at again before giving up."""
+    added = []
+    for name, ddl in ADDED_COLUMNS:
+        if name in {c["name"] for c in inspect(engine).get_columns(documents.name)}:
+            continue
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {documents.name} ADD COLUMN {name} {ddl}"))
+        except DBAPIError:
+            if name not in {c["name"] for c in inspect(engine).get_columns(documents.name)}:
+                raise
+            continue
+        added.append(name)
+    return added
 
 
 class DocumentStore:
@@ -103,6 +135,7 @@ class DocumentStore:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -187,6 +220,7 @@ class DocumentStore:
                             "mime_type": e.mime_type,
                             "state": PENDING,
                             "created_at": now,
+                            "patient_id": e.patient_id,
                         }
                         for e in entries
                         if e.unique_id in inserted

@@ -18,6 +18,13 @@ from tests.services import Service, feed_patient, start_registry, start_reposito
 REPO_ID = "1.19.6.24.109.42.1"
 
 
+@pytest.fixture(autouse=True)
+def no_audit_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process repositories build their audit messages but send none: a test must never reach a sink it
+    did not start (the processes of tests.services are started with the same setting)."""
+    monkeypatch.setenv("XDS_AUDIT_SENDER_TRANSPORT", "off")
+
+
 @pytest.fixture(scope="session")
 def registry() -> Iterator[Service]:
     with tempfile.TemporaryDirectory(prefix="repo-tests-registry-") as tmp:

@@ -14,14 +14,14 @@ from lxml import etree
 
 from repository import metadata
 from repository.blobs import BlobStore
-from repository.provide import Prepared, prepare, provide_and_register
+from repository.provide import Prepared, SubmissionFacts, prepare, provide_and_register, submission_facts
 from repository.registry_client import RegistryClient
 from repository.store import PENDING, STORED, DocumentStore, StoredDocument
-from tests.builders import new_oid
+from tests.builders import SubmissionBuilder, new_oid, new_patient_id
 from tests.repository.wire import Content, builder_without_repository_slots, pnr_element
 from xdscore import mtom
 from xdscore.errors import SoapFault, Violation
-from xdscore.vocabulary import Slot
+from xdscore.vocabulary import UUID, ResponseStatus, Slot
 
 REPO_ID = "1.19.6.24.109.42.1"
 NIST_11981 = Path(__file__).resolve().parents[3] / "shared/testkits/nist-xdstools/testkit/tests/11981"
@@ -286,3 +286,65 @@ def test_unique_id_stored_with_other_content_is_non_identical_hash(stores: tuple
     outcome = provide_and_register(body, atts, REPO_ID, store, blobs, RegistryClient("http://127.0.0.1:9/x", timeout=1))
     assert [e.get("errorCode") for e in outcome.response.iter("{urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0}RegistryError")] == ["XDSNonIdenticalHash"]
     assert [(r.unique_id, r.sha1, r.state) for r in store.all()] == [(uid, "1" * 40, STORED)]
+
+
+# ------------------------------------------------------------------------------------------------
+# The facts the audit needs: the patient of each document, the submission's patient and uniqueId
+
+
+def _ss_unique_id(builder: SubmissionBuilder) -> str:
+    return builder.submission().submission_set.unique_id  # type: ignore[union-attr]
+
+
+def test_each_document_keeps_its_entry_patient() -> None:
+    patient, other = new_patient_id(), new_patient_id()
+    builder = builder_without_repository_slots(patient)
+    builder.add_document(patient_id=other, hash=None, size=None, repository_unique_id=None)  # the registry would refuse it
+    entry_ids = [o.id for o in builder.objects if o.tag == "ExtrinsicObject"]
+    result = prepare(*_request({e: e.encode() for e in entry_ids}, builder=builder), REPO_ID)
+    assert isinstance(result, Prepared)
+    assert [d.patient_id for d in result.documents] == [patient, other]
+
+
+def test_submission_facts() -> None:
+    patient = new_patient_id()
+    builder = builder_without_repository_slots(patient)
+    builder.add_folder()
+    builder.objects.insert(0, builder.objects.pop())  # a folder (also a RegistryPackage) before the submission set
+    body, _ = _request({"Document01": b"x"}, builder=builder)
+    assert submission_facts(body) == SubmissionFacts(patient, _ss_unique_id(builder))
+    # no submission set: the patient of the first DocumentEntry, no uniqueId
+    no_ss = SubmissionBuilder(patient)
+    no_ss.add_document(hash=None, size=None, repository_unique_id=None)
+    body, _ = _request({"Document01": b"x"}, builder=no_ss)
+    assert submission_facts(body) == SubmissionFacts(patient, "")
+    # not a Provide and Register request, or one without metadata: nothing known, nothing raised
+    assert submission_facts(etree.Element("other")) == SubmissionFacts()
+    assert submission_facts(etree.Element(metadata.PROVIDE_AND_REGISTER_REQUEST)) == SubmissionFacts()
+
+
+def test_every_outcome_carries_the_submission_facts(stores: tuple[DocumentStore, BlobStore]) -> None:
+    store, blobs = stores
+    patient = new_patient_id()
+    builder = builder_without_repository_slots(patient, hash="0" * 40)
+    body, atts = _request({"Document01": b"abc"}, builder=builder)
+    refused = provide_and_register(body, atts, REPO_ID, store, blobs, RegistryClient("http://127.0.0.1:9/never-called", timeout=1))
+    assert refused.status == ResponseStatus.FAILURE and refused.stored == ()
+    assert refused.submission == SubmissionFacts(patient, _ss_unique_id(builder))
+
+    builder = builder_without_repository_slots(patient)
+    body, atts = _request({"Document01": b"abc"}, builder=builder)
+    unreachable = RegistryClient(f"http://127.0.0.1:{_closed_port()}/xds/registry", timeout=2)
+    outcome = provide_and_register(body, atts, REPO_ID, store, blobs, unreachable)
+    assert outcome.status == ResponseStatus.FAILURE
+    assert outcome.submission == SubmissionFacts(patient, _ss_unique_id(builder))
+
+
+def test_an_entry_without_patient_takes_the_submission_set_patient() -> None:
+    patient = new_patient_id()
+    body, atts = _request({"Document01": b"x"}, builder=builder_without_repository_slots(patient))
+    for ext in body.iter("{*}ExternalIdentifier"):
+        if ext.get("identificationScheme") == UUID.DE_PATIENT_ID:
+            ext.getparent().remove(ext)
+    result = prepare(body, atts, REPO_ID)
+    assert isinstance(result, Prepared) and result.documents[0].patient_id == patient

@@ -15,7 +15,7 @@ from repository.store import DocumentStore, StoredDocument
 from tests.repository.wire import retrieve_element
 from xdscore import mtom
 from xdscore.errors import SoapFault
-from xdscore.vocabulary import NS
+from xdscore.vocabulary import NS, ErrorCode, ResponseStatus
 
 REPO_ID = "1.19.6.24.109.42.1"
 XDSB = f"{{{NS.XDSB}}}"
@@ -126,3 +126,32 @@ def test_parse_request() -> None:
 def test_malformed_request_is_a_fault(xml: bytes, reason: str) -> None:
     with pytest.raises(SoapFault, match=reason):
         parse_request(etree.fromstring(xml))
+
+
+def test_outcome_names_each_document_with_its_patient(tmp_path: Path) -> None:
+    """What the ITI-43 audit is built from: every request, in order, served or not, with the patient
+    stored at ITI-41 time (known for a stored document whose blob is gone, unknown for the others)."""
+    store, blobs = DocumentStore(f"sqlite:///{tmp_path / 'r.db'}"), BlobStore(tmp_path / "data")
+    try:
+        for uid, data, patient in (("5.1", b"kept", "P1^^^&1.2&ISO"), ("5.2", b"lost", "P2^^^&1.2&ISO")):
+            sha = hashlib.sha1(data).hexdigest()
+            store.reserve([StoredDocument(uid, sha, len(data), "text/plain", patient_id=patient)])
+            blobs.place_bytes(data, sha)
+            store.commit([uid])
+        blobs.remove(hashlib.sha1(b"lost").hexdigest())
+        requests = [DocumentRequest(REPO_ID, "5.1", "urn:oid:1.9"), DocumentRequest(REPO_ID, "5.2"),
+                    DocumentRequest(REPO_ID, "5.404"), DocumentRequest("1.2.3.other", "5.1")]
+        outcome = retrieve(requests, REPO_ID, store, blobs)
+        for p in outcome.parts:
+            b"".join(p.chunks())  # type: ignore[union-attr]
+        assert [(d.request, d.patient_id, d.error, d.served) for d in outcome.documents] == [
+            (requests[0], "P1^^^&1.2&ISO", None, True),
+            (requests[1], "P2^^^&1.2&ISO", ErrorCode.XDSRepositoryError, False),
+            (requests[2], "", ErrorCode.XDSDocumentUniqueIdError, False),
+            (requests[3], "", ErrorCode.XDSUnknownRepositoryId, False),
+        ]
+        assert (outcome.served, outcome.failed) == (("5.1",), ("5.2", "5.404", "5.1"))
+        assert outcome.status == ResponseStatus.PARTIAL_SUCCESS
+        assert retrieve([requests[2]], REPO_ID, store, blobs).status == ResponseStatus.FAILURE
+    finally:
+        store.close()
