@@ -83,10 +83,13 @@ class QuerySql:
         self._loaded: dict[str, StoredObject] = {}
 
     def _run(self, stmt) -> Found:  # type: ignore[no-untyped-def]
-        rows = self.conn.execute(stmt.limit(self.limit + 1)).all()
-        for r in rows[: self.limit]:
-            self._loaded[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, r.xml, getattr(r, "last_update_time", None))
-        return Found([r.uuid for r in rows[: self.limit]], len(rows) > self.limit)
+        result = self.conn.execute(stmt.limit(self.limit + 1))
+        has_time = "last_update_time" in result.keys()
+        rows = result.all()
+        kept = rows[: self.limit]
+        for r in kept:  # positional access: a Row's attribute fallback costs an exception per miss
+            self._loaded[r[0]] = StoredObject(r[0], r[1], r[2], r[3], r[4], r[5] if has_time else None)
+        return Found([r[0] for r in kept], len(rows) > self.limit)
 
     # --- finders --------------------------------------------------------------------------------------
 
