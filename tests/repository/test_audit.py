@@ -16,7 +16,12 @@ import httpx
 import pytest
 from lxml import etree
 
-from repository.app import Repository, provide_audit_facts, requested_patient, retrieve_audit_facts
+from repository.app import (
+    Repository,
+    provide_audit_facts,
+    requested_patient,
+    retrieve_audit_facts,
+)
 from repository.provide import SubmissionFacts
 from repository.retrieve import DocumentRequest, DocumentResult
 from tests.builders import new_patient_id

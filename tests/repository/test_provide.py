@@ -14,7 +14,13 @@ from lxml import etree
 
 from repository import metadata
 from repository.blobs import BlobStore
-from repository.provide import Prepared, SubmissionFacts, prepare, provide_and_register, submission_facts
+from repository.provide import (
+    Prepared,
+    SubmissionFacts,
+    prepare,
+    provide_and_register,
+    submission_facts,
+)
 from repository.registry_client import RegistryClient
 from repository.store import PENDING, STORED, DocumentStore, StoredDocument
 from tests.builders import SubmissionBuilder, new_oid, new_patient_id
