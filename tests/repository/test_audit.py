@@ -49,7 +49,7 @@ def schema() -> etree.XMLSchema:
 
 @pytest.fixture
 def trail() -> Iterator[AuditTrail]:
-    trail = AuditTrail("xds-repository")  # transport off (conftest): builds, sends nothing
+    trail = AuditTrail("xds-repository")  # transport off (conftest): nothing is sent
     assert trail.sender is None
     yield trail
     trail.close()
@@ -216,7 +216,7 @@ def test_requested_patient() -> None:
 
 
 class KeptTrail(AuditTrail):
-    """The real trail (messages built, transport off) that also keeps the facts it was given."""
+    """The real trail (transport off) that keeps the facts it was given and checks their messages build."""
 
     def __init__(self) -> None:
         super().__init__("xds-repository")
