@@ -1,7 +1,7 @@
 """The audit trail of one service process: facts of a transaction → DICOM audit messages → durable sender.
 
 `AuditTrail(app_name)` owns the process's `audit.sender.AuditSender` (settings `[audit_sender]` /
-XDS_AUDIT_SENDER_*; `transport = off` disables sending, the messages are still built). `record(...)`
+XDS_AUDIT_SENDER_*; `transport = off` turns the trail off). `record(...)`
 builds the messages with `xdscore.audit_events` and puts them in the local spool: it returns in about a
 millisecond and never waits on the sink. Services call it from `SoapReply.after_send`, after the reply
 has gone out.
@@ -63,10 +63,10 @@ class AuditTrail:
 
     def record(self, facts: ae.AuditFacts) -> None:
         """Build the messages and spool them (never raises: a broken audit must not break a transaction)."""
+        if self.sender is None:
+            return
         try:
-            messages = ae.build(facts)
-            if self.sender is not None:
-                self.sender.emit_all(messages)
+            self.sender.emit_all(ae.build(facts))
         except Exception:  # noqa: BLE001
             log.exception("audit of %s could not be recorded", facts.transaction.value)
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any, Iterable, Iterator
 
 from lxml import etree
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, select, update
 from sqlalchemy.pool import StaticPool
 
 from xdscore.ebrim import rim as rim_codec
@@ -95,6 +95,20 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"prepare_threshold": None})
 
 
+# The lookups every submission makes, built once: constructing a Core statement per call costs more than
+# running it on SQLite.
+_PATIENT = select(t.patients).where(t.patients.c.pid == bindparam("pid"), t.patients.c.authority == bindparam("aa"))
+_DOCUMENTS_BY_UID = (
+    select(t.objects.c.uuid, t.objects.c.unique_id, t.objects.c.status, t.documents.c.hash, t.documents.c.size)
+    .join(t.documents, t.documents.c.uuid == t.objects.c.uuid)
+    .where(t.objects.c.unique_id.in_(bindparam("uids", expanding=True)), t.objects.c.kind == "DE")
+)
+_INSERTS = {table.name: insert(table) for table in t.metadata.sorted_tables}
+_PACKAGE_UIDS = select(t.objects.c.unique_id).where(
+    t.objects.c.unique_id.in_(bindparam("uids", expanding=True)), t.objects.c.kind.in_(("SS", "FD"))
+)
+
+
 class RegistryTx:
     """One database transaction: the reads the transactions need, and `apply` for their changes."""
 
@@ -114,9 +128,7 @@ class RegistryTx:
     # --- RegistryReader -------------------------------------------------------------------------------
 
     def patient(self, key: PatientKey) -> Patient | None:
-        row = self.conn.execute(
-            select(t.patients).where(t.patients.c.pid == key.id, t.patients.c.authority == key.authority)
-        ).first()
+        row = self.conn.execute(_PATIENT, {"pid": key.id, "aa": key.authority}).first()
         if row is None:
             return None
         merged = PatientKey.parse(row.merged_into) if row.merged_into else None
@@ -139,23 +151,16 @@ class RegistryTx:
         return out
 
     def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]:
-        o, d = t.objects.c, t.documents.c
         out: dict[str, list[StoredDocument]] = {}
         for chunk in _chunks(unique_ids):
-            rows = self.conn.execute(
-                select(o.uuid, o.unique_id, o.status, d.hash, d.size)
-                .join(t.documents, d.uuid == o.uuid)
-                .where(o.unique_id.in_(chunk), o.kind == "DE")
-            )
-            for r in rows:
+            for r in self.conn.execute(_DOCUMENTS_BY_UID, {"uids": chunk}):
                 out.setdefault(r.unique_id, []).append(StoredDocument(r.uuid, r.unique_id, r.hash, r.size, r.status))
         return out
 
     def used_package_unique_ids(self, unique_ids: Iterable[str]) -> set[str]:
-        o = t.objects.c
         found: set[str] = set()
         for chunk in _chunks(unique_ids):
-            found.update(self.conn.scalars(select(o.unique_id).where(o.unique_id.in_(chunk), o.kind.in_(("SS", "FD")))))
+            found.update(self.conn.scalars(_PACKAGE_UIDS, {"uids": chunk}))
         return found
 
     def folders_of_documents(self, document_uuids: Iterable[str]) -> dict[str, list[str]]:
@@ -191,7 +196,7 @@ class RegistryTx:
             self._rows_for(obj, now, rows)
         for table in t.metadata.sorted_tables:
             if rows.get(table.name):
-                self.conn.execute(insert(table), rows[table.name])
+                self.conn.execute(_INSERTS[table.name], rows[table.name])
         for uuid, status in changes.status_updates.items():
             self.conn.execute(update(t.objects).where(t.objects.c.uuid == uuid).values(status=status))
         for uuid, when in changes.folder_updates.items():
