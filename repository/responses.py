@@ -1,7 +1,5 @@
-"""rs:RegistryResponse written by the repository itself (ITI TF-3 4.2.4: RegistryError, status rules).
-
-Status: Failure when any Error-severity RegistryError is present; PartialSuccess when the caller says
-some of the work was done (ITI-43 with some documents found); otherwise Success (warnings allowed).
+"""The repository's RegistryResponses (ITI TF-3 4.2.4), written by `xdscore.ebrim.response` (one place),
+and the readers the repository needs for the registry's answers.
 """
 
 from __future__ import annotations
@@ -10,6 +8,7 @@ from collections.abc import Iterable
 
 from lxml import etree
 
+from xdscore.ebrim.response import status_for, write
 from xdscore.errors import Violation
 from xdscore.vocabulary import NS, ResponseStatus, Severity
 
@@ -17,28 +16,9 @@ RS = f"{{{NS.RS}}}"
 REGISTRY_RESPONSE = f"{RS}RegistryResponse"
 
 
-def status_for(violations: Iterable[Violation], partial: bool = False) -> ResponseStatus:
-    if any(v.is_error for v in violations):
-        return ResponseStatus.PARTIAL_SUCCESS if partial else ResponseStatus.FAILURE
-    return ResponseStatus.SUCCESS
-
-
 def registry_response(violations: Iterable[Violation] = (), partial: bool = False) -> etree._Element:
     found = list(violations)
-    response = etree.Element(REGISTRY_RESPONSE, nsmap={"rs": NS.RS})
-    response.set("status", status_for(found, partial).value)
-    if found:
-        errors = etree.SubElement(response, f"{RS}RegistryErrorList")
-        worst = Severity.ERROR if any(v.is_error for v in found) else Severity.WARNING
-        errors.set("highestSeverity", worst.value)
-        for v in found:
-            error = etree.SubElement(errors, f"{RS}RegistryError")
-            error.set("errorCode", v.code.value)
-            error.set("codeContext", v.context)
-            error.set("severity", v.severity.value)
-            if v.location:
-                error.set("location", v.location)
-    return response
+    return write(found, status_for(found, partial))
 
 
 def read_status(response: etree._Element) -> str:

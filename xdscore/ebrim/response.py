@@ -16,8 +16,12 @@ from xdscore.vocabulary import NS, ResponseStatus, Severity
 RS = f"{{{NS.RS}}}"
 
 
-def status_for(violations: Iterable[Violation]) -> ResponseStatus:
-    return ResponseStatus.FAILURE if any(v.is_error for v in violations) else ResponseStatus.SUCCESS
+def status_for(violations: Iterable[Violation], partial: bool = False) -> ResponseStatus:
+    """Failure when any error is present, or PartialSuccess when the caller says some of the work was
+    done (ITI-43 with some documents found); Success otherwise (warnings allowed)."""
+    if any(v.is_error for v in violations):
+        return ResponseStatus.PARTIAL_SUCCESS if partial else ResponseStatus.FAILURE
+    return ResponseStatus.SUCCESS
 
 
 def write_error_list(parent: etree._Element, violations: list[Violation]) -> None:
