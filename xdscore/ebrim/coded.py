@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from xdscore.model import Author, Code, RimClassification, RimLocalized, RimSlot
-from xdscore.vocabulary import Slot
+from xdscore.model import Author, Code, RimClassification, RimExternalIdentifier, RimLocalized, RimSlot
+from xdscore.vocabulary import EXTERNAL_IDENTIFIER_NAMES, Slot
 
 
 def read_code(c: RimClassification) -> Code:
@@ -56,3 +56,23 @@ def write_author(author: Author, scheme_uuid: str, owner: str, cid: str) -> RimC
 
 def first_text(values: tuple[RimLocalized, ...]) -> str | None:
     return values[0].value if values else None
+
+
+def localized(text: str | None) -> tuple[RimLocalized, ...]:
+    """Name / Description content: one LocalizedString, or none when the attribute is absent."""
+    return (RimLocalized(text),) if text is not None else ()
+
+
+def external_identifiers(owner: str, values: tuple[tuple[str, str | None], ...]) -> tuple[RimExternalIdentifier, ...]:
+    """(identificationScheme, value) pairs → ExternalIdentifiers named as TF-3 4.2.3 names them."""
+    return tuple(
+        RimExternalIdentifier(
+            id=f"{owner}_{scheme[-4:]}",
+            registry_object=owner,
+            scheme=scheme,
+            value=value,
+            name=(RimLocalized(EXTERNAL_IDENTIFIER_NAMES[scheme]),),
+        )
+        for scheme, value in values
+        if value is not None
+    )

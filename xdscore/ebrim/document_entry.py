@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from xdscore.ebrim.coded import first_text, read_author, read_code, write_author, write_code
-from xdscore.model import Code, DocumentEntry, RimExternalIdentifier, RimLocalized, RimObject, RimSlot
-from xdscore.vocabulary import EXTERNAL_IDENTIFIER_NAMES, UUID, ObjectType, Slot
+from xdscore.ebrim.coded import (
+    external_identifiers,
+    first_text,
+    localized,
+    read_author,
+    read_code,
+    write_author,
+    write_code,
+)
+from xdscore.model import Code, DocumentEntry, RimObject, RimSlot
+from xdscore.vocabulary import UUID, ObjectType, Slot
 
 # (typed field, classification scheme) for single-valued codes
 SINGLE_CODES = (
@@ -83,18 +91,6 @@ def write(de: DocumentEntry, extra_slots: tuple[RimSlot, ...] = ()) -> RimObject
         classifications.append(write_code(code, UUID.DE_CONFIDENTIALITY_CODE, oid, f"{oid}_conf{i}"))
     for i, code in enumerate(de.event_codes):
         classifications.append(write_code(code, UUID.DE_EVENT_CODE, oid, f"{oid}_event{i}"))
-    ext = []
-    for scheme, value in ((UUID.DE_PATIENT_ID, de.patient_id), (UUID.DE_UNIQUE_ID, de.unique_id)):
-        if value is not None:
-            ext.append(
-                RimExternalIdentifier(
-                    id=f"{oid}_{scheme[-4:]}",
-                    registry_object=oid,
-                    scheme=scheme,
-                    value=value,
-                    name=(RimLocalized(EXTERNAL_IDENTIFIER_NAMES[scheme]),),
-                )
-            )
     return RimObject(
         tag="ExtrinsicObject",
         id=oid,
@@ -104,9 +100,9 @@ def write(de: DocumentEntry, extra_slots: tuple[RimSlot, ...] = ()) -> RimObject
         lid=de.logical_id,
         home=de.home_community_id,
         version_name=de.version,
-        name=(RimLocalized(de.title),) if de.title is not None else (),
-        description=(RimLocalized(de.comments),) if de.comments is not None else (),
+        name=localized(de.title),
+        description=localized(de.comments),
         slots=tuple(slots),
         classifications=tuple(classifications),
-        external_identifiers=tuple(ext),
+        external_identifiers=external_identifiers(oid, ((UUID.DE_PATIENT_ID, de.patient_id), (UUID.DE_UNIQUE_ID, de.unique_id))),
     )

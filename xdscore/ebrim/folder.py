@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from xdscore.ebrim.coded import first_text, read_code, write_code
-from xdscore.model import Folder, RimClassification, RimExternalIdentifier, RimLocalized, RimObject, RimSlot
-from xdscore.vocabulary import EXTERNAL_IDENTIFIER_NAMES, UUID, Slot
+from xdscore.ebrim.coded import external_identifiers, first_text, localized, read_code, write_code
+from xdscore.model import Folder, RimClassification, RimObject, RimSlot
+from xdscore.vocabulary import UUID, Slot
 
 
 def read(rim: RimObject) -> Folder:
@@ -32,17 +32,6 @@ def write(fd: Folder, extra_slots: tuple[RimSlot, ...] = ()) -> RimObject:
     slots.extend(extra_slots)
     classifications = [write_code(c, UUID.FOLDER_CODE_LIST, oid, f"{oid}_code{i}") for i, c in enumerate(fd.codes)]
     classifications.append(RimClassification(id=f"{oid}_node", classified_object=oid, node=UUID.FOLDER_NODE))
-    ext = [
-        RimExternalIdentifier(
-            id=f"{oid}_{scheme[-4:]}",
-            registry_object=oid,
-            scheme=scheme,
-            value=value,
-            name=(RimLocalized(EXTERNAL_IDENTIFIER_NAMES[scheme]),),
-        )
-        for scheme, value in ((UUID.FOLDER_UNIQUE_ID, fd.unique_id), (UUID.FOLDER_PATIENT_ID, fd.patient_id))
-        if value is not None
-    ]
     return RimObject(
         tag="RegistryPackage",
         id=oid,
@@ -50,9 +39,11 @@ def write(fd: Folder, extra_slots: tuple[RimSlot, ...] = ()) -> RimObject:
         lid=fd.logical_id,
         home=fd.home_community_id,
         version_name=fd.version,
-        name=(RimLocalized(fd.title),) if fd.title is not None else (),
-        description=(RimLocalized(fd.comments),) if fd.comments is not None else (),
+        name=localized(fd.title),
+        description=localized(fd.comments),
         slots=tuple(slots),
         classifications=tuple(classifications),
-        external_identifiers=tuple(ext),
+        external_identifiers=external_identifiers(
+            oid, ((UUID.FOLDER_UNIQUE_ID, fd.unique_id), (UUID.FOLDER_PATIENT_ID, fd.patient_id))
+        ),
     )

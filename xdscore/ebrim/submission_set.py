@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from xdscore.ebrim.coded import first_text, read_author, read_code, write_author, write_code
-from xdscore.model import RimClassification, RimExternalIdentifier, RimLocalized, RimObject, RimSlot, SubmissionSet
-from xdscore.vocabulary import EXTERNAL_IDENTIFIER_NAMES, UUID, Slot
+from xdscore.ebrim.coded import external_identifiers, first_text, localized, read_author, read_code, write_author, write_code
+from xdscore.model import RimClassification, RimObject, RimSlot, SubmissionSet
+from xdscore.vocabulary import UUID, Slot
 
 
 def read(rim: RimObject) -> SubmissionSet:
@@ -38,29 +38,16 @@ def write(ss: SubmissionSet, extra_slots: tuple[RimSlot, ...] = ()) -> RimObject
     if ss.content_type_code is not None:
         classifications.append(write_code(ss.content_type_code, UUID.SS_CONTENT_TYPE_CODE, oid, f"{oid}_ctc"))
     classifications.append(RimClassification(id=f"{oid}_node", classified_object=oid, node=UUID.SS_NODE))
-    ext = [
-        RimExternalIdentifier(
-            id=f"{oid}_{scheme[-4:]}",
-            registry_object=oid,
-            scheme=scheme,
-            value=value,
-            name=(RimLocalized(EXTERNAL_IDENTIFIER_NAMES[scheme]),),
-        )
-        for scheme, value in (
-            (UUID.SS_UNIQUE_ID, ss.unique_id),
-            (UUID.SS_SOURCE_ID, ss.source_id),
-            (UUID.SS_PATIENT_ID, ss.patient_id),
-        )
-        if value is not None
-    ]
     return RimObject(
         tag="RegistryPackage",
         id=oid,
         status=ss.availability_status,
         home=ss.home_community_id,
-        name=(RimLocalized(ss.title),) if ss.title is not None else (),
-        description=(RimLocalized(ss.comments),) if ss.comments is not None else (),
+        name=localized(ss.title),
+        description=localized(ss.comments),
         slots=tuple(slots),
         classifications=tuple(classifications),
-        external_identifiers=tuple(ext),
+        external_identifiers=external_identifiers(
+            oid, ((UUID.SS_UNIQUE_ID, ss.unique_id), (UUID.SS_SOURCE_ID, ss.source_id), (UUID.SS_PATIENT_ID, ss.patient_id))
+        ),
     )
