@@ -8,7 +8,8 @@ hours), then starts `python -m registry` on it and measures, over HTTP with keep
 - GetDocuments (LeafClass) for one random entryUUID.
 
 Run:  .venv/bin/python -m bench.query [--sizes 100000 1000000] [--backend sqlite|postgresql|both]
-PostgreSQL: a throwaway cluster is started (tests/pgserver.py) unless --pg-url is given.
+PostgreSQL: a throwaway cluster is started (tests/pgserver.py) with PG_SETTINGS (shared_buffers 4 GB on
+this 24 GB machine, as a registry's server would be tuned), unless --pg-url is given.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from xdscore.vocabulary import Action, Status
 from xdscore.vocabulary import StoredQueryId as Q
 
 PATIENTS = 10_000
+PG_SETTINGS = {"shared_buffers": "4GB", "effective_cache_size": "16GB", "random_page_cost": "1.1", "work_mem": "16MB"}
 AUTHORITY = "1.3.6.1.4.1.21367.2005.3.7"
 CLASSES = [Code(c, "1.3.6.1.4.1.19376.1.2.6.1", c) for c in ("REPORTS", "HEALTH", "SUMMARIES", "IMAGES", "DISPENSATIONS")]
 APPROVED = Status.APPROVED.value
@@ -133,9 +135,13 @@ def measure(port: int, seconds: float, connections: int, sample: list[str]) -> l
     out = []
     for name, bodies in (("FindDocuments", find), ("FindDocuments+classCode", find_class), ("GetDocuments", get)):
         run("127.0.0.1", port, "/xds/registry", lambda i, b=bodies: (CT, b[-1 - (i % 200)]), count=200, connections=connections)
-        result = run("127.0.0.1", port, "/xds/registry", lambda i, b=bodies: (CT, b[i % len(b)]),
-                     seconds=seconds, connections=connections, check=lambda r: ok in r)
-        out.append((name, result))
+        # Latency: one client at a time (what one consumer waits); throughput: `connections` at once.
+        latency = run("127.0.0.1", port, "/xds/registry", lambda i, b=bodies: (CT, b[i % len(b)]),
+                      seconds=seconds, connections=1, check=lambda r: ok in r)
+        load = run("127.0.0.1", port, "/xds/registry", lambda i, b=bodies: (CT, b[-1 - i % len(b)]),
+                   seconds=seconds, connections=connections, check=lambda r: ok in r)
+        out.append((f"{name} (1 client)", latency))
+        out.append((f"{name} ({connections} clients)", load))
     return out
 
 
@@ -151,7 +157,7 @@ def bench_one(backend: str, n: int, seconds: float, connections: int, workdir: P
     try:
         for name, result in measure(service.ports["http"], seconds, connections, sample):
             size = result.bytes_received / max(1, len(result.latencies) + result.errors) / 1024
-            print(f"  {name:<24} {result.summary()}  ({size:.0f} KiB/response)", flush=True)
+            print(f"  {name:<34} {result.summary()}  ({size:.0f} KiB/response)", flush=True)
         print(f"  registry peak RSS {peak_rss_mb(service.process.pid):.0f} MB", flush=True)
     finally:
         service.stop()
@@ -179,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         from tests.pgserver import PgServer
 
-                        pg = pg or PgServer().start()
+                        # A server tuned as a registry's would be: the working set in shared buffers.
+                        pg = pg or PgServer(PG_SETTINGS).start()
                         pg_url = pg.create_database(f"bench_{n}")
                 bench_one(backend, n, args.seconds, args.connections, work, pg_url)
         if pg is not None:

@@ -31,7 +31,8 @@ def _bin_dir() -> Path | None:
 
 
 class PgServer:
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        self.settings = settings or {}  # extra postgresql.conf settings, e.g. shared_buffers
         bindir = _bin_dir()
         if bindir is None:
             raise RuntimeError("PostgreSQL (initdb) is not installed")
@@ -52,6 +53,7 @@ class PgServer:
             shutil.chown(self.tmp, "postgres", "postgres")
         self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "xds", "-A", "trust", "-E", "UTF8")
         opts = f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 -F -c max_connections=200"
+        opts += "".join(f" -c {k}={v}" for k, v in self.settings.items())
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts, "-l", str(self.tmp / "log"), "-w", "start")
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -58,28 +58,35 @@ def object_refs(uuids: Iterable[str], home: str | None = None) -> bytes:
     return bytes(etree.tostring(el, encoding="UTF-8"))
 
 
-def stored_object(obj: StoredObjectLike, home: str | None = None) -> str:
-    """One stored fragment with its current status (and home, lastUpdateTime) put in."""
-    if obj.kind == "FD":
-        el = etree.fromstring(obj.xml, parser=_PARSER)
-        el.set("status", obj.status)
-        if home:
-            el.set("home", home)
-        if obj.last_update_time:
-            for slot in el.iterchildren(f"{RIM}Slot"):
-                if slot.get("name") == Slot.LAST_UPDATE_TIME:
-                    value = slot.find(f"{RIM}ValueList/{RIM}Value")
-                    if value is not None:
-                        value.text = obj.last_update_time
-        return str(etree.tostring(el, encoding="unicode"))
-    # The fragment starts with "<rim:Tag " (lxml's serialization): attributes go right after the name.
-    attrs = f" status={quoteattr(obj.status)}" + (f" home={quoteattr(home)}" if home else "")
-    tag_end = obj.xml.index(" ")
-    return obj.xml[:tag_end] + attrs + obj.xml[tag_end:]
+def _folder(obj: StoredObjectLike, home: str | None) -> str:
+    """A Folder through lxml: its lastUpdateTime changes after registration (Folders are few)."""
+    el = etree.fromstring(obj.xml, parser=_PARSER)
+    el.set("status", obj.status)
+    if home:
+        el.set("home", home)
+    if obj.last_update_time:
+        for slot in el.iterchildren(f"{RIM}Slot"):
+            if slot.get("name") == Slot.LAST_UPDATE_TIME:
+                value = slot.find(f"{RIM}ValueList/{RIM}Value")
+                if value is not None:
+                    value.text = obj.last_update_time
+    return str(etree.tostring(el, encoding="unicode"))
 
 
 def leaf_class(objects: Iterable[StoredObjectLike], home: str | None = None) -> bytes:
+    """The stored fragments with their current status (and home) put in, as one response."""
     parts = [_OPEN.replace("{status}", ResponseStatus.SUCCESS.value)]
-    parts += [stored_object(o, home) for o in objects]
+    home_attr = f" home={quoteattr(home)}" if home else ""
+    attrs: dict[str, str] = {}  # per status: the attributes to insert
+    for o in objects:
+        if o.kind == "FD":
+            parts.append(_folder(o, home))
+            continue
+        inserted = attrs.get(o.status)
+        if inserted is None:
+            inserted = attrs[o.status] = f" status={quoteattr(o.status)}{home_attr}"
+        # The fragment starts with "<rim:Tag " (lxml's serialization): attributes go right after the name.
+        cut = o.xml.index(" ")
+        parts += (o.xml[:cut], inserted, o.xml[cut:])
     parts.append(_CLOSE)
     return "".join(parts).encode("utf-8")
