@@ -49,7 +49,7 @@ class DecodedRequest:
 class SoapReply:
     """A handler's answer: the response envelope (body element + action) and optional MTOM parts."""
 
-    body: etree._Element | bytes  # bytes: one serialized UTF-8 element, spliced in (soap.write_response)
+    body: etree._Element | bytes  # bytes: one serialized UTF-8 element, sent as is (soap.response_parts)
     action: str
     # `mtom.StreamingPart`s are sent chunk by chunk (read in a worker thread), so a reply can stream
     # documents from disk without holding them in memory.
@@ -110,18 +110,21 @@ def _headers(scope: dict[str, Any]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
-async def _send(send: Callable[..., Awaitable[None]], status: int, content_type: str, body: bytes) -> None:
+async def _send(send: Callable[..., Awaitable[None]], status: int, content_type: str, body: bytes | list[bytes]) -> None:
+    """One response; a body given in pieces is sent piece by piece, never joined (see soap.response_parts)."""
+    pieces = [body] if isinstance(body, bytes) else body
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
                 (b"content-type", content_type.encode("latin-1")),
-                (b"content-length", str(len(body)).encode()),
+                (b"content-length", str(sum(len(p) for p in pieces)).encode()),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    for i, piece in enumerate(pieces):
+        await send({"type": "http.response.body", "body": piece, "more_body": i < len(pieces) - 1})
 
 
 Decoder = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]]], Awaitable[DecodedRequest]]
@@ -264,16 +267,16 @@ class SoapService:
         await _send(send, fault.http_status, f"{soap.SOAP12_CONTENT_TYPE}; charset=utf-8", soap.write_fault(fault, relates_to))
 
     async def _send_reply(self, send: Any, reply: SoapReply, relates_to: str | None) -> None:
-        envelope = soap.write_response(reply.body, reply.action, relates_to)
-        if any(isinstance(p, mtom.StreamingPart) for p in reply.parts):
-            await self._stream_reply(send, mtom.encode_stream(envelope, reply.parts, reply.action))
-            return
+        envelope = soap.response_parts(reply.body, reply.action, relates_to)
         if reply.mtom or reply.parts:
-            content_type, body = mtom.encode_message(envelope, reply.parts, reply.action)
-        else:
-            content_type = f'{soap.SOAP12_CONTENT_TYPE}; charset=utf-8; action="{reply.action}"'
-            body = envelope
-        await _send(send, 200, content_type, body)
+            joined = b"".join(envelope)
+            if any(isinstance(p, mtom.StreamingPart) for p in reply.parts):
+                await self._stream_reply(send, mtom.encode_stream(joined, reply.parts, reply.action))
+                return
+            content_type, body = mtom.encode_message(joined, reply.parts, reply.action)
+            await _send(send, 200, content_type, body)
+            return
+        await _send(send, 200, f'{soap.SOAP12_CONTENT_TYPE}; charset=utf-8; action="{reply.action}"', envelope)
 
     async def _stream_reply(self, send: Any, encoded: mtom.EncodedMessage) -> None:
         """Send an MTOM reply piece by piece; chunks are produced (files read) in a worker thread."""
