@@ -26,6 +26,7 @@ from sqlalchemy import insert
 
 from bench.loadgen import machine, peak_rss_mb, run
 from registry.sql import schema as t
+from registry.sql.fragments import pack
 from registry.sql.store import SqlRegistry, code_value, pad_time
 from tests.builders import document
 from xdscore import soap
@@ -54,11 +55,11 @@ def template() -> tuple[str, dict]:
     rim = document_entry.write(de)
     from dataclasses import replace
 
-    rim = replace(rim, lid="@@UUID@@", status=APPROVED, version_name="1")
+    rim = replace(rim, lid="@@UUID@@", status=None, version_name="1")  # stored without status, as the registry does
     rim = replace(
         rim,
-        classifications=tuple(replace(c, id=f"urn:uuid:{uuid.uuid4()}", classified_object="@@UUID@@") for c in rim.classifications),
-        external_identifiers=tuple(replace(e, id=f"urn:uuid:{uuid.uuid4()}", registry_object="@@UUID@@") for e in rim.external_identifiers),
+        classifications=tuple(replace(c, id="@@ID@@", classified_object="@@UUID@@") for c in rim.classifications),
+        external_identifiers=tuple(replace(e, id="@@ID@@", registry_object="@@UUID@@") for e in rim.external_identifiers),
     )
     return etree.tostring(rim_codec.write_object(rim), encoding="unicode"), document_entry.read(rim).__dict__
 
@@ -68,6 +69,7 @@ def load(url: str, n: int, batch: int = 5000) -> list[str]:
     store = SqlRegistry(url)
     store.migrate()
     xml, fields = template()
+    pieces = xml.split("@@ID@@")
     rng = random.Random(42)
     sample: list[str] = []
     with store.write() as tx:
@@ -84,13 +86,17 @@ def load(url: str, n: int, batch: int = 5000) -> list[str]:
             uid = f"1.2.3.4.{k}"
             cls = CLASSES[k % len(CLASSES)]
             pid = str(PatientKey("BENCH%06d" % p, AUTHORITY))
+            # every Classification and ExternalIdentifier with its own id, as registered ones have
+            body = pieces[0] + "".join(f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}{piece}" for piece in pieces[1:])
             rows["objects"].append({
                 "uuid": u, "kind": "DE", "lid": u, "version": 1, "status": APPROVED, "patient": pid, "unique_id": uid,
-                "xml": xml.replace("@@UUID@@", u).replace("@@UID@@", uid).replace("@@PID@@", patient_id(p).replace("&", "&amp;")).replace("@@CLASS@@", cls.code),
+                "object_type": fields["object_type"],
+                "fragment": pack(body.replace("@@UUID@@", u).replace("@@UID@@", uid).replace("@@PID@@", patient_id(p).replace("&", "&amp;"))
+                                 .replace("@@CLASS@@", cls.code).encode()),
                 "registered_at": "2024",
             })
             rows["documents"].append({
-                "uuid": u, "object_type": fields["object_type"], "class_code": code_value(cls),
+                "uuid": u, "class_code": code_value(cls),
                 "type_code": code_value(fields["type_code"]), "format_code": code_value(fields["format_code"]),
                 "practice_setting_code": code_value(fields["practice_setting_code"]),
                 "healthcare_facility_type_code": code_value(fields["healthcare_facility_type_code"]),

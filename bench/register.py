@@ -41,6 +41,7 @@ def make_bodies(patient: str, n: int) -> list[bytes]:
 def floor(bodies: list[bytes], workdir: Path) -> float:
     """Parse each body with lxml and insert its objects in one SQL transaction, no checks at all."""
     from registry.sql import schema as t
+    from registry.sql.fragments import pack
     from registry.sql.store import SqlRegistry
 
     store = SqlRegistry(f"sqlite:///{workdir}/floor.db")
@@ -51,7 +52,8 @@ def floor(bodies: list[bytes], workdir: Path) -> float:
         objects = root.find(".//{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}RegistryObjectList")
         rows = [
             {"uuid": f"urn:uuid:{uuid.uuid4()}", "kind": "XX", "lid": "x", "version": 1, "status": "A",
-             "patient": None, "unique_id": None, "xml": etree.tostring(o, encoding="unicode"), "registered_at": "0"}
+             "patient": None, "unique_id": None, "fragment": pack(etree.tostring(o, encoding="UTF-8", xml_declaration=False)),
+             "registered_at": "0"}
             for o in objects
         ]
         with store.write() as tx:

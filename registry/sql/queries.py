@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from registry.sql import schema as t
+from registry.sql.fragments import unpack
 from registry.sql.store import KINDS, _chunks, pad_time
 
 TimeRange = tuple[str | None, str | None]  # (From inclusive, To exclusive), DTM
@@ -47,7 +48,7 @@ class StoredObject:
     kind: str  # DE SS FD AS
     status: str
     patient: str | None
-    xml: str
+    xml: bytes  # UTF-8, unpacked
     last_update_time: str | None = None
 
 
@@ -73,7 +74,7 @@ def _like_any(column: ColumnElement, patterns: Sequence[str]) -> ColumnElement:
 
 _o = t.objects.c
 # Finders select what the answer needs along with the ids, so a Find query is one round trip.
-_OBJECT_COLUMNS = (_o.uuid, _o.kind, _o.status, _o.patient, _o.xml)
+_OBJECT_COLUMNS = (_o.uuid, _o.kind, _o.status, _o.patient, _o.fragment)
 
 
 class QuerySql:
@@ -91,7 +92,7 @@ class QuerySql:
         result.close()
         kept = rows[: self.limit]
         for r in kept:
-            self._loaded[r[0]] = StoredObject(r[0], r[1], r[2], r[3], r[4], r[5] if has_time else None)
+            self._loaded[r[0]] = StoredObject(r[0], r[1], r[2], r[3], unpack(r[4]), r[5] if has_time else None)
         return Found([r[0] for r in kept], len(rows) > self.limit)
 
     # --- finders --------------------------------------------------------------------------------------
@@ -105,8 +106,12 @@ class QuerySql:
             where.append(o.uuid.in_(list(uuids)))
         if f.statuses is not None:
             where.append(o.status.in_(list(f.statuses)))
+        if f.object_types is not None:
+            where.append(o.object_type.in_(list(f.object_types)))
+        # `documents` is joined only when a filter needs it: the usual FindDocuments (patient, status,
+        # objectType) then reads the patient index and the object rows, not 100 more index probes.
+        on_documents: list[ColumnElement] = []
         for column, values in (
-            (d.object_type, f.object_types),
             (d.class_code, f.class_codes),
             (d.type_code, f.type_codes),
             (d.practice_setting_code, f.practice_setting_codes),
@@ -114,10 +119,10 @@ class QuerySql:
             (d.format_code, f.format_codes),
         ):
             if values is not None:
-                where.append(column.in_(list(values)))
-        where += _range(d.creation_time, f.creation_time)
-        where += _range(d.service_start_time, f.service_start_time)
-        where += _range(d.service_stop_time, f.service_stop_time)
+                on_documents.append(column.in_(list(values)))
+        on_documents += _range(d.creation_time, f.creation_time)
+        on_documents += _range(d.service_start_time, f.service_start_time)
+        on_documents += _range(d.service_stop_time, f.service_stop_time)
         c = t.document_codes.c
         for code_type, groups in (("E", f.event_codes), ("C", f.confidentiality_codes)):
             for group in groups:
@@ -128,7 +133,8 @@ class QuerySql:
         if f.author_persons is not None:
             a = t.document_authors.c
             where.append(exists().where(a.uuid == o.uuid, _like_any(a.person, f.author_persons)))
-        stmt = select(*_OBJECT_COLUMNS).select_from(t.objects.join(t.documents, d.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
+        source = t.objects.join(t.documents, d.uuid == o.uuid) if on_documents else t.objects
+        stmt = select(*_OBJECT_COLUMNS).select_from(source).where(and_(*where, *on_documents)).order_by(o.seq)
         return self._run(stmt)
 
     def submission_sets(
@@ -186,7 +192,7 @@ class QuerySql:
                 .where(o.kind == kind, col.in_(chunk))
             )
             for r in self.conn.execute(stmt):
-                self._loaded[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, r.xml, r.last_update_time)
+                self._loaded[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, unpack(r.fragment), r.last_update_time)
                 out.append((r.seq, r.uuid))
         return [u for _, u in sorted(out)]
 
@@ -238,12 +244,12 @@ class QuerySql:
         found: dict[str, StoredObject] = {u: self._loaded[u] for u in uuids if u in self._loaded}
         for chunk in _chunks(u for u in uuids if u not in found):
             stmt = (
-                select(o.uuid, o.kind, o.status, o.patient, o.xml, fd.last_update_time)
+                select(o.uuid, o.kind, o.status, o.patient, o.fragment, fd.last_update_time)
                 .select_from(t.objects.outerjoin(t.folders, fd.uuid == o.uuid))
                 .where(o.uuid.in_(chunk))
             )
             for r in self.conn.execute(stmt):
-                found[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, r.xml, r.last_update_time)
+                found[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, unpack(r.fragment), r.last_update_time)
         return [found[u] for u in uuids if u in found]
 
 

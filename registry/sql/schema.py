@@ -1,6 +1,7 @@
 """The registry's SQL schema (SQLAlchemy 2 Core), the same on SQLite and PostgreSQL.
 
-`objects` keeps every registry object as registered (its ebRIM XML, final ids) plus what identifies it;
+`objects` keeps every registry object as registered (its ebRIM XML with final ids, packed by
+`registry.sql.fragments`) plus what identifies it;
 side tables hold exactly what the stored queries filter on (ITI TF-2a 3.18.4.1.2.3.7), each indexed so a
 query selects ids through indexes, never scanning the registry. Coded values are stored as
 `code^^codingScheme`, the stored-query encoding, so a filter compares one column. Times are stored padded
@@ -10,7 +11,7 @@ Schema changes go through Alembic (`registry/sql/migrations`); keep this file an
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, text
 
 metadata = MetaData()
 
@@ -42,7 +43,10 @@ objects = Table(
     Column("status", String(64), nullable=False),
     Column("patient", String(512)),  # str(PatientKey); NULL for associations
     Column("unique_id", String(256)),
-    Column("xml", Text, nullable=False),
+    # A DocumentEntry's objectType (stable / on-demand), NULL for other objects: kept here, not in
+    # `documents`, so FindDocuments with no other DocumentEntry filter reads one table.
+    Column("object_type", String(UUID_LEN)),
+    Column("fragment", LargeBinary, nullable=False),  # fragments.pack(ebRIM XML without status)
     Column("registered_at", String(TIME_LEN), nullable=False),
     Index("ux_objects_uuid", "uuid", unique=True),
     Index("ix_objects_patient", "patient", "kind", "status"),
@@ -59,7 +63,6 @@ documents = Table(
     "documents",
     metadata,
     Column("uuid", String(UUID_LEN), primary_key=True),
-    Column("object_type", String(UUID_LEN), nullable=False),
     Column("class_code", String(CODE_LEN)),
     Column("type_code", String(CODE_LEN)),
     Column("format_code", String(CODE_LEN)),

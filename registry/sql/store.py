@@ -34,6 +34,7 @@ from xdscore.model import (
 )
 from xdscore.vocabulary import NS, UUID, AssociationType
 
+from registry.sql import fragments
 from registry.sql import schema as t
 from registry.store import Changes, StoredDocument, StoredRef
 
@@ -214,8 +215,9 @@ class RegistryTx:
                 "status": rim.status or "",
                 "patient": str(patient) if patient else None,
                 "unique_id": getattr(obj, "unique_id", None),
+                "object_type": (obj.object_type or "") if isinstance(obj, DocumentEntry) else None,
                 # stored without status: it changes (deprecation), and is put back on the way out
-                "xml": etree.tostring(rim_codec.write_object(replace(rim, status=None)), encoding="unicode"),
+                "fragment": fragments.pack(etree.tostring(rim_codec.write_object(replace(rim, status=None)), encoding="UTF-8", xml_declaration=False)),
                 "registered_at": now,
             }
         )
@@ -224,7 +226,6 @@ class RegistryTx:
             rows["documents"].append(
                 {
                     "uuid": uid,
-                    "object_type": obj.object_type or "",
                     "class_code": code_value(obj.class_code),
                     "type_code": code_value(obj.type_code),
                     "format_code": code_value(obj.format_code),
@@ -295,22 +296,21 @@ class RegistryTx:
         self.conn.execute(update(t.patients).where(p.merged_into == str(subsumed)).values(merged_into=str(surviving)))
         # Documents of the retired id are answered under the surviving one: rewrite their patientId.
         o = t.objects.c
-        moved = self.conn.execute(select(o.uuid, o.xml).where(o.patient == str(subsumed))).all()
+        moved = self.conn.execute(select(o.uuid, o.fragment).where(o.patient == str(subsumed))).all()
         for row in moved:
-            self.conn.execute(
-                update(t.objects).where(o.uuid == row.uuid).values(patient=str(surviving), xml=_with_patient(row.xml, str(surviving)))
-            )
+            xml = _with_patient(fragments.unpack(row.fragment), str(surviving))
+            self.conn.execute(update(t.objects).where(o.uuid == row.uuid).values(patient=str(surviving), fragment=fragments.pack(xml)))
 
 
 _PATIENT_SCHEMES = frozenset({UUID.DE_PATIENT_ID, UUID.SS_PATIENT_ID, UUID.FOLDER_PATIENT_ID})
 
 
-def _with_patient(xml: str, cx: str) -> str:
+def _with_patient(xml: bytes, cx: str) -> bytes:
     el = etree.fromstring(xml)
     for ext in el.iterchildren(f"{{{NS.RIM}}}ExternalIdentifier"):
         if ext.get("identificationScheme") in _PATIENT_SCHEMES:
             ext.set("value", cx)
-    return str(etree.tostring(el, encoding="unicode"))
+    return bytes(etree.tostring(el, encoding="UTF-8", xml_declaration=False))
 
 
 class SqlRegistry:

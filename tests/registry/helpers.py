@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from registry.app import new_uuid
 from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
+from registry.sql.fragments import unpack
 from registry.sql.store import SqlRegistry
 from tests.builders import SubmissionBuilder
 from xdscore.model import PatientKey
@@ -46,6 +47,10 @@ class RegistryHarness:
     def sql(self, query: str, **params: Any) -> list[Any]:
         with self.store.read() as tx:
             return list(tx.conn.execute(text(query), params))
+
+    def stored_xml(self, where: str, **params: Any) -> str:
+        """The ebRIM XML stored for the first object matching `where` (a condition on objects)."""
+        return unpack(self.sql(f"select fragment from objects where {where} order by seq", **params)[0][0]).decode()
 
     def uuid_of(self, unique_id: str) -> str:
         rows = self.sql("select uuid from objects where unique_id = :u order by seq", u=unique_id)

@@ -99,7 +99,7 @@ def test_merge_moves_documents_to_survivor() -> None:
         str(PatientKey.parse(new))
     }
     assert not reg.submit(single_document(old)).accepted
-    xml = reg.sql("select xml from objects where kind = 'DE'")[0][0]
+    xml = reg.stored_xml("kind = 'DE'")
     assert str(PatientKey.parse(new)).replace("&", "&amp;") in xml and old.split("^")[0] not in xml
 
 

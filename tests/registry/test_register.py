@@ -54,7 +54,7 @@ def test_accepts_and_stores_everything(reg: RegistryHarness, patient: str) -> No
     assert [reg.count(k) for k in ("SS", "DE", "FD", "AS")] == [1, 1, 1, 3]
     uuid = reg.uuid_of(doc_uid(b))
     assert uuid.startswith("urn:uuid:") and reg.status_of(uuid) == "Approved"
-    xml = reg.sql("select xml from objects where uuid = :u", u=uuid)[0][0]
+    xml = reg.stored_xml("uuid = :u", u=uuid)
     assert f'lid="{uuid}"' in xml and 'versionName="1"' in xml and "Document01" not in xml
 
 
@@ -264,7 +264,7 @@ def test_extra_metadata_kept(reg: RegistryHarness, patient: str) -> None:
     b = single_document(patient, extra_slots=(extra_slot("urn:example:extra", "v1", "v2"),))
     out = reg.submit(b)
     assert out.violations == []
-    xml = reg.sql("select xml from objects where kind='DE'")[0][0]
+    xml = reg.stored_xml("kind = 'DE'")
     assert 'name="urn:example:extra"' in xml and "v2" in xml
 
 
@@ -276,7 +276,7 @@ def test_extra_metadata_dropped_with_warning() -> None:
     assert out.accepted
     assert codes(out) == [ErrorCode.XDSExtraMetadataNotSaved]
     assert out.violations[0].severity is Severity.WARNING
-    assert "urn:example:extra" not in reg.sql("select xml from objects where kind='DE'")[0][0]
+    assert "urn:example:extra" not in reg.stored_xml("kind = 'DE'")
 
 
 def _race(reg: RegistryHarness, builders: list[SubmissionBuilder]) -> list[bool]:

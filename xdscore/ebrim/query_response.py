@@ -32,7 +32,7 @@ class StoredObjectLike(Protocol):
     uuid: str
     kind: str
     status: str
-    xml: str
+    xml: bytes  # one element, UTF-8, no XML declaration
     last_update_time: str | None
 
 
@@ -58,7 +58,7 @@ def object_refs(uuids: Iterable[str], home: str | None = None) -> bytes:
     return bytes(etree.tostring(el, encoding="UTF-8"))
 
 
-def _folder(obj: StoredObjectLike, home: str | None) -> str:
+def _folder(obj: StoredObjectLike, home: str | None) -> bytes:
     """A Folder through lxml: its lastUpdateTime changes after registration (Folders are few)."""
     el = etree.fromstring(obj.xml, parser=_PARSER)
     el.set("status", obj.status)
@@ -70,23 +70,23 @@ def _folder(obj: StoredObjectLike, home: str | None) -> str:
                 value = slot.find(f"{RIM}ValueList/{RIM}Value")
                 if value is not None:
                     value.text = obj.last_update_time
-    return str(etree.tostring(el, encoding="unicode"))
+    return bytes(etree.tostring(el, encoding="UTF-8", xml_declaration=False))
 
 
 def leaf_class(objects: Iterable[StoredObjectLike], home: str | None = None) -> bytes:
     """The stored fragments with their current status (and home) put in, as one response."""
-    parts = [_OPEN.replace("{status}", ResponseStatus.SUCCESS.value)]
+    parts = [_OPEN.replace("{status}", ResponseStatus.SUCCESS.value).encode()]
     home_attr = f" home={quoteattr(home)}" if home else ""
-    attrs: dict[str, str] = {}  # per status: the attributes to insert
+    attrs: dict[str, bytes] = {}  # per status: the attributes to insert
     for o in objects:
         if o.kind == "FD":
             parts.append(_folder(o, home))
             continue
         inserted = attrs.get(o.status)
         if inserted is None:
-            inserted = attrs[o.status] = f" status={quoteattr(o.status)}{home_attr}"
+            inserted = attrs[o.status] = f" status={quoteattr(o.status)}{home_attr}".encode()
         # The fragment starts with "<rim:Tag " (lxml's serialization): attributes go right after the name.
-        cut = o.xml.index(" ")
+        cut = o.xml.index(b" ")
         parts += (o.xml[:cut], inserted, o.xml[cut:])
-    parts.append(_CLOSE)
-    return "".join(parts).encode("utf-8")
+    parts.append(_CLOSE.encode())
+    return b"".join(parts)
