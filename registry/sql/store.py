@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,6 +19,7 @@ from typing import Any, Iterable, Iterator
 
 from lxml import etree
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, select, update
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 from xdscore.ebrim import rim as rim_codec
@@ -93,7 +95,32 @@ def make_engine(url: str) -> Engine:
     # No server-side prepared statements: after five executions psycopg would prepare the stored-query
     # SQL, and PostgreSQL's generic plan for "patient = $1 ... ORDER BY seq LIMIT n" can walk the primary
     # key in seq order and filter, instead of using the patient index (measured: 90 ms instead of 1 ms).
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"prepare_threshold": None})
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"prepare_threshold": None})
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only if it sat idle for a while (a server restart, a
+    firewall dropping idle sessions): pinging on every checkout would add a round trip to each query,
+    10-20 % of a FindDocuments. A connection that fails the ping is replaced, not handed out."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - whatever broke it, the pool retries with a new connection
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
 
 
 # The lookups every submission makes, built once: constructing a Core statement per call costs more than
@@ -347,6 +374,12 @@ class SqlRegistry:
 
     @contextmanager
     def read(self) -> Iterator[RegistryTx]:
+        if self.engine.dialect.name == "postgresql":
+            # No BEGIN / COMMIT round trips: under READ COMMITTED each statement of a transaction sees
+            # its own snapshot anyway, so autocommit reads see exactly what they saw inside one.
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                yield RegistryTx(conn)
+            return
         with self.engine.connect() as conn, conn.begin():
             yield RegistryTx(conn)
 
