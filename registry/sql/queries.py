@@ -10,9 +10,10 @@ sends becomes SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, and_, exists, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, exists, or_, select
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.elements import ColumnElement
 
 from registry.sql import schema as t
@@ -76,6 +77,62 @@ _o = t.objects.c
 # Finders select what the answer needs along with the ids, so a Find query is one round trip.
 _OBJECT_COLUMNS = (_o.uuid, _o.kind, _o.status, _o.patient, _o.fragment)
 
+# FindDocuments and the Get*AndContents filters have few shapes (which filters are present, how many
+# AND-groups): each shape's statement is built once, with expanding bind parameters for the lists, so a
+# query costs its execution only (building and cache-keying the Core statement cost ~1 ms a query).
+_DOCUMENT_LISTS = ("statuses", "object_types", "class_codes", "type_codes", "practice_setting_codes",
+                   "healthcare_facility_type_codes", "format_codes")
+_DOCUMENT_RANGES = ("creation_time", "service_start_time", "service_stop_time")
+_DOCUMENT_GROUPS = ("event_codes", "confidentiality_codes", "reference_ids")
+_DOCUMENT_STATEMENTS: dict[tuple[object, ...], Select[Any]] = {}
+
+
+def _documents_statement(present: tuple[str, ...], groups: tuple[int, ...], authors: int) -> Select[Any]:
+    o, d = t.objects.c, t.documents.c
+    has = set(present)
+
+    def values(name: str) -> BindParameter[Any]:
+        return bindparam(name, expanding=True)
+
+    where: list[ColumnElement[bool]] = [o.kind == "DE"]
+    if "patient" in has:
+        where.append(o.patient == bindparam("patient"))
+    if "uuids" in has:
+        where.append(o.uuid.in_(values("uuids")))
+    if "statuses" in has:
+        where.append(o.status.in_(values("statuses")))
+    if "object_types" in has:
+        where.append(o.object_type.in_(values("object_types")))
+    # `documents` is joined only when a filter needs it: the usual FindDocuments (patient, status,
+    # objectType) then reads the patient index and the object rows, not 100 more index probes.
+    on_documents: list[ColumnElement[bool]] = []
+    for name, column in (("class_codes", d.class_code), ("type_codes", d.type_code),
+                         ("practice_setting_codes", d.practice_setting_code),
+                         ("healthcare_facility_type_codes", d.healthcare_facility_type_code),
+                         ("format_codes", d.format_code)):
+        if name in has:
+            on_documents.append(column.in_(values(name)))
+    for name, column in (("creation_time", d.creation_time), ("service_start_time", d.service_start_time),
+                         ("service_stop_time", d.service_stop_time)):
+        if f"{name}_from" in has:
+            on_documents.append(column >= bindparam(f"{name}_from"))
+        if f"{name}_to" in has:
+            on_documents.append(column < bindparam(f"{name}_to"))
+    c, r = t.document_codes.c, t.document_reference_ids.c
+    for name, count in zip(_DOCUMENT_GROUPS, groups):
+        for i in range(count):
+            if name == "reference_ids":
+                where.append(exists().where(r.uuid == o.uuid, r.value.in_(values(f"{name}_{i}"))))
+            else:
+                code_type = "E" if name == "event_codes" else "C"
+                where.append(exists().where(c.uuid == o.uuid, c.code_type == code_type, c.value.in_(values(f"{name}_{i}"))))
+    if authors:
+        a = t.document_authors.c
+        where.append(exists().where(a.uuid == o.uuid, or_(*(a.person.ilike(bindparam(f"author_{i}"), escape="\\")
+                                                              for i in range(authors)))))
+    source = t.objects.join(t.documents, d.uuid == o.uuid) if on_documents else t.objects
+    return select(*_OBJECT_COLUMNS).select_from(source).where(and_(*where, *on_documents)).order_by(o.seq)
+
 
 class QuerySql:
     def __init__(self, conn: Connection, limit: int) -> None:
@@ -83,8 +140,10 @@ class QuerySql:
         self.limit = limit
         self._loaded: dict[str, StoredObject] = {}
 
-    def _run(self, stmt) -> Found:  # type: ignore[no-untyped-def]
-        result = self.conn.execute(stmt.limit(self.limit + 1))
+    def _run(self, stmt, params: dict[str, object] | None = None) -> Found:  # type: ignore[no-untyped-def]
+        if params is None:
+            stmt = stmt.limit(self.limit + 1)
+        result = self.conn.execute(stmt, params)
         has_time = "last_update_time" in result.keys()
         # Plain DBAPI tuples: a LeafClass answer reads ~100 rows of several KB, and SQLAlchemy's Row
         # processing would cost as much as the query itself.
@@ -98,44 +157,28 @@ class QuerySql:
     # --- finders --------------------------------------------------------------------------------------
 
     def documents(self, patient: str | None, f: DocumentFilter, uuids: Iterable[str] | None = None) -> Found:
-        o, d = t.objects.c, t.documents.c
-        where: list[ColumnElement] = [o.kind == "DE"]
-        if patient is not None:
-            where.append(o.patient == patient)
-        if uuids is not None:
-            where.append(o.uuid.in_(list(uuids)))
-        if f.statuses is not None:
-            where.append(o.status.in_(list(f.statuses)))
-        if f.object_types is not None:
-            where.append(o.object_type.in_(list(f.object_types)))
-        # `documents` is joined only when a filter needs it: the usual FindDocuments (patient, status,
-        # objectType) then reads the patient index and the object rows, not 100 more index probes.
-        on_documents: list[ColumnElement] = []
-        for column, values in (
-            (d.class_code, f.class_codes),
-            (d.type_code, f.type_codes),
-            (d.practice_setting_code, f.practice_setting_codes),
-            (d.healthcare_facility_type_code, f.healthcare_facility_type_codes),
-            (d.format_code, f.format_codes),
-        ):
-            if values is not None:
-                on_documents.append(column.in_(list(values)))
-        on_documents += _range(d.creation_time, f.creation_time)
-        on_documents += _range(d.service_start_time, f.service_start_time)
-        on_documents += _range(d.service_stop_time, f.service_stop_time)
-        c = t.document_codes.c
-        for code_type, groups in (("E", f.event_codes), ("C", f.confidentiality_codes)):
-            for group in groups:
-                where.append(exists().where(c.uuid == o.uuid, c.code_type == code_type, c.value.in_(list(group))))
-        r = t.document_reference_ids.c
-        for group in f.reference_ids:
-            where.append(exists().where(r.uuid == o.uuid, r.value.in_(list(group))))
-        if f.author_persons is not None:
-            a = t.document_authors.c
-            where.append(exists().where(a.uuid == o.uuid, _like_any(a.person, f.author_persons)))
-        source = t.objects.join(t.documents, d.uuid == o.uuid) if on_documents else t.objects
-        stmt = select(*_OBJECT_COLUMNS).select_from(source).where(and_(*where, *on_documents)).order_by(o.seq)
-        return self._run(stmt)
+        params: dict[str, object] = {"patient": patient, "uuids": list(uuids) if uuids is not None else None}
+        for name in _DOCUMENT_LISTS:
+            values = getattr(f, name)
+            params[name] = list(values) if values is not None else None
+        for name in _DOCUMENT_RANGES:
+            low, high = getattr(f, name)
+            params[f"{name}_from"], params[f"{name}_to"] = pad_time(low), pad_time(high)
+        for name in _DOCUMENT_GROUPS:
+            for i, group in enumerate(getattr(f, name)):
+                params[f"{name}_{i}"] = list(group)
+        for i, pattern in enumerate(f.author_persons or ()):
+            params[f"author_{i}"] = pattern
+        shape = (
+            tuple(k for k, v in params.items() if v is not None),
+            tuple(len(getattr(f, name)) for name in _DOCUMENT_GROUPS),
+            len(f.author_persons or ()),
+            self.limit,
+        )
+        stmt = _DOCUMENT_STATEMENTS.get(shape)
+        if stmt is None:
+            stmt = _DOCUMENT_STATEMENTS[shape] = _documents_statement(shape[0], shape[1], shape[2]).limit(self.limit + 1)
+        return self._run(stmt, {k: v for k, v in params.items() if v is not None})
 
     def submission_sets(
         self,

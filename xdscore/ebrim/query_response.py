@@ -75,7 +75,7 @@ def _folder(obj: StoredObjectLike, home: str | None) -> bytes:
 
 def leaf_class(objects: Iterable[StoredObjectLike], home: str | None = None) -> bytes:
     """The stored fragments with their current status (and home) put in, as one response."""
-    parts = [_OPEN.replace("{status}", ResponseStatus.SUCCESS.value).encode()]
+    parts: list[bytes | memoryview] = [_OPEN.replace("{status}", ResponseStatus.SUCCESS.value).encode()]
     home_attr = f" home={quoteattr(home)}" if home else ""
     attrs: dict[str, bytes] = {}  # per status: the attributes to insert
     for o in objects:
@@ -86,7 +86,9 @@ def leaf_class(objects: Iterable[StoredObjectLike], home: str | None = None) -> 
         if inserted is None:
             inserted = attrs[o.status] = f" status={quoteattr(o.status)}{home_attr}".encode()
         # The fragment starts with "<rim:Tag " (lxml's serialization): attributes go right after the name.
+        # Views, not slices: the fragment is copied once, by the join.
         cut = o.xml.index(b" ")
-        parts += (o.xml[:cut], inserted, o.xml[cut:])
+        view = memoryview(o.xml)
+        parts += (view[:cut], inserted, view[cut:])
     parts.append(_CLOSE.encode())
     return b"".join(parts)
