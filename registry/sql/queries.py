@@ -85,6 +85,7 @@ _DOCUMENT_LISTS = ("statuses", "object_types", "class_codes", "type_codes", "pra
 _DOCUMENT_RANGES = ("creation_time", "service_start_time", "service_stop_time")
 _DOCUMENT_GROUPS = ("event_codes", "confidentiality_codes", "reference_ids")
 _DOCUMENT_STATEMENTS: dict[tuple[object, ...], Select[Any]] = {}
+_MAX_SHAPES = 256
 
 
 def _documents_statement(present: tuple[str, ...], groups: tuple[int, ...], authors: int) -> Select[Any]:
@@ -177,7 +178,9 @@ class QuerySql:
         )
         stmt = _DOCUMENT_STATEMENTS.get(shape)
         if stmt is None:
-            stmt = _DOCUMENT_STATEMENTS[shape] = _documents_statement(shape[0], shape[1], shape[2]).limit(self.limit + 1)
+            stmt = _documents_statement(shape[0], shape[1], shape[2]).limit(self.limit + 1)
+            if len(_DOCUMENT_STATEMENTS) < _MAX_SHAPES:  # clients choose the shapes: keep the cache bounded
+                _DOCUMENT_STATEMENTS[shape] = stmt
         return self._run(stmt, {k: v for k, v in params.items() if v is not None})
 
     def submission_sets(
