@@ -9,7 +9,7 @@ XDSTooManyResults past the configured limit; a Get* query for unknown ids is a S
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from lxml import etree
@@ -141,8 +141,7 @@ def get_all(q: StoredQuery, sql: QuerySql) -> Selection:
     pid = patient(q, "$patientId")
     s = Selection()
     s.submission_sets = s.take(sql.submission_sets(pid, q.any_of("$XDSSubmissionSetStatus") or []))
-    f = content_filter(q)
-    f = DocumentFilter(**{**f.__dict__, "statuses": q.any_of(f"{DE}Status")})
+    f = replace(content_filter(q), statuses=q.any_of(f"{DE}Status"))
     s.documents = s.take(sql.documents(pid, f))
     s.folders = s.take(sql.folders(pid, q.any_of("$XDSFolderStatus") or []))
     s.associations = _associations_among(sql, [*s.submission_sets, *s.documents, *s.folders])
