@@ -210,10 +210,6 @@ def _association_targets(sub: Submission, existing: dict[str, StoredRef]) -> Ite
             yield from _membership(a, source, target, existing, own_patient)
 
 
-def _kind(obj: RegistryEntry | StoredRef) -> ObjectKind:
-    return obj.kind
-
-
 def _patient_of(obj: RegistryEntry | StoredRef) -> str | None:
     if isinstance(obj, StoredRef):
         return obj.patient
@@ -224,7 +220,7 @@ def _patient_of(obj: RegistryEntry | StoredRef) -> str | None:
 
 def _relationship_target(a: Association, target: RegistryEntry | StoredRef, own_patient: str | None) -> Iterable[Violation]:
     where = f"Association {a.entry_uuid} ({a.association_type.rsplit(':', 1)[-1]})"
-    if _kind(target) is not ObjectKind.DOCUMENT_ENTRY:
+    if target.kind is not ObjectKind.DOCUMENT_ENTRY:
         yield Violation(MD, f"{where}: target {a.target_uuid} is not a DocumentEntry", a.target_uuid)
         return
     if isinstance(target, StoredRef) and target.status != APPROVED:
@@ -249,7 +245,7 @@ def _membership(
     own_patient: str | None,
 ) -> Iterable[Violation]:
     where = f"Association {a.entry_uuid} (HasMember)"
-    source_kind, target_kind = _kind(source), _kind(target)
+    source_kind, target_kind = source.kind, target.kind
     if source_kind is ObjectKind.SUBMISSION_SET:
         if isinstance(source, StoredRef):
             yield Violation(MD, f"{where}: source {a.source_uuid} is a SubmissionSet of an earlier submission", a.source_uuid)
