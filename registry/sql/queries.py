@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from registry.sql import schema as t
 from registry.sql.fragments import unpack
-from registry.sql.store import KINDS, _chunks, pad_time
+from registry.sql.store import KINDS, chunks, pad_time
 
 TimeRange = tuple[str | None, str | None]  # (From inclusive, To exclusive), DTM
 
@@ -231,7 +231,7 @@ class QuerySql:
         col = {"uuid": o.uuid, "unique_id": o.unique_id, "lid": o.lid}[column]
         out: list[tuple[int, str]] = []
         fd = t.folders.c
-        for chunk in _chunks(values):
+        for chunk in chunks(values):
             stmt = (
                 select(o.seq, *_OBJECT_COLUMNS, fd.last_update_time)
                 .select_from(t.objects.outerjoin(t.folders, fd.uuid == o.uuid))
@@ -260,7 +260,7 @@ class QuerySql:
             values = list(either)
             conditions += [(a.source, values), (a.target, values)]
         for column, values in conditions:
-            for chunk in _chunks(values):
+            for chunk in chunks(values):
                 stmt = (
                     select(o.seq, a.uuid, a.association_type, a.source, a.target)
                     .join(t.objects, o.uuid == a.uuid)
@@ -278,7 +278,7 @@ class QuerySql:
     def kinds(self, uuids: Iterable[str]) -> dict[str, str]:
         o = t.objects.c
         out: dict[str, str] = {}
-        for chunk in _chunks(uuids):
+        for chunk in chunks(uuids):
             out.update({r.uuid: r.kind for r in self.conn.execute(select(o.uuid, o.kind).where(o.uuid.in_(chunk)))})
         return out
 
@@ -288,7 +288,7 @@ class QuerySql:
         """The stored objects, in the order asked; those a finder already read are not read again."""
         o, fd = t.objects.c, t.folders.c
         found: dict[str, StoredObject] = {u: self._loaded[u] for u in uuids if u in self._loaded}
-        for chunk in _chunks(u for u in uuids if u not in found):
+        for chunk in chunks(u for u in uuids if u not in found):
             stmt = (
                 select(o.uuid, o.kind, o.status, o.patient, o.fragment, fd.last_update_time)
                 .select_from(t.objects.outerjoin(t.folders, fd.uuid == o.uuid))

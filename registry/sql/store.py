@@ -60,7 +60,8 @@ def pad_time(value: str | None) -> str | None:
     return value.strip().ljust(14, "0")[:14] if value else None
 
 
-def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+def chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    """The distinct non-empty values, in lists short enough for one IN (...) of bound parameters."""
     items = list(dict.fromkeys(v for v in values if v))
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
@@ -164,14 +165,14 @@ class RegistryTx:
 
     def existing_uuids(self, uuids: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(uuids):
+        for chunk in chunks(uuids):
             found.update(self.conn.scalars(select(t.objects.c.uuid).where(t.objects.c.uuid.in_(chunk))))
         return found
 
     def refs(self, uuids: Iterable[str]) -> dict[str, StoredRef]:
         o = t.objects.c
         out: dict[str, StoredRef] = {}
-        for chunk in _chunks(uuids):
+        for chunk in chunks(uuids):
             for r in self.conn.execute(
                 select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id).where(o.uuid.in_(chunk))
             ):
@@ -180,21 +181,21 @@ class RegistryTx:
 
     def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]:
         out: dict[str, list[StoredDocument]] = {}
-        for chunk in _chunks(unique_ids):
+        for chunk in chunks(unique_ids):
             for r in self.conn.execute(_DOCUMENTS_BY_UID, {"uids": chunk}):
                 out.setdefault(r.unique_id, []).append(StoredDocument(r.uuid, r.unique_id, r.hash, r.size, r.status))
         return out
 
     def used_package_unique_ids(self, unique_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(unique_ids):
+        for chunk in chunks(unique_ids):
             found.update(self.conn.scalars(_PACKAGE_UIDS, {"uids": chunk}))
         return found
 
     def folders_of_documents(self, document_uuids: Iterable[str]) -> dict[str, list[str]]:
         a, o = t.associations.c, t.objects.c
         out: dict[str, list[str]] = {}
-        for chunk in _chunks(document_uuids):
+        for chunk in chunks(document_uuids):
             rows = self.conn.execute(
                 select(a.target, a.source)
                 .join(t.objects, o.uuid == a.source)
@@ -211,7 +212,7 @@ class RegistryTx:
         a = t.associations.c
         types = list(association_types)
         out: dict[str, list[str]] = {}
-        for chunk in _chunks(target_uuids):
+        for chunk in chunks(target_uuids):
             for r in self.conn.execute(select(a.target, a.source).where(a.target.in_(chunk), a.association_type.in_(types))):
                 out.setdefault(r.target, []).append(r.source)
         return out
