@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-
-from lxml import etree
 from datetime import datetime, timezone
 from pathlib import Path
 
+from lxml import etree
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from xdscore.clock import dtm

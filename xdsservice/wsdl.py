@@ -9,8 +9,8 @@ listed here are served. Pure functions of their arguments (the files are read on
 
 from __future__ import annotations
 
-from functools import lru_cache
 import sys
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
