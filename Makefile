@@ -19,12 +19,13 @@ run: install
 	$(BIN)/python -m xdsservice.launch
 
 # Installs, makes sure PostgreSQL binaries are present (the tests start a throwaway cluster), runs all tests.
-test: install
+test: install lint
 	scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest -q
 
+# ruff over the whole tree (configuration in pyproject.toml), mypy --strict on the protocol core.
 lint: install
-	$(BIN)/ruff check xdscore registry repository audit conformance xdsservice
+	$(BIN)/ruff check .
 	$(BIN)/mypy xdscore
 
 clean:

@@ -211,7 +211,7 @@ class AuditStore:
     @staticmethod
     def _ids(conn: sa.Connection, digests: list[str]) -> dict[str, int]:
         query = sa.select(audit_event.c.digest, audit_event.c.id).where(audit_event.c.digest.in_(digests))
-        return {digest: event_id for digest, event_id in conn.execute(query)}
+        return dict(conn.execute(query).all())  # a Result has .keys(): dict() would read it as a mapping
 
     @staticmethod
     def _row(record: AuditRecord, origin: Origin) -> dict[str, Any]:

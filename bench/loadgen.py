@@ -12,8 +12,8 @@ import asyncio
 import itertools
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 Request = Callable[[int], tuple[str, bytes]]
 
@@ -33,7 +33,7 @@ class LoadResult:
         if not self.latencies:
             return float("nan")
         ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
     def summary(self) -> str:
         mean = statistics.fmean(self.latencies) * 1000 if self.latencies else float("nan")

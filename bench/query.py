@@ -85,7 +85,7 @@ def load(url: str, n: int, batch: int = 5000) -> list[str]:
             u = f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}"
             uid = f"1.2.3.4.{k}"
             cls = CLASSES[k % len(CLASSES)]
-            pid = str(PatientKey("BENCH%06d" % p, AUTHORITY))
+            pid = str(PatientKey(f"BENCH{p:06d}", AUTHORITY))
             # every Classification and ExternalIdentifier with its own id, as registered ones have
             body = pieces[0] + "".join(f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}{piece}" for piece in pieces[1:])
             rows["objects"].append({

@@ -285,9 +285,7 @@ class TestKit:
             raise FileNotFoundError(f"{root} holds no tests/ folder: not a NIST test kit")
         self.tests_dir = self.root / "tests"
         # Data sets and utilities are plans too (testdata-registry/SingleDocument-Registry …); tests win.
-        self.roots = [self.tests_dir] + sorted(
-            p for p in self.root.iterdir() if p.is_dir() and (p.name.startswith("testdata-") or p.name == "utilities")
-        )
+        self.roots = [self.tests_dir, *sorted(p for p in self.root.iterdir() if p.is_dir() and (p.name.startswith("testdata-") or p.name == "utilities"))]
         self._plans: dict[tuple[str, str | None], Section] = {}
 
     def test_ids(self) -> list[str]:

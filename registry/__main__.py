@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import uvicorn
-
-from dataclasses import replace
 
 from registry.app import Registry
 from registry.config import RegistrySettings

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lxml import etree
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from registry import query
+from registry.config import RegistrySettings
+from registry.mllp_server import FeedServer
+from registry.patient_feed import FeedDecision, MergePatient, SavePatient
+from registry.register import RegisterSettings, lock_keys, register
+from registry.sql.queries import QuerySql
+from registry.sql.store import SqlRegistry
 from xdscore.clock import dtm
 from xdscore.ebrim import query_response, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
@@ -25,14 +32,6 @@ from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import hook_for_service
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 from xdsservice.wsdl import schema_document, wsdl_document
-
-from registry import query
-from registry.config import RegistrySettings
-from registry.mllp_server import FeedServer
-from registry.patient_feed import FeedDecision, MergePatient, SavePatient
-from registry.register import RegisterSettings, lock_keys, register
-from registry.sql.queries import QuerySql
-from registry.sql.store import SqlRegistry
 
 log = logging.getLogger("xds.registry")
 
@@ -49,7 +48,7 @@ def load_profile(settings: RegistrySettings) -> Profile:
 
 
 def now_dtm() -> str:
-    return dtm(datetime.now(timezone.utc))
+    return dtm(datetime.now(UTC))
 
 
 def new_uuid() -> str:
@@ -141,14 +140,14 @@ class Registry:
         """ITI-8: one Patient Record event per message applied (an A40 gives the delete and the update)."""
         saved = [a for a in decision.actions if isinstance(a, SavePatient)]
         merges = [a for a in decision.actions if isinstance(a, MergePatient)]
-        base = dict(
-            event_time=datetime.now(timezone.utc),
-            outcome=ae.EventOutcome.SUCCESS,
-            client=ae.Node(user_id=f"{decision.sending[1]}|{decision.sending[0]}", address=peer),
-            server=ae.Node(user_id=f"{decision.receiving[1]}|{decision.receiving[0]}", address=self.settings.feed_host,
+        base = {
+            "event_time": datetime.now(UTC),
+            "outcome": ae.EventOutcome.SUCCESS,
+            "client": ae.Node(user_id=f"{decision.sending[1]}|{decision.sending[0]}", address=peer),
+            "server": ae.Node(user_id=f"{decision.receiving[1]}|{decision.receiving[0]}", address=self.settings.feed_host,
                            process_id=self.audit.pid),
-            audit_source=self.audit.source,
-        )
+            "audit_source": self.audit.source,
+        }
         if saved:
             self.audit.record(ae.AuditFacts(
                 transaction=ae.Transaction.ITI_8, patient_ids=tuple(str(a.key) for a in saved),

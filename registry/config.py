@@ -35,7 +35,7 @@ class RegistrySettings:
     log_level: str = "info"
 
     @classmethod
-    def load(cls, **overrides: object) -> "RegistrySettings":
+    def load(cls, **overrides: object) -> RegistrySettings:
         env = os.environ
         if "XDS_PROFILE" in env and "profile" not in overrides:
             overrides["profile"] = env["XDS_PROFILE"]

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Callable
-
-from xdscore import mllp
+from collections.abc import Callable
 
 from registry import patient_feed
 from registry.sql.store import SqlRegistry
+from xdscore import mllp
 
 log = logging.getLogger("xds.registry.feed")
 
@@ -65,13 +64,13 @@ class FeedServer:
         try:
             with self.store.write() as tx:
                 patient_feed.apply(decision, tx, now)
-        except Exception as exc:  # noqa: BLE001 - the sender must learn the message was not applied
+        except Exception as exc:  # the sender must learn the message was not applied
             log.exception("ITI-8 message %s could not be stored", decision.control_id)
             return patient_feed.ack(decision, now, ack_id, "AE", f"not stored: {type(exc).__name__}").encode()
         if self.on_applied is not None:
             try:
                 self.on_applied(decision, peer)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("ITI-8 after-apply hook failed")
         return patient_feed.ack(decision, now, ack_id).encode()
 
@@ -92,7 +91,7 @@ class FeedServer:
                     await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
-        except Exception:  # noqa: BLE001 - one connection's failure never stops the listener
+        except Exception:  # one connection's failure never stops the listener
             log.exception("ITI-8 connection failed")
         finally:
             writer.close()

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from hl7apy.core import Message
 from hl7apy.parser import parse_message
 
-from xdscore.model import PatientKey
-
 from registry.sql.store import RegistryTx
+from xdscore.model import PatientKey
 
 CREATE_OR_UPDATE = frozenset({"A01", "A04", "A05", "A08"})
 MERGE = "A40"
@@ -93,7 +92,7 @@ def _demographics(pid: object) -> dict[str, str]:
 
 
 def _identifiers(pid: object) -> list[str]:
-    return [rep.to_er7() for rep in getattr(pid, "pid_3")]
+    return [rep.to_er7() for rep in pid.pid_3]
 
 
 def interpret(text: str, affinity_domain: str = "") -> FeedDecision:

@@ -9,18 +9,17 @@ XDSTooManyResults past the configured limit; a Get* query for unknown ids is a S
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from lxml import etree
 
+from registry.sql.queries import DocumentFilter, Found, QuerySql
 from xdscore.ebrim import query_response
 from xdscore.errors import Violation, XdsError
 from xdscore.model import PatientKey
 from xdscore.queries import ReturnType, StoredQuery, decode
 from xdscore.vocabulary import AssociationType, ErrorCode, ObjectType, StoredQueryId
-
-from registry.sql.queries import DocumentFilter, Found, QuerySql
 
 Q = StoredQueryId
 HAS_MEMBER = AssociationType.HAS_MEMBER.value

@@ -11,9 +11,10 @@ uniqueIds, lid/version, folders, association targets, RPLC, patient of associati
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable
 
+from registry.store import Changes, RegistryReader, StoredRef
 from xdscore.ebrim import association as assoc_codec
 from xdscore.ebrim import document_entry, folder, submission_set
 from xdscore.errors import Violation
@@ -32,8 +33,6 @@ from xdscore.profiles import Profile
 from xdscore.rules.submission import is_symbolic
 from xdscore.rules.validate import validate_submission
 from xdscore.vocabulary import DOCUMENT_RELATIONSHIPS, REPLACEMENTS, AssociationType, ErrorCode, Severity, Slot, Status
-
-from registry.store import Changes, RegistryReader, StoredRef
 
 MD = ErrorCode.XDSRegistryMetadataError
 APPROVED = Status.APPROVED.value

@@ -6,8 +6,9 @@ inside one database transaction, so the checks and the writes of a submission se
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from xdscore.model import ObjectKind, Patient, PatientKey, RegistryEntry
 

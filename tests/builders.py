@@ -69,7 +69,7 @@ def document(
         size=str(len(content)),
         repository_unique_id="1.19.6.24.109.42.1",
         language_code="en-us",
-        source_patient_id=f"local1^^^&1.2.3.4&ISO",
+        source_patient_id="local1^^^&1.2.3.4&ISO",
         source_patient_info=("PID-3|local1^^^&1.2.3.4&ISO", "PID-5|Doe^John^^^", "PID-7|19560527", "PID-8|M"),
     )
     return replace(de, **changes)  # type: ignore[arg-type]
@@ -111,7 +111,7 @@ class SubmissionBuilder:
     ss_id: str = "SubmissionSet01"
     _n: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    def with_submission_set(self, **changes: object) -> "SubmissionBuilder":
+    def with_submission_set(self, **changes: object) -> SubmissionBuilder:
         self.objects.insert(0, submission_set.write(submission_set_for(self.patient_id, self.ss_id, **changes)))
         return self
 

@@ -48,7 +48,7 @@ class PgServer:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    def start(self) -> "PgServer":
+    def start(self) -> PgServer:
         if self.as_root:
             shutil.chown(self.tmp, "postgres", "postgres")
         self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "xds", "-A", "trust", "-E", "UTF8")

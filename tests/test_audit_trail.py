@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest

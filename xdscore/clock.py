@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def dtm(moment: datetime) -> str:
     """YYYYMMDDhhmmss in UTC."""
-    return moment.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
+    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")

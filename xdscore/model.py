@@ -116,7 +116,7 @@ class RimObject:
                 return e.value
         return None
 
-    def with_slot(self, name: str, values: tuple[str, ...]) -> "RimObject":
+    def with_slot(self, name: str, values: tuple[str, ...]) -> RimObject:
         """Copy with slot `name` set to `values` (added at the end when absent)."""
         slots = list(self.slots)
         for i, s in enumerate(slots):
@@ -292,7 +292,7 @@ class PatientKey:
     authority: str
 
     @classmethod
-    def parse(cls, cx: str) -> "PatientKey | None":
+    def parse(cls, cx: str) -> PatientKey | None:
         parts = cx.split("^")
         if not parts[0] or len(parts) < 4 or not parts[3]:
             return None

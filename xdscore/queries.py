@@ -55,7 +55,7 @@ class QuerySpec:
         return None
 
 
-S, L, C, ST, T, OT, AT, I = Kind.STRING, Kind.LIKE, Kind.CODE, Kind.STATUS, Kind.TIME, Kind.OBJECT_TYPE, Kind.ASSOCIATION_TYPE, Kind.INTEGER
+S, L, C, ST, T, OT, AT, INT = Kind.STRING, Kind.LIKE, Kind.CODE, Kind.STATUS, Kind.TIME, Kind.OBJECT_TYPE, Kind.ASSOCIATION_TYPE, Kind.INTEGER
 
 
 def _p(name: str, kind: Kind, multiple: bool = False, and_or: bool = False) -> Param:
@@ -88,7 +88,7 @@ _CONTENT_FILTERS = (
     _p("$XDSDocumentEntryConfidentialityCode", C, True, True),
     _p("$XDSDocumentEntryType", OT, True),
 )
-_META = (_p("$MetadataLevel", I), _p("$homeCommunityId", S))
+_META = (_p("$MetadataLevel", INT), _p("$homeCommunityId", S))
 
 SPECS: dict[StoredQueryId, QuerySpec] = {
     s.query: s

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from audit.config import AuditSenderSettings
@@ -52,7 +52,7 @@ class AuditTrail:
         status = status if isinstance(status, ResponseStatus) else ResponseStatus(status)
         return ae.AuditFacts(
             transaction=transaction,
-            event_time=datetime.now(timezone.utc),
+            event_time=datetime.now(UTC),
             outcome=ae.EventOutcome.of_response(status),
             client=self.client(context),
             server=self.server(context.endpoint),
@@ -67,7 +67,7 @@ class AuditTrail:
             return
         try:
             self.sender.emit_all(ae.build(facts))
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("audit of %s could not be recorded", facts.transaction.value)
 
     def close(self) -> None:

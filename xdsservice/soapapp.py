@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from lxml import etree
@@ -209,7 +210,7 @@ class SoapService:
             except SoapFault as fault:  # no message id known yet
                 await self._send_fault(send, fault, None)
                 return
-            except Exception:  # noqa: BLE001 - an unexpected decoder error is still answered with a fault
+            except Exception:  # an unexpected decoder error is still answered with a fault
                 log.exception("unhandled error while decoding a SOAP request")
                 await self._send_fault(send, SoapFault(FaultCode.RECEIVER, "internal error; see the server log"), None)
                 return
@@ -218,7 +219,7 @@ class SoapService:
             for callback in decoded.on_close if decoded is not None else ():
                 try:
                     await asyncio.to_thread(callback)
-                except Exception:  # noqa: BLE001 - clean-up must not break the exchange
+                except Exception:  # clean-up must not break the exchange
                     log.exception("request clean-up callback failed")
 
     async def _serve(self, scope: dict[str, Any], decoded: DecodedRequest, send: Any) -> None:
@@ -252,7 +253,7 @@ class SoapService:
         except SoapFault as fault:
             await self._send_fault(send, fault, relates_to)
             return
-        except Exception:  # noqa: BLE001 - the one place every unexpected error becomes a fault
+        except Exception:  # the one place every unexpected error becomes a fault
             log.exception("unhandled error while serving a SOAP request")
             await self._send_fault(send, SoapFault(FaultCode.RECEIVER, "internal error; see the server log"), relates_to)
             return
@@ -260,7 +261,7 @@ class SoapService:
         for callback in reply.after_send:
             try:
                 callback()
-            except Exception:  # noqa: BLE001 - a failing audit hook must not break the exchange
+            except Exception:  # a failing audit hook must not break the exchange
                 log.exception("after-send callback failed")
 
     async def _send_fault(self, send: Any, fault: SoapFault, relates_to: str | None) -> None:
@@ -298,7 +299,7 @@ class SoapService:
                     break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except Exception:  # noqa: BLE001 - the status line is gone: the short body tells the client
+        except Exception:  # the status line is gone: the short body tells the client
             log.exception("streaming an MTOM reply failed after it started")
         finally:
             close = getattr(chunks, "close", None)
@@ -312,7 +313,7 @@ class SoapService:
                 try:
                     for hook in self.on_startup:
                         await hook()
-                except Exception as exc:  # noqa: BLE001 - reported to the server, which stops
+                except Exception as exc:  # reported to the server, which stops
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -321,7 +322,7 @@ class SoapService:
                 for hook in self.on_shutdown:
                     try:
                         await hook()
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         log.exception("shutdown hook failed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return

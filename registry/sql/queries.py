@@ -9,12 +9,12 @@ sends becomes SQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, exists, or_, select
-from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from registry.sql import schema as t
 from registry.sql.fragments import unpack
@@ -120,7 +120,7 @@ def _documents_statement(present: tuple[str, ...], groups: tuple[int, ...], auth
         if f"{name}_to" in has:
             on_documents.append(column < bindparam(f"{name}_to"))
     c, r = t.document_codes.c, t.document_reference_ids.c
-    for name, count in zip(_DOCUMENT_GROUPS, groups):
+    for name, count in zip(_DOCUMENT_GROUPS, groups, strict=False):
         for i in range(count):
             if name == "reference_ids":
                 where.append(exists().where(r.uuid == o.uuid, r.value.in_(values(f"{name}_{i}"))))
@@ -145,7 +145,7 @@ class QuerySql:
         if params is None:
             stmt = stmt.limit(self.limit + 1)
         result = self.conn.execute(stmt, params)
-        has_time = "last_update_time" in result.keys()
+        has_time = "last_update_time" in result.keys()  # noqa: SIM118 - `in result` would consume the rows
         # Plain DBAPI tuples: a LeafClass answer reads ~100 rows of several KB, and SQLAlchemy's Row
         # processing would cost as much as the query itself.
         rows = result.cursor.fetchall()
@@ -299,4 +299,4 @@ class QuerySql:
         return [found[u] for u in uuids if u in found]
 
 
-__all__ = ["DocumentFilter", "Found", "QuerySql", "StoredObject", "KINDS"]
+__all__ = ["KINDS", "DocumentFilter", "Found", "QuerySql", "StoredObject"]

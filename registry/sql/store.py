@@ -13,15 +13,19 @@ import json
 import threading
 import time
 import zlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from lxml import etree
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, select, update
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 
+from registry.sql import fragments
+from registry.sql import schema as t
+from registry.store import Changes, StoredDocument, StoredRef
 from xdscore.ebrim import rim as rim_codec
 from xdscore.model import (
     Association,
@@ -35,10 +39,6 @@ from xdscore.model import (
     SubmissionSet,
 )
 from xdscore.vocabulary import NS, UUID, AssociationType
-
-from registry.sql import fragments
-from registry.sql import schema as t
-from registry.store import Changes, StoredDocument, StoredRef
 
 KIND_CODES = {
     ObjectKind.DOCUMENT_ENTRY: "DE",
@@ -120,7 +120,7 @@ def _ping_when_idle(engine: Engine) -> None:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
-        except Exception as exc:  # noqa: BLE001 - whatever broke it, the pool retries with a new connection
+        except Exception as exc:  # whatever broke it, the pool retries with a new connection
             raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
 
 

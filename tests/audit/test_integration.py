@@ -47,11 +47,11 @@ def sender_for(sink: Sink, tmp_path: Path, pki, transport: str = "tls", name: st
     return AuditSender(settings)
 
 
-async def stored(sink: Sink, count: int, timeout: float = 10.0) -> None:
+async def stored(sink: Sink, count: int, within: float = 10.0) -> None:
     assert sink.store is not None and sink.receiver is not None
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while sink.store.counts()["events"] + sink.store.counts()["rejected"] < count:
-        assert time.monotonic() < deadline, f"{sink.store.counts()} after {timeout}s, expected {count}"
+        assert time.monotonic() < deadline, f"{sink.store.counts()} after {within}s, expected {count}"
         await asyncio.sleep(0.02)
     await sink.receiver.drained()
 

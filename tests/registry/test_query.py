@@ -16,8 +16,8 @@ Submission 1 = A, B and folder F1 holding A; 2 = C; 3 = D; 4 = E; 5 = X (patient
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import httpx
 import pytest
@@ -47,29 +47,29 @@ def cv(c: str, scheme: str = S) -> str:
 
 
 DOCS = {
-    "A": dict(class_code=code("C1"), practice_setting_code=code("P1"), healthcare_facility_type_code=code("H1"),
-              format_code=code("F1"), type_code=code("T1"), confidentiality_codes=(code("N"),),
-              event_codes=(code("E1"), code("E2")), authors=(Author(person="^Ford^Harrison^^^"),),
-              creation_time="20041224", service_start_time="200412230800", service_stop_time="200412230900",
-              reference_ids=("R1^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession",)),
-    "B": dict(class_code=code("C2"), practice_setting_code=code("P2"), healthcare_facility_type_code=code("H2"),
-              format_code=code("F2"), type_code=code("T2"), confidentiality_codes=(code("R"),),
-              event_codes=(code("E1"),), authors=(Author(person="^Smith^John^^^"),),
-              creation_time="20051224", service_start_time="20051201", service_stop_time="20051202",
-              reference_ids=("R2^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession",)),
-    "C": dict(class_code=code("C1"), practice_setting_code=code("P1"), healthcare_facility_type_code=code("H1"),
-              format_code=code("F1"), type_code=code("T1"), confidentiality_codes=(code("N"),),
-              authors=(Author(person="^Ford^Henry^^^"),), creation_time="20061224",
-              service_start_time=None, service_stop_time=None),
-    "D": dict(class_code=code("C3"), practice_setting_code=code("P1"), healthcare_facility_type_code=code("H1"),
-              format_code=code("F1"), type_code=code("T1"), confidentiality_codes=(code("N"), code("R")),
-              event_codes=(code("E2"),), authors=(Author(person="^O'Brien^Pat^^^"),), creation_time="20070101",
-              service_start_time=None, service_stop_time=None,
-              reference_ids=("R1^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession",)),
-    "E": dict(class_code=code("C1"), practice_setting_code=code("P2"), healthcare_facility_type_code=code("H1"),
-              format_code=code("F3"), type_code=code("T1"), confidentiality_codes=(code("N"),),
-              authors=(Author(person="^Jones^Ann^^^"),), creation_time="20080101",
-              service_start_time=None, service_stop_time=None),
+    "A": {"class_code": code("C1"), "practice_setting_code": code("P1"), "healthcare_facility_type_code": code("H1"),
+              "format_code": code("F1"), "type_code": code("T1"), "confidentiality_codes": (code("N"),),
+              "event_codes": (code("E1"), code("E2")), "authors": (Author(person="^Ford^Harrison^^^"),),
+              "creation_time": "20041224", "service_start_time": "200412230800", "service_stop_time": "200412230900",
+              "reference_ids": ("R1^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession",)},
+    "B": {"class_code": code("C2"), "practice_setting_code": code("P2"), "healthcare_facility_type_code": code("H2"),
+              "format_code": code("F2"), "type_code": code("T2"), "confidentiality_codes": (code("R"),),
+              "event_codes": (code("E1"),), "authors": (Author(person="^Smith^John^^^"),),
+              "creation_time": "20051224", "service_start_time": "20051201", "service_stop_time": "20051202",
+              "reference_ids": ("R2^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession",)},
+    "C": {"class_code": code("C1"), "practice_setting_code": code("P1"), "healthcare_facility_type_code": code("H1"),
+              "format_code": code("F1"), "type_code": code("T1"), "confidentiality_codes": (code("N"),),
+              "authors": (Author(person="^Ford^Henry^^^"),), "creation_time": "20061224",
+              "service_start_time": None, "service_stop_time": None},
+    "D": {"class_code": code("C3"), "practice_setting_code": code("P1"), "healthcare_facility_type_code": code("H1"),
+              "format_code": code("F1"), "type_code": code("T1"), "confidentiality_codes": (code("N"), code("R")),
+              "event_codes": (code("E2"),), "authors": (Author(person="^O'Brien^Pat^^^"),), "creation_time": "20070101",
+              "service_start_time": None, "service_stop_time": None,
+              "reference_ids": ("R1^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession",)},
+    "E": {"class_code": code("C1"), "practice_setting_code": code("P2"), "healthcare_facility_type_code": code("H1"),
+              "format_code": code("F3"), "type_code": code("T1"), "confidentiality_codes": (code("N"),),
+              "authors": (Author(person="^Jones^Ann^^^"),), "creation_time": "20080101",
+              "service_start_time": None, "service_stop_time": None},
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -48,7 +48,7 @@ def secured(pki, tmp_path_factory) -> Iterator[Service]:  # type: ignore[no-unty
 
 
 def _ctx(pki) -> VariantContext:  # type: ignore[no-untyped-def]
-    return VariantContext(pki[0], dt.datetime.now(dt.timezone.utc), profile="xua", audience=AUDIENCE)
+    return VariantContext(pki[0], dt.datetime.now(dt.UTC), profile="xua", audience=AUDIENCE)
 
 
 def _post(url: str, body: etree._Element, action: str, security: etree._Element | None) -> httpx.Response:
@@ -100,7 +100,7 @@ def test_refused_assertion_registers_nothing(secured: Service, pki, variant: str
 
 
 def test_registry_over_mutual_tls(pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    generated, trust, folder = pki
+    _generated, trust, folder = pki
     server_cert, server_key = folder / "server.pem", folder / "server.key"
     client_cert, client_key = folder / "client.pem", folder / "client.key"
     assert server_cert.exists() and client_cert.exists(), sorted(p.name for p in folder.iterdir())

@@ -37,7 +37,7 @@ async def post(client: httpx.AsyncClient, content_type: str, body: bytes) -> Rep
 async def provide(client: httpx.AsyncClient, patient: str, documents: dict[str, bytes] | None = None, inline: bool = False, mtom_wrap: bool = True) -> tuple[Reply, list[str]]:
     builder = builder_without_repository_slots(patient, documents=len(documents or {"x": b""}))
     entry_ids = [o.id for o in builder.objects if o.tag == "ExtrinsicObject"]
-    contents = {eid: Content.of(data) for eid, data in zip(entry_ids, (documents or {"x": b"hello repository"}).values())}
+    contents = {eid: Content.of(data) for eid, data in zip(entry_ids, (documents or {"x": b"hello repository"}).values(), strict=False)}
     body, parts = pnr_element(builder, contents, inline=inline)
     uids = [next(e.value for e in o.external_identifiers if e.scheme.endswith("2e82c1f6-a085-4c72-9da3-8640a32e42ab")) for o in builder.objects if o.tag == "ExtrinsicObject"]
     if mtom_wrap:

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-NO_FILE = {"XDS_CONFIG": os.devnull}  # never pick up a developer's ./xds.toml
-
 from xdscore import soap, wssec, xmlsafe
 from xdscore.wsse_faults import SecurityFault
 from xdsservice.security import (
@@ -24,6 +22,8 @@ from xdsservice.security import (
 from xuatool import variants
 from xuatool.header import request
 from xuatool.pki import TestPki
+
+NO_FILE = {"XDS_CONFIG": os.devnull}  # never pick up a developer's ./xds.toml
 
 
 def test_defaults_are_optional_xua_with_no_audience() -> None:
@@ -61,7 +61,7 @@ def test_bad_mode_is_refused() -> None:
 
 @pytest.mark.parametrize("value", ["5 minutes", "-1", "", "1e3"])
 def test_bad_numbers_are_a_config_error(value: str) -> None:
-    with pytest.raises(SecurityConfigError, match="CLOCK_SKEW|clock_skew"):
+    with pytest.raises(SecurityConfigError, match=r"CLOCK_SKEW|clock_skew"):
         load_security_settings("registry", NO_FILE | {"XDS_SECURITY_CLOCK_SKEW": value})
     assert load_security_settings("registry", NO_FILE | {"XDS_SECURITY_MAX_AGE": " 60 "}).max_age == 60
 

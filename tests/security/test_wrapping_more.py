@@ -150,9 +150,9 @@ def _insert_x509(info: etree._Element, *certs: Credential) -> None:
 
 def _fill_certs(root: etree._Element, *certs: Credential) -> None:
     """Put these certificates (base64 DER) in KeyInfo's X509Certificate elements, in order."""
-    elements = [el for el in root.iter(f"{_DS}X509Certificate")]
+    elements = list(root.iter(f"{_DS}X509Certificate"))
     assert len(elements) == len(certs)
-    for el, cred in zip(elements, certs):
+    for el, cred in zip(elements, certs, strict=False):
         el.text = base64.b64encode(cred.certificate.public_bytes(Encoding.DER)).decode()
 
 

@@ -103,7 +103,7 @@ def test_read_random_splits(seed: int) -> None:
     rng = random.Random(seed)
     _name, boundary, body, parts = READ_TABLE[seed % len(READ_TABLE)]
     cuts = sorted(rng.sample(range(1, len(body)), k=min(12, len(body) - 1)))
-    assert read(boundary, [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)])]) == parts
+    assert read(boundary, [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=False)]) == parts
 
 
 def test_reader_events_in_order() -> None:

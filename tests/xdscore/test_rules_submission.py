@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -89,8 +89,8 @@ def other_patient_document(b: SubmissionBuilder) -> None:
 
 
 def second_submission_set(b: SubmissionBuilder) -> None:
-    from xdscore.ebrim import submission_set as ssc
     from tests.builders import submission_set_for
+    from xdscore.ebrim import submission_set as ssc
 
     b.objects.append(ssc.write(submission_set_for(b.patient_id, "SubmissionSet02")))
 
@@ -163,8 +163,8 @@ def relationship_from_folder(b: SubmissionBuilder) -> None:
 
 
 def folder_holding_folder(b: SubmissionBuilder) -> None:
-    from xdscore.ebrim import folder as fdc
     from tests.builders import folder_for
+    from xdscore.ebrim import folder as fdc
 
     b.objects.append(fdc.write(folder_for(b.patient_id, "Folder02")))
     b.link(b.ss_id, "Folder02", None)

@@ -10,7 +10,8 @@ RegistryErrorList before RegistryObjectList, which is always present.
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 from xml.sax.saxutils import quoteattr
 
 from lxml import etree

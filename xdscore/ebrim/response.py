@@ -6,7 +6,7 @@ Failure (or PartialSuccess where a transaction allows it); warnings alone keep S
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lxml import etree
 

@@ -7,7 +7,7 @@ so an object stored as read comes back equal.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lxml import etree
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from xdscore.ebrim.coded import external_identifiers, first_text, localized, read_author, read_code, write_author, write_code
+from xdscore.ebrim.coded import (
+    external_identifiers,
+    first_text,
+    localized,
+    read_author,
+    read_code,
+    write_author,
+    write_code,
+)
 from xdscore.model import RimClassification, RimObject, RimSlot, SubmissionSet
 from xdscore.vocabulary import UUID, Slot
 

@@ -17,7 +17,7 @@ class Profile:
     rows: tuple[Row, ...]
     value_sets: tuple[ValueSet, ...] = ()
 
-    def extended(self, name: str, rows: tuple[Row, ...] = (), value_sets: tuple[ValueSet, ...] = ()) -> "Profile":
+    def extended(self, name: str, rows: tuple[Row, ...] = (), value_sets: tuple[ValueSet, ...] = ()) -> Profile:
         """A profile with more rows (a row with the same rule_id replaces the base one) and value sets."""
         replaced = {r.rule_id for r in rows}
         base = tuple(r for r in self.rows if r.rule_id not in replaced)

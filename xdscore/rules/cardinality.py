@@ -8,9 +8,9 @@ the engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Iterable, Iterator
 
 from xdscore.errors import Violation
 from xdscore.model import ObjectKind, RimClassification, RimObject

@@ -5,7 +5,7 @@ Each function yields Violations and names its code; `OBJECT_RULES` lists them in
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from xdscore.errors import Violation
 from xdscore.model import STANDARD_SLOTS, ObjectKind, RimObject

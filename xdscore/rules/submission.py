@@ -7,10 +7,11 @@ uniqueId reuse, known patients) is checked by the registry's stateful rules afte
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from xdscore.errors import Violation
 from xdscore.model import Association, DocumentEntry, Folder, PatientKey, Submission, SubmissionSet
+from xdscore.vocabulary import DOCUMENT_RELATIONSHIPS, AssociationType, ErrorCode
 
 PatientObject = DocumentEntry | SubmissionSet | Folder
 
@@ -18,7 +19,7 @@ PatientObject = DocumentEntry | SubmissionSet | Folder
 def _patient_objects(sub: Submission, with_submission_sets: bool = True) -> tuple[PatientObject, ...]:
     sets: tuple[PatientObject, ...] = sub.submission_sets if with_submission_sets else ()
     return (*sets, *sub.document_entries, *sub.folders)
-from xdscore.vocabulary import DOCUMENT_RELATIONSHIPS, AssociationType, ErrorCode
+
 
 MD = ErrorCode.XDSRegistryMetadataError
 ITI42_ASSOCIATION_TYPES = frozenset({AssociationType.HAS_MEMBER, *DOCUMENT_RELATIONSHIPS})
