@@ -19,10 +19,13 @@ from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterSettings, lock_keys, register
+from registry.remove import remove
 from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
+from registry.update import lock_keys as update_lock_keys
+from registry.update import update
 from xdscore.clock import dtm
-from xdscore.ebrim import query_response, response, submit_objects
+from xdscore.ebrim import query_response, remove_objects, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.profiles import Profile
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
@@ -70,7 +73,13 @@ class Registry:
         self.asgi = SoapService(
             path=settings.path,
             endpoint=settings.endpoint(),
-            handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
+            handlers={
+                Action.REGISTER.value: self.on_register,
+                Action.STORED_QUERY.value: self.on_query,
+                Action.UPDATE.value: self.on_update,
+                Action.RESTRICTED_UPDATE.value: self.on_restricted_update,
+                Action.DELETE.value: self.on_delete,
+            },
             max_bytes=settings.max_request_bytes,
             security=hook_for_service("registry"),  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
             wsdl=lambda: wsdl_document("registry", settings.endpoint()),
@@ -113,13 +122,75 @@ class Registry:
         return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
                          after_send=[lambda: self.audit.record(facts)])
 
+    def on_update(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-57 Update Document Set."""
+        return self._update(decoded, context, restricted=False)
+
+    def on_restricted_update(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-92 Restricted Update Document Set."""
+        return self._update(decoded, context, restricted=True)
+
+    def _update(self, decoded: DecodedRequest, context: RequestContext, restricted: bool) -> SoapReply:
+        sub = submit_objects.read(decoded.request.body)
+        now = now_dtm()
+        name = "ITI-92" if restricted else "ITI-57"
+        try:
+            with self.store.write(update_lock_keys(sub)) as tx:
+                outcome = update(sub, tx, self.register_settings, now, new_uuid, restricted)
+                if outcome.changes is not None:
+                    tx.apply(outcome.changes, now)
+            violations = outcome.violations
+        except IntegrityError:
+            # The unique (lid, version) index: another request made the same new version first.
+            log.warning("%s refused by a uniqueness constraint (concurrent update)", name, exc_info=True)
+            violations = [Violation(ErrorCode.XDSMetadataVersionError, "another update of the same object was "
+                                    "registered concurrently; query the latest version and retry")]
+        except OperationalError:
+            log.exception("%s: database unavailable", name)
+            violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+        status = response.status_for(violations)
+        ss = sub.submission_set
+        facts = self.audit.soap_facts(
+            ae.Transaction.ITI_92 if restricted else ae.Transaction.ITI_57, context, status,
+            patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
+            submission_set_unique_id=(ss.unique_id or "") if ss else "",
+        )
+        action = Action.RESTRICTED_UPDATE_RESPONSE if restricted else Action.UPDATE_RESPONSE
+        return SoapReply(response.write(violations, status), action.value, after_send=[lambda: self.audit.record(facts)])
+
+    def on_delete(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-62 Remove Metadata (Delete Document Set)."""
+        request = remove_objects.read(decoded.request.body)
+        violations = list(request.violations)
+        patients: list[str] = []
+        removed: list[str] = []
+        if not violations:
+            try:
+                with self.store.write(request.ids) as tx:
+                    outcome = remove(list(request.ids), tx)
+                    if outcome.changes is not None:
+                        tx.apply(outcome.changes, now_dtm())
+                violations, patients = outcome.violations, outcome.patients
+                removed = [uuid for uuid, _ in outcome.removed]
+            except OperationalError:
+                log.exception("ITI-62: database unavailable")
+                violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+        status = response.status_for(violations)
+        facts = self.audit.soap_facts(
+            ae.Transaction.ITI_62, context, status, patient_ids=tuple(patients),
+            removed_objects=tuple(removed or request.ids),
+        )
+        return SoapReply(response.write(violations, status), Action.DELETE_RESPONSE.value,
+                         after_send=[lambda: self.audit.record(facts)])
+
     def on_query(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
         if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
         try:
             with self.store.read() as tx:
-                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results))
+                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
+                                       self.register_settings.profile.hidden_statuses)
         except OperationalError:
             log.exception("ITI-18: database unavailable")
             busy = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]

@@ -23,14 +23,7 @@ NOT_RAISED = {
     ErrorCode.PartialAppendContentNotProcessed: "the registry supports APND",
     ErrorCode.PartialRelationshipContentNotProcessed: "the registry supports every document relationship",
     ErrorCode.PartialTransformReplaceNotProcessed: "the registry supports XFRM_RPLC",
-    ErrorCode.XDSMetadataUpdateError: "ITI-57 (Update Document Set) is not implemented yet",
-    ErrorCode.XDSMetadataUpdateOperationError: "ITI-57 is not implemented yet",
-    ErrorCode.XDSMetadataVersionError: "ITI-57 is not implemented yet",
-    ErrorCode.XDSPatientIDReconciliationError: "ITI-57 is not implemented yet",
-    ErrorCode.UnmodifiableMetadataError: "ITI-57 / ITI-92 are not implemented yet",
-    ErrorCode.XDSMetadataIdentifierError: "ITI-57 / ITI-92 are not implemented yet",
-    ErrorCode.XDSObjectTypeError: "ITI-57 is not implemented yet",
-    ErrorCode.XDSInvalidRequestException: "ITI-62 / ITI-86 are not implemented",
+    ErrorCode.XDSRemoveDocumentsError: "ITI-86 is not implemented yet",
 }
 
 # Actions the services answer; the responses are ours to send, not to receive.
@@ -39,9 +32,12 @@ SERVED = {
     Action.STORED_QUERY: "registry",
     Action.PROVIDE_AND_REGISTER: "repository",
     Action.RETRIEVE: "repository",
+    Action.UPDATE: "registry",
+    Action.RESTRICTED_UPDATE: "registry",
+    Action.DELETE: "registry",
 }
 NOT_SERVED = {
-    Action.UPDATE: "ITI-57 is not implemented yet",
+    Action.REMOVE_DOCUMENTS: "ITI-86 is not implemented yet",
 }
 
 

@@ -298,7 +298,8 @@ def _check_value(kind: Kind, value: str) -> str | None:
         if not sep or not code or not scheme or "^^" in scheme:
             return f"coded value {value!r} is not of the form code^^codingScheme"
     elif kind is Kind.STATUS:
-        if value not in {s.value for s in Status}:
+        # IHE's statuses, or an affinity domain's (the DMP's urn:asip:ci-sis:2010:StatusType:Archived)
+        if value not in {s.value for s in Status} and not (value.startswith("urn:") and ":StatusType:" in value):
             return f"{value!r} is not an availabilityStatus URN"
     elif kind is Kind.TIME:
         if not formats.is_dtm(value):

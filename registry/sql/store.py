@@ -25,6 +25,8 @@ from sqlalchemy.pool import StaticPool
 
 from registry.sql import fragments
 from registry.sql import schema as t
+from registry.sql.base import KIND_CODES, KINDS, chunks
+from registry.sql.lifecycle import LifecycleReads, delete_objects
 from registry.store import Changes, StoredDocument, StoredRef
 from xdscore.ebrim import rim as rim_codec
 from xdscore.model import (
@@ -32,7 +34,6 @@ from xdscore.model import (
     Code,
     DocumentEntry,
     Folder,
-    ObjectKind,
     Patient,
     PatientKey,
     RegistryEntry,
@@ -40,15 +41,7 @@ from xdscore.model import (
 )
 from xdscore.vocabulary import NS, UUID, AssociationType
 
-KIND_CODES = {
-    ObjectKind.DOCUMENT_ENTRY: "DE",
-    ObjectKind.SUBMISSION_SET: "SS",
-    ObjectKind.FOLDER: "FD",
-    ObjectKind.ASSOCIATION: "AS",
-}
-KINDS = {v: k for k, v in KIND_CODES.items()}
 HAS_MEMBER = AssociationType.HAS_MEMBER.value
-_CHUNK = 500  # bound IN-lists (SQLite's variable limit)
 
 
 def code_value(code: Code | None) -> str | None:
@@ -58,13 +51,6 @@ def code_value(code: Code | None) -> str | None:
 def pad_time(value: str | None) -> str | None:
     """DTM → 14 digits, so that string comparison is time comparison at any precision."""
     return value.strip().ljust(14, "0")[:14] if value else None
-
-
-def chunks(values: Iterable[str]) -> Iterator[list[str]]:
-    """The distinct non-empty values, in lists short enough for one IN (...) of bound parameters."""
-    items = list(dict.fromkeys(v for v in values if v))
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
 
 
 def make_engine(url: str) -> Engine:
@@ -138,7 +124,7 @@ _PACKAGE_UIDS = select(t.objects.c.unique_id).where(
 )
 
 
-class RegistryTx:
+class RegistryTx(LifecycleReads):
     """One database transaction: the reads the transactions need, and `apply` for their changes."""
 
     def __init__(self, conn: Connection) -> None:
@@ -174,9 +160,9 @@ class RegistryTx:
         out: dict[str, StoredRef] = {}
         for chunk in chunks(uuids):
             for r in self.conn.execute(
-                select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id).where(o.uuid.in_(chunk))
+                select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id, o.version).where(o.uuid.in_(chunk))
             ):
-                out[r.uuid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.patient, r.lid, r.unique_id)
+                out[r.uuid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.patient, r.lid, r.unique_id, r.version)
         return out
 
     def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]:
@@ -220,6 +206,8 @@ class RegistryTx:
     # --- writes ---------------------------------------------------------------------------------------
 
     def apply(self, changes: Changes, now: str) -> None:
+        if changes.removed:
+            delete_objects(self.conn, changes.removed)
         rows: dict[str, list[dict[str, Any]]] = {name: [] for name in t.metadata.tables}
         for obj in changes.new_objects:
             self._rows_for(obj, now, rows)
