@@ -16,7 +16,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from registry.sql import fragments
 from registry.sql import schema as t
-from registry.sql.base import KINDS, chunks
+from registry.sql.columns import KINDS, chunks
 from registry.store import StoredAssociation, StoredRef
 from xdscore.ebrim import association, document_entry, folder, rim, submission_set
 from xdscore.model import RegistryEntry
