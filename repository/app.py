@@ -28,6 +28,8 @@ from repository.config import RepositorySettings
 from repository.intake import StreamingDecoder
 from repository.provide import SubmissionFacts, provide_and_register, submission_facts
 from repository.registry_client import RegistryClient
+from repository.remove import parse_request as parse_remove_request
+from repository.remove import remove_documents
 from repository.retrieve import DocumentResult, parse_request, retrieve
 from repository.store import DocumentStore
 from xdscore import wssec
@@ -57,6 +59,7 @@ class Repository:
             handlers={
                 Action.PROVIDE_AND_REGISTER.value: self.on_provide_and_register,
                 Action.RETRIEVE.value: self.on_retrieve,
+                Action.REMOVE_DOCUMENTS.value: self.on_remove_documents,
             },
             wsdl=lambda: _wsdl_document(endpoint),
             xsd=lambda name: _schema_document(name),
@@ -109,6 +112,17 @@ class Repository:
         return SoapReply(outcome.response, Action.RETRIEVE_RESPONSE.value, parts=outcome.parts, mtom=True,
                          after_send=self._recorder(facts))
 
+    def on_remove_documents(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-86 Remove Documents."""
+        try:
+            requests = parse_remove_request(decoded.request.body)
+            outcome = remove_documents(requests, self.settings.repository_unique_id, self.store, self.blobs)
+        except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-86 all the same
+            self._record(document_audit_facts(self.audit, context, ae.Transaction.ITI_86, (), ResponseStatus.FAILURE))
+            raise
+        facts = document_audit_facts(self.audit, context, ae.Transaction.ITI_86, outcome.documents, outcome.status)
+        return SoapReply(outcome.response, Action.REMOVE_DOCUMENTS_RESPONSE.value, after_send=self._recorder(facts))
+
 
 # ------------------------------------------------------------------------------------------------
 # Audit facts (pure: the outcome and the request context in, AuditFacts out)
@@ -141,7 +155,15 @@ def requested_patient(principal: object, documents: Sequence[DocumentResult]) ->
 def retrieve_audit_facts(
     trail: AuditTrail, context: RequestContext, documents: Sequence[DocumentResult], status: ResponseStatus
 ) -> list[ae.AuditFacts]:
-    """ITI-43, repository side (TF-2b 3.43.6.1.2): Export. The builder takes one patient per event, so
+    return document_audit_facts(trail, context, ae.Transaction.ITI_43, documents, status)
+
+
+def document_audit_facts(
+    trail: AuditTrail, context: RequestContext, transaction: ae.Transaction, documents: Sequence[DocumentResult],
+    status: ResponseStatus,
+) -> list[ae.AuditFacts]:
+    """ITI-43 (TF-2b 3.43.6.1.2: Export) and ITI-86 (TF-2b 3.86.5.1.2: Patient Record delete), repository
+    side. The builder takes one patient per event, so
     the documents are grouped by their patient: one AuditFacts per patient, each giving a message for
     the documents returned (0) and one for those not (8). Documents unknown here go to the patient of
     `requested_patient`."""
@@ -156,7 +178,7 @@ def retrieve_audit_facts(
         groups[fallback] = []
     return [
         trail.soap_facts(
-            ae.Transaction.ITI_43, context, status,
+            transaction, context, status,
             patient_ids=(patient,) if patient else (), documents=tuple(refs),
         )
         for patient, refs in groups.items()

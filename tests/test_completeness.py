@@ -23,7 +23,6 @@ NOT_RAISED = {
     ErrorCode.PartialAppendContentNotProcessed: "the registry supports APND",
     ErrorCode.PartialRelationshipContentNotProcessed: "the registry supports every document relationship",
     ErrorCode.PartialTransformReplaceNotProcessed: "the registry supports XFRM_RPLC",
-    ErrorCode.XDSRemoveDocumentsError: "ITI-86 is not implemented yet",
 }
 
 # Actions the services answer; the responses are ours to send, not to receive.
@@ -35,10 +34,9 @@ SERVED = {
     Action.UPDATE: "registry",
     Action.RESTRICTED_UPDATE: "registry",
     Action.DELETE: "registry",
+    Action.REMOVE_DOCUMENTS: "repository",
 }
-NOT_SERVED = {
-    Action.REMOVE_DOCUMENTS: "ITI-86 is not implemented yet",
-}
+NOT_SERVED: dict[Action, str] = {}
 
 
 def _sources() -> str:

@@ -34,7 +34,7 @@ WSDLS = {
     "registry": "XDS.b_DocumentRegistry.wsdl",
     "repository": "XDS.b_DocumentRepository.wsdl",
 }
-SCHEMAS = ("IHEXDSB.xsd", "rim.xsd", "rs.xsd", "lcm.xsd", "query.xsd", "xml.xsd")
+SCHEMAS = ("IHEXDSB.xsd", "RMD.xsd", "rim.xsd", "rs.xsd", "lcm.xsd", "query.xsd", "xml.xsd")
 
 _XSD = "http://www.w3.org/2001/XMLSchema"
 _SOAP12_WSDL = "http://schemas.xmlsoap.org/wsdl/soap12/"

@@ -29,6 +29,11 @@ EXPECTED = {
             Action.STORED_QUERY, Action.STORED_QUERY_RESPONSE, f"{{{NS.QUERY}}}AdhocQueryRequest", f"{{{NS.QUERY}}}AdhocQueryResponse"),
         "DocumentRegistry_UpdateDocumentSet": (
             Action.UPDATE, Action.UPDATE_RESPONSE, f"{{{NS.LCM}}}SubmitObjectsRequest", f"{{{NS.RS}}}RegistryResponse"),
+        "DocumentRegistry_RestrictedUpdateDocumentSet": (
+            Action.RESTRICTED_UPDATE, Action.RESTRICTED_UPDATE_RESPONSE, f"{{{NS.LCM}}}SubmitObjectsRequest",
+            f"{{{NS.RS}}}RegistryResponse"),
+        "DocumentRegistry_DeleteDocumentSet": (
+            Action.DELETE, Action.DELETE_RESPONSE, f"{{{NS.LCM}}}RemoveObjectsRequest", f"{{{NS.RS}}}RegistryResponse"),
     },
     REPOSITORY: {
         "DocumentRepository_ProvideAndRegisterDocumentSet-b": (
@@ -37,6 +42,9 @@ EXPECTED = {
         "DocumentRepository_RetrieveDocumentSet": (
             Action.RETRIEVE, Action.RETRIEVE_RESPONSE,
             f"{{{NS.XDSB}}}RetrieveDocumentSetRequest", f"{{{NS.XDSB}}}RetrieveDocumentSetResponse"),
+        "DocumentRepository_RemoveDocuments": (
+            Action.REMOVE_DOCUMENTS, Action.REMOVE_DOCUMENTS_RESPONSE,
+            "{urn:ihe:iti:rmd:2017}RemoveDocumentsRequest", f"{{{NS.RS}}}RegistryResponse"),
     },
 }
 
