@@ -45,7 +45,7 @@ def served(repo: tuple[DocumentStore, BlobStore], uid: str) -> bool:
 
 
 def test_removed_documents_are_no_longer_retrieved_and_their_blobs_are_gone(repo: tuple[DocumentStore, BlobStore]) -> None:
-    store, blobs = repo
+    _, blobs = repo
     assert run(repo, "1.1", "1.2") == ("Success", [])
     assert not served(repo, "1.1") and not served(repo, "1.2")
     assert not blobs.exists(hashlib.sha1(b"first document").hexdigest())
@@ -66,7 +66,7 @@ def test_other_repository_is_XDSUnknownRepositoryId(repo: tuple[DocumentStore, B
 
 
 def test_shared_blob_stays_while_another_uniqueId_holds_it(repo: tuple[DocumentStore, BlobStore]) -> None:
-    store, blobs = repo
+    _, blobs = repo
     sha = hashlib.sha1(SAME).hexdigest()
     assert run(repo, "2.1") == ("Success", [])
     assert blobs.exists(sha) and served(repo, "2.2")
@@ -75,7 +75,7 @@ def test_shared_blob_stays_while_another_uniqueId_holds_it(repo: tuple[DocumentS
 
 
 def test_index_unavailable_is_XDSRemoveDocumentsError_and_removes_nothing(repo: tuple[DocumentStore, BlobStore], tmp_path: Path) -> None:
-    store, blobs = repo
+    _, blobs = repo
     broken = DocumentStore(f"sqlite:///{tmp_path / 'r.db'}")
     with broken.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE repository_document")
