@@ -157,7 +157,8 @@ def test_zeep_client_from_the_served_registry_wsdl(live: Live) -> None:
     client = registry_client(wsdl=live.registry + "?wsdl")  # no address: the one the WSDL names
     binding = client.service._binding
     assert isinstance(binding, Soap12Binding)
-    assert set(binding._operations) == {Operation.REGISTER.value, Operation.STORED_QUERY.value, Operation.UPDATE.value}
+    assert set(binding._operations) == {Operation.REGISTER.value, Operation.STORED_QUERY.value, Operation.UPDATE.value,
+                                        Operation.RESTRICTED_UPDATE.value, Operation.DELETE.value}
     assert client.service._binding_options["address"] == live.registry
     result = client.call(Operation.REGISTER, samples.submit_objects_request())
     assert result.status == ResponseStatus.SUCCESS.value, result
