@@ -161,11 +161,16 @@ class _Work:
         if prev.version != v.previous_version:
             self.error(ErrorCode.XDSMetadataVersionError, f"{where}: PreviousVersion is {v.previous_version}, the "
                        f"latest version in the registry is {prev.version}", v.lid)
+        if prev.status == DEPRECATED and not self.restricted:
+            # ITI-57 versions an Approved object (TF-2b 3.57.4.1.3.3.1.3, NIST 12319); ITI-92 may version a
+            # Deprecated one, which stays Deprecated.
+            self.error(UPDATE, f"{where}: the latest version {prev.version} is Deprecated", v.lid)
         if obj.unique_id != prev.unique_id:
             self.error(ErrorCode.XDSMetadataIdentifierError, f"{where}: uniqueId {obj.unique_id} differs from the "
                        f"registered {prev.unique_id}", v.lid)
         key = PatientKey.parse(obj.patient_id or "")
-        if key is not None and str(key) != prev.patient:
+        if key is not None and str(key) != prev.patient and (v.propagate or self.restricted):
+            # without AssociationPropagation the new version links nothing of the old patient
             self._check_patient_change(v, prev, where)
         before = stored.get(prev.entry_uuid)
         if isinstance(obj, DocumentEntry) and isinstance(before, DocumentEntry):

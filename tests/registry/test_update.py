@@ -173,15 +173,14 @@ def test_patient_change_of_an_unlinked_document_is_accepted(reg: RegistryHarness
     assert reg.sql("select patient from objects where lid = :l and version = 2", l=doc.uuid)[0][0].startswith(other.split("^")[0])
 
 
-def test_new_version_of_a_deprecated_document_stays_deprecated(reg: RegistryHarness) -> None:
+def test_new_version_of_a_deprecated_document_is_XDSMetadataUpdateError(reg: RegistryHarness) -> None:
     doc = Registered(reg)
     b = update_request(doc.patient)
     status_change(b, doc.uuid)
     assert reg.update(b).accepted
     b = update_request(doc.patient)
     new_version(b, doc.uuid, doc.unique_id)
-    assert reg.update(b).accepted
-    assert [s for _, _, s in version_rows(reg, doc.uuid)] == ["Deprecated", "Deprecated"]
+    assert codes(reg.update(b)) == ["XDSMetadataUpdateError"]
 
 
 def test_folder_membership_and_relationships_follow_the_new_version(reg: RegistryHarness) -> None:

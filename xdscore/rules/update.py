@@ -185,7 +185,8 @@ def _new_version(
     ok = True
     at = f"{where}: HasMember {member.entry_uuid}"
     status = member.rim.slot(Slot.SUBMISSION_SET_STATUS)
-    if status != ("Original",):
+    # SubmissionSetStatus belongs to SubmissionSet → DocumentEntry membership (TF-3 4.2.2.1.1)
+    if status != ("Original",) and (isinstance(obj, DocumentEntry) or status):
         ok = False
         yield Violation(OPERATION, f"{at}: SubmissionSetStatus must be Original, got {list(status) or 'none'}",
                         member.entry_uuid)
