@@ -157,6 +157,7 @@ def _datetime(text: str) -> datetime:
 
 
 def _outcome(text: str) -> int:
+    text = text.strip(" \t\r\n")  # xs:integer collapses whitespace
     if not (text.isascii() and text.isdigit() and len(text) <= 2 and int(text) in OUTCOMES):
         shown = text if len(text) <= 32 else text[:32] + "..."
         raise Rejected(f"EventOutcomeIndicator {shown!r} is not one of 0, 4, 8, 12")

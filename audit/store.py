@@ -135,7 +135,8 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def create_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL, a busy timeout and foreign keys, and its folder is created."""
+    """An engine; SQLite gets WAL with synchronous=FULL (each commit fsynced: the sink acknowledges commits
+    to senders, which then delete their copy), a busy timeout and foreign keys; its folder is created."""
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -146,7 +147,7 @@ def create_engine(url: str) -> Engine:
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # a commit is acknowledged to the sender: it must last
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
