@@ -190,7 +190,7 @@ class Registry:
         try:
             with self.store.read() as tx:
                 outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
-                                       self.register_settings.profile.hidden_statuses)
+                                       self.settings.query_limits(), self.register_settings.profile.hidden_statuses)
         except OperationalError:
             log.exception("ITI-18: database unavailable")
             busy = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]

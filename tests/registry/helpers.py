@@ -73,7 +73,7 @@ class RegistryHarness:
         """An ITI-18 stored query answered from the store (no HTTP)."""
         with self.store.read() as tx:
             return query.answer(encode_request(query_id, params, return_type), QuerySql(tx.conn, limit),
-                                self.settings.profile.hidden_statuses)
+                                hidden_statuses=self.settings.profile.hidden_statuses)
 
     def sql(self, query: str, **params: Any) -> list[Any]:
         with self.store.read() as tx:
