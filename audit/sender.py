@@ -2,7 +2,7 @@
 
 Usage, from any process (registry, repository, patient feed, a script):
 
-    sender = AuditSender(AuditSenderSettings.load("xds-registry"))
+    sender = AuditSender(load_settings(AuditSenderSettings, "registry"))   # xdsservice.config, .audit_sender
     sender.emit_all(audit_events.build(facts))   # returns at once; never raises for a sink problem
     ...
     sender.close()
