@@ -11,10 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from xdsservice.audit_sender import DEFAULT_TLS_PORT, DEFAULT_UDP_PORT, DEV_CERT_NAME, DEV_KEY_NAME, AuditSenderSettings
+from xdsservice.audit_sender import DEFAULT_TLS_PORT, DEFAULT_UDP_PORT
 from xdsservice.config import Sources, load_settings, setting
-
-__all__ = ["DEV_CERT_NAME", "DEV_KEY_NAME", "AuditSenderSettings", "AuditSettings"]  # the sender's, used by the sink too
 
 
 @dataclass(frozen=True)
@@ -40,6 +38,9 @@ class AuditSettings:
     udp_receive_buffer: int = 4 * 1024 * 1024  # SO_RCVBUF asked for; the kernel may cap it
     queue_size: int = 20000  # messages received but not yet stored
     batch_size: int = 500  # messages stored per database transaction
+    stall_seconds: float = 30.0  # /health is unhealthy when messages wait and nothing was stored this long
+    stop_grace_seconds: float = 3.0  # at SIGTERM, time given to store what is held; the rest goes to pending.db
+    idle_timeout: float = 300.0  # a TLS connection that sends nothing this long is closed
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> AuditSettings:

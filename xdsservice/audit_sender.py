@@ -24,7 +24,7 @@ DEFAULT_UDP_PORT = 5514  # RFC 5426 names 514; ATNA deployments and `make run` u
 class AuditSenderSettings:
     """One service's audit sender: where the sink is, how to reach it, where the spool lives."""
 
-    transport: str = setting("tls", choices=("tls", "udp", "off"))
+    transport: str = setting("tls", choices=("tls", "tls-plain", "udp", "off"))  # tls: acknowledged by the sink; tls-plain: RFC 5425 only
     host: str = "127.0.0.1"
     port: int = 0  # 0: 6514 for tls, 5514 for udp
     app_name: str = ""  # syslog APP-NAME; also names the spool, so one per process; default xds-<service>
@@ -35,6 +35,7 @@ class AuditSenderSettings:
     tls_key: str = ""
     tls_server_name: str = ""  # name checked in the sink's certificate; default `host`
     connect_timeout: float = 5.0
+    ack_timeout: float = 30.0  # tls: seconds without an acknowledgement before the connection is started over
     retry_initial_seconds: float = 0.1
     retry_max_seconds: float = 10.0
     batch_size: int = 200
