@@ -83,7 +83,7 @@ def test_a_bad_file_is_one_line_naming_the_key(tmp_path: Path, text: str, messag
         ("XDS_REGISTRY_PORT", "80a", r"XDS_REGISTRY_PORT='80a' must be an integer"),
         ("XDS_REGISTRY_KEEP_EXTRA_METADATA", "ture", r"XDS_REGISTRY_KEEP_EXTRA_METADATA='ture' must be true or false"),
         ("XDS_SECURITY_CLOCK_SKEW", "-5", r"XDS_SECURITY_CLOCK_SKEW = -5 must be at least 0"),
-        ("XDS_AUDIT_SENDER_TRANSPORT", "tcp", r"XDS_AUDIT_SENDER_TRANSPORT = 'tcp' must be one of tls, udp, off"),
+        ("XDS_AUDIT_SENDER_TRANSPORT", "tcp", r"XDS_AUDIT_SENDER_TRANSPORT = 'tcp' must be one of tls, tls-plain, udp, off"),
         ("XDS_REGISTRY_TLS_CLIENT_AUTH", "sometimes", r"XDS_REGISTRY_TLS_CLIENT_AUTH = 'sometimes' must be one of"),
         ("XDS_AUDIT_SENDER_CONNECT_TIMEOUT", "5s", r"XDS_AUDIT_SENDER_CONNECT_TIMEOUT='5s' must be a number"),
     ],
