@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from xdscore.queries import Limits
 from xdsservice.audit_sender import AuditSenderSettings
 from xdsservice.config import Layout, Sources, Vars, load_settings
 from xdsservice.security import SecuritySettings
@@ -38,6 +39,11 @@ class RegistrySettings:
     affinity_domain: str = ""  # assigning authority OID accepted from the feed; empty = any ISO authority
     max_request_bytes: int = 64 * 1024 * 1024
     max_query_results: int = 5000  # beyond this a stored query answers XDSTooManyResults
+    # What one stored query may ask (xdscore.queries.Limits): beyond, XDSRegistryError naming the limit.
+    query_max_values: int = 256  # values of one parameter
+    query_max_slots: int = 32  # Slots of one parameter (AND-ed)
+    query_max_parameters: int = 64  # Slots in one query
+    query_max_like_length: int = 256  # characters of one LIKE pattern
     keep_extra_metadata: bool = True
     log_level: str = "info"
     tls: TlsSettings = field(default_factory=TlsSettings)
@@ -57,6 +63,10 @@ class RegistrySettings:
         folder = Path(self.data_dir) if self.data_dir else sources.data_root / service
         url = self.database_url or f"sqlite:///{(folder / 'registry.db').resolve()}"
         return replace(self, data_dir=str(folder), database_url=url)
+
+    def query_limits(self) -> Limits:
+        return Limits(self.query_max_values, self.query_max_slots, self.query_max_parameters,
+                      self.query_max_like_length)
 
     @property
     def endpoint(self) -> str:
