@@ -1,7 +1,7 @@
 """Registry settings: defaults, `[registry]` in the config file, then XDS_REGISTRY_* variables.
 
 Global variables the README documents: XDS_DATA_DIR (data folder, default ./data), XDS_PROFILE
-(affinity-domain profile: ihe | nist), XDS_SECURITY and XDS_TRUST_DIR (WS-Security, see docs).
+(affinity-domain profile: ihe | nist | dmp), XDS_SECURITY and XDS_TRUST_DIR (WS-Security, see docs).
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ class RegistrySettings:
     public_url: str = ""  # the endpoint URL clients use; default http://host:port/path
     database_url: str = ""  # default sqlite:///<data_dir>/registry.db
     data_dir: str = ""  # default $XDS_DATA_DIR/registry
-    profile: str = "ihe"  # ihe | nist (XDS_PROFILE overrides)
+    profile: str = "ihe"  # ihe | nist | dmp (XDS_PROFILE overrides)
     codes_file: str = str(NIST_CODES)  # the nist profile's codes.xml
+    value_sets_dir: str = ""  # dmp: folder(s) of SVS value-set files (os.pathsep-separated); default valuesets/dmp
+    ins_authorities: str = ""  # dmp: comma-separated INS assigning authorities accepted; default NIR, NIA, test, demo
     feed_host: str = "127.0.0.1"
     feed_port: int = 2575  # ITI-8 MLLP; 0 disables the listener
     affinity_domain: str = ""  # assigning authority OID accepted from the feed; empty = any ISO authority
