@@ -26,8 +26,9 @@ from sqlalchemy import insert
 
 from bench.loadgen import machine, peak_rss_mb, run
 from registry.sql import schema as t
+from registry.sql.columns import code_value, pad_time
 from registry.sql.fragments import pack
-from registry.sql.store import SqlRegistry, code_value, pad_time
+from registry.sql.store import SqlRegistry
 from tests.builders import document
 from xdscore import soap
 from xdscore.ebrim import document_entry

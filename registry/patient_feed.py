@@ -169,7 +169,7 @@ def apply(decision: FeedDecision, tx: RegistryTx, now: str) -> None:
         else:
             if tx.patient(action.surviving) is None:
                 tx.save_patient(action.surviving, action.cx, {}, now)
-            tx.merge_patient(action.subsumed, action.surviving, action.cx, now)
+            tx.merge_patient(action.subsumed, action.surviving, now)
 
 
 def ack(decision: FeedDecision, now: str, ack_control_id: str, code: str = "AA", text: str = "") -> str:

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from registry.sql import schema as t
+from registry.sql.columns import KINDS, chunks, pad_time
 from registry.sql.fragments import unpack
-from registry.sql.store import KINDS, chunks, pad_time
 
 TimeRange = tuple[str | None, str | None]  # (From inclusive, To exclusive), DTM
 

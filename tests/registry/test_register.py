@@ -73,7 +73,7 @@ def test_merged_patient_is_unknown(reg: RegistryHarness, patient: str) -> None:
     survivor = new_patient_id()
     reg.feed(survivor)
     with reg.store.write() as tx:
-        tx.merge_patient(PatientKey.parse(patient), PatientKey.parse(survivor), survivor, tick())  # type: ignore[arg-type]
+        tx.merge_patient(PatientKey.parse(patient), PatientKey.parse(survivor), tick())  # type: ignore[arg-type]
     assert codes(reg.submit(single_document(patient))) == [ErrorCode.XDSUnknownPatientId]
     assert reg.submit(single_document(survivor)).accepted
 

@@ -8,7 +8,7 @@ config = context.config
 engine = config.attributes.get("engine")
 if engine is None:  # `alembic` command line: XDS_REGISTRY_DATABASE_URL or the registry's default
     from registry.config import RegistrySettings
-    from registry.sql.store import make_engine
+    from registry.sql.engine import make_engine
     from xdsservice.config import load_settings
 
     engine = make_engine(load_settings(RegistrySettings, "registry").database_url_resolved())

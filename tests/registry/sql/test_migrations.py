@@ -12,9 +12,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from registry.sql import schema
+from registry.sql.engine import make_engine
 from registry.sql.fragments import unpack
 from registry.sql.migrate import alembic_config, upgrade
-from registry.sql.store import make_engine
 
 STABLE, ON_DEMAND = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1", "urn:uuid:34268e47-fdf5-41a6-ba33-82133c465248"
 XML = '<rim:ExtrinsicObject xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0" id="urn:uuid:{n}"><rim:Name>' \
