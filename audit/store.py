@@ -1,6 +1,7 @@
 """The audit record repository's SQL store (ATNA Audit Record Repository, ITI TF-1 9; DMP access trace).
 
-SQLAlchemy 2 Core on SQLite (WAL) by default or PostgreSQL. One row per audit event with the fields the
+SQLAlchemy 2 Core on SQLite (WAL) by default or PostgreSQL, opened by `xdsservice.database` (one engine
+and durability policy for every store). One row per audit event with the fields the
 searches need as indexed columns (event time, requestor, event type) and side tables for the patients and
 documents an event names; the AuditMessage XML is kept as received. Messages that could not be read are
 kept too, in `audit_rejected`, with the reason. The schema is created and upgraded by the Alembic
@@ -13,13 +14,13 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit.record import AuditRecord, Code
+from xdsservice.database import make_engine, writing
 
 metadata = sa.MetaData()
 
@@ -127,26 +128,6 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def create_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL, a busy timeout and foreign keys, and its folder is created."""
-    if url.startswith("sqlite"):
-        path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
 class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -155,7 +136,7 @@ class AuditStore:
 
     @classmethod
     def open(cls, url: str, migrate: bool = True) -> AuditStore:
-        store = cls(create_engine(url))
+        store = cls(make_engine(url))
         if migrate:
             store.migrate()
         return store
@@ -177,7 +158,7 @@ class AuditStore:
         unique: dict[str, tuple[AuditRecord, Origin]] = {}
         for record, origin in records:
             unique.setdefault(record.digest, (record, origin))
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             inserted: dict[str, int] = {}
             if unique:
                 # Plain executemany then one SELECT: several times faster than INSERT ... RETURNING per row.

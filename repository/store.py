@@ -3,9 +3,10 @@ returns the mimeType stored at ITI-41 time; NIST test 12360 "Repository handling
 DocumentEntry's patientId (ITI TF-2b 3.43.6.1.2: the ITI-43 audit message names the patient, so a read
 shows in the patient's access trace).
 
-SQLAlchemy 2 Core, SQLite (WAL) by default, PostgreSQL through a `postgresql+psycopg://` URL. The
-schema is one table made by `create_all`; `upgrade` adds the columns later versions brought to a table
-an earlier version made (idempotent, run at every start; see docs/repository.md "Store schema").
+SQLAlchemy 2 Core, SQLite (WAL) by default, PostgreSQL through a `postgresql+psycopg://` URL, opened by
+`xdsservice.database` (one engine and durability policy for every store). The schema is one table, made
+and upgraded by the Alembic migrations in `repository/migrations`, run at every start (see
+docs/repository.md "Store schema").
 
 A row is `pending` from the moment its ITI-41 passed the repository's checks until the registry
 accepted the ITI-42, then `stored`. Only `stored` rows are served by ITI-43. A row is always written
@@ -20,29 +21,14 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Float,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    delete,
-    event,
-    insert,
-    inspect,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
+from repository.migrations import upgrade
 from xdscore.vocabulary import ErrorCode
+from xdsservice.database import make_engine, writing
 
 PENDING = "pending"
 STORED = "stored"
@@ -60,9 +46,6 @@ documents = Table(
     # CX of XDSDocumentEntry.patientId; "" for documents stored before the column existed.
     Column("patient_id", String(256), nullable=False, server_default=""),
 )
-
-# Columns added after the first release: (name, DDL type and default), added by `upgrade` when missing.
-ADDED_COLUMNS = (("patient_id", "VARCHAR(256) DEFAULT '' NOT NULL"),)
 
 
 @dataclass(frozen=True)
@@ -91,50 +74,18 @@ class Reservation:
     conflicts: tuple[Conflict, ...]
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=5000"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
-
-
 def _row(r: Any) -> StoredDocument:
     return StoredDocument(r.unique_id, r.sha1, r.size, r.mime_type, r.state, r.created_at, r.patient_id)
 
 
-def upgrade(engine: Engine) -> list[str]:
-    """Add the columns of `ADDED_COLUMNS` a table made by an earlier version lacks; return those added.
-
-    Idempotent and safe when two processes start together: a column another process added in the
-    meantime makes the ALTER fail, and the table is looked at again before giving up."""
-    added = []
-    for name, ddl in ADDED_COLUMNS:
-        if name in {c["name"] for c in inspect(engine).get_columns(documents.name)}:
-            continue
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f"ALTER TABLE {documents.name} ADD COLUMN {name} {ddl}"))
-        except DBAPIError:
-            if name not in {c["name"] for c in inspect(engine).get_columns(documents.name)}:
-                raise
-            continue
-        added.append(name)
-    return added
-
-
 class DocumentStore:
-    def __init__(self, url: str, engine: Engine | None = None) -> None:
-        self.engine = engine or create_engine(url, future=True)
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
         # SQLite has one writer; its busy handler waits in sleeps of up to 100 ms. Writers of this
         # process queue on a lock instead (other processes still meet busy_timeout).
         self._write_lock: threading.Lock | contextlib.nullcontext[None] = contextlib.nullcontext()
         if self.engine.dialect.name == "sqlite":
             self._write_lock = threading.Lock()
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            database = self.engine.url.database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-        metadata.create_all(self.engine)
         upgrade(self.engine)
 
     def close(self) -> None:
@@ -175,7 +126,7 @@ class DocumentStore:
             inserted: list[str] = []
             conflicts: list[Conflict] = []
             try:
-                with self._write_lock, self.engine.begin() as conn:
+                with self._write_lock, writing(self.engine) as conn:
                     existing = {
                         r.unique_id: _row(r)
                         for r in conn.execute(
@@ -235,7 +186,7 @@ class DocumentStore:
     def commit(self, unique_ids: Iterable[str]) -> None:
         ids = list(unique_ids)
         if ids:
-            with self._write_lock, self.engine.begin() as conn:
+            with self._write_lock, writing(self.engine) as conn:
                 conn.execute(update(documents).where(documents.c.unique_id.in_(ids)).values(state=STORED))
 
     def release(self, unique_ids: Iterable[str]) -> set[str]:
@@ -243,7 +194,7 @@ class DocumentStore:
         ids = list(unique_ids)
         if not ids:
             return set()
-        with self._write_lock, self.engine.begin() as conn:
+        with self._write_lock, writing(self.engine) as conn:
             hashes = set(
                 conn.execute(
                     select(documents.c.sha1).where(documents.c.unique_id.in_(ids), documents.c.state == PENDING)

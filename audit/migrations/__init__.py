@@ -8,22 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine
 
-HERE = Path(__file__).parent
+from xdsservice.database import Migrations
+
 VERSION_TABLE = "audit_alembic_version"
-
-
-def config() -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(HERE))
-    return cfg
+MIGRATIONS = Migrations(Path(__file__).parent, VERSION_TABLE)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    cfg = config()
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+    MIGRATIONS.upgrade(engine, revision)

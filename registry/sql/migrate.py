@@ -1,22 +1,19 @@
-"""Runs the registry's Alembic migrations to head, in-process, on a given engine."""
+"""The registry's Alembic migrations (`registry/sql/migrations`), run in-process at start-up."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+from xdsservice.database import Migrations
 
-
-def alembic_config(engine: Engine | None = None) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = engine
-    return cfg
+MIGRATIONS = Migrations(Path(__file__).parent / "migrations")
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    MIGRATIONS.upgrade(engine, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    MIGRATIONS.downgrade(engine, revision)

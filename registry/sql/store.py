@@ -1,6 +1,7 @@
 """The registry's SQL store: hands out read connections and write transactions.
 
-Work is split by kind: `engine` (SQLite pragmas, pool policy), `reads` (what the transactions look up),
+The engine (pragmas, durability, pool) is every store's: `xdsservice.database`. The registry's SQL is
+split by kind of work: `reads` (what the transactions look up),
 `writes` (ITI-42 objects, ITI-8 patients), `merge` (the ITI-8 A40 rewrites), `queries` (the ITI-18 SQL).
 `RegistryTx` gathers them on one write transaction.
 
@@ -14,15 +15,14 @@ last line of defence, and their IntegrityError is translated to the IHE code at 
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from registry.sql import merge, writes
-from registry.sql.engine import make_engine
 from registry.sql.reads import SqlReader
 from registry.store import Changes
 from xdscore.model import PatientKey
+from xdsservice.database import advisory_lock, make_engine, writing
 
 
 class RegistryTx(SqlReader):
@@ -30,10 +30,8 @@ class RegistryTx(SqlReader):
 
     def lock(self, keys: Iterable[str]) -> None:
         """Serialize concurrent writers on these keys (PostgreSQL; SQLite is already serialized)."""
-        if self.conn.dialect.name != "postgresql":
-            return
-        for key in sorted(set(keys)):
-            self.conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(key.encode()) - 2**31,))
+        for key in sorted(set(keys)):  # in one order, so two writers cannot wait on each other
+            advisory_lock(self.conn, key)
 
     def apply(self, changes: Changes, now: str) -> None:
         writes.apply(self.conn, changes, now)
@@ -65,14 +63,10 @@ class SqlRegistry:
         if self._sqlite_writer is not None:
             self._sqlite_writer.acquire()
         try:
-            conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
-            try:
-                with conn.begin():
-                    tx = RegistryTx(conn)
-                    tx.lock(lock_keys)
-                    yield tx
-            finally:
-                conn.close()
+            with writing(self.engine) as conn:
+                tx = RegistryTx(conn)
+                tx.lock(lock_keys)
+                yield tx
         finally:
             if self._sqlite_writer is not None:
                 self._sqlite_writer.release()

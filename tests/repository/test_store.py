@@ -1,16 +1,12 @@
-"""The repository's uniqueId → blob store (repository.store), on SQLite and once on PostgreSQL; the patient of
-each document, and the upgrade of a database made before that column existed."""
+"""The repository's uniqueId → blob store (repository.store), on SQLite and once on PostgreSQL, and the patient
+of each document. Its migrations: tests/repository/test_migrations.py."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import pytest
-from sqlalchemy import create_engine, inspect, text
-
-from repository import store as store_module
-from repository.store import PENDING, STORED, DocumentStore, StoredDocument, upgrade
+from repository.store import PENDING, STORED, DocumentStore, StoredDocument
 from xdscore.vocabulary import ErrorCode
 
 
@@ -77,13 +73,9 @@ def test_created_at_is_recorded(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# The patient of each document (for ITI-43's audit), and databases made before that column existed
+# The patient of each document (for ITI-43's audit)
 
 PATIENT = "P1^^^&1.2.250.1.213.1.4.8&ISO"
-# The table as the first release created it (no patient_id).
-OLD_TABLE = """CREATE TABLE repository_document (
-    unique_id VARCHAR(256) NOT NULL PRIMARY KEY, sha1 VARCHAR(40) NOT NULL, size BIGINT NOT NULL,
-    mime_type VARCHAR(256) NOT NULL, state VARCHAR(16) NOT NULL, created_at FLOAT NOT NULL)"""
 
 
 def keeps_patients(store: DocumentStore) -> None:
@@ -98,68 +90,7 @@ def keeps_patients(store: DocumentStore) -> None:
     assert store.get("4.1").patient_id == PATIENT  # type: ignore[union-attr]
 
 
-def upgrades_an_old_table(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(OLD_TABLE))
-        conn.execute(text("INSERT INTO repository_document VALUES ('old.1', :sha1, 5, 'text/plain', 'stored', 1.0)"),
-                     {"sha1": "f" * 40})
-    assert "patient_id" not in {c["name"] for c in inspect(engine).get_columns("repository_document")}
-    store = DocumentStore(url)  # upgrades at start
-    try:
-        old = store.get("old.1")
-        assert old is not None and (old.sha1, old.patient_id) == ("f" * 40, "")  # kept, patient unknown
-        keeps_patients(store)
-        assert upgrade(store.engine) == []  # idempotent
-    finally:
-        store.close()
-    again = DocumentStore(url)  # a second start changes nothing
-    assert len(again.all()) == 3
-    again.close()
-    assert upgrade(engine) == [] and "patient_id" in {c["name"] for c in inspect(engine).get_columns("repository_document")}
-    engine.dispose()
-
-
 def test_patient_is_kept_on_sqlite(tmp_path: Path) -> None:
     store = DocumentStore(f"sqlite:///{tmp_path / 'r.db'}")
     keeps_patients(store)
     store.close()
-
-
-def test_upgrade_of_an_old_database_on_sqlite(tmp_path: Path) -> None:
-    upgrades_an_old_table(f"sqlite:///{tmp_path / 'old.db'}")
-
-
-def test_upgrade_of_an_old_database_on_postgresql(pg_url: str) -> None:
-    upgrades_an_old_table(pg_url)
-
-
-def test_upgrade_when_another_process_added_the_column_meanwhile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two processes upgrading at once: the one whose ALTER fails sees the column and goes on."""
-    url = f"sqlite:///{tmp_path / 'race.db'}"
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(OLD_TABLE))
-    real_inspect = store_module.inspect
-    calls = []
-
-    class Stale:  # what we saw just before the other process added the column
-        def __init__(self, columns: list[dict[str, object]]) -> None:
-            self.columns = columns
-
-        def get_columns(self, _table: str) -> list[dict[str, object]]:
-            return self.columns
-
-    def late_inspect(bind):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        if len(calls) > 1:
-            return real_inspect(bind)
-        seen = real_inspect(bind).get_columns("repository_document")
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE repository_document ADD COLUMN patient_id VARCHAR(256) DEFAULT '' NOT NULL"))
-        return Stale(seen)
-
-    monkeypatch.setattr(store_module, "inspect", late_inspect)
-    assert upgrade(engine) == [] and len(calls) == 2
-    monkeypatch.undo()
-    engine.dispose()

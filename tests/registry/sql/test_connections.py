@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from registry.sql import engine as engine_module
 from registry.sql.store import SqlRegistry
+from xdsservice import database
 
 
 def _drop_other_sessions(url: str) -> int:
@@ -32,7 +32,7 @@ def test_a_connection_dropped_while_idle_is_replaced(pg_url: str, monkeypatch: p
     store.migrate()
     assert _count(store) == 0
     assert _drop_other_sessions(pg_url) >= 1
-    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)
+    monkeypatch.setattr(database, "IDLE_PING_SECONDS", 0.0)
     assert _count(store) == 0  # the ping failed, the pool connected again
     store.dispose()
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from registry.sql import schema
-from registry.sql.engine import make_engine
 from registry.sql.fragments import unpack
-from registry.sql.migrate import alembic_config, upgrade
+from registry.sql.migrate import downgrade, upgrade
+from xdsservice.database import make_engine
 
 STABLE, ON_DEMAND = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1", "urn:uuid:34268e47-fdf5-41a6-ba33-82133c465248"
 XML = '<rim:ExtrinsicObject xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0" id="urn:uuid:{n}"><rim:Name>' \
@@ -53,7 +52,7 @@ def test_0002_packs_stored_xml_moves_object_type_and_downgrade_restores_both(url
     with engine.connect() as conn:
         stored = {u: (unpack(f).decode(), ot) for u, f, ot in conn.execute(text("SELECT uuid, fragment, object_type FROM objects"))}
     assert stored == {r["uuid"]: (r["xml"], r["object_type"] if r["kind"] == "DE" else None) for r in rows}
-    command.downgrade(alembic_config(engine), "0001")
+    downgrade(engine, "0001")
     with engine.connect() as conn:
         restored = dict(conn.execute(text("SELECT uuid, xml FROM objects")).all())
         types = dict(conn.execute(text("SELECT uuid, object_type FROM documents")).all())
