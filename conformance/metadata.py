@@ -2,8 +2,11 @@
 
 The graders count and inspect what a registry returned: DocumentEntries (ExtrinsicObject), SubmissionSets
 and Folders (RegistryPackage told apart by their classification node, ITI TF-3 4.2.3.3 / 4.2.3.4),
-Associations and ObjectRefs, as the toolkit's `Metadata` class does. Namespace-agnostic (local names), so it
-also reads ebRIM 2.1 requests.
+Associations and ObjectRefs, as the toolkit's `Metadata` class does.
+
+`Metadata` reads responses namespace-strictly: only `rim:RegistryObjectList` (ebRIM 3.0) and its rim 3.0
+children count, so objects returned in another namespace are not found and the graders fail the step.
+`local` and `children` are namespace-agnostic helpers for test plans and request templates (ebRS 2.1 too).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from xdscore.vocabulary import UUID
+from xdscore.vocabulary import NS, UUID
+
+_RIM = f"{{{NS.RIM}}}"
 
 
 def local(el: etree._Element) -> str:
@@ -36,15 +41,16 @@ class Metadata:
 
     @classmethod
     def of(cls, root: etree._Element | None) -> Metadata:
+        """The objects of the first rim:RegistryObjectList under `root` (a response body)."""
         if root is None:
             return cls()
-        for el in root.iter():
-            if isinstance(el.tag, str) and local(el) in ("RegistryObjectList", "LeafRegistryObjectList"):
-                return cls([c for c in el if isinstance(c.tag, str)])
-        return cls()
+        found = root if root.tag == f"{_RIM}RegistryObjectList" else root.find(f".//{_RIM}RegistryObjectList")
+        if found is None:
+            return cls()
+        return cls([c for c in found if isinstance(c.tag, str)])
 
     def _kind(self, name: str) -> list[etree._Element]:
-        return [o for o in self.objects if local(o) == name]
+        return [o for o in self.objects if o.tag == _RIM + name]
 
     @property
     def extrinsic_objects(self) -> list[etree._Element]:
@@ -64,7 +70,7 @@ class Metadata:
 
     def _package_node(self, package: etree._Element) -> str | None:
         pid = package.get("id")
-        nodes = [c.get("classificationNode") for c in children(package, "Classification")]
+        nodes = [c.get("classificationNode") for c in package.iterfind(f"{_RIM}Classification")]
         nodes += [
             c.get("classificationNode") for c in self._kind("Classification") if c.get("classifiedObject") == pid
         ]
@@ -72,7 +78,7 @@ class Metadata:
             if node in (UUID.SS_NODE, UUID.FOLDER_NODE):
                 return node
         # No classification node returned: fall back on the uniqueId identification scheme.
-        schemes = {e.get("identificationScheme") for e in children(package, "ExternalIdentifier")}
+        schemes = {e.get("identificationScheme") for e in package.iterfind(f"{_RIM}ExternalIdentifier")}
         if UUID.SS_UNIQUE_ID in schemes:
             return UUID.SS_NODE
         if UUID.FOLDER_UNIQUE_ID in schemes:
@@ -110,16 +116,15 @@ class Metadata:
 
     @staticmethod
     def slot_value(obj: etree._Element, name: str) -> str | None:
-        for slot in children(obj, "Slot"):
+        for slot in obj.iterfind(f"{_RIM}Slot"):
             if slot.get("name") == name:
-                for vl in children(slot, "ValueList"):
-                    for v in children(vl, "Value"):
-                        return (v.text or "").strip()
+                for v in slot.iterfind(f"{_RIM}ValueList/{_RIM}Value"):
+                    return (v.text or "").strip()
         return None
 
     @staticmethod
     def external_identifier(obj: etree._Element, scheme: str) -> str | None:
-        for ei in children(obj, "ExternalIdentifier"):
+        for ei in obj.iterfind(f"{_RIM}ExternalIdentifier"):
             if ei.get("identificationScheme") == scheme:
                 return ei.get("value")
         return None

@@ -8,7 +8,8 @@ For Register / Provide and Register, in the toolkit's order:
 5. unless `NoAssignUids`: give every DE / SS / Folder uniqueId a fresh OID (`NoAssignUids id=X` spares X);
 6. give the SubmissionSet sourceId the kit's source OID;
 7. with `AssignUuids`: replace every symbolic id by a fresh `urn:uuid:` and every reference to it;
-8. substitute `$now$`, `$lastyear$` and the kit's own parameters (`$repuid$`).
+8. substitute the toolkit's built-in symbols (`$now$`, `$lastyear$`, `$DATE$`) and the kit's own
+   parameters (`$repuid$`).
 Stored queries and retrieves only get the substitutions (steps 1, 4, 8) and `CleanParams`.
 
 What was assigned is kept (AssignedPatientId, AssignedUids, AssignedUuids, AssignedSourceId) so later steps
@@ -138,6 +139,16 @@ def _assign_identifiers(
     return assigned
 
 
+def _read_identifiers(sor: etree._Element, schemes: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for kind, kind_schemes in schemes.items():
+        for obj in _objects(sor, kind):
+            for ei in children(obj, "ExternalIdentifier"):
+                if ei.get("identificationScheme") in kind_schemes and ei.get("value"):
+                    found[obj.get("id", "")] = ei.get("value", "")
+    return found
+
+
 def assign_uuids(sor: etree._Element) -> dict[str, str]:
     """Symbolic ids → fresh urn:uuid: values, references updated (NIST IdParser.compileSymbolicNamesIntoUuids)."""
     rol = sor.find(f"{{{NS.RIM}}}RegistryObjectList")
@@ -173,6 +184,7 @@ def standard_linkage(settings: Settings) -> dict[str, str]:
     links = {
         "$now$": now.strftime("%Y%m%d%H%M%S"),
         "$lastyear$": now.replace(year=now.year - 1).strftime("%Y%m%d%H%M%S"),
+        "$DATE$": now.strftime("%Y%m%d"),  # "the current date" (toolkit doc/testplan.html, Assertions)
     }
     if settings.repository_uid:
         links["$repuid$"] = settings.repository_uid
@@ -204,15 +216,18 @@ def prepare_submission(
         raise PrepareError("ParseMetadata False is not supported for submissions")
     sor = submit_objects_request(template)
     out = Prepared(body=sor)
+    patient_schemes = {
+        "ExtrinsicObject": (UUID.DE_PATIENT_ID,), "RegistryPackage": (UUID.SS_PATIENT_ID, UUID.FOLDER_PATIENT_ID),
+    }
     if tx.assign_patient_id:
         if patient_id is None:
             raise PrepareError("no patient id available for this step")
-        out.assigned["AssignedPatientId"] = _assign_identifiers(
-            sor,
-            {"ExtrinsicObject": (UUID.DE_PATIENT_ID,), "RegistryPackage": (UUID.SS_PATIENT_ID, UUID.FOLDER_PATIENT_ID)},
-            lambda: patient_id,
-        )
+        out.assigned["AssignedPatientId"] = _assign_identifiers(sor, patient_schemes, lambda: patient_id)
     _apply_use_ids(sor, tx, resolver)
+    if not tx.assign_patient_id:
+        # NoPatientId: the ids the template carries are recorded as sent, so that a later UseId
+        # section="AssignedPatientId" (12364 over 12361) finds them.
+        out.assigned["AssignedPatientId"] = _read_identifiers(sor, patient_schemes)
     if tx.assign_uids:
         uids = _assign_identifiers(
             sor,

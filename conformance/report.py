@@ -28,7 +28,11 @@ class Group:
 
     @property
     def failed(self) -> int:
-        return len(self.results) - self.passed
+        return sum(1 for r in self.results if r.failed)
+
+    @property
+    def not_applicable(self) -> int:
+        return sum(1 for r in self.results if r.not_applicable)
 
 
 def groups(results: list[TestResult], collections: list[str]) -> list[Group]:
@@ -46,10 +50,10 @@ def groups(results: list[TestResult], collections: list[str]) -> list[Group]:
 
 
 def console_line(r: TestResult) -> str:
-    verdict = "PASS" if r.passed else "FAIL"
+    verdict = r.verdict
     tag = " [test data]" if r.dependency else ""
     n = len(r.steps)
-    line = f"{verdict} {r.test_id:<26}{tag} {n} step{'s' if n != 1 else ''} {r.seconds:5.1f}s  {r.title[:60]}"
+    line = f"{verdict:<4} {r.test_id:<26}{tag} {n} step{'s' if n != 1 else ''} {r.seconds:5.1f}s  {r.title[:60]}"
     if not r.passed:
         line += f"\n       ↳ {r.first_failure()}"
     return line
@@ -58,11 +62,16 @@ def console_line(r: TestResult) -> str:
 def summary(results: list[TestResult], collections: list[str]) -> str:
     lines = ["", "Summary"]
     for g in groups(results, collections):
-        lines.append(f"  {g.name:<28} {g.passed:>4} passed  {g.failed:>4} failed  of {len(g.results)}")
-    selected = [r for r in results if not r.dependency]
-    ok = sum(1 for r in selected if r.passed)
-    lines.append(f"  {'total (selected tests)':<28} {ok:>4} passed  {len(selected) - ok:>4} failed  of {len(selected)}")
+        lines.append(_count_line(g.name, g.results))
+    lines.append(_count_line("total (selected tests)", [r for r in results if not r.dependency]))
     return "\n".join(lines)
+
+
+def _count_line(name: str, results: list[TestResult]) -> str:
+    passed = sum(1 for r in results if r.passed)
+    failed = sum(1 for r in results if r.failed)
+    na = len(results) - passed - failed
+    return f"  {name:<28} {passed:>4} passed  {failed:>4} failed  {na:>4} not applicable  of {len(results)}"
 
 
 def _step_text(s: StepResult) -> str:
@@ -75,13 +84,15 @@ def junit(results: list[TestResult], collections: list[str]) -> bytes:
     for g in groups(results, collections):
         suite = etree.SubElement(
             root, "testsuite", name=g.name, tests=str(len(g.results)), failures=str(g.failed),
-            errors="0", time=f"{sum(r.seconds for r in g.results):.3f}",
+            errors="0", skipped=str(g.not_applicable), time=f"{sum(r.seconds for r in g.results):.3f}",
         )
         for r in g.results:
             case = etree.SubElement(
                 suite, "testcase", classname=f"conformance.{g.name.split()[0]}", name=r.test_id, time=f"{r.seconds:.3f}"
             )
-            if not r.passed:
+            if r.not_applicable:
+                etree.SubElement(case, "skipped", message=r.not_applicable[:500])
+            elif not r.passed:
                 failed = [s for s in r.steps if not s.passed]
                 fail = etree.SubElement(case, "failure", message=r.first_failure()[:500])
                 fail.text = "\n".join([r.error] if r.error else [_step_text(s) for s in failed]) or "no step to run"
@@ -112,16 +123,18 @@ pre{background:#f6f6f6;padding:.6em;overflow:auto;max-height:30em;font-size:12px
 def html_report(results: list[TestResult], collections: list[str], title: str = "XDS.b conformance report") -> str:
     e = html.escape
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style>",
-           f"</head><body><h1>{e(title)}</h1><table><tr><th>group</th><th>passed</th><th>failed</th><th>total</th></tr>"]
+           f"</head><body><h1>{e(title)}</h1><table><tr><th>group</th><th>passed</th><th>failed</th><th>not applicable</th>"
+           "<th>total</th></tr>"]
     for g in groups(results, collections):
-        out.append(f"<tr><td>{e(g.name)}</td><td>{g.passed}</td><td>{g.failed}</td><td>{len(g.results)}</td></tr>")
+        out.append(f"<tr><td>{e(g.name)}</td><td>{g.passed}</td><td>{g.failed}</td><td>{g.not_applicable}</td>"
+                   f"<td>{len(g.results)}</td></tr>")
     out.append("</table>")
     for g in groups(results, collections):
         out.append(f"<h2>{e(g.name)}</h2>")
         for r in g.results:
-            cls = "pass" if r.passed else "fail"
+            cls = "fail" if r.failed else "pass"
             out.append(
-                f"<details><summary class='{cls}'><b>{'PASS' if r.passed else 'FAIL'} {e(r.test_id)}</b> "
+                f"<details><summary class='{cls}'><b>{r.verdict} {e(r.test_id)}</b> "
                 f"{e(r.title)}{' — ' + e(r.first_failure()) if not r.passed else ''}</summary>"
             )
             if r.error:

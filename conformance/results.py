@@ -74,6 +74,7 @@ class TestResult:
     sections: list[SectionResult] = field(default_factory=list)
     dependency: bool = False  # run only because a selected test relies on its data
     error: str = ""  # a failure outside any step (unknown test, no section)
+    not_applicable: str = ""  # why the test does not apply to the actor under test (an option it lacks)
     seconds: float = 0.0
 
     @property
@@ -83,7 +84,15 @@ class TestResult:
     @property
     def passed(self) -> bool:
         steps = self.steps
-        return not self.error and bool(steps) and all(s.passed for s in steps)
+        return not self.error and not self.not_applicable and bool(steps) and all(s.passed for s in steps)
+
+    @property
+    def failed(self) -> bool:
+        return not self.passed and not self.not_applicable
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "N/A" if self.not_applicable else "FAIL"
 
     def section(self, name: str | None) -> SectionResult | None:
         for sec in self.sections:
@@ -94,6 +103,8 @@ class TestResult:
     def first_failure(self) -> str:
         if self.error:
             return self.error
+        if self.not_applicable:
+            return self.not_applicable
         if not self.steps:
             return "no step to run"
         for s in self.steps:

@@ -2,52 +2,53 @@
 
 A test that reads another test's results (`UseReport test=…`, `UseId testdir=../../12346/…`,
 `ReferenceMetadata`) gets that test run first, once per session (12346, 12374, 15817 … are data loaders).
+`testdir` is resolved as the toolkit resolves it: relative to the folder of the section (or of the test,
+for a test without sections) that names it.
 
 Patients (ITI TF-2a 3.8): each test run gets a fresh patient id in the kit's assigning authority, fed to the
 registry over MLLP before the first step that submits with it. `PatientIdentityFeedTransaction` feeds the
 test's patient (or a new one with `CreateNewPatientId`) and reports it as `$patientid$`; `NewPatientId`
 switches the test to a new, fed, patient; `AltPatientId` uses an unfed one for that step only (the
-XDSUnknownPatientId case).
+XDSUnknownPatientId case). The toolkit's registry orchestration also gives 12361 the patients of 15819 and
+15820 as `$patient_id1$` / `$patient_id2$` (`ORCHESTRATION`).
+
+Actor options: before a test that uses an optional transaction (ITI-57, ITI-92, ITI-62, ITI-86, ITI-61,
+ITI-51, ITI-64; `conformance.transactions`), the kit asks the receiver once whether it serves it
+(`conformance.steps.probe`); a test whose option is not implemented is reported "not applicable" with the
+receiver's answer, and nothing of it is sent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from lxml import etree
 
-from conformance import grading
-from conformance.metadata import Metadata, local
-from conformance.prepare import (
-    Allocator,
-    Prepared,
-    PrepareError,
-    Settings,
-    prepare_request,
-    prepare_submission,
-    replace_symbol,
-)
+from conformance import steps
+from conformance.grading import assertions
+from conformance.prepare import Allocator, PrepareError, Settings
 from conformance.results import SectionResult, StepResult, TestResult
-from conformance.testplan import (
-    Section,
-    Step,
-    TestKit,
-    Transaction,
-    UseId,
-    UseReport,
-    UseXPath,
-)
-from conformance.transport import SoapClient, SoapExchange, TransportError, send_feed
-from xdscore.vocabulary import NS, Action
+from conformance.testplan import Section, Step, TestKit, UseId, UseReport, UseXPath
+from conformance.transactions import KINDS
+from conformance.transport import SoapClient, send_feed
 
-_RESPONSE_ELEMENT = {
-    "RegisterTransaction": "RegistryResponse",
-    "ProvideAndRegisterTransaction": "RegistryResponse",
-    "StoredQueryTransaction": "AdhocQueryResponse",
-    "RetrieveTransaction": "RetrieveDocumentSetResponse",
+# Test id -> UseReports the toolkit's orchestration adds to every step of that test (RegOrchestrationBuilder).
+ORCHESTRATION: dict[str, tuple[UseReport, ...]] = {
+    "12361": (
+        UseReport("$patientid$", "$patient_id1$", "step", "pif", "15819"),
+        UseReport("$patientid$", "$patient_id2$", "step", "pif", "15820"),
+    ),
 }
+
+# Collections whose tests need an XUA assertion on their requests (conformance.xua).
+XUA_COLLECTIONS = frozenset({"reg_xua", "rep_xua"})
+
+# (test id, its collections, receiver "registry" | "repository", endpoint URL) -> the wsse:Security header
+# to send, or None (see conformance.xua).
+SecuritySource = Callable[[str, list[str], str, str], etree._Element | None]
 
 
 @dataclass
@@ -59,14 +60,19 @@ class Endpoints:
 
 
 class Runner:
-    def __init__(self, kit: TestKit, endpoints: Endpoints, settings: Settings | None = None, timeout: float = 60.0):
+    def __init__(
+        self, kit: TestKit, endpoints: Endpoints, settings: Settings | None = None, timeout: float = 60.0,
+        security: SecuritySource | None = None,
+    ):
         self.kit = kit
         self.endpoints = endpoints
         self.settings = settings or Settings()
         self.allocator = Allocator()
         self.client = SoapClient(timeout=timeout)
+        self.security = security
         self.results: dict[str, TestResult] = {}
         self.fed_patients: set[str] = set()
+        self.options: dict[str, str | None] = {}  # transaction element -> None (served) or why not
         self._running: list[str] = []
 
     def close(self) -> None:
@@ -91,25 +97,46 @@ class Runner:
             return result
         definition = self.kit.definition(test_id)
         result.title, result.collections = definition.title, definition.collections
+        if self.security is None and XUA_COLLECTIONS & set(definition.collections):
+            result.error = "an XUA test: it needs a signed assertion on its requests (run the kit with --xua-pki DIR)"
+            self.results[test_id] = result
+            return result
         self._running.append(test_id)
         try:
             sections: list[Section] = []
             for name in definition.section_names:
                 try:
-                    sections.append(self.kit.section(test_id, name))
+                    sections.append(_orchestrated(self.kit.section(test_id, name)))
                 except (FileNotFoundError, ValueError) as exc:
                     result.error = str(exc)
-            for dep in self.dependencies(sections):
-                if dep not in self._running:
-                    self.run_test(dep, dependency=True)
-            run = TestRun(self, result)
-            for section in sections:
-                run.run_section(section)
+            result.not_applicable = self.missing_option(sections)
+            if not result.not_applicable:
+                for dep in self.dependencies(sections):
+                    if dep not in self._running:
+                        self.run_test(dep, dependency=True)
+                run = TestRun(self, result)
+                for section in sections:
+                    run.run_section(section)
         finally:
             self._running.remove(test_id)
         result.seconds = time.monotonic() - started
         self.results[test_id] = result
         return result
+
+    def missing_option(self, sections: list[Section]) -> str:
+        """Why the test is not applicable (an optional transaction the receiver does not serve), or ""."""
+        for section in sections:
+            for step in section.steps:
+                tx = step.transaction
+                kind = KINDS.get(tx.kind) if tx is not None else None
+                if kind is None or not kind.optional or tx is None or tx.unsupported:
+                    continue
+                if kind.element not in self.options:
+                    self.options[kind.element] = steps.probe(self, kind)
+                reason = self.options[kind.element]
+                if reason:
+                    return reason
+        return ""
 
     def dependencies(self, sections: list[Section]) -> list[str]:
         deps: list[str] = []
@@ -150,6 +177,19 @@ class Runner:
         return False, f"patient feed for {patient_id} acknowledged with {ex.ack_code or 'no MSA'}: {ex.ack!r}"
 
 
+def _orchestrated(section: Section) -> Section:
+    extra = ORCHESTRATION.get(section.test_id)
+    if not extra:
+        return section
+    new_steps = []
+    for step in section.steps:
+        tx = step.transaction
+        if tx is not None:
+            tx = dataclasses.replace(tx, use_reports=[*extra, *tx.use_reports])
+        new_steps.append(dataclasses.replace(step, transaction=tx))
+    return dataclasses.replace(section, steps=new_steps)
+
+
 class TestRun:
     """The state of one test being run: its patient and its section results (the linkage resolver)."""
     __test__ = False  # not a pytest class
@@ -163,7 +203,7 @@ class TestRun:
 
     # --- linkage (prepare.Resolver) ---------------------------------------------------------------
 
-    def _section_result(self, test_id: str, name: str | None) -> SectionResult:
+    def section_result(self, test_id: str, name: str | None) -> SectionResult:
         if test_id == self.result.test_id:
             found = self.result.section(name)
         else:
@@ -173,21 +213,29 @@ class TestRun:
             raise PrepareError(f"section {test_id}/{name or ''} has not been run")
         return found
 
+    def _testdir(self, testdir: str, what: str) -> SectionResult:
+        assert self.section_def is not None
+        try:
+            test_id, name = self.runner.kit.locate(self.section_def.directory / testdir)
+        except ValueError as exc:
+            raise PrepareError(f"{what} testdir {testdir}: {exc}") from None
+        return self.section_result(test_id, name)
+
     def use_id(self, use: UseId) -> str:
         if use.value:
             return use.value
-        assert self.section is not None and self.section_def is not None
-        if use.testdir:
-            try:
-                test_id, name = self.runner.kit.locate(self.section_def.directory / use.testdir)
-            except ValueError as exc:
-                raise PrepareError(f"UseId testdir {use.testdir}: {exc}") from None
-            source = self._section_result(test_id, name)
-        else:
-            source = self.section
+        assert self.section is not None
+        # Without testdir the toolkit looks only at the earlier steps of this section's log.
+        source = self._testdir(use.testdir, "UseId") if use.testdir else self.section
         step = source.step(use.step)
         if step is None:
-            raise PrepareError(f"UseId: no step {use.step} in {source.test_id}/{source.name or ''}")
+            where = f"{source.test_id}/{source.name or ''}"
+            if not use.testdir:
+                raise PrepareError(
+                    f"UseId without testdir names step {use.step}, which is not an earlier step of {where} "
+                    "(test plan error: the toolkit, too, looks only there)"
+                )
+            raise PrepareError(f"UseId: no step {use.step} in {where}")
         value = step.assigned.get(use.section, {}).get(use.id)
         if not value:
             raise PrepareError(f"UseId: {use.id} not in {use.section} of {source.test_id}/{source.name or ''}/{use.step}")
@@ -201,20 +249,13 @@ class TestRun:
 
     def use_xpath(self, use: UseXPath) -> str:
         """UseXPath: the XPath string value over the log of `testdir` (or this section), at step `step`."""
-        assert self.section is not None and self.section_def is not None
-        if use.testdir:
-            try:
-                test_id, name = self.runner.kit.locate(self.section_def.directory / use.testdir)
-            except ValueError as exc:
-                raise PrepareError(f"UseXPath testdir {use.testdir}: {exc}") from None
-            log = self._section_result(test_id, name).log()
-        else:
-            log = self.section.log()
+        assert self.section is not None
+        log = (self._testdir(use.testdir, "UseXPath") if use.testdir else self.section).log()
         step = next((s for s in log if s.get("id") == use.step), None)
         if step is None:
             raise PrepareError(f"UseXPath: no step {use.step} in the referenced log")
         try:
-            return grading.xpath_string(step, use.xpath)
+            return assertions.xpath_string(step, use.xpath)
         except etree.XPathError as exc:
             raise PrepareError(f"UseXPath {use.xpath!r}: {exc}") from None
 
@@ -224,7 +265,7 @@ class TestRun:
         if use.section == "THIS" and test_id == self.result.test_id:
             source = self.section
         else:
-            source = self._section_result(test_id, None if use.section == "None" else use.section)
+            source = self.section_result(test_id, None if use.section == "None" else use.section)
         step = source.step(use.step)
         if step is None:
             raise PrepareError(f"UseReport: no step {use.step} in {test_id}/{use.section}")
@@ -247,232 +288,19 @@ class TestRun:
 
     def run_step(self, step: Step) -> StepResult:
         tx = step.transaction
-        kind = tx.kind if tx else ""
-        res = StepResult(self.result.test_id, self.section_def.name if self.section_def else None, step.id, kind)
-        res.expected = _expectations(step)
+        res = StepResult(self.result.test_id, self.section_def.name if self.section_def else None, step.id,
+                         tx.kind if tx else "")
+        res.expected = steps.expectations(step)
         unsupported = step.unsupported + (tx.unsupported if tx else [])
         if unsupported:
             res.failures = [f"unsupported: {u}" for u in unsupported]
             return res
-        try:
-            step_patient = self.patient
-            if step.new_patient_id:
-                self.patient = step_patient = self.runner.new_patient()
-                self._ensure_fed(step_patient)
-            if step.alt_patient_id:
-                step_patient = self.runner.new_patient()  # deliberately never fed
-            if tx is None:
-                res.failures = grading.grade_status(step.expected_status, _OK, [], None)
-                return res
-            handler = {
-                "RegisterTransaction": self._submission,
-                "ProvideAndRegisterTransaction": self._submission,
-                "StoredQueryTransaction": self._query,
-                "RetrieveTransaction": self._retrieve,
-                "PatientIdentityFeedTransaction": self._feed,
-                "NullTransaction": self._null,
-            }[tx.kind]
-            handler(step, tx, res, step_patient)
-        except PrepareError as exc:
-            res.failures.append(f"cannot prepare the request: {exc}")
-        except TransportError as exc:
-            res.failures.append(f"transport: {exc}")
+        steps.execute(self, step, res)
         return res
 
-    def _ensure_fed(self, patient: str) -> None:
+    def ensure_fed(self, patient: str) -> None:
         if patient in self.runner.fed_patients:
             return
         ok, detail = self.runner.feed(patient)
         if not ok:
             raise PrepareError(detail)
-
-    def _endpoint(self, which: str) -> str:
-        url = getattr(self.runner.endpoints, which)
-        if not url:
-            raise PrepareError(f"no --{which} endpoint configured")
-        return url
-
-    # --- transactions -------------------------------------------------------------------------------
-
-    def _submission(self, step: Step, tx: Transaction, res: StepResult, patient: str) -> None:
-        prepared = prepare_submission(
-            tx, self, self.runner.settings, self.runner.allocator, patient if tx.assign_patient_id else None
-        )
-        if tx.assign_patient_id and not step.alt_patient_id:
-            self._ensure_fed(patient)
-        res.request, res.assigned = prepared.body, prepared.assigned
-        if tx.kind == "RegisterTransaction":
-            url = self._endpoint("registry")
-            ex = self.runner.client.call(url, Action.REGISTER.value, prepared.body)
-        else:
-            url = self._endpoint("repository")
-            ex = self.runner.client.call(
-                url, Action.PROVIDE_AND_REGISTER.value, prepared.body, mtom_message=True, documents=prepared.documents
-            )
-        self._grade_soap(step, tx, res, ex, url, prepared)
-
-    def _query(self, step: Step, tx: Transaction, res: StepResult, patient: str) -> None:
-        prepared = prepare_request(tx, self, self.runner.settings)
-        body = prepared.body
-        res.request = body
-        if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
-            res.failures.append(f"MetadataFile of a stored query must hold a query:AdhocQueryRequest, not {body.tag}")
-            return
-        url = self._endpoint("registry")
-        ex = self.runner.client.call(url, Action.STORED_QUERY.value, body)
-        self._grade_soap(step, tx, res, ex, url, prepared)
-
-    def _retrieve(self, step: Step, tx: Transaction, res: StepResult, patient: str) -> None:
-        prepared = prepare_request(tx, self, self.runner.settings)
-        res.request = prepared.body
-        if prepared.body.tag != f"{{{NS.XDSB}}}RetrieveDocumentSetRequest":
-            res.failures.append(f"MetadataFile of a retrieve must hold a RetrieveDocumentSetRequest, not {prepared.body.tag}")
-            return
-        url = self._endpoint("repository")
-        ex = self.runner.client.call(url, Action.RETRIEVE.value, prepared.body, mtom_message=True)
-        self._grade_soap(step, tx, res, ex, url, prepared)
-
-    def _feed(self, step: Step, tx: Transaction, res: StepResult, patient: str) -> None:
-        if tx.forced_patient_id:
-            pid = tx.forced_patient_id
-        elif tx.create_new_patient_id:
-            pid = self.runner.new_patient()
-        else:
-            pid = patient
-        if self.runner.endpoints.feed_host is None or self.runner.endpoints.feed_port is None:
-            raise PrepareError("no --patient-feed endpoint configured")
-        ex = send_feed(self.runner.endpoints.feed_host, self.runner.endpoints.feed_port, pid)
-        res.endpoint = f"mllp://{self.runner.endpoints.feed_host}:{self.runner.endpoints.feed_port}"
-        res.wire_request, res.wire_response = ex.message.encode(), ex.ack.encode()
-        status = _OK if ex.ack_code in ("AA", "CA") else "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"
-        res.failures += grading.grade_status(step.expected_status, status, [], None)
-        if status == _OK:
-            self.runner.fed_patients.add(pid)
-        self.patient = pid
-        res.reports["$patientid$"] = pid
-        if not res.failures:
-            res.failures += self._assertions(tx, res)
-
-    def _null(self, step: Step, tx: Transaction, res: StepResult, patient: str) -> None:
-        # A NullTransaction sends nothing: its verdict is its assertions (the toolkit evaluates no status
-        # for it, and the kit's plans often give none).
-        if step.expected_status:
-            res.failures += grading.grade_status(step.expected_status, _OK, [], None)
-        res.failures += self._assertions(tx, res)
-
-    # --- grading --------------------------------------------------------------------------------------
-
-    def _grade_soap(
-        self, step: Step, tx: Transaction, res: StepResult, ex: SoapExchange, url: str, prepared: Prepared
-    ) -> None:
-        res.endpoint, res.wire_request, res.wire_response = url, ex.request_bytes, ex.response_bytes
-        res.response = ex.body
-        if ex.fault is None and ex.body is not None and local(ex.body) != _RESPONSE_ELEMENT[tx.kind]:
-            res.failures.append(f"response body is {local(ex.body)}, expected {_RESPONSE_ELEMENT[tx.kind]}")
-            return
-        errors = grading.registry_errors(ex.body) if ex.fault is None else []
-        status = grading.response_status(ex.body, ex.fault)
-        if ex.fault is None and status == "" and ex.body is not None:
-            res.failures.append("the response has no status attribute")
-            return
-        res.failures += grading.grade_status(step.expected_status, status, errors, ex.fault)
-        res.failures += grading.grade_error_message(step.expected_error_message, step.expected_status, errors)
-        res.failures += grading.grade_error_code(step.expected_error_code, errors)
-        if ex.fault is not None or ex.body is None:
-            return
-        if tx.kind == "StoredQueryTransaction" and tx.expected_contents is not None:
-            res.failures += grading.grade_expected_contents(tx.expected_contents, Metadata.of(ex.body), self.use_id_element)
-        if tx.kind == "RetrieveTransaction":
-            res.failures += self._retrieve_contents(step, tx, prepared, ex)
-        if not res.failures:
-            res.reports.update(prepared.reports)
-            res.failures += self._reports(tx, res)
-        if not res.failures:
-            res.failures += self._assertions(tx, res)
-
-    def _retrieve_contents(self, step: Step, tx: Transaction, prepared: Prepared, ex: SoapExchange) -> list[str]:
-        assert ex.body is not None
-        declared = list(tx.expected_contents) if tx.expected_contents is not None else []
-        # The toolkit never reads a retrieve's ExpectedContents; the kit accepts it only empty.
-        failures = [f"unsupported: ExpectedContents/{local(c)} in a retrieve" for c in declared if isinstance(c.tag, str)]
-        expected = {s.strip().lower() for s in step.expected_status}
-        if step.expected_error_message or not expected & {"success", "partialsuccess"}:
-            return failures
-        reference = None
-        if tx.reference_metadata:
-            testdir, step_id = tx.reference_metadata
-            assert self.section_def is not None
-            test_id, name = self.runner.kit.locate(self.section_def.directory / testdir)
-            ref_step = self._section_result(test_id, name).step(step_id)
-            if ref_step is None or ref_step.response is None:
-                raise PrepareError(f"ReferenceMetadata: no query result for {testdir} step {step_id}")
-            reference = Metadata.of(ref_step.response)
-        # As in the toolkit, a ReferenceDocument applies when its uid symbol is bound by a UseId.
-        reference_docs: dict[str, bytes] = {}
-        for symbol, path in tx.reference_documents:
-            for use in tx.use_ids:
-                if use.symbol == symbol:
-                    try:
-                        reference_docs[self.use_id(use)] = Path(path).read_bytes()
-                    except OSError:
-                        failures.append(f"cannot read ReferenceDocument {path}")
-        failures += grading.grade_retrieve(
-            prepared.body, ex.body, ex.attachments, reference, tx.expected_mime_type, reference_docs,
-            expect_all=expected == {"success"},
-        )
-        return failures
-
-    def _reports(self, tx: Transaction, res: StepResult) -> list[str]:
-        failures = []
-        # As in the toolkit, the XPath is evaluated with the named section of this step's output as context
-        # node; an absolute path (`//…`) therefore searches the whole step output, request included.
-        output = res.log_element()
-        for rep in tx.reports:
-            context = output.find(f"*/{rep.section}") if rep.section in ("InputMetadata", "Result") else None
-            if context is None:
-                failures.append(f"unsupported: Report section {rep.section}")
-                continue
-            try:
-                value = grading.xpath_string(context, rep.xpath)
-            except etree.XPathError as exc:
-                failures.append(f"Report {rep.name}: invalid XPath ({exc})")
-                continue
-            if not value.strip():
-                failures.append(f"Report {rep.name}: {' '.join(rep.xpath.split())} is empty in {rep.section}")
-                continue
-            res.reports[rep.name] = value.strip()
-        return failures
-
-    def _assertions(self, tx: Transaction, res: StepResult) -> list[str]:
-        if not tx.assertions:
-            return []
-        assertions = []
-        for a in tx.assertions:
-            holder = etree.Element("Assert")
-            holder.text = a.xpath
-            for use in tx.use_reports:
-                replace_symbol(holder, use.use_as, self.use_report(use))
-            assertions.append((a.id, holder.text or ""))
-        assert self.section is not None
-        return grading.grade_assertions(assertions, self.section.log(res))
-
-
-_OK = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
-
-
-
-def _expectations(step: Step) -> list[str]:
-    out = [f"ExpectedStatus {' or '.join(step.expected_status) or '(none)'}"]
-    if step.expected_error_message:
-        out.append(f"ExpectedErrorMessage {step.expected_error_message}")
-    if step.expected_error_code:
-        out.append(f"ExpectedErrorCode {step.expected_error_code}")
-    tx = step.transaction
-    if tx is not None and tx.expected_contents is not None:
-        items = [etree.QName(c).localname + (f"(count={c.get('count')})" if c.get("count") else "")
-                 for c in tx.expected_contents if isinstance(c.tag, str)]
-        if items:
-            out.append("ExpectedContents " + ", ".join(items))
-    if tx is not None:
-        out += [f"Assert {a.id}: {' '.join(a.xpath.split())}" for a in tx.assertions]
-    return out

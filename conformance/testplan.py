@@ -29,14 +29,26 @@ _BASIC = frozenset(
         "UseId", "Assertions", "XDSb", "NoPatientId", "InteractionSequence",
     }
 )
+_SUBMISSION: frozenset[str] = frozenset()
+_QUERY = frozenset({"ExpectedContents", "CleanParams", "SOAP12", "UseXPath"})
+_FEED = frozenset({"CreateNewPatientId", "PatientID"})
+# Transaction element -> the instructions it takes besides the basic ones (toolkit parseInstruction of each
+# transaction class). Where each is sent and how it is graded: `conformance.transactions.KINDS`.
 _PER_TRANSACTION = {
-    "RegisterTransaction": frozenset(),
+    "RegisterTransaction": _SUBMISSION,
     "ProvideAndRegisterTransaction": frozenset({"Document"}),
-    "StoredQueryTransaction": frozenset({"ExpectedContents", "CleanParams", "SOAP12", "UseXPath"}),
+    "RegisterODDETransaction": _SUBMISSION,
+    "MuTransaction": _SUBMISSION,
+    "RmuTransaction": _SUBMISSION,
+    "RemoveMetadataTransaction": _SUBMISSION,
+    "RdTransaction": _SUBMISSION,
+    "StoredQueryTransaction": _QUERY,
+    "MPQTransaction": _QUERY,
     "RetrieveTransaction": frozenset(
         {"ExpectedContents", "ExpectedMimeType", "ReferenceDocument", "ReferenceMetadata", "CleanParams", "UseXPath"}
     ),
-    "PatientIdentityFeedTransaction": frozenset({"CreateNewPatientId", "PatientID"}),
+    "PatientIdentityFeedTransaction": _FEED,
+    "PatientMoveTransaction": _FEED,
     "NullTransaction": frozenset(),
 }
 SUPPORTED_TRANSACTIONS = frozenset(_PER_TRANSACTION)

@@ -3,7 +3,10 @@
 - ITI-42 / ITI-18 (and the update transactions) are plain SOAP 1.2 with WS-Addressing (ITI TF-2x V.3);
 - ITI-41 / ITI-43 are sent as MTOM/XOP `multipart/related` messages, as the toolkit does (ITI TF-2x V.3.6);
 - ITI-8 Patient Identity Feed is an HL7 v2 ADT^A01 framed by MLLP (0x0B … 0x1C 0x0D), the toolkit's
-  `adt/A01.txt` template with the patient id in PID-3 (ITI TF-2a 3.8).
+  `adt/A01.txt` template with the patient id in PID-3 (ITI TF-2a 3.8);
+- ITI-64 Notify XAD-PID Link Change is an HL7 v2.5 ADT^A43 (PID-3 the new XAD-PID and local id, MRG-1 the
+  old ones), as the toolkit's `A43Sender` writes it (ITI TF-2b 3.64);
+- with XUA, every SOAP request carries the wsse:Security header the caller gives (ITI TF-2b 3.40).
 
 Everything received is parsed with `xdscore.xmlsafe.parse_bytes`. Transport problems (connection refused,
 HTTP error without a SOAP envelope, unparsable reply) become a `TransportError` that the grader reports as
@@ -45,6 +48,7 @@ class SoapExchange:
     envelope: etree._Element | None = None
     body: etree._Element | None = None  # first child of soap:Body (a Fault when the reply is a fault)
     fault: str | None = None
+    fault_subcode: str | None = None  # {namespace}local of the first Subcode/Value, when the reply is a fault
     attachments: dict[str, mtom.Attachment] = field(default_factory=dict)
 
 
@@ -66,9 +70,13 @@ class SoapClient:
 
     def call(
         self, url: str, action: str, body: etree._Element, *, mtom_message: bool = False,
-        documents: list[Document] | None = None,
+        documents: list[Document] | None = None, security: etree._Element | None = None,
     ) -> SoapExchange:
         env = request_envelope(body, action, to=url)
+        if security is not None:
+            header = env.find(f"{{{NS.SOAP12}}}Header")
+            assert header is not None  # request_envelope always writes one
+            header.insert(0, security)
         parts: list[mtom.Part] = []
         if documents:
             # Each xdsb:Document of the body references its MIME part by Content-ID.
@@ -112,9 +120,20 @@ class SoapClient:
         fault = read_fault(envelope)
         if fault is not None:
             ex.fault = f"{fault.code}{' / ' + fault.subcode if fault.subcode else ''}: {fault.reason}"
+            ex.fault_subcode = _subcode(envelope)
         elif ex.body is None:
             raise TransportError(f"HTTP {resp.status_code} SOAP reply has an empty Body")
         return ex
+
+
+def _subcode(envelope: etree._Element) -> str | None:
+    """The fault's first Subcode/Value as {namespace}local (its prefix resolved where it is declared)."""
+    value = envelope.find(f"{{{NS.SOAP12}}}Body/{{{NS.SOAP12}}}Fault/{{{NS.SOAP12}}}Code/{{{NS.SOAP12}}}Subcode/{{{NS.SOAP12}}}Value")
+    if value is None or not (value.text or "").strip():
+        return None
+    prefix, _, name = value.text.strip().rpartition(":")
+    namespace = value.nsmap.get(prefix or None)
+    return f"{{{namespace}}}{name}" if namespace else name
 
 
 # --- ITI-8 Patient Identity Feed -------------------------------------------------------------------------
@@ -130,22 +149,55 @@ A01_TEMPLATE = (
 )
 
 
+A43_TEMPLATE = (
+    "MSH|^~\\&|NIST_XDSTOOLS|NIST|XDSREG|REGISTRY|{now}||ADT^A43^ADT_A43|{control_id}|P|2.5|",
+    "EVN|A43|{now}",
+    "PID|||{new_pid}|| |",
+    "MRG|{old_pid}",
+)
+
+
 @dataclass
 class FeedExchange:
     message: str
     ack: str = ""
     ack_code: str = ""
+    error_codes: list[str] = field(default_factory=list)  # HL7 table 0357 codes of the ERR segments
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%d%H%M%S")
 
 
 def a01_message(patient_id: str) -> str:
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d%H%M%S")
+    now = _now()
     lines = [line.format(now=now, control_id=uuid.uuid4().hex[:20], pid=patient_id) for line in A01_TEMPLATE]
     return "\r".join(lines) + "\r"
 
 
-def send_feed(host: str, port: int, patient_id: str, timeout: float = 30.0) -> FeedExchange:
-    """Send ADT^A01 for `patient_id` and return the acknowledgement (MSA-1 in `ack_code`)."""
-    ex = FeedExchange(message=a01_message(patient_id))
+def a43_message(new_xad_pid: str, old_xad_pid: str, new_local_pid: str = "", old_local_pid: str = "") -> str:
+    """ADT^A43: PID-3 the new XAD-PID (~ the local id moved), MRG-1 the old XAD-PID (~ the old local id)."""
+    new_pid = new_xad_pid + (f"~{new_local_pid}" if new_local_pid else "")
+    old_pid = old_xad_pid + (f"~{old_local_pid}" if old_local_pid else "")
+    fields = {"now": _now(), "control_id": uuid.uuid4().hex[:20], "new_pid": new_pid, "old_pid": old_pid}
+    return "\r".join(line.format(**fields) for line in A43_TEMPLATE) + "\r"
+
+
+def _error_codes(segment: str) -> list[str]:
+    """ERR-3 (v2.5 CWE code^text^table) or ERR-1 (v2.3.1 ELD ...^^^code&text&table)."""
+    fields = segment.split("|")
+    if len(fields) > 3 and fields[3]:
+        return [fields[3].split("^")[0]]
+    if len(fields) > 1 and fields[1]:
+        parts = fields[1].split("^")
+        if len(parts) > 3 and parts[3]:
+            return [parts[3].split("&")[0]]
+    return []
+
+
+def send_hl7(host: str, port: int, message: str, timeout: float = 30.0) -> FeedExchange:
+    """Send one HL7 v2 message over MLLP; the acknowledgement's MSA-1 goes in `ack_code`."""
+    ex = FeedExchange(message=message)
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(MLLP_START + ex.message.encode("utf-8") + MLLP_END)
@@ -165,4 +217,11 @@ def send_feed(host: str, port: int, patient_id: str, timeout: float = 30.0) -> F
         if segment.startswith("MSA|"):
             fields = segment.split("|")
             ex.ack_code = fields[1] if len(fields) > 1 else ""
+        elif segment.startswith("ERR|"):
+            ex.error_codes += _error_codes(segment)
     return ex
+
+
+def send_feed(host: str, port: int, patient_id: str, timeout: float = 30.0) -> FeedExchange:
+    """Send ADT^A01 for `patient_id` and return the acknowledgement (MSA-1 in `ack_code`)."""
+    return send_hl7(host, port, a01_message(patient_id), timeout)

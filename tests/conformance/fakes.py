@@ -103,7 +103,7 @@ class FakeSoapEndpoint:
                 self.wfile.write(payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -119,13 +119,15 @@ class FakeSoapEndpoint:
 
 
 class FakeMllpListener:
-    """Acknowledges every framed HL7 message with MSA-1 = `ack_code`."""
+    """Acknowledges every framed HL7 message with MSA-1 = `ack_code` (or what `responder(message)` returns:
+    the MSA-1 code and extra segments)."""
 
-    def __init__(self, ack_code: str = "AA"):
+    def __init__(self, ack_code: str = "AA", responder: Callable[[str], tuple[str, str]] | None = None):
         self.ack_code = ack_code
+        self.responder = responder
         self.messages: list[str] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(0.02)
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -149,7 +151,8 @@ class FakeMllpListener:
                 msg = buf.strip(b"\x0b\x1c\r").decode()
                 self.messages.append(msg)
                 control = msg.split("\r")[0].split("|")[9]
-                ack = f"MSH|^~\\&|REG|X|SRC|Y|20250101||ACK^A01|A{control}|P|2.3.1\rMSA|{self.ack_code}|{control}\r"
+                code, extra = self.responder(msg) if self.responder else (self.ack_code, "")
+                ack = f"MSH|^~\\&|REG|X|SRC|Y|20250101||ACK^A01|A{control}|P|2.5\rMSA|{code}|{control}\r{extra}"
                 conn.sendall(b"\x0b" + ack.encode() + b"\x1c\r")
 
     def __enter__(self) -> Self:

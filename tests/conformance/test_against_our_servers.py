@@ -1,19 +1,21 @@
-"""Our registry and repository, started fresh on free ports, graded by the kit over the NIST core collections.
+"""Our registry and repository, started fresh on free ports, graded by the kit over the NIST collections.
 
-`reg` (ITI-42 + ITI-18) and `rep` (ITI-41 + ITI-43) of `../shared/testkits/nist-xdstools/`. One pytest item
-per NIST test. Every core test must pass: a failing NIST test fails here with the kit's reason
-(`XDS_CONFORMANCE_STRICT=0` reports them as XFAIL instead, for work in progress). The JUnit XML, the
-HTML report and a summary go to `$XDS_CONFORMANCE_REPORT_DIR` (default `build/conformance/`).
-Skipped only when the test kit is absent; servers that cannot start are a failure.
+`COLLECTIONS` of `../shared/testkits/nist-xdstools/`, one pytest item per NIST test, every one must pass
+(not "not applicable"). One pair of servers in WS-Security `optional` mode, trusting a fresh test PKI, serves
+two kit runs: an anonymous one (the collections without XUA) and one sending a signed assertion on every
+request (`--xua-pki`, the XUA collections). A second pair in `required` mode runs the XUA collections again.
+Reports (JUnit XML, HTML, summary) go to `$XDS_CONFORMANCE_REPORT_DIR` (default `build/conformance/`).
+`XDS_CONFORMANCE_STRICT=0` turns failures into XFAIL, for work in progress. Skipped only when the test kit
+is absent; servers that cannot start are a failure.
+
+When the registry serves a new optional transaction (ITI-57 / ITI-92 / ITI-62, ITI-86 on the repository),
+add its collections (`reg_mu`, `reg_rmu`, `reg_rm`, `reg_rmd_rm`, `rep_rd`) to `PLAIN`: the kit already runs
+them, and reports them "not applicable" until the transaction is served.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,101 +26,103 @@ from conformance.prepare import Settings
 from conformance.results import TestResult
 from conformance.runner import Endpoints, Runner
 from conformance.testplan import TestKit
+from conformance.xua import XuaSource
+from tests.services import Service, start_registry, start_repository
+from xuatool.pki import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = ROOT.parent / "shared" / "testkits" / "nist-xdstools"
-COLLECTIONS = ["reg", "rep"]
+PLAIN = ["reg", "rep", "reg_catlifecycle", "reg_catfolder"]  # run without an assertion
+XUA = ["reg_xua", "rep_xua"]  # run with --xua-pki
+COLLECTIONS = PLAIN + XUA
 REPOSITORY_UID = "1.19.6.24.109.42.1"  # what the NIST metadata carries; our repository's default
+AUDIENCE = "urn:pyxds:conformance"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _core_tests() -> list[str]:
+def _members(collections: list[str]) -> list[str]:
     if not (TESTKIT / "testkit" / "tests").is_dir():
         return []
     kit = TestKit(TESTKIT)
     out: list[str] = []
-    for c in COLLECTIONS:
+    for c in collections:
         out += [t for t in kit.collection_members(c) if t not in out]
     return out
 
 
-def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited at start-up (code {proc.returncode}): {log.read_text()[-600:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"server did not listen on {port} within the start-up delay: {log.read_text()[-600:]}")
+def _servers(work: Path, mode: str, trust: Path) -> tuple[Service, Service]:
+    security = {"XDS_SECURITY": mode, "XDS_TRUST_DIR": str(trust), "XDS_SECURITY_AUDIENCE": AUDIENCE}
+    registry = start_registry(work / "registry", profile="nist", env=security)
+    try:
+        repository = start_repository(
+            work / "repository", registry.url, env={"XDS_REPOSITORY_REPOSITORY_UNIQUE_ID": REPOSITORY_UID, **security}
+        )
+    except Exception:
+        registry.stop()
+        raise
+    return registry, repository
+
+
+def _run(registry: Service, repository: Service, tests: list[str], pki: Path | None) -> list[TestResult]:
+    runner = Runner(
+        TestKit(TESTKIT),
+        Endpoints(registry.url, repository.url, "127.0.0.1", registry.feed_port),
+        Settings(repository_uid=REPOSITORY_UID),
+        timeout=30,
+        security=XuaSource(pki, AUDIENCE) if pki else None,
+    )
+    try:
+        runner.run(tests)
+    finally:
+        runner.close()
+    return list(runner.results.values())
+
+
+def _write_reports(name: str, results: list[TestResult], collections: list[str]) -> None:
+    out_dir = Path(os.environ.get("XDS_CONFORMANCE_REPORT_DIR", ROOT / "build" / "conformance"))
+    report.write(out_dir / f"{name}-junit.xml", report.junit(results, collections))
+    report.write(out_dir / f"{name}.html", report.html_report(results, collections, f"Our registry and repository ({name})"))
+    lines = [report.console_line(r) for r in results]
+    report.write(out_dir / f"{name}-summary.txt", "\n".join(lines) + "\n" + report.summary(results, collections) + "\n")
 
 
 @pytest.fixture(scope="module")
-def kit_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, TestResult]]:
-    if not _core_tests():
+def kit_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, TestResult]]]:
+    if not _members(COLLECTIONS):
         pytest.skip(f"NIST test kit not found at {TESTKIT}")
-    work = tmp_path_factory.mktemp("servers")
-    reg_port, feed_port, rep_port = _free_port(), _free_port(), _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XDS_DATA_DIR=str(work / "data"), XDS_PROFILE="nist",
-               XDS_AUDIT_SENDER_TRANSPORT="off")
-    env.update(
-        XDS_REGISTRY_PORT=str(reg_port), XDS_REGISTRY_FEED_PORT=str(feed_port), XDS_REGISTRY_LOG_LEVEL="warning",
-        XDS_REPOSITORY_PORT=str(rep_port), XDS_REPOSITORY_LOG_LEVEL="warning",
-        XDS_REPOSITORY_REGISTRY_URL=f"http://127.0.0.1:{reg_port}/xds/registry",
-        XDS_REPOSITORY_REPOSITORY_UNIQUE_ID=REPOSITORY_UID,
-    )
-    env.pop("XDS_CONFIG", None)
-    procs: list[subprocess.Popen[bytes]] = []
+    work = tmp_path_factory.mktemp("conformance")
+    pki = work / "pki"
+    trust = generate().write(pki)
+    results: dict[str, dict[str, TestResult]] = {}
+    registry, repository = _servers(work / "optional", "optional", trust)
     try:
-        for module, port in (("registry", reg_port), ("repository", rep_port)):
-            log = work / f"{module}.log"
-            with log.open("wb") as out:
-                procs.append(subprocess.Popen([sys.executable, "-m", module], cwd=work, env=env, stdout=out, stderr=out))
-            _wait_listening(procs[-1], port, log, time.monotonic() + 30)
-        _wait_listening(procs[0], feed_port, work / "registry.log", time.monotonic() + 10)
-        runner = Runner(
-            TestKit(TESTKIT),
-            Endpoints(
-                registry=f"http://127.0.0.1:{reg_port}/xds/registry",
-                repository=f"http://127.0.0.1:{rep_port}/xds/repository",
-                feed_host="127.0.0.1", feed_port=feed_port,
-            ),
-            Settings(repository_uid=REPOSITORY_UID),
-            timeout=30,
-        )
-        try:
-            runner.run(_core_tests())
-        finally:
-            runner.close()
-        results = list(runner.results.values())
-        out_dir = Path(os.environ.get("XDS_CONFORMANCE_REPORT_DIR", ROOT / "build" / "conformance"))
-        report.write(out_dir / "junit.xml", report.junit(results, COLLECTIONS))
-        report.write(out_dir / "report.html", report.html_report(results, COLLECTIONS, "Our registry and repository"))
-        lines = [report.console_line(r) for r in results]
-        report.write(out_dir / "summary.txt", "\n".join(lines) + "\n" + report.summary(results, COLLECTIONS) + "\n")
-        yield runner.results
+        plain = _run(registry, repository, _members(PLAIN), None)
+        signed = _run(registry, repository, _members(XUA), pki)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        repository.stop()
+        registry.stop()
+    registry, repository = _servers(work / "required", "required", trust)
+    try:
+        required = _run(registry, repository, _members(XUA), pki)
+    finally:
+        repository.stop()
+        registry.stop()
+    _write_reports("optional", plain + signed, COLLECTIONS)
+    _write_reports("required", required, XUA)
+    results["optional"] = {r.test_id: r for r in plain + signed}
+    results["required"] = {r.test_id: r for r in required}
+    yield results
 
 
-@pytest.mark.parametrize("test_id", _core_tests() or ["(no test kit)"])
-def test_nist_core(kit_run: dict[str, TestResult], test_id: str) -> None:
-    result = kit_run[test_id]
+@pytest.mark.parametrize(
+    ("mode", "test_id"),
+    [("optional", t) for t in _members(COLLECTIONS)] + [("required", t) for t in _members(XUA)]
+    or [("optional", "(no test kit)")],
+)
+def test_nist(kit_run: dict[str, dict[str, TestResult]], mode: str, test_id: str) -> None:
+    result = kit_run[mode][test_id]
     if result.passed:
         return
-    reason = f"NIST {test_id} fails: {result.first_failure()}"
+    reason = f"NIST {test_id} ({mode} WS-Security): {result.verdict}: {result.first_failure()}"
     if os.environ.get("XDS_CONFORMANCE_STRICT", "1") == "0":
         pytest.xfail(reason)
     pytest.fail(reason)

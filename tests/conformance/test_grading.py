@@ -7,7 +7,9 @@ import hashlib
 
 from lxml import etree
 
-from conformance import grading
+from conformance.grading import assertions, retrieve
+from conformance.grading import contents as checks
+from conformance.grading import status as statuses
 from conformance.metadata import Metadata
 from tests.conformance.fakes import (
     FAILURE,
@@ -46,68 +48,68 @@ def ss_with_one_doc(ss_status: str = APPROVED) -> Metadata:
 
 
 def contents(xml: str, md: Metadata) -> list[str]:
-    return grading.grade_expected_contents(etree.fromstring(xml), md, lambda el: el.get("value", ""))
+    return checks.grade_expected_contents(etree.fromstring(xml), md, lambda el: el.get("value", ""))
 
 
 # --- ExpectedStatus / errors -------------------------------------------------------------------------------
 
 
 def test_expected_status_matches() -> None:
-    assert grading.grade_status(["Success"], SUCCESS, [], None) == []
-    assert grading.grade_status(["PartialSuccess"], PARTIAL, [], None) == []
+    assert statuses.grade_status(["Success"], SUCCESS, [], None) == []
+    assert statuses.grade_status(["PartialSuccess"], PARTIAL, [], None) == []
 
 
 def test_wrong_status_fails() -> None:
-    assert grading.grade_status(["Success"], FAILURE, [], None)
-    assert grading.grade_status(["Failure"], SUCCESS, [], None)
+    assert statuses.grade_status(["Success"], FAILURE, [], None)
+    assert statuses.grade_status(["Failure"], SUCCESS, [], None)
 
 
 def test_status_without_namespace_fails() -> None:
-    assert grading.grade_status(["Success"], "Success", [], None)
+    assert statuses.grade_status(["Success"], "Success", [], None)
 
 
 def test_fault_only_passes_when_expected() -> None:
-    assert grading.grade_status(["Fault"], "Fault", [], "Sender: bad") == []
-    assert grading.grade_status(["Success"], "Fault", [], "Sender: bad")
-    assert grading.grade_status(["Fault"], SUCCESS, [], None)
+    assert statuses.grade_status(["Fault"], "Fault", [], "Sender: bad") == []
+    assert statuses.grade_status(["Success"], "Fault", [], "Sender: bad")
+    assert statuses.grade_status(["Fault"], SUCCESS, [], None)
 
 
 def test_success_with_an_error_fails_but_a_warning_does_not() -> None:
-    err = grading.registry_errors(registry_response(SUCCESS, [("XDSRegistryError", "boom", "Error")]))
-    warn = grading.registry_errors(registry_response(SUCCESS, [("XDSExtraMetadataNotSaved", "x", "Warning")]))
-    assert grading.grade_status(["Success"], SUCCESS, err, None)
-    assert grading.grade_status(["Success"], SUCCESS, warn, None) == []
+    err = statuses.registry_errors(registry_response(SUCCESS, [("XDSRegistryError", "boom", "Error")]))
+    warn = statuses.registry_errors(registry_response(SUCCESS, [("XDSExtraMetadataNotSaved", "x", "Warning")]))
+    assert statuses.grade_status(["Success"], SUCCESS, err, None)
+    assert statuses.grade_status(["Success"], SUCCESS, warn, None) == []
 
 
 def test_unknown_expected_status_is_unsupported() -> None:
-    assert grading.grade_status(["Maybe"], SUCCESS, [], None) == ["unsupported: ExpectedStatus Maybe"]
+    assert statuses.grade_status(["Maybe"], SUCCESS, [], None) == ["unsupported: ExpectedStatus Maybe"]
 
 
 def test_expected_error_message_must_be_present() -> None:
-    errors = grading.registry_errors(registry_response(FAILURE, [("XDSPatientIdDoesNotMatch", "pid", "Error")]))
-    assert grading.grade_error_message("XDSPatientIdDoesNotMatch", ["Failure"], errors) == []
-    assert grading.grade_error_message("XDSUnknownPatientId", ["Failure"], errors)
+    errors = statuses.registry_errors(registry_response(FAILURE, [("XDSPatientIdDoesNotMatch", "pid", "Error")]))
+    assert statuses.grade_error_message("XDSPatientIdDoesNotMatch", ["Failure"], errors) == []
+    assert statuses.grade_error_message("XDSUnknownPatientId", ["Failure"], errors)
 
 
 def test_expected_error_message_is_searched_in_code_context_too() -> None:
-    errors = grading.registry_errors(registry_response(FAILURE, [("XDSRegistryError", "XDSUnknownPatientId: P1", "Error")]))
-    assert grading.grade_error_message("XDSUnknownPatientId", ["Failure"], errors) == []
+    errors = statuses.registry_errors(registry_response(FAILURE, [("XDSRegistryError", "XDSUnknownPatientId: P1", "Error")]))
+    assert statuses.grade_error_message("XDSUnknownPatientId", ["Failure"], errors) == []
 
 
 def test_expected_error_message_ignores_warnings() -> None:
-    errors = grading.registry_errors(registry_response(FAILURE, [("XDSUnknownPatientId", "", "Warning")]))
-    assert grading.grade_error_message("XDSUnknownPatientId", ["Failure"], errors)
+    errors = statuses.registry_errors(registry_response(FAILURE, [("XDSUnknownPatientId", "", "Warning")]))
+    assert statuses.grade_error_message("XDSUnknownPatientId", ["Failure"], errors)
 
 
 def test_expected_error_code_missing_fails() -> None:
-    errors = grading.registry_errors(registry_response(FAILURE, [("XDSRegistryError", "x", "Error")]))
-    assert grading.grade_error_code("XDSRepositoryMetadataError", errors)
-    assert grading.grade_error_code("XDSRegistryError", errors) == []
+    errors = statuses.registry_errors(registry_response(FAILURE, [("XDSRegistryError", "x", "Error")]))
+    assert statuses.grade_error_code("XDSRepositoryMetadataError", errors)
+    assert statuses.grade_error_code("XDSRegistryError", errors) == []
 
 
 def test_expected_error_code_accepts_a_warning() -> None:
-    errors = grading.registry_errors(registry_response(SUCCESS, [("XDSExtraMetadataNotSaved", "x", "Warning")]))
-    assert grading.grade_error_code("XDSExtraMetadataNotSaved", errors) == []
+    errors = statuses.registry_errors(registry_response(SUCCESS, [("XDSExtraMetadataNotSaved", "x", "Warning")]))
+    assert statuses.grade_error_code("XDSExtraMetadataNotSaved", errors) == []
 
 
 # --- ExpectedContents ------------------------------------------------------------------------------------
@@ -189,9 +191,9 @@ def test_document_entries_must_only_include() -> None:
 
 def test_assertion_true_and_false() -> None:
     log = etree.fromstring("<TestResults><TestStep id='q'><Result><x status='A'/></Result></TestStep></TestResults>")
-    assert grading.grade_assertions([("ok", "//TestStep[@id='q']//x/@status = 'A'")], log) == []
-    assert grading.grade_assertions([("ko", "count(//x) = 2")], log)
-    assert grading.grade_assertions([("bad", "//x[")], log)
+    assert assertions.grade_assertions([("ok", "//TestStep[@id='q']//x/@status = 'A'")], log) == []
+    assert assertions.grade_assertions([("ko", "count(//x) = 2")], log)
+    assert assertions.grade_assertions([("bad", "//x[")], log)
 
 
 # --- Retrieve ----------------------------------------------------------------------------------------------
@@ -223,20 +225,20 @@ def _reference(data: bytes) -> Metadata:
 
 def test_retrieve_matches_the_reference_query_metadata() -> None:
     request, body = _retrieve(b"abc")
-    assert grading.grade_retrieve(request, body, {}, _reference(b"abc"), None, {}, True) == []
+    assert retrieve.grade_retrieve(request, body, {}, _reference(b"abc"), None, {}, True) == []
 
 
 def test_retrieve_with_other_bytes_or_mime_type_fails() -> None:
     request, body = _retrieve(b"abd")
-    failures = grading.grade_retrieve(request, body, {}, _reference(b"abc"), None, {}, True)
+    failures = retrieve.grade_retrieve(request, body, {}, _reference(b"abc"), None, {}, True)
     assert any("hash" in f for f in failures)
     request, body = _retrieve(b"abc", mime="text/xml")
-    assert grading.grade_retrieve(request, body, {}, _reference(b"abc"), None, {}, True)
-    assert grading.grade_retrieve(request, body, {}, None, "text/plain", {}, True)
+    assert retrieve.grade_retrieve(request, body, {}, _reference(b"abc"), None, {}, True)
+    assert retrieve.grade_retrieve(request, body, {}, None, "text/plain", {}, True)
 
 
 def test_retrieve_missing_document_fails_when_success_expected() -> None:
     request, _ = _retrieve(b"abc")
     empty = etree.fromstring(f"<x:RetrieveDocumentSetResponse xmlns:x='{NS.XDSB}'/>")
-    assert grading.grade_retrieve(request, empty, {}, None, None, {}, True)
-    assert grading.grade_retrieve(request, empty, {}, None, None, {}, False) == []
+    assert retrieve.grade_retrieve(request, empty, {}, None, None, {}, True)
+    assert retrieve.grade_retrieve(request, empty, {}, None, None, {}, False) == []
