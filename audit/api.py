@@ -8,14 +8,17 @@ Routes (all GET, JSON):
 - `/events?user=&event_type=&patient=&since=&until=&limit=&offset=` — general search.
 - `/events/{id}` — one event, with the AuditMessage XML as received.
 - `/rejected?limit=&offset=` — messages that could not be stored as events, with the reason.
-- `/health` — counts.
+- `/health` — counts and the write loop's state (backlog, last stored, last error); HTTP 503 with a
+  status other than "ok" when the database cannot answer or storing has stalled (`stall_seconds`).
 `since` / `until` are ISO 8601 date-times (inclusive, UTC when no offset is given); `limit` is at most 1000.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +31,7 @@ from starlette.routing import Route
 from audit.store import AuditStore, EventFilter
 
 MAX_LIMIT = 1000
+HEALTH_TIMEOUT = 5.0  # seconds /health waits for the database's counts
 
 
 class BadRequest(Exception):
@@ -85,7 +89,8 @@ def _access_json(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_app(store: AuditStore) -> Starlette:
+def create_app(store: AuditStore, status: Callable[[], dict[str, Any]] | None = None) -> Starlette:
+    """The API over `store`; `status` gives the write loop's state for /health (`AuditReceiver.status`)."""
     async def accesses(request: Request) -> JSONResponse:
         patient_id = request.path_params["patient_id"]
         p = request.query_params
@@ -122,7 +127,17 @@ def create_app(store: AuditStore) -> Starlette:
         ]})
 
     async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", **await run_in_threadpool(store.counts)})
+        body: dict[str, Any] = {"status": "ok"}
+        try:
+            body.update(await asyncio.wait_for(asyncio.to_thread(store.counts), HEALTH_TIMEOUT))
+        except Exception as exc:  # noqa: BLE001 - the database cannot even count: unhealthy, and the reason shown
+            body["status"] = "database unavailable"
+            body["database_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        if status is not None:
+            body["writer"] = writer = status()
+            if writer["stalled"] and body["status"] == "ok":
+                body["status"] = "stalled"
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     async def bad_request(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)

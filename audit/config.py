@@ -43,6 +43,9 @@ class AuditSettings:
     udp_receive_buffer: int = 4 * 1024 * 1024  # SO_RCVBUF asked for; the kernel may cap it
     queue_size: int = 20000  # messages received but not yet stored
     batch_size: int = 500  # messages stored per database transaction
+    stall_seconds: float = 30.0  # /health is unhealthy when messages wait and nothing was stored this long
+    stop_grace_seconds: float = 3.0  # at SIGTERM, time given to store what is held; the rest goes to pending.db
+    idle_timeout: float = 300.0  # a TLS connection that sends nothing this long is closed
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> AuditSettings:
@@ -63,7 +66,7 @@ class AuditSettings:
 class AuditSenderSettings:
     """One service's audit sender: where the sink is, how to reach it, where the spool lives."""
 
-    transport: str = "tls"  # tls | udp | off
+    transport: str = "tls"  # tls (acknowledged by the sink) | tls-plain (RFC 5425 only) | udp | off
     host: str = "127.0.0.1"
     port: int = 0  # 0: 6514 for tls, 5514 for udp
     app_name: str = "pyxds"  # syslog APP-NAME; also names the spool, so one per process
@@ -74,6 +77,7 @@ class AuditSenderSettings:
     tls_key: str = ""
     tls_server_name: str = ""  # name checked in the sink's certificate; default `host`
     connect_timeout: float = 5.0
+    ack_timeout: float = 30.0  # tls: seconds without an acknowledgement before the connection is started over
     retry_initial_seconds: float = 0.1
     retry_max_seconds: float = 10.0
     batch_size: int = 200

@@ -1,27 +1,32 @@
 """The audit sink's syslog listeners: TLS (RFC 5425) and UDP (RFC 5426), on one asyncio loop (ITI TF-2a 3.20).
 
-Listeners only receive: every frame or datagram goes onto a bounded queue with where it came from, and
-one writer task drains the queue in batches, parses them and stores them in a worker thread (so parsing
-and SQL never block the loop). A TLS reader waits when the queue is full (backpressure on the sender);
-a UDP datagram that finds the queue full is counted as dropped, as UDP allows. Nothing a peer sends can
-stop a listener: bad frames, bad syslog and bad XML become rejected records with the reason, and an
-error on one connection closes that connection only. When the database fails, the writer keeps its batch
-and retries it.
+Listeners only receive: every frame or datagram goes onto the writer's bounded queue with where it came
+from, and the write loop (`audit.writer`) stores it as an event or as a rejection, whatever it holds. A
+TLS reader waits when the queue is full (backpressure on the sender); a UDP datagram that finds the queue
+full is counted as dropped, as UDP allows. Nothing a peer sends can stop a listener: bad frames, bad
+syslog and bad XML become rejected records with the reason, and an error on one connection closes that
+connection only. A TLS sender that negotiated acknowledgements (`audit.ack`, ALPN) is told, on its
+connection, how many of its frames are durably stored; it deletes nothing from its spool before that.
+Connections that send nothing for `idle_timeout` seconds are closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from audit import ack
 from audit.config import AuditSettings
-from audit.record import AuditRecord, Rejected, read_message
+from audit.pending import FILE_NAME, PendingFile
 from audit.store import AuditStore, Origin
 from audit.tls import peer_subject, server_context
+from audit.writer import Item, Writer
 from xdscore import syslog
 
 log = logging.getLogger("xds.audit.receiver")
@@ -30,18 +35,33 @@ log = logging.getLogger("xds.audit.receiver")
 @dataclass
 class Stats:
     received: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: int = 0
     udp_dropped: int = 0
     connections: int = 0
 
 
-@dataclass(frozen=True)
-class _Item:
-    data: bytes
-    origin: Origin
-    problem: str | None = None  # set for framing garbage: stored as rejected without parsing
+class _Acks:
+    """The acknowledgements of one TLS connection: a receipt per frame, one `ack n` line per stored batch."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.received = self.stored = self.sent = 0
+        self._scheduled = False
+
+    def receipt(self) -> functools.partial[None]:
+        self.received += 1
+        return functools.partial(self._stored, self.received)
+
+    def _stored(self, seq: int) -> None:
+        self.stored = max(self.stored, seq)
+        if not self._scheduled:  # one line for all the receipts of a batch
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self.stored > self.sent and not self.writer.is_closing():
+            self.writer.write(ack.encode(self.stored))
+            self.sent = self.stored
 
 
 def _peer(address: Any) -> str:
@@ -56,7 +76,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.receiver = receiver
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.receiver._offer(_Item(data, Origin("udp", _peer(addr), datetime.now(UTC))))
+        self.receiver._offer(Item(data, Origin("udp", _peer(addr), datetime.now(UTC))))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP socket error: %s", exc)
@@ -69,10 +89,11 @@ class AuditReceiver:
     stats: Stats = field(default_factory=Stats)
 
     def __post_init__(self) -> None:
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(self.settings.queue_size)
+        s = self.settings
+        self.pending = PendingFile(Path(s.data_dir) / FILE_NAME)
+        self.writer = Writer(self.store, s.max_message_bytes, s.batch_size, s.queue_size, s.stall_seconds, self.pending)
         self._servers: list[asyncio.base_events.Server] = []
         self._udp: asyncio.DatagramTransport | None = None
-        self._writer: asyncio.Task[None] | None = None
         self._connections: set[asyncio.Task[Any]] = set()
         self.tls_port: int | None = None
         self.udp_port: int | None = None
@@ -81,7 +102,12 @@ class AuditReceiver:
     async def start(self) -> None:
         s = self.settings
         loop = asyncio.get_running_loop()
-        self._writer = asyncio.create_task(self._write_loop(), name="audit-writer")
+        self.writer.start()
+        kept = await asyncio.to_thread(self.pending.load)
+        for row_id, data, origin, problem in kept:  # what an earlier stop could not store comes first
+            await self.writer.queue.put(Item(data, origin, problem, pending_id=row_id))
+        if kept:
+            log.info("audit sink: %d message(s) kept at the last stop are being stored", len(kept))
         if s.tls_enabled:
             server = await asyncio.start_server(
                 self._on_tls, s.host, s.tls_port, ssl=server_context(s), ssl_handshake_timeout=10
@@ -99,7 +125,7 @@ class AuditReceiver:
         log.info("audit sink listening: TLS %s:%s, UDP %s:%s", s.host, self.tls_port, s.host, self.udp_port)
 
     async def stop(self) -> None:
-        """Stop listening, then store what was already received."""
+        """Stop listening, store what was received for up to `stop_grace_seconds`, keep the rest on disk."""
         self._stopping = True
         for server in self._servers:
             server.close()
@@ -113,22 +139,28 @@ class AuditReceiver:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
-        await self._queue.join()
-        if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
-            self._writer = None
+        await self.writer.stop(self.settings.stop_grace_seconds)
+        self.pending.close()
 
     async def drained(self) -> None:
         """Wait until everything received so far is stored (tests, benchmarks)."""
-        await self._queue.join()
+        await self.writer.queue.join()
+
+    def status(self) -> dict[str, Any]:
+        """The write loop's state and the listeners' counters, for /health."""
+        totals = self.writer.totals
+        return {
+            **self.writer.status(),
+            "received": self.stats.received, "stored": totals.stored, "duplicates": totals.duplicates,
+            "rejected": totals.rejected, "udp_dropped": self.stats.udp_dropped,
+        }
 
     # --- listeners -----------------------------------------------------------------------------------
 
-    def _offer(self, item: _Item) -> None:
+    def _offer(self, item: Item) -> None:
         self.stats.received += 1
         try:
-            self._queue.put_nowait(item)
+            self.writer.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.stats.udp_dropped += 1
             if self.stats.udp_dropped == 1 or self.stats.udp_dropped % 1000 == 0:
@@ -140,8 +172,10 @@ class AuditReceiver:
             self._connections.add(task)
         self.stats.connections += 1
         peer = _peer(writer.get_extra_info("peername"))
+        tls = writer.get_extra_info("ssl_object")
+        acks = _Acks(writer) if tls is not None and tls.selected_alpn_protocol() == ack.ACK_PROTOCOL else None
         try:
-            await self._read_frames(reader, peer, peer_subject(writer.get_extra_info("peercert")))
+            await self._read_frames(reader, peer, peer_subject(writer.get_extra_info("peercert")), acks)
         except asyncio.CancelledError:
             pass  # the sink is stopping
         finally:
@@ -156,61 +190,29 @@ class AuditReceiver:
                 except (TimeoutError, OSError, asyncio.CancelledError):
                     writer.transport.abort()
 
-    async def _read_frames(self, reader: asyncio.StreamReader, peer: str, certificate: str | None) -> None:
+    async def _read_frames(self, reader: asyncio.StreamReader, peer: str, certificate: str | None,
+                           acks: _Acks | None) -> None:
         decoder = syslog.FrameDecoder(self.settings.max_message_bytes)
+        queue = self.writer.queue
         ended = "closed"
         try:
-            while data := await reader.read(65536):
+            while data := await asyncio.wait_for(reader.read(65536), self.settings.idle_timeout):
                 decoder.feed(data)
                 while (event := decoder.next_event()) is not syslog.NEED_DATA:
                     origin = Origin("tls", peer, datetime.now(UTC), certificate)
                     self.stats.received += 1
+                    receipt = acks.receipt() if acks is not None else None
                     if isinstance(event, syslog.Frame):
-                        await self._queue.put(_Item(event.data, origin))
+                        await queue.put(Item(event.data, origin, receipt=receipt))
                     else:
-                        await self._queue.put(_Item(event.data, origin, f"bad syslog frame: {event.reason}"))
+                        await queue.put(Item(event.data, origin, f"bad syslog frame: {event.reason}", receipt))
+        except TimeoutError:
+            ended = f"idle for {self.settings.idle_timeout:g}s"
+            log.info("audit connection from %s closed: nothing received for %gs", peer, self.settings.idle_timeout)
         except (OSError, asyncio.IncompleteReadError) as exc:  # ssl.SSLError is an OSError
             ended = f"broken ({exc})"
             log.info("audit connection from %s ended: %s", peer, exc)
         if decoder.buffered:
             self.stats.received += 1
             reason = f"connection {ended} inside a frame ({decoder.buffered} bytes)"
-            await self._queue.put(_Item(b"", Origin("tls", peer, datetime.now(UTC), certificate), reason))
-
-    # --- writer --------------------------------------------------------------------------------------
-
-    async def _write_loop(self) -> None:
-        delay = 0.1
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.settings.batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            while True:
-                try:
-                    await asyncio.to_thread(self._store, batch)
-                    break
-                except Exception:
-                    log.exception("audit store failed; retrying a batch of %d in %.1fs", len(batch), delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-            delay = 0.1
-            for _ in batch:
-                self._queue.task_done()
-
-    def _store(self, batch: list[_Item]) -> None:
-        records: list[tuple[AuditRecord, Origin]] = []
-        rejected: list[tuple[bytes, str, Origin]] = []
-        for item in batch:
-            if item.problem is not None:
-                rejected.append((item.data, item.problem, item.origin))
-                continue
-            try:
-                records.append((read_message(item.data, self.settings.max_message_bytes), item.origin))
-            except Rejected as exc:
-                rejected.append((item.data, str(exc), item.origin))
-        new = self.store.add(records, rejected)
-        self.stats.stored += new
-        self.stats.duplicates += len(records) - new
-        self.stats.rejected += len(rejected)
-        if rejected:
-            log.warning("audit sink rejected %d message(s), e.g. %s", len(rejected), rejected[0][1])
+            await queue.put(Item(b"", Origin("tls", peer, datetime.now(UTC), certificate), reason))

@@ -3,6 +3,13 @@
 `read_message` takes the bytes of one syslog message (RFC 5424) and returns an `AuditRecord`, or raises
 `Rejected` with the reason the message cannot be stored as an audit event. Pure: no I/O, no clock.
 
+Every value is validated and bounded here, before it can reach SQL: EventOutcomeIndicator is one of the
+DICOM values (0, 4, 8, 12), EventActionCode one of C R U D E, EventDateTime an xs:dateTime whose UTC
+instant is a representable date (years 0001-9999; offsets within ±14:00), identifiers no longer than
+their column (`LIMITS`, in characters, and at most `MAX_KEY_BYTES` of UTF-8 so that PostgreSQL indexes
+take them), display texts cut to their column, and no text holds a control character. A message that
+breaks one of these is rejected with the reason, never half-stored (docs/audit.md, "Poison messages").
+
 What is read, beyond the event codes:
 - the requestor: the human requestor (a non-source, non-destination participant with UserIsRequestor)
   when there is one, else whichever participant is the requestor, else the source;
@@ -17,9 +24,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from lxml import etree
 
@@ -29,6 +38,27 @@ from xdscore.principal import AccessMode
 
 _ROLE_SOURCE, _ROLE_DESTINATION = "110153", "110152"
 _ACCESS_MODES = frozenset(mode.value for mode in AccessMode)
+OUTCOMES = frozenset({0, 4, 8, 12})  # DICOM PS3.15 A.5.1 EventOutcomeIndicator
+ACTIONS = frozenset({"", "C", "R", "U", "D", "E"})  # EventActionCode (optional)
+
+# Column sizes, in characters (audit.store builds its columns from this table). Identifiers longer than
+# their column are refused: cutting one could make it name someone else. Display texts are cut.
+LIMITS: dict[str, int] = {
+    "event_id": 64, "event_type": 64, "user_id": 1024, "organisation_id": 1024, "source_user_id": 1024,
+    "source_address": 255, "destination_user_id": 1024, "destination_address": 255, "audit_source_id": 255,
+    "submission_set_id": 255, "query_id": 255, "patient_id": 512, "document_unique_id": 255,
+    "repository_unique_id": 255, "home_community_id": 255,
+    # display texts
+    "event_name": 255, "event_type_name": 255, "user_name": 1024, "organisation": 1024,
+}
+TEXTS = frozenset({"event_name", "event_type_name", "user_name", "organisation"})
+MAX_KEY_BYTES = 2000  # a PostgreSQL b-tree entry holds at most ~2,700 bytes: indexed identifiers stay below
+MAX_LIST = 10_000  # patients or documents named by one message
+# XML 1.0 cannot carry these, but a base64 ParticipantObjectDetail can; PostgreSQL text refuses NUL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_XS_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-](\d{2}):(\d{2}))?", re.ASCII
+)
 
 
 class Rejected(ValueError):
@@ -104,11 +134,73 @@ def _code(element: etree._Element) -> Code:
 
 
 def _datetime(text: str) -> datetime:
+    """An xs:dateTime as a UTC datetime; no offset means UTC. Refused when the UTC instant has no date
+    in 0001-9999 (9999-12-31T23:59:59-14:00 is in year 10000), or the text is not an xs:dateTime."""
+    shown = text if len(text) <= 64 else text[:64] + "..."
+    match = _XS_DATETIME.fullmatch(text.strip())
+    if match is None:
+        raise Rejected(f"EventDateTime {shown!r} is not an xs:dateTime")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone, zone_hours, zone_minutes = match.group(7), match.group(8), match.group(9), match.group(10)
+    offset = timedelta(0)
+    if zone and zone != "Z":
+        hours, minutes = int(zone_hours), int(zone_minutes)
+        if hours > 14 or minutes > 59 or (hours == 14 and minutes):
+            raise Rejected(f"EventDateTime {shown!r} has a time zone offset beyond ±14:00")
+        offset = timedelta(hours=hours, minutes=minutes) * (-1 if zone[0] == "-" else 1)
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise Rejected(f"EventDateTime {text!r} is not an xs:dateTime") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        moment = datetime(year, month, day, hour, minute, second, int((fraction or "0")[:6].ljust(6, "0")),
+                          tzinfo=timezone(offset))
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Rejected(f"EventDateTime {shown!r} is not a date-time between 0001 and 9999 in UTC") from None
+
+
+def _outcome(text: str) -> int:
+    text = text.strip(" \t\r\n")  # xs:integer collapses whitespace
+    if not (text.isascii() and text.isdigit() and len(text) <= 2 and int(text) in OUTCOMES):
+        shown = text if len(text) <= 32 else text[:32] + "..."
+        raise Rejected(f"EventOutcomeIndicator {shown!r} is not one of 0, 4, 8, 12")
+    return int(text)
+
+
+def _checked(name: str, value: str) -> str:
+    """`value` within its column: an identifier too long is refused, a display text is cut."""
+    if CONTROL_CHARACTERS.search(value):
+        raise Rejected(f"{name} holds a control character")
+    limit = LIMITS[name]
+    if len(value) > limit or (name not in TEXTS and len(value.encode("utf-8")) > MAX_KEY_BYTES):
+        if name in TEXTS:
+            return value[: limit - 1] + "…"
+        raise Rejected(f"{name} is longer than {limit} characters ({MAX_KEY_BYTES} bytes)")
+    return value
+
+
+def _code_checked(code: Code) -> Code:
+    if any(CONTROL_CHARACTERS.search(part) for part in (code.code, code.system, code.text)):
+        raise Rejected("a coded value holds a control character")
+    return code
+
+
+def bounded(record: AuditRecord) -> AuditRecord:
+    """`record` with every value checked against what the store can hold; `Rejected` otherwise."""
+    if record.event_action not in ACTIONS:
+        raise Rejected(f"EventActionCode {record.event_action[:16]!r} is not one of C, R, U, D, E")
+    if record.outcome not in OUTCOMES:
+        raise Rejected(f"EventOutcomeIndicator {record.outcome} is not one of 0, 4, 8, 12")
+    if len(record.patient_ids) > MAX_LIST or len(record.documents) > MAX_LIST:
+        raise Rejected(f"the message names more than {MAX_LIST} patients or documents")
+    changes: dict[str, object] = {name: _checked(name, getattr(record, name)) for name in LIMITS
+                                  if hasattr(record, name)}
+    changes["patient_ids"] = tuple(_checked("patient_id", p) for p in record.patient_ids)
+    changes["documents"] = tuple(
+        Document(_checked("document_unique_id", d.unique_id), _checked("repository_unique_id", d.repository_unique_id),
+                 _checked("home_community_id", d.home_community_id))
+        for d in record.documents
+    )
+    changes["user_roles"] = tuple(_code_checked(c) for c in record.user_roles)
+    changes["purposes"] = tuple(_code_checked(c) for c in record.purposes)
+    return dataclasses.replace(record, **changes)
 
 
 def _detail(element: etree._Element, kind: str) -> str:
@@ -147,9 +239,8 @@ def read_message(data: bytes, max_bytes: int = syslog.DEFAULT_MAX_FRAME) -> Audi
     type_element = ident.find("EventTypeCode")
     event_type = _code(type_element) if type_element is not None else Code("", "", "")
     purposes = tuple(_code(p) for p in ident.findall("PurposeOfUse"))
-    outcome_text = ident.get("EventOutcomeIndicator", "")
-    if not outcome_text.isdigit():
-        raise Rejected(f"EventOutcomeIndicator {outcome_text!r} is not a number")
+    outcome = _outcome(ident.get("EventOutcomeIndicator", ""))
+    event_time = _datetime(ident.get("EventDateTime", ""))
 
     participants = [
         Participant(
@@ -187,7 +278,7 @@ def read_message(data: bytes, max_bytes: int = syslog.DEFAULT_MAX_FRAME) -> Audi
             query = object_id
     audit_source = root.find("AuditSourceIdentification")
 
-    return AuditRecord(
+    return bounded(AuditRecord(
         digest=hashlib.sha256(data).hexdigest(),
         syslog_timestamp=message.timestamp or "",
         syslog_hostname=message.hostname or "",
@@ -198,8 +289,8 @@ def read_message(data: bytes, max_bytes: int = syslog.DEFAULT_MAX_FRAME) -> Audi
         event_action=ident.get("EventActionCode", ""),
         event_type=event_type.code,
         event_type_name=event_type.text,
-        event_time=_datetime(ident.get("EventDateTime", "")),
-        outcome=int(outcome_text),
+        event_time=event_time,
+        outcome=outcome,
         user_id=requestor.user_id,
         user_name=requestor.user_name,
         user_roles=requestor.roles if requestor is human else (),
@@ -217,4 +308,4 @@ def read_message(data: bytes, max_bytes: int = syslog.DEFAULT_MAX_FRAME) -> Audi
         patient_ids=tuple(dict.fromkeys(patients)),
         documents=tuple(documents),
         message=message.msg,
-    )
+    ))

@@ -12,16 +12,19 @@ sink or the network is down. So `emit` only wraps the AuditMessage into its RFC 
 of the emit) and commits it to a spool on local disk (SQLite in WAL mode: a commit is a write to the WAL,
 no fsync, so it survives a crash of the process; `synchronous=FULL` in the spool would also survive power
 loss at a cost per event). One background thread reads the spool oldest first, sends a batch, and deletes
-the rows only once the batch is written: over TLS, once `sendall` returned for the whole batch; over UDP,
-once each datagram was written to the socket. On any failure the thread closes the connection, waits
-(exponential backoff, capped), and sends the same rows again, so delivery is at least once. Two cases
-could still repeat a message: a TLS write that fails half-way, and a crash between the write and the
-delete. The sink drops such repeats (it keys each message by its digest; the syslog timestamp has
-microseconds). Before each TLS batch the thread checks that the sink has not closed the connection (a
-restarted sink leaves a half-closed socket whose next write would succeed locally and be lost).
-What TLS syslog cannot tell (no application acknowledgement in RFC 5425): bytes written into a live
-connection just before the sink host dies. A record too long for a UDP datagram is parked in the spool
-with the reason, never silently dropped.
+the rows only once they are delivered. What "delivered" means is the transport's (docs/audit.md):
+- `tls` (the default): RFC 5425 frames, and the sink's acknowledgement (`audit.ack`, negotiated by ALPN)
+  that it has stored them in its database. Nothing is deleted before; a sink that dies with frames in
+  flight, or never answers (`ack_timeout`), gets them again on the next connection.
+- `tls-plain`: RFC 5425 alone, for a sink that is not pyxds: deleted once `sendall` returned, so frames
+  written into a live connection just before the sink's host dies are lost.
+- `udp`: RFC 5426, deleted once each datagram is written to the socket: whatever the network or a full
+  sink drops is lost. A record too long for a datagram is parked in the spool with the reason.
+On any failure the thread closes the connection, waits (exponential backoff, capped), and sends the same
+rows again, so delivery is at least once; the sink drops repeats (it keys each message by its digest; the
+syslog timestamp has microseconds). Before each plain TLS batch the thread checks that the sink has not
+closed the connection (a restarted sink leaves a half-closed socket whose next write would succeed
+locally and be lost).
 """
 
 from __future__ import annotations
@@ -38,11 +41,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from audit import ack
 from audit.config import AuditSenderSettings
 from audit.tls import client_context
 from xdscore import syslog
 
 log = logging.getLogger("xds.audit.sender")
+
+# tls: RFC 5425 + the sink's acknowledgements (audit.ack), nothing lost; tls-plain: RFC 5425 alone, for a
+# sink that is not pyxds; udp: RFC 5426; off. docs/audit.md says which loses what.
+TRANSPORTS = ("tls", "tls-plain", "udp", "off")
 
 
 class Spool:
@@ -111,26 +119,37 @@ class SendError(Exception):
 
 
 class _TlsTransport:
-    """RFC 5425: one long-lived TLS connection, octet-counted frames."""
+    """RFC 5425: one long-lived TLS connection, octet-counted frames; with `acknowledged`, the sink's
+    acknowledgements (audit.ack) decide what was delivered."""
 
-    def __init__(self, settings: AuditSenderSettings) -> None:
+    def __init__(self, settings: AuditSenderSettings, acknowledged: bool = True) -> None:
         self.settings = settings
+        self.acknowledged = acknowledged
         self._sock: ssl.SSLSocket | None = None
+        self._acks = ack.AckReader()
+        self._sent = 0  # frames written on this connection
 
     def _connect(self) -> ssl.SSLSocket:
         s = self.settings
         raw = socket.create_connection((s.host, s.port), timeout=s.connect_timeout)
         try:
-            tls = client_context(s).wrap_socket(raw, server_hostname=s.tls_server_name or s.host)
+            context = client_context(s, self.acknowledged)
+            tls = context.wrap_socket(raw, server_hostname=s.tls_server_name or s.host)
         except BaseException:
             raw.close()
             raise
         try:
+            if self.acknowledged and tls.selected_alpn_protocol() != ack.ACK_PROTOCOL:
+                raise ConnectionError(
+                    f"the audit sink at {s.host}:{s.port} does not acknowledge what it stores (no ALPN "
+                    f"{ack.ACK_PROTOCOL}); it is not a pyxds sink: set transport = tls-plain to send to it anyway"
+                )
             self._await_acceptance(tls)
         except BaseException:
             tls.close()
             raise
         tls.settimeout(max(s.connect_timeout, 30.0))
+        self._acks, self._sent = ack.AckReader(), 0
         return tls
 
     def _await_acceptance(self, tls: ssl.SSLSocket) -> None:
@@ -140,6 +159,8 @@ class _TlsTransport:
         certificate; a sink that refuses it answers with an alert a moment later, after our first write
         would already have "succeeded" and been deleted from the spool. The server's session ticket,
         sent once it accepted us, is the signal; a sink that sends no ticket costs one short wait.
+        (With acknowledgements nothing is deleted before the sink's answer anyway; the wait stays,
+        for a clear error instead of a timeout.)
         """
         if tls.version() != "TLSv1.3":
             return  # TLS 1.2 checks the client certificate inside the handshake
@@ -155,6 +176,7 @@ class _TlsTransport:
                 continue
             if not data:
                 raise ConnectionError("the audit sink closed the connection after the TLS handshake")
+            raise ConnectionError("the audit sink sent data before any frame")
 
     def _peer_closed(self, sock: ssl.SSLSocket) -> bool:
         """True when the sink has closed (or broken) the connection since our last write."""
@@ -171,19 +193,42 @@ class _TlsTransport:
             return True
         finally:
             sock.settimeout(timeout)
-        return True  # EOF, or data a sink never sends: start over on a new connection
+        return True  # EOF, or data not asked for: start over on a new connection
 
     def send(self, messages: list[bytes]) -> int:
+        """Write the frames; with acknowledgements, return once the sink has stored them all, or raise
+        `SendError` saying how many it did store."""
         try:
             if self._sock is not None and self._peer_closed(self._sock):
                 self.close()
             if self._sock is None:
                 self._sock = self._connect()
-            self._sock.sendall(b"".join(syslog.frame(m) for m in messages))
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             self.close()
             raise SendError(0, exc) from exc
+        sock, base = self._sock, self._sent
+        try:
+            sock.sendall(b"".join(syslog.frame(m) for m in messages))
+            self._sent += len(messages)
+            if self.acknowledged:
+                self._await_acks(sock, base + len(messages))
+        except (OSError, ValueError) as exc:  # ack.AckError is a ValueError
+            stored = max(0, min(len(messages), self._acks.acknowledged - base)) if self.acknowledged else 0
+            self.close()
+            raise SendError(stored, exc) from exc
         return len(messages)
+
+    def _await_acks(self, sock: ssl.SSLSocket, target: int) -> None:
+        """Read acknowledgements until `target` frames of this connection are stored. The wait is
+        renewed by each acknowledgement: a slow sink is waited for, a silent one is not."""
+        sock.settimeout(self.settings.ack_timeout)
+        while self._acks.acknowledged < target:
+            data = sock.recv(4096)
+            if not data:
+                raise ConnectionError("the audit sink closed the connection before acknowledging")
+            self._acks.feed(data)
+        if self._acks.acknowledged > target:
+            raise ack.AckError(f"the sink acknowledged {self._acks.acknowledged} frames; {target} were sent")
 
     def close(self) -> None:
         if self._sock is not None:
@@ -228,8 +273,8 @@ class AuditSender:
     def __init__(self, settings: AuditSenderSettings, *, start: bool = True) -> None:
         self.settings = settings
         self.enabled = settings.transport != "off"
-        if settings.transport not in ("tls", "udp", "off"):
-            raise ValueError(f"audit sender transport must be tls, udp or off, not {settings.transport!r}")
+        if settings.transport not in TRANSPORTS:
+            raise ValueError(f"audit sender transport must be one of {', '.join(TRANSPORTS)}, not {settings.transport!r}")
         self.hostname = settings.hostname or socket.gethostname() or "-"
         self._procid = str(os.getpid())
         self._wake = threading.Event()
@@ -297,7 +342,9 @@ class AuditSender:
             self.spool = None
 
     def _transport(self) -> _TlsTransport | _UdpTransport:
-        return _TlsTransport(self.settings) if self.settings.transport == "tls" else _UdpTransport(self.settings)
+        if self.settings.transport == "udp":
+            return _UdpTransport(self.settings)
+        return _TlsTransport(self.settings, acknowledged=self.settings.transport == "tls")
 
     def _run(self) -> None:
         assert self.spool is not None

@@ -1,6 +1,8 @@
 """The audit record repository as one process: syslog listeners, store, HTTP API (the wiring only).
 
-`run(settings)` serves until SIGINT or SIGTERM, then stops listening, stores what was received and exits.
+`run(settings)` serves until SIGINT or SIGTERM, then stops listening, stores what was received (for up to
+`stop_grace_seconds`; what the database did not take by then goes to `pending.db`, stored at the next
+start) and exits: a few seconds, whatever state the database is in.
 `Sink` is the same service as an object for tests and benchmarks (`async with Sink(settings) as sink`).
 """
 
@@ -48,8 +50,8 @@ class Sink:
         await self.receiver.start()
         if s.http_enabled:
             config = uvicorn.Config(
-                create_app(self.store), host=s.http_host, port=s.http_port, log_level="warning",
-                access_log=False, lifespan="off",
+                create_app(self.store, self.receiver.status), host=s.http_host, port=s.http_port,
+                log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1,
             )
             self._http = _Server(config)
             self._http_task = asyncio.create_task(self._http.serve(), name="audit-http")

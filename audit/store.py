@@ -19,8 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from audit.record import AuditRecord, Code
+from audit.record import CONTROL_CHARACTERS, AuditRecord, Code
 from xdsservice.database import make_engine, writing
+
+MAX_REASON = 2000  # characters of a rejection's reason
 
 metadata = sa.MetaData()
 
@@ -122,6 +124,11 @@ def _codes_json(codes: Iterable[Code]) -> str:
     return json.dumps([{"code": c.code, "system": c.system, "text": c.text} for c in codes], ensure_ascii=False)
 
 
+def _plain(text: str, limit: int) -> str:
+    """Text safe for any column: control characters (NUL breaks PostgreSQL) replaced, cut to `limit`."""
+    return CONTROL_CHARACTERS.sub("\ufffd", str(text))[:limit]
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -184,8 +191,8 @@ class AuditStore:
             if rejected:
                 conn.execute(
                     audit_rejected.insert(),
-                    [{"received_at": _utc(o.received_at), "transport": o.transport, "peer": o.peer[:255],
-                      "reason": reason, "data": data} for data, reason, o in rejected],
+                    [{"received_at": _utc(o.received_at), "transport": _plain(o.transport, 8), "peer": _plain(o.peer, 255),
+                      "reason": _plain(reason, MAX_REASON), "data": bytes(data)} for data, reason, o in rejected],
                 )
         return len(inserted)
 
@@ -200,8 +207,8 @@ class AuditStore:
             "digest": record.digest,
             "received_at": _utc(origin.received_at),
             "transport": origin.transport,
-            "peer": origin.peer[:255],
-            "peer_certificate": origin.peer_certificate,
+            "peer": _plain(origin.peer, 255),
+            "peer_certificate": None if origin.peer_certificate is None else _plain(origin.peer_certificate, 4000),
             "syslog_timestamp": record.syslog_timestamp,
             "syslog_hostname": record.syslog_hostname,
             "syslog_app_name": record.syslog_app_name,

@@ -21,6 +21,7 @@ import pytest
 from lxml import etree
 
 from audit.config import DEV_CERT_NAME
+from tests.audit import poison
 from tests.builders import new_patient_id, single_document
 from tests.repository.wire import (
     Content,
@@ -258,6 +259,27 @@ def test_human_requestor_is_in_the_patient_trace(stack, signed_stack) -> None:  
     [human] = [p for p in message.iter("ActiveParticipant") if p.get("UserIsRequestor") == "true"]
     assert human.get("UserID") == read["user"]["id"] and human.find("RoleIDCode").get("csd-code") == "10"
     assert by_role(message)[SOURCE_ROLE].get("UserID") == repository.url
+
+
+def test_poison_in_the_sink_does_not_stop_the_registrys_trail(stack) -> None:  # type: ignore[no-untyped-def]
+    """Issue 18: the corpus of poison messages reaches the sink (UDP and TLS) while the registry audits
+    50 ITI-18 of one patient through its acknowledged sender: the patient's trace lists all 50."""
+    sink, registry, _, data = stack
+    pid = new_patient_id()
+    feed_patient(registry.feed_port, pid)
+    cases = poison.all_messages(start=7000)
+    poison.send_udp(sink.ports["udp"], list(cases.values()))
+    poison.send_tls(sink.ports["tls"], data / "audit" / "tls" / DEV_CERT_NAME, list(poison.all_messages(start=8000).values()))
+    q = encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": pid,
+                                         "$XDSDocumentEntryStatus": [Status.APPROVED.value]}, ReturnType.OBJECT_REF)
+    for _ in range(50):
+        assert post(registry.url, q, Action.STORED_QUERY.value).get("status") == ResponseStatus.SUCCESS.value
+    events = wait_for(sink, pid, lambda ev: sum(e["transaction"] == "ITI-18" for e in ev) >= 50, timeout=60)
+    assert sum(e["transaction"] == "ITI-18" for e in events) == 50
+    health = httpx.get(f"{sink.url}/health").json()
+    assert health["status"] == "ok" and health["rejected"] >= 2 * len(cases)
+    reasons = httpx.get(f"{sink.url}/rejected", params={"limit": "1000"}).json()["rejected"]
+    assert sum("EventOutcomeIndicator" in r["reason"] for r in reasons) >= 2 * 6
 
 
 def test_sink_down_then_up_loses_nothing_and_duplicates_nothing(stack) -> None:  # type: ignore[no-untyped-def]

@@ -187,6 +187,8 @@ def decode(data: bytes) -> SyslogMessage:
         value, pos = _next_token(data, pos, name.upper())
         if len(value) > limit:
             raise SyslogError(f"{name.upper()} is longer than {limit}")
+        if not _PRINTUSASCII.fullmatch(value):
+            raise SyslogError(f"{name.upper()} holds a character that is not printable US-ASCII")
         header.append(None if value == NIL else value)
     sd, pos = _parse_sd(data, pos)
     msg, utf8 = b"", False

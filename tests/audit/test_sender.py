@@ -1,4 +1,8 @@
-"""The audit sender against real sockets: spool, background delivery, retries, TLS checks, UDP."""
+"""The audit sender against real sockets: spool, background delivery, retries, TLS checks, UDP.
+
+The bare collector is a plain RFC 5425 receiver, so these tests use `tls-plain`; the acknowledged `tls`
+transport is tested against the real sink (test_acknowledged.py).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ def server_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.
 
 def settings(tmp_path: Path, port: int, **changes: object) -> AuditSenderSettings:
     values: dict[str, object] = {
-        "transport": "tls", "host": "127.0.0.1", "port": port, "app_name": "xds-test", "spool_dir": str(tmp_path / "spool"),
+        "transport": "tls-plain", "host": "127.0.0.1", "port": port, "app_name": "xds-test", "spool_dir": str(tmp_path / "spool"),
         "retry_initial_seconds": 0.02, "retry_max_seconds": 0.2, "connect_timeout": 2.0,
     }
     values.update(changes)
@@ -202,7 +206,7 @@ def test_emit_after_close_is_a_programming_error(tmp_path):
 
 
 def test_unknown_transport_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="tls, udp or off"):
+    with pytest.raises(ValueError, match="tls, tls-plain, udp, off"):
         AuditSender(settings(tmp_path, 1, transport="tcp"))
 
 

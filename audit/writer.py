@@ -1,0 +1,335 @@
+"""The audit sink's write loop: every received message ends as one stored event or one stored rejection
+(ITI TF-2a 3.20 Audit Record Repository; the DMP access trace is a patient's legal right, so it must not
+stop because of one message).
+
+Theory of operation. The listeners (`audit.receiver`) put `Item`s on a bounded asyncio queue. One
+`Writer` task takes them in batches and runs `store_batch` on its own store thread (a daemon thread:
+a database call that hangs can never keep the process from exiting):
+
+1. Reading. `audit.record.read_message` validates and bounds every value. Any exception while reading a
+   message, expected (`Rejected`) or not (a bug, a library error on hostile input), makes that message
+   a rejection with the reason.
+2. Storing. The batch goes in one transaction. If that fails, it is stored message by message: a message
+   whose insert fails is stored as a rejection instead, the error as its reason; if even that row (the
+   bytes and a short text) cannot be stored, the database itself is the problem, and `Unavailable` says
+   how many messages of the batch are done. A first failure that looks like the database (a lost
+   connection, a lock) skips the one-by-one pass until `ISOLATE_AFTER` attempts of the same batch have
+   failed, so a locked or restarting database does not turn good messages into rejections.
+3. The loop keeps what is not done, waits (0.1 s doubling to 10 s) and tries again. An exception that
+   escapes `store_batch` itself (a bug here) is caught by the loop as well; after two of those in a row
+   the held messages are stored as bare rejections (`reject_all`). Nothing a peer sends can stop the loop.
+
+Stored messages then get their acknowledgement (`Item.receipt`, TLS senders that asked for one) and their
+rows in the pending file (`audit.pending`) are deleted. `status()` feeds `/health`: backlog, last stored,
+last error, and `stalled` when messages wait and nothing was stored for `stall_seconds`. `stop(grace)`
+lets the loop store what it holds for `grace` seconds, then writes the rest to the pending file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+
+from audit.pending import PendingFile
+from audit.record import AuditRecord, Rejected, read_message
+from audit.store import AuditStore, Origin
+
+log = logging.getLogger("xds.audit.writer")
+
+ISOLATE_AFTER = 3  # failed attempts of one batch before it is stored message by message whatever the error
+MAX_DELAY = 10.0
+
+
+@dataclass(frozen=True)
+class Item:
+    """One received message on its way to the store."""
+
+    data: bytes
+    origin: Origin
+    problem: str | None = None  # set for framing garbage: stored as rejected without parsing
+    receipt: Callable[[], None] | None = None  # called on the loop once the message is stored (TLS acks)
+    pending_id: int | None = None  # its row in the pending file, when it came from there
+
+
+@dataclass
+class Counts:
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+    def __iadd__(self, other: Counts) -> Counts:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        return self
+
+
+class Unavailable(Exception):
+    """The database refused even a bare rejection row: `done` messages of the batch were stored."""
+
+    def __init__(self, done: int, counts: Counts, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.done = done
+        self.counts = counts
+        self.cause = cause
+
+
+# Errors that say "the database", not "this message": retried before any message is blamed.
+_DATABASE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+                    sa_exc.TimeoutError, OSError)
+
+
+def describe(exc: BaseException, limit: int = 500) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _read(item: Item, max_bytes: int) -> AuditRecord | str:
+    """The record, or the reason it is rejected."""
+    if item.problem is not None:
+        return item.problem
+    try:
+        return read_message(item.data, max_bytes)
+    except Rejected as exc:
+        return str(exc)
+    except Exception as exc:  # a library error on hostile input, or a bug: this message only
+        log.exception("audit message from %s could not be read", item.origin.peer)
+        return f"message could not be read ({describe(exc)})"
+
+
+def _store_one(store: AuditStore, item: Item, entry: AuditRecord | str) -> Counts:
+    if isinstance(entry, str):
+        store.add([], [(item.data, entry, item.origin)])
+        return Counts(rejected=1)
+    try:
+        new = store.add([(entry, item.origin)])
+    except sa_exc.IntegrityError:  # another sink stored the same message meanwhile: its digest is there now
+        new = store.add([(entry, item.origin)])
+    return Counts(stored=new, duplicates=1 - new)
+
+
+def store_batch(store: AuditStore, items: list[Item], max_bytes: int, pending: PendingFile | None = None,
+                isolate: bool = False) -> Counts:
+    """Store `items`; see the module docstring. Raises `Unavailable` when the database is the problem."""
+    entries = [_read(item, max_bytes) for item in items]
+    try:
+        records = [(e, i.origin) for i, e in zip(items, entries, strict=True) if not isinstance(e, str)]
+        rejected = [(i.data, e, i.origin) for i, e in zip(items, entries, strict=True) if isinstance(e, str)]
+        new = store.add(records, rejected)
+        counts = Counts(new, len(records) - new, len(rejected))
+    except Exception as exc:
+        if not isolate and isinstance(exc, _DATABASE_ERRORS):
+            raise Unavailable(0, Counts(), exc) from exc
+        log.warning("audit batch of %d could not be stored (%s); storing its messages one by one",
+                    len(items), describe(exc))
+        counts = Counts()
+        for n, (item, entry) in enumerate(zip(items, entries, strict=True)):
+            try:
+                counts += _store_one(store, item, entry)
+                continue
+            except Exception as error:  # noqa: BLE001 - logged below, with what became of the message
+                failure = error
+            try:
+                store.add([], [(item.data, f"could not be stored ({describe(failure)})", item.origin)])
+            except Exception as exc2:
+                _forget(pending, items[:n])
+                raise Unavailable(n, counts, exc2) from exc2
+            log.error("audit message from %s stored as rejected: %s", item.origin.peer, describe(failure))
+            counts.rejected += 1
+    _forget(pending, items)
+    return counts
+
+
+def reject_all(store: AuditStore, items: list[Item], reason: str, pending: PendingFile | None = None) -> Counts:
+    """The last resort: each message as a bare rejection with `reason`, in one transaction."""
+    store.add([], [(item.data, reason, item.origin) for item in items])
+    _forget(pending, items)
+    return Counts(rejected=len(items))
+
+
+def _forget(pending: PendingFile | None, items: list[Item]) -> None:
+    ids = [item.pending_id for item in items if item.pending_id is not None]
+    if pending is not None and ids:
+        try:
+            pending.delete(ids)
+        except Exception:  # they will be stored again at the next start: events are de-duplicated
+            log.exception("could not delete %d stored message(s) from the pending file", len(ids))
+
+
+class _StoreThread:
+    """One daemon thread that runs store calls in order and hands results back to the asyncio loop."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((loop, future, fn, args))
+        return future
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, fn, args = job
+            try:
+                result, error = fn(*args), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the loop, which decides
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:  # the loop is closed: the sink stopped without waiting for us
+                return
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+@dataclass
+class Writer:
+    store: AuditStore
+    max_message_bytes: int
+    batch_size: int = 500
+    queue_size: int = 20000
+    stall_seconds: float = 30.0
+    pending: PendingFile | None = None
+    totals: Counts = field(default_factory=Counts)
+
+    def __post_init__(self) -> None:
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(self.queue_size)
+        self._held: list[Item] = []
+        self._thread = _StoreThread("audit-store")
+        self._task: asyncio.Task[None] | None = None
+        self._progress = time.monotonic()
+        self.state = "idle"
+        self.last_stored_at: datetime | None = None
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    @property
+    def backlog(self) -> int:
+        """Messages received and not yet stored."""
+        return self.queue.qsize() + len(self._held)
+
+    def status(self) -> dict[str, Any]:
+        backlog = self.backlog
+        waiting = time.monotonic() - self._progress if backlog else 0.0
+        return {
+            "state": self.state,
+            "backlog": backlog,
+            "stalled": backlog > 0 and waiting > self.stall_seconds,
+            "seconds_without_progress": round(waiting, 1),
+            "last_stored_at": self.last_stored_at.isoformat() if self.last_stored_at else None,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
+        }
+
+    async def _run(self) -> None:
+        delay, failures, escapes = 0.1, 0, 0
+        while True:
+            if not self._held:
+                self.state = "idle"
+                first = await self.queue.get()
+                self._progress = time.monotonic()  # a stall is measured from when work is waiting
+                self._held = [first]
+                while len(self._held) < self.batch_size and not self.queue.empty():
+                    self._held.append(self.queue.get_nowait())
+                delay, failures, escapes = 0.1, 0, 0
+            self.state = "storing"
+            held = list(self._held)
+            try:
+                if escapes >= 2:
+                    reason = f"stored as a bare rejection after the store step failed ({self.last_error})"
+                    counts = await self._thread.run(reject_all, self.store, held, reason, self.pending)
+                else:
+                    counts = await self._thread.run(store_batch, self.store, held, self.max_message_bytes,
+                                                    self.pending, failures >= ISOLATE_AFTER - 1)
+                self._done(len(held), counts)
+                continue
+            except Unavailable as exc:
+                self._done(exc.done, exc.counts)
+                error: BaseException = exc.cause
+            except Exception as exc:  # escaped the store step: a bug, never a reason to stop storing
+                log.exception("audit store step failed on a batch of %d", len(held))
+                escapes += 1
+                error = exc
+            failures += 1
+            self.last_error, self.last_error_at = describe(error), datetime.now(UTC)
+            self.state = "waiting for the database"
+            log.warning("audit store failed (%s); %d message(s) held, retrying in %.1fs",
+                        self.last_error, self.backlog, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
+
+    def _done(self, n: int, counts: Counts) -> None:
+        if not n:
+            return
+        done, self._held = self._held[:n], self._held[n:]
+        self.totals += counts
+        self._progress = time.monotonic()
+        self.last_stored_at = datetime.now(UTC)
+        if counts.rejected:
+            log.warning("audit sink rejected %d message(s); see /rejected", counts.rejected)
+        for item in done:
+            self.queue.task_done()
+            if item.receipt is not None:
+                try:
+                    item.receipt()
+                except Exception:  # the connection went away: its sender will resend, the digest dedupes
+                    log.debug("acknowledgement not sent", exc_info=True)
+
+    async def stop(self, grace: float) -> int:
+        """Store what is held for up to `grace` seconds, then keep the rest in the pending file.
+
+        Returns how many messages went to the pending file."""
+        if self._task is not None and not self._task.done():
+            try:
+                await asyncio.wait_for(self.queue.join(), grace)
+            except TimeoutError:
+                pass
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        left, self._held = self._held, []
+        while not self.queue.empty():
+            left.append(self.queue.get_nowait())
+        for _ in left:
+            self.queue.task_done()
+        self._thread.close()
+        new = [(item.data, item.origin, item.problem) for item in left if item.pending_id is None]
+        if not new:
+            return 0
+        if self.pending is None:
+            log.error("audit sink stopped with %d message(s) not stored and no pending file: they are lost", len(new))
+            return 0
+        try:
+            kept = await asyncio.to_thread(self.pending.put, new)
+        except Exception:
+            log.exception("audit sink could not keep %d message(s) in %s: they are lost", len(new), self.pending.path)
+            return 0
+        log.warning("audit sink stopped with %d message(s) not stored; kept in %s for the next start",
+                    kept, self.pending.path)
+        return kept
