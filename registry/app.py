@@ -134,7 +134,8 @@ class Registry:
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
         try:
             with self.store.read() as tx:
-                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results))
+                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
+                                       self.settings.query_limits())
         except OperationalError:
             log.exception("ITI-18: database unavailable")
             busy = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
