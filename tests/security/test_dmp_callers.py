@@ -196,26 +196,17 @@ def test_the_client_certificate_reaches_the_hook_over_mutual_tls(pki: TestPki, f
 
 @pytest.fixture(scope="module")
 def registry(files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("dmp-registry")
     env = {"XDS_SECURITY": "required", "XDS_TRUST_DIR": str(files / "trust"), "XDS_PROFILE": "dmp",
-           "XDS_CONFIG": os.devnull, "XDS_AUDIT_SENDER_TRANSPORT": "off"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        data = tmp_path_factory.mktemp("dmp-registry")
-        reg = Registry(RegistrySettings(profile="dmp", database_url=f"sqlite:///{data / 'registry.db'}",
-                                        data_dir=str(data), feed_port=0))
-        key = PatientKey.parse(DMP_PATIENT)
-        assert key is not None
-        with reg.store.write() as tx:
-            tx.save_patient(key, DMP_PATIENT, {}, "20260101000000")
-        with ServerThread(reg.asgi, **uvicorn_ssl_kwargs(tls(files))) as server:
-            yield server.url("/xds/registry", "https")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+           "XDS_CONFIG": os.devnull, "XDS_AUDIT_SENDER_TRANSPORT": "off", "XDS_DATA_DIR": str(data),
+           "XDS_REGISTRY_FEED_PORT": "0"}
+    reg = Registry(RegistrySettings.load(env))
+    key = PatientKey.parse(DMP_PATIENT)
+    assert key is not None
+    with reg.store.write() as tx:
+        tx.save_patient(key, DMP_PATIENT, {}, "20260101000000")
+    with ServerThread(reg.asgi, **uvicorn_ssl_kwargs(tls(files))) as server:
+        yield server.url("/xds/registry", "https")
 
 
 def register(url: str, security: etree._Element, ctx: ssl.SSLContext, signed_submission: bool = True) -> etree._Element:
