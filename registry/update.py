@@ -222,7 +222,7 @@ class _Work:
         if ref is None:
             self.error(ErrorCode.UnresolvedReferenceException, f"{where}: {target} is not in the registry", target)
             return
-        allowed = (APPROVED, DEPRECATED, *self.settings.profile.statuses)
+        allowed = sorted({APPROVED, DEPRECATED} | self.settings.profile.statuses)
         if c.new not in allowed:
             self.error(UPDATE, f"{where}: NewStatus {c.new} is not one of {', '.join(allowed)}", target)
         if ref.kind is ObjectKind.SUBMISSION_SET:

@@ -287,7 +287,7 @@ def test_affinity_domain_status_needs_the_profile(reg: RegistryHarness) -> None:
     b = update_request(doc.patient)
     status_change(b, doc.uuid, APPROVED, ARCHIVED)
     assert codes(reg.update(b)) == ["XDSMetadataUpdateError"]
-    reg.settings = RegisterSettings(PROFILE.extended("dmp-like", statuses=(ARCHIVED,)))
+    reg.settings = RegisterSettings(PROFILE.extended("dmp-like", statuses=frozenset({ARCHIVED})))
     b = update_request(doc.patient)
     status_change(b, doc.uuid, APPROVED, ARCHIVED)
     assert reg.update(b).accepted
@@ -571,7 +571,7 @@ def test_deprecated_association_shows_at_level_2_only(reg: RegistryHarness) -> N
 def test_hidden_status_is_returned_only_when_asked_for(reg: RegistryHarness) -> None:
     from xdscore.vocabulary import StoredQueryId as Q
 
-    reg.settings = RegisterSettings(PROFILE.extended("dmp-like", statuses=(ARCHIVED,), hidden_statuses=frozenset({ARCHIVED})))
+    reg.settings = RegisterSettings(PROFILE.extended("dmp-like", statuses=frozenset({ARCHIVED}), hidden_statuses=frozenset({ARCHIVED})))
     doc = Registered(reg)
     b = update_request(doc.patient)
     status_change(b, doc.uuid, APPROVED, ARCHIVED)
