@@ -66,7 +66,9 @@ class Registry:
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
         self.audit = AuditTrail("xds-registry")
         self.feed = FeedServer(
-            self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed
+            self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,
+            max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
+            workers=settings.feed_workers,
         )
         self.asgi = SoapService(
             path=settings.path,
