@@ -122,7 +122,8 @@ class Registry:
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
         try:
             with self.store.read() as tx:
-                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results))
+                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
+                                       self.settings.query_limits())
         except DBAPIError as exc:  # contention is Busy; a query the database cannot run is an error
             refused = [database_violation(exc)]
             log.exception("ITI-18: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")

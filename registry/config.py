@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from xdscore.queries import Limits
 from xdsservice.config import data_dir, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,11 @@ class RegistrySettings:
     idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
     max_request_bytes: int = 64 * 1024 * 1024
     max_query_results: int = 5000  # beyond this a stored query answers XDSTooManyResults
+    # What one stored query may ask (xdscore.queries.Limits): beyond, XDSRegistryError naming the limit.
+    query_max_values: int = 256  # values of one parameter
+    query_max_slots: int = 32  # Slots of one parameter (AND-ed)
+    query_max_parameters: int = 64  # Slots in one query
+    query_max_like_length: int = 256  # characters of one LIKE pattern
     keep_extra_metadata: bool = True
     log_level: str = "info"
 
@@ -54,6 +60,10 @@ class RegistrySettings:
         path = self.data_path()
         path.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(path / 'registry.db').resolve()}"
+
+    def query_limits(self) -> Limits:
+        return Limits(self.query_max_values, self.query_max_slots, self.query_max_parameters,
+                      self.query_max_like_length)
 
     def endpoint(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}{self.path}"

@@ -65,8 +65,8 @@ class FeedServer:
         decision = patient_feed.header_only(event.head.decode("latin-1"))
         reason = f"message of {event.size} bytes is larger than the limit of {self.max_message_bytes} bytes"
         log.warning("ITI-8 message %s refused: %s", decision.control_id or "?", reason)
-        return patient_feed.ack(decision, self.now(), uuid.uuid4().hex[:20], "AR", reason,
-                                patient_feed.INTERNAL_ERROR).encode()
+        decision.error = patient_feed.APPLICATION_INTERNAL_ERROR  # table 0357 of v2.5 has no "too long"
+        return patient_feed.ack(decision, self.now(), uuid.uuid4().hex[:20], "AR", reason).encode()
 
     def handle(self, payload: bytes, peer: str = "") -> bytes:
         """One framed message in, one ACK out (runs in a worker thread); `peer` is the sender's address."""

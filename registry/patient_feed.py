@@ -23,13 +23,23 @@ from xdscore.model import PatientKey
 
 CREATE_OR_UPDATE = frozenset({"A01", "A04", "A05", "A08"})
 MERGE = "A40"
-SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1"})
+SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
 READ_SEGMENTS = ("MSH", "EVN", "PID", "MRG")  # the only ones interpret() looks at
 MAX_SEGMENT = 16 * 1024  # characters of one PID or MRG segment
 MAX_PATIENT_SEGMENTS = 200  # PID + MRG segments of one message (an A40 may merge several patients)
-# HL7 table 0357 conditions (v2.3.1-2.5) for ERR
-UNSUPPORTED = "200^Unsupported message type^HL70357"
-INTERNAL_ERROR = "207^Application internal error^HL70357"
+# HL7 v2 table 0357 (message error condition codes) used in the ERR segment of a refusal.
+SEGMENT_SEQUENCE_ERROR = "100"
+UNSUPPORTED_MESSAGE_TYPE = "200"
+UNSUPPORTED_EVENT_CODE = "201"
+UNSUPPORTED_VERSION_ID = "203"
+APPLICATION_INTERNAL_ERROR = "207"
+_ERROR_TEXT = {
+    SEGMENT_SEQUENCE_ERROR: "Segment sequence error",
+    UNSUPPORTED_MESSAGE_TYPE: "Unsupported message type",
+    UNSUPPORTED_EVENT_CODE: "Unsupported event code",
+    UNSUPPORTED_VERSION_ID: "Unsupported version id",
+    APPLICATION_INTERNAL_ERROR: "Application internal error",
+}
 
 
 @dataclass(frozen=True)
@@ -60,10 +70,16 @@ class FeedDecision:
     receiving: tuple[str, str] = ("", "")
     actions: list[Action] = field(default_factory=list)
     reject: tuple[str, str] | None = None  # (AE | AR, reason)
+    error: str = ""  # HL7 table 0357 code of the ERR segment (default: 200 for AR, 207 for AE)
 
 
 def _fields(text: str) -> list[str]:
     return text.split("\r", 1)[0].split("|")
+
+
+def _message_type(text: str) -> str:
+    msh = _fields(text)
+    return msh[8].split("^")[0] if len(msh) > 8 else ""
 
 
 def _header(text: str, decision: FeedDecision) -> None:
@@ -111,13 +127,20 @@ def interpret(text: str, affinity_domain: str = "") -> FeedDecision:
     text = text.replace("\n", "\r").strip("\r")
     _header(text, decision)
     if not text.startswith("MSH"):
-        decision.reject = ("AR", "message does not start with an MSH segment")
+        decision.reject, decision.error = ("AR", "message does not start with an MSH segment"), SEGMENT_SEQUENCE_ERROR
         return decision
     if decision.version not in SUPPORTED_VERSIONS:
-        decision.reject = ("AR", f"HL7 version {decision.version!r} is not supported (2.3.1 and 2.5 are)")
+        decision.reject = ("AR", f"HL7 version {decision.version[:20]!r} is not supported; this registry accepts "
+                                 f"{', '.join(SUPPORTED_VERSIONS)}")
+        decision.error = UNSUPPORTED_VERSION_ID
+        return decision
+    if _message_type(text) != "ADT":
+        decision.reject = ("AR", f"message type {_message_type(text)[:20] or '?'} is not part of ITI-8 (ADT)")
+        decision.error = UNSUPPORTED_MESSAGE_TYPE
         return decision
     if decision.trigger not in CREATE_OR_UPDATE and decision.trigger != MERGE:
-        decision.reject = ("AR", f"event {decision.trigger or '?'} is not part of ITI-8 (A01, A04, A05, A08, A40)")
+        decision.reject = ("AR", f"event {decision.trigger[:20] or '?'} is not part of ITI-8 (A01, A04, A05, A08, A40)")
+        decision.error = UNSUPPORTED_EVENT_CODE
         return decision
     segments = [seg for seg in text.split("\r") if seg[:3] in READ_SEGMENTS]
     patient_segments = [seg for seg in segments if seg[:3] in ("PID", "MRG")]
@@ -199,10 +222,8 @@ def header_only(text: str) -> FeedDecision:
     return decision
 
 
-def ack(decision: FeedDecision, now: str, ack_control_id: str, code: str = "AA", text: str = "",
-        condition: str | None = None) -> str:
-    """The ACK: MSH with sender and receiver swapped, MSA echoing MSH-10, ERR when not accepted, with the
-    table 0357 `condition` (default: 200 for AR, 207 for AE)."""
+def ack(decision: FeedDecision, now: str, ack_control_id: str, code: str = "AA", text: str = "") -> str:
+    """The ACK: MSH with sender and receiver swapped, MSA echoing MSH-10, ERR when not accepted."""
     version = decision.version if decision.version in SUPPORTED_VERSIONS else "2.5"
     trigger = decision.trigger or ""
     structure = "^ACK" if version.startswith("2.5") else ""
@@ -214,7 +235,8 @@ def ack(decision: FeedDecision, now: str, ack_control_id: str, code: str = "AA",
         "|".join(["MSA", code, decision.control_id, _escape(text)]) if text else f"MSA|{code}|{decision.control_id}",
     ]
     if code != "AA":
-        hl7_code = condition or (UNSUPPORTED if code == "AR" else INTERNAL_ERROR)
+        error = decision.error or (UNSUPPORTED_MESSAGE_TYPE if code == "AR" else APPLICATION_INTERNAL_ERROR)
+        hl7_code = f"{error}^{_ERROR_TEXT.get(error, '')}^HL70357"
         if version.startswith("2.5"):
             segments.append(f"ERR|||{hl7_code}|E||||{_escape(text)}")
         else:

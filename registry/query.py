@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import overload
 
 from lxml import etree
 
@@ -18,7 +19,7 @@ from registry.sql.queries import DocumentFilter, Found, QuerySql
 from xdscore.ebrim import query_response
 from xdscore.errors import Violation, XdsError
 from xdscore.model import PatientKey
-from xdscore.queries import ReturnType, StoredQuery, decode
+from xdscore.queries import Limits, ReturnType, StoredQuery, decode, sql_like_pattern
 from xdscore.vocabulary import AssociationType, ErrorCode, ObjectType, StoredQueryId
 
 Q = StoredQueryId
@@ -57,6 +58,19 @@ def _range(q: StoredQuery, prefix: str) -> tuple[str | None, str | None]:
     return q.one(f"{prefix}From"), q.one(f"{prefix}To")
 
 
+@overload
+def _like(values: str | None) -> str | None: ...
+@overload
+def _like(values: list[str] | None) -> list[str] | None: ...
+def _like(values: str | list[str] | None) -> str | list[str] | None:
+    """ITI-18 LIKE values → the SQL patterns the finders bind (`%` `_` wildcards, backslash literal)."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return sql_like_pattern(values)
+    return [sql_like_pattern(v) for v in values]
+
+
 def document_filter(q: StoredQuery, statuses: str | None = f"{DE}Status") -> DocumentFilter:
     return DocumentFilter(
         statuses=q.any_of(statuses) if statuses else None,
@@ -69,7 +83,7 @@ def document_filter(q: StoredQuery, statuses: str | None = f"{DE}Status") -> Doc
         event_codes=q.all_of(f"{DE}EventCodeList"),
         confidentiality_codes=q.all_of(f"{DE}ConfidentialityCode"),
         reference_ids=q.all_of(f"{DE}ReferenceIdList"),
-        author_persons=q.any_of(f"{DE}AuthorPerson"),
+        author_persons=_like(q.any_of(f"{DE}AuthorPerson")),
         creation_time=_range(q, f"{DE}CreationTime"),
         service_start_time=_range(q, f"{DE}ServiceStartTime"),
         service_stop_time=_range(q, f"{DE}ServiceStopTime"),
@@ -117,7 +131,7 @@ def find_submission_sets(q: StoredQuery, sql: QuerySql) -> Selection:
         q.any_of("$XDSSubmissionSetStatus") or [],
         source_ids=q.any_of("$XDSSubmissionSetSourceId"),
         submission_time=_range(q, "$XDSSubmissionSetSubmissionTime"),
-        author_person=q.one("$XDSSubmissionSetAuthorPerson"),
+        author_person=_like(q.one("$XDSSubmissionSetAuthorPerson")),
         content_types=q.any_of("$XDSSubmissionSetContentType"),
     )
     s.submission_sets = s.take(found)
@@ -230,6 +244,10 @@ def get_related_documents(q: StoredQuery, sql: QuerySql) -> Selection:
     others = [end for a in links for end in (a[2], a[3]) if end not in docs]
     f = DocumentFilter(object_types=q.any_of(f"{DE}Type") or STABLE_ONLY)
     related = sql.documents(None, f, uuids=others).uuids if others else []
+    if not related:
+        # Only links to other DocumentEntries relate documents: a SubmissionSet's or Folder's HasMember
+        # does not (TF-2a 3.18.4.1.2.3.7.13), so a document without relationships returns nothing.
+        return Selection()
     keep = set(related) | set(docs)
     return Selection(
         documents=list(dict.fromkeys([*docs, *related])),
@@ -282,8 +300,8 @@ class QueryOutcome:
         return [p for p in (self.query.one(name) for name in PATIENT_PARAMETERS) if p]
 
 
-def answer(request: etree._Element, sql: QuerySql) -> QueryOutcome:
-    decoded = decode(request)
+def answer(request: etree._Element, sql: QuerySql, limits: Limits = Limits()) -> QueryOutcome:  # noqa: B008
+    decoded = decode(request, limits)
     if decoded.query is None:
         return QueryOutcome(query_response.failure(decoded.violations), None, decoded.violations)
     q = decoded.query

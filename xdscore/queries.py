@@ -4,12 +4,20 @@
 Encoding: strings are single-quoted ('' escapes a quote); lists are `('a','b')`; several <Value>
 elements of one Slot add to the same list (OR); a repeated Slot is an AND (only where the table says so:
 eventCodeList, confidentialityCode, Folder codeList, referenceIdList); coded values are `code^^scheme`;
-times are DTM numbers (quoted ones accepted, CP-ITI-1260). `decode(request)` returns a `StoredQuery`
-with typed values, or the violations with the exact ITI-18 codes.
+times are DTM numbers (quoted ones accepted, CP-ITI-1260). `decode(request, limits)` returns a
+`StoredQuery` with typed values, or the violations with the exact ITI-18 codes: whatever the request holds,
+a malformed value is an XDSRegistryError naming its parameter, never an exception.
+
+`Limits` bound what one request may ask (values of a parameter, AND-ed Slots of a parameter, Slots in all,
+length of a LIKE pattern), so that no request the decoder accepts can exceed what the SQL store evaluates
+(SQLite's expression depth of 1000, its LIKE pattern length of 50,000 bytes). LIKE values use SQL LIKE
+semantics with `%` and `_` as the only wildcards (TF-2a 3.18.4.1.2.3.5): every other character, a backslash
+too, stands for itself (`sql_like_pattern`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -17,7 +25,7 @@ from lxml import etree
 
 from xdscore.errors import Violation
 from xdscore.rules import formats
-from xdscore.vocabulary import NS, ErrorCode, ObjectType, Status, StoredQueryId
+from xdscore.vocabulary import NS, AssociationType, ErrorCode, ObjectType, Status, StoredQueryId
 
 Q = StoredQueryId
 
@@ -199,6 +207,16 @@ SPECS: dict[StoredQueryId, QuerySpec] = {
     )
 }
 
+@dataclass(frozen=True)
+class Limits:
+    """What one stored query may ask; each is a registry setting (`query_max_*`, registry.config)."""
+
+    values: int = 256  # values of one parameter, over all its Slots
+    slots: int = 32  # Slots of one parameter (AND-ed, for the repeatable ones)
+    parameters: int = 64  # Slots in the whole query, unknown parameters included
+    like_length: int = 256  # characters of one LIKE pattern (AuthorPerson)
+
+
 class ReturnType(str, Enum):
     OBJECT_REF = "ObjectRef"
     LEAF_CLASS = "LeafClass"
@@ -239,16 +257,28 @@ class ParseError(ValueError):
     pass
 
 
-def tokenize(text: str) -> list[str | int] | str | int:
-    """One Value: a list `(...)` of items, or a single quoted string or number."""
+class TooManyValues(ParseError):
+    """A parameter with more values than `Limits.values` (raised early: the rest is not even read)."""
+
+
+class Number(str):
+    """An unquoted numeral of a Value, kept as its text (a DTM may exceed what `int()` reads)."""
+
+
+_NUMBER = re.compile(r"-?[0-9]+")
+_INTEGER = re.compile(r"-?[0-9]{1,9}\Z")
+
+
+def tokenize(text: str) -> list[str] | str:
+    """One Value: a list `(...)` of items, or a single quoted string or number (a `Number`)."""
     text = text.strip()
     if text.startswith("("):
         if not text.endswith(")"):
-            raise ParseError(f"unterminated list {text!r}")
+            raise ParseError(f"unterminated list {_cut(text)!r}")
         inner = text[1:-1].strip()
         if not inner:
             return []
-        items: list[str | int] = []
+        items: list[str] = []
         pos = 0
         while True:
             item, pos = _item(inner, pos)
@@ -258,15 +288,15 @@ def tokenize(text: str) -> list[str | int] | str | int:
             if pos >= len(inner):
                 return items
             if inner[pos] != ",":
-                raise ParseError(f"expected ',' in {text!r}")
+                raise ParseError(f"expected ',' in {_cut(text)!r}")
             pos += 1
     item, pos = _item(text, 0)
     if text[pos:].strip():
-        raise ParseError(f"unexpected text after value in {text!r}")
+        raise ParseError(f"unexpected text after value in {_cut(text)!r}")
     return item
 
 
-def _item(text: str, pos: int) -> tuple[str | int, int]:
+def _item(text: str, pos: int) -> tuple[str, int]:
     while pos < len(text) and text[pos].isspace():
         pos += 1
     if pos < len(text) and text[pos] == "'":
@@ -282,36 +312,55 @@ def _item(text: str, pos: int) -> tuple[str | int, int]:
                 return "".join(out), pos + 1
             out.append(ch)
             pos += 1
-        raise ParseError(f"unterminated string in {text!r}")
-    start = pos
-    while pos < len(text) and (text[pos].isdigit() or text[pos] == "-"):
-        pos += 1
-    if start == pos:
-        raise ParseError(f"expected a quoted string or a number in {text!r}")
-    return int(text[start:pos]), pos
+        raise ParseError(f"unterminated string in {_cut(text)!r}")
+    number = _NUMBER.match(text, pos)
+    if number is None:
+        raise ParseError(f"expected a quoted string or a number in {_cut(text)!r}")
+    return Number(number.group()), number.end()
 
 
-def _check_value(kind: Kind, value: str) -> str | None:
+def _cut(text: str, size: int = 64) -> str:
+    """A received value quoted in a message, cut to `size` characters."""
+    return text if len(text) <= size else text[:size] + "…"
+
+
+_STATUSES = frozenset(s.value for s in Status)
+_ASSOCIATION_TYPES = frozenset(a.value for a in AssociationType)
+
+
+def _check_value(kind: Kind, value: str, limits: Limits) -> str | None:
     """None when valid, else why not."""
     if kind is Kind.CODE:
         code, sep, scheme = value.partition("^^")
         if not sep or not code or not scheme or "^^" in scheme:
-            return f"coded value {value!r} is not of the form code^^codingScheme"
+            return f"coded value {_cut(value)!r} is not of the form code^^codingScheme"
     elif kind is Kind.STATUS:
-        if value not in {s.value for s in Status}:
-            return f"{value!r} is not an availabilityStatus URN"
+        if value not in _STATUSES:
+            return f"{_cut(value)!r} is not an availabilityStatus URN"
     elif kind is Kind.TIME:
         if not formats.is_dtm(value):
-            return f"{value!r} is not a DTM time (YYYY[MM[DD[hh[mm[ss]]]]])"
+            return f"{_cut(value)!r} is not a DTM time (YYYY[MM[DD[hh[mm[ss]]]]])"
     elif kind is Kind.OBJECT_TYPE:
         if value not in (ObjectType.STABLE_DOCUMENT.value, ObjectType.ON_DEMAND_DOCUMENT.value):
-            return f"{value!r} is not a DocumentEntry objectType"
+            return f"{_cut(value)!r} is not a DocumentEntry objectType"
+    elif kind is Kind.ASSOCIATION_TYPE:
+        if value not in _ASSOCIATION_TYPES:
+            return f"{_cut(value)!r} is not an associationType URN (ITI TF-3 4.2.2)"
     elif kind is Kind.INTEGER:
-        if not value.lstrip("-").isdigit():
-            return f"{value!r} is not an integer"
+        if not _INTEGER.match(value):
+            return f"{_cut(value)!r} is not an integer"
     elif not value:
         return "empty value"
+    elif kind is Kind.LIKE and len(value) > limits.like_length:
+        return (f"a LIKE pattern of {len(value)} characters; this registry accepts at most {limits.like_length} "
+                "(query_max_like_length)")
     return None
+
+
+def sql_like_pattern(value: str) -> str:
+    """The SQL LIKE pattern, for `ESCAPE '\\'`, of an ITI-18 LIKE value: `%` and `_` stay wildcards, a
+    backslash is a character like any other (so it is doubled)."""
+    return value.replace("\\", "\\\\")
 
 
 _RIM = f"{{{NS.RIM}}}"
@@ -324,7 +373,7 @@ class Decoded:
     violations: list[Violation] = field(default_factory=list)
 
 
-def decode(request: etree._Element) -> Decoded:
+def decode(request: etree._Element, limits: Limits = Limits()) -> Decoded:
     """query:AdhocQueryRequest → StoredQuery, or the ITI-18 violations (TF-2a 3.18.4.1.3)."""
     err = ErrorCode.XDSRegistryError
     option = request.find(f"{_QUERY}ResponseOption")
@@ -335,16 +384,22 @@ def decode(request: etree._Element) -> Decoded:
     qid = adhoc.get("id", "")
     spec = next((s for s in SPECS.values() if s.query.value == qid), None)
     if spec is None:
-        return Decoded(None, [Violation(ErrorCode.XDSUnknownStoredQuery, f"unknown stored query id {qid}", qid)])
+        return Decoded(None, [Violation(ErrorCode.XDSUnknownStoredQuery, f"unknown stored query id {_cut(qid)}", _cut(qid))])
     violations: list[Violation] = []
     try:
         return_type = ReturnType(rtype)
     except ValueError:
-        violations.append(Violation(err, f"returnType {rtype!r}: XDS answers ObjectRef or LeafClass"))
+        violations.append(Violation(err, f"returnType {_cut(rtype)!r}: XDS answers ObjectRef or LeafClass"))
         return_type = ReturnType.LEAF_CLASS
+    slots = list(adhoc.iterfind(f"{_RIM}Slot"))
+    if len(slots) > limits.parameters:
+        return Decoded(None, [Violation(
+            err, f"{len(slots)} parameters (Slots); this registry accepts at most {limits.parameters} in one "
+            "query (query_max_parameters)")])
     values: dict[str, list[list[str]]] = {}
+    counts: dict[str, int] = {}
     seen: set[str] = set()  # given, even if wrongly: a malformed parameter is not a missing one
-    for slot in adhoc.iterfind(f"{_RIM}Slot"):
+    for slot in slots:
         name = slot.get("name", "")
         seen.add(name)
         param = spec.param(name)
@@ -354,19 +409,34 @@ def decode(request: etree._Element) -> Decoded:
             violations.append(Violation(
                 ErrorCode.XDSStoredQueryParamNumber, f"{name} appears in more than one Slot", name))
             continue
+        if counts.get(name, 0) > limits.values:
+            continue  # already reported
+        if len(values.get(name, [])) >= limits.slots:
+            if len(values[name]) == limits.slots:
+                violations.append(Violation(err, f"{name} is given in more than {limits.slots} Slots; this registry "
+                                            f"accepts at most {limits.slots} (query_max_slots)", name))
+                values[name].append([])  # reported once
+            continue
         try:
-            slot_values = _slot_values(slot, param)
+            slot_values = _slot_values(slot, param, limits.values - counts.get(name, 0))
+        except TooManyValues:
+            violations.append(Violation(err, f"{name} has more than {limits.values} values; this registry accepts at "
+                                        f"most {limits.values} per parameter (query_max_values)", name))
+            counts[name] = limits.values + 1
+            continue
         except ParseError as exc:
             violations.append(Violation(err, f"{name}: {exc}", name))
             continue
+        counts[name] = counts.get(name, 0) + len(slot_values)
         if not param.multiple and len(slot_values) > 1:
             violations.append(Violation(
                 ErrorCode.XDSStoredQueryParamNumber, f"{name} takes one value, {len(slot_values)} given", name))
             continue
         for v in slot_values:
-            problem = _check_value(param.kind, v)
+            problem = _check_value(param.kind, v, limits)
             if problem:
                 violations.append(Violation(err, f"{name}: {problem}", name))
+                break  # one message per Slot is enough
         values.setdefault(name, []).append(slot_values)
     for name in spec.required:
         if name not in seen:
@@ -380,27 +450,29 @@ def decode(request: etree._Element) -> Decoded:
             violations.append(Violation(
                 ErrorCode.XDSStoredQueryParamNumber, f"{spec.query.name} takes only one of {', '.join(given)}"))
     level = 1
-    if "$MetadataLevel" in values:
+    if "$MetadataLevel" in values and values["$MetadataLevel"][0]:
         raw = values["$MetadataLevel"][0][0]
-        level = int(raw) if raw.lstrip("-").isdigit() else 0
+        level = int(raw) if _INTEGER.match(raw) else 0
         if level not in (1, 2):
-            violations.append(Violation(err, f"$MetadataLevel {raw} is not supported (1 or 2)", "$MetadataLevel"))
+            violations.append(Violation(err, f"$MetadataLevel {_cut(raw)} is not supported (1 or 2)", "$MetadataLevel"))
     if violations:
         return Decoded(None, violations)
     home = adhoc.get("home") or (values["$homeCommunityId"][0][0] if "$homeCommunityId" in values else None)
     return Decoded(StoredQuery(spec.query, values, return_type, home, level))
 
 
-def _slot_values(slot: etree._Element, param: Param) -> list[str]:
+def _slot_values(slot: etree._Element, param: Param, room: int) -> list[str]:
+    """The values of one Slot; more than `room` (what the values limit leaves) is a ParseError."""
     out: list[str] = []
     for v in slot.iterfind(f"{_RIM}ValueList/{_RIM}Value"):
         token = tokenize(v.text or "")
-        if isinstance(token, list):
-            out.extend(str(t) for t in token)
-        else:
-            if isinstance(token, int) and param.kind not in (Kind.TIME, Kind.INTEGER):
-                raise ParseError(f"value {token} must be a quoted string")
-            out.append(str(token))
+        items = token if isinstance(token, list) else [token]
+        for item in items:
+            if isinstance(item, Number) and param.kind not in (Kind.TIME, Kind.INTEGER):
+                raise ParseError(f"value {_cut(item)} must be a quoted string")
+        out.extend(items)
+        if len(out) > room:
+            raise TooManyValues()
     if not out:
         raise ParseError("no value")
     return out

@@ -144,3 +144,32 @@ def test_mllp_listener_on_a_real_socket(tmp_path) -> None:  # type: ignore[no-un
         assert tx.patient(PatientKey("ABC", AA)) is not None
         assert tx.patient(PatientKey("XYZ", AA)) is not None
     store.dispose()
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (adt("A01", f"1^^^&{AA}&ISO", version="2.6"), "203^Unsupported version id^HL70357"),
+        (adt("A43", f"1^^^&{AA}&ISO", structure="ADT_A43"), "201^Unsupported event code^HL70357"),
+        (adt("A01", f"1^^^&{AA}&ISO").replace("ADT^A01^ADT_A01", "ORU^R01^ORU_R01"), "200^Unsupported message type^HL70357"),
+        ("PID|||x\r", "100^Segment sequence error^HL70357"),
+    ],
+    ids=["version", "event", "message-type", "no-msh"],
+)
+def test_refusals_carry_the_hl7_error_code(text: str, error: str) -> None:
+    """ITI-8 (HL7 v2.5 table 0357): an unsupported version is 203 and the text names the versions accepted."""
+    d = patient_feed.interpret(text)
+    assert d.reject is not None
+    reply = patient_feed.ack(d, "20240101", "ACK1", *d.reject)
+    (err,) = [s for s in reply.split("\r") if s.startswith("ERR")]
+    assert err.split("|")[3] == error
+    if error.startswith("203"):
+        assert "2.3, 2.3.1, 2.4, 2.5, 2.5.1" in d.reject[1] and "'2.6'" in d.reject[1]
+
+
+def test_a_v231_refusal_puts_the_code_in_err_1() -> None:
+    d = patient_feed.interpret(adt("A43", f"1^^^&{AA}&ISO", version="2.3.1"))
+    assert d.reject is not None
+    reply = patient_feed.ack(d, "20240101", "ACK1", *d.reject)
+    (err,) = [s for s in reply.split("\r") if s.startswith("ERR")]
+    assert err == "ERR|^^^201&Unsupported event code&HL70357"

@@ -541,3 +541,96 @@ def test_query_body_must_be_adhoc_query_request(ds: DataSet) -> None:
     r = httpx.post(ds.service.url, content=env, headers={"Content-Type": "application/soap+xml"})
     fault = soap.read_fault(etree.fromstring(r.content))
     assert r.status_code == 400 and fault is not None and "AdhocQueryRequest" in fault.reason
+
+
+# --- malformed values, limits, LIKE, HasMember (issues 14 and 18) ----------------------------------------
+
+
+def raw_query(ds: DataSet, query: Q, slots: list[tuple[str, str]]) -> tuple[int, Result]:
+    """A query whose Slot values are written as given (no encoding), and the HTTP status of its answer."""
+    req = etree.Element(f"{{{NS.QUERY}}}AdhocQueryRequest", nsmap={"query": NS.QUERY, "rim": NS.RIM})
+    etree.SubElement(req, f"{{{NS.QUERY}}}ResponseOption", returnType="ObjectRef")
+    adhoc = etree.SubElement(req, f"{RIM}AdhocQuery", id=query.value)
+    for name, text in slots:
+        slot = etree.SubElement(adhoc, f"{RIM}Slot", name=name)
+        etree.SubElement(etree.SubElement(slot, f"{RIM}ValueList"), f"{RIM}Value").text = text
+    env = etree.tostring(soap.request_envelope(req, Action.STORED_QUERY.value), xml_declaration=True, encoding="UTF-8")
+    r = httpx.post(ds.service.url, content=env, headers={"Content-Type": "application/soap+xml"}, timeout=60)
+    body = etree.fromstring(r.content).find(f"{ENV}Body")[0]
+    lst = body.find(f"{RIM}RegistryObjectList")
+    return r.status_code, Result(body.get("status", ""), response.read_errors(body), list(lst) if lst is not None else [])
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("$XDSDocumentEntryCreationTimeFrom", "-"), ("$XDSDocumentEntryCreationTimeFrom", "--1"),
+     ("$XDSDocumentEntryCreationTimeTo", "'yesterday'"), ("$MetadataLevel", "²"),
+     ("$XDSDocumentEntryClassCode", "(1)"), ("$XDSDocumentEntryEventCodeList", "('e^^s'")],
+)
+def test_a_malformed_value_is_an_error_naming_the_parameter(ds: DataSet, name: str, text: str) -> None:
+    base = [("$XDSDocumentEntryPatientId", f"'{ds.p}'"), ("$XDSDocumentEntryStatus", f"('{APPROVED}')")]
+    status, r = raw_query(ds, Q.FindDocuments, [*base, (name, text)])
+    assert status == 200 and r.status == ResponseStatus.FAILURE.value
+    assert [(e[0], e[3]) for e in r.errors] == [(ErrorCode.XDSRegistryError.value, name)]
+
+
+def test_an_unknown_association_type_is_an_error(ds: DataSet) -> None:
+    status, r = raw_query(ds, Q.GetRelatedDocuments, [("$XDSDocumentEntryEntryUUID", f"'{ds.uuid['A']}'"),
+                                                      ("$AssociationTypes", "('urn:example:AssociationType:Nope')")])
+    assert status == 200 and [(e[0], e[3]) for e in r.errors] == [(ErrorCode.XDSRegistryError.value, "$AssociationTypes")]
+
+
+@pytest.mark.parametrize(
+    ("name", "slots", "limit"),
+    [
+        ("$XDSDocumentEntryAuthorPerson", [("(" + ",".join(f"'%a{i}%'" for i in range(496)) + ")")], "query_max_values"),
+        ("$XDSDocumentEntryEventCodeList", [f"('e{i}^^s')" for i in range(1000)], "query_max_parameters"),
+        ("$XDSDocumentEntryAuthorPerson", ["('" + "%a" * 30000 + "')"], "query_max_like_length"),
+    ],
+    ids=["496-author-values", "1000-and-ed-slots", "60000-character-like"],
+)
+def test_query_limits(ds: DataSet, name: str, slots: list[str], limit: str) -> None:
+    """Issue 18: each of these used to reach SQLite ("Expression tree is too large", "LIKE pattern too
+    complex"); the decoder now refuses them, naming the parameter (or the query) and the limit."""
+    base = [("$XDSDocumentEntryPatientId", f"'{ds.p}'"), ("$XDSDocumentEntryStatus", f"('{APPROVED}')")]
+    status, r = raw_query(ds, Q.FindDocuments, [*base, *((name, s) for s in slots)])
+    assert status == 200 and r.status == ResponseStatus.FAILURE.value
+    ((code, context, _, location),) = r.errors
+    assert code == ErrorCode.XDSRegistryError.value and limit in context
+    assert location in (name, "")
+
+
+def test_and_ed_slots_limit_names_the_parameter(ds: DataSet) -> None:
+    base = [("$XDSDocumentEntryPatientId", f"'{ds.p}'"), ("$XDSDocumentEntryStatus", f"('{APPROVED}')")]
+    slots = [("$XDSDocumentEntryEventCodeList", f"('e{i}^^s')") for i in range(40)]
+    _, r = raw_query(ds, Q.FindDocuments, [*base, *slots])
+    assert [(e[0], e[3]) for e in r.errors] == [(ErrorCode.XDSRegistryError.value, "$XDSDocumentEntryEventCodeList")]
+    assert "query_max_slots" in r.errors[0][1]
+
+
+def test_like_matches_a_literal_backslash(ds: DataSet) -> None:
+    patient = new_patient_id()
+    feed_patient(ds.service.feed_port, patient)
+    b = SubmissionBuilder(patient).with_submission_set()
+    b.add_document("DocW", authors=(Author(person="^DOMAIN\\jdoe^^^^"),))
+    b.add_document("DocV", authors=(Author(person="^DOMAINXjdoe^^^^"),))
+    submit(ds, b)
+    base = {"$XDSDocumentEntryPatientId": patient, "$XDSDocumentEntryStatus": [APPROVED]}
+    r = run(ds, Q.FindDocuments, {**base, "$XDSDocumentEntryAuthorPerson": ["%DOMAIN\\jdoe%"]}, ReturnType.LEAF_CLASS)
+    assert r.status == ResponseStatus.SUCCESS.value and len(r.objects) == 1
+    assert "DOMAIN\\jdoe" in etree.tostring(r.objects[0]).decode()
+    r = run(ds, Q.FindDocuments, {**base, "$XDSDocumentEntryAuthorPerson": ["%DOMAIN_jdoe%"]})
+    assert len(r.ids) == 2  # `_` stays a wildcard
+    r = run(ds, Q.FindDocuments, {**base, "$XDSDocumentEntryAuthorPerson": ["%jdoe\\"]})
+    assert r.status == ResponseStatus.SUCCESS.value and r.ids == []  # a trailing backslash is no error either
+
+
+def test_get_related_documents_has_member_is_not_a_document_relationship(ds: DataSet) -> None:
+    has_member = AssociationType.HAS_MEMBER.value
+    r = run(ds, Q.GetRelatedDocuments, {"$XDSDocumentEntryEntryUUID": ds.uuid["B"], "$AssociationTypes": [has_member]})
+    assert r.status == ResponseStatus.SUCCESS.value and r.ids == []
+    r = run(ds, Q.GetRelatedDocuments, {"$XDSDocumentEntryEntryUUID": ds.uuid["A"],
+                                         "$AssociationTypes": [has_member, AssociationType.APPEND.value]},
+            ReturnType.LEAF_CLASS)
+    assert letters(ds, [o.get("id") for o in r.objects if etree.QName(o).localname == "ExtrinsicObject"]) == "AE"
+    assert _assoc(r.objects) == [("APND", ds.uuid["E"], ds.uuid["A"])]

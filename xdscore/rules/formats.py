@@ -15,7 +15,8 @@ _HASH = re.compile(r"^[0-9a-fA-F]{40}$")
 _SIZE = re.compile(r"^[0-9]{1,19}$")
 _LANGUAGE = re.compile(r"^[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*$")
 _MIME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*(\s*;.*)?$")
-_DTM = re.compile(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2})?)?)?)?)?$")
+# ASCII digits only, and no trailing newline (`$` would allow one): the value is compared as text in SQL.
+_DTM = re.compile(r"[0-9]{4}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2})?)?)?)?)?\Z")
 _PID_FIELD = re.compile(r"^PID-\d+\|")
 _DTM_RANGES = ((4, 6, 1, 12), (6, 8, 1, 31), (8, 10, 0, 23), (10, 12, 0, 59), (12, 14, 0, 59))
 
