@@ -30,7 +30,7 @@ from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
 from xdsservice.auditing import AuditTrail, ae
-from xdsservice.security import hook_for_service
+from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 from xdsservice.wsdl import schema_document, wsdl_document
 
@@ -61,10 +61,12 @@ class Registry:
 
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
-        self.store = SqlRegistry(settings.database_url_resolved())
-        self.store.migrate()
+        # Settings that can be refused are checked before anything is opened or created.
+        security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
-        self.audit = AuditTrail("xds-registry")
+        self.store = SqlRegistry(settings.database_url)
+        self.store.migrate()
+        self.audit = AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,
             max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
@@ -72,12 +74,12 @@ class Registry:
         )
         self.asgi = SoapService(
             path=settings.path,
-            endpoint=settings.endpoint(),
+            endpoint=settings.endpoint,
             handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
             max_bytes=settings.max_request_bytes,
-            security=hook_for_service("registry"),  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
-            wsdl=lambda: wsdl_document("registry", settings.endpoint()),
-            xsd=lambda name: schema_document(name, settings.endpoint()),
+            security=security,
+            wsdl=lambda: wsdl_document("registry", settings.endpoint),
+            xsd=lambda name: schema_document(name, settings.endpoint),
             on_startup=[self.start_feed] if settings.feed_port else [],
             on_shutdown=[self.stop],
         )
