@@ -94,14 +94,15 @@ def test_postgresql_lock_timeout_and_refused_connection_are_busy(pg_url):
     assert database_violation(refused.value).code is ErrorCode.XDSRegistryBusy
 
 
-async def test_a_query_sqlite_cannot_run_is_answered_registry_error_not_busy(tmp_path, monkeypatch):
+async def test_a_query_sqlite_cannot_run_is_answered_registry_error_not_busy(tmp_path):
     """ITI-18 through the registry's endpoint: an author pattern of 60,000 characters. The decoder's own
     bound (query_max_like_length) is lifted here, so that the database is what refuses it."""
     from registry.app import Registry
 
-    monkeypatch.setenv("XDS_AUDIT_SENDER_TRANSPORT", "off")
-    monkeypatch.setenv("XDS_SECURITY", "off")
-    registry = Registry(RegistrySettings(data_dir=str(tmp_path), feed_port=0, query_max_like_length=100_000))
+    settings = RegistrySettings.load({"XDS_DATA_DIR": str(tmp_path), "XDS_CONFIG": "/dev/null",
+                                      "XDS_AUDIT_SENDER_TRANSPORT": "off", "XDS_SECURITY": "off"},
+                                     feed_port=0, query_max_like_length=100_000)
+    registry = Registry(settings)
     patient = new_patient_id()
     with registry.store.write() as tx:
         tx.save_patient(PatientKey.parse(patient), patient, {}, "20260101")
