@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lxml import etree
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from registry import query
 from registry.config import RegistrySettings
@@ -20,6 +20,7 @@ from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterSettings, lock_keys, register
 from registry.remove import remove
+from registry.sql.errors import database_violation, is_contention
 from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
 from registry.update import lock_keys as update_lock_keys
@@ -85,7 +86,9 @@ class Registry:
         self.store.migrate()
         self.audit = AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
-            self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed
+            self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,
+            max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
+            workers=settings.feed_workers,
         )
         self.asgi = SoapService(
             path=settings.path,
@@ -126,9 +129,9 @@ class Registry:
             log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)
             violations = [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
                                     "registered concurrently by another submission")]
-        except OperationalError:
-            log.exception("ITI-42: database unavailable")
-            violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+        except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+            violations = [database_violation(exc)]
+            log.exception("ITI-42: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
         status = response.status_for(violations)
         ss = sub.submission_set
         facts = self.audit.soap_facts(
@@ -162,9 +165,9 @@ class Registry:
             log.warning("%s refused by a uniqueness constraint (concurrent update)", name, exc_info=True)
             violations = [Violation(ErrorCode.XDSMetadataVersionError, "another update of the same object was "
                                     "registered concurrently; query the latest version and retry")]
-        except OperationalError:
-            log.exception("%s: database unavailable", name)
-            violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+        except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+            violations = [database_violation(exc)]
+            log.exception("%s: %s", name, "database busy or unavailable" if is_contention(exc) else "database refused it")
         status = response.status_for(violations)
         ss = sub.submission_set
         facts = self.audit.soap_facts(
@@ -189,9 +192,9 @@ class Registry:
                         tx.apply(outcome.changes, now_dtm())
                 violations, patients = outcome.violations, outcome.patients
                 removed = [uuid for uuid, _ in outcome.removed]
-            except OperationalError:
-                log.exception("ITI-62: database unavailable")
-                violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+            except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+                violations = [database_violation(exc)]
+                log.exception("ITI-62: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
         status = response.status_for(violations)
         facts = self.audit.soap_facts(
             ae.Transaction.ITI_62, context, status, patient_ids=tuple(patients),
@@ -208,10 +211,10 @@ class Registry:
             with self.store.read() as tx:
                 outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
                                        self.settings.query_limits(), self.register_settings.profile.hidden_statuses)
-        except OperationalError:
-            log.exception("ITI-18: database unavailable")
-            busy = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
-            outcome = query.QueryOutcome(query_response.failure(busy), None, busy)
+        except DBAPIError as exc:  # contention is Busy; a query the database cannot run is an error
+            refused = [database_violation(exc)]
+            log.exception("ITI-18: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
+            outcome = query.QueryOutcome(query_response.failure(refused), None, refused)
         adhoc = body.find(f"{{{NS.RIM}}}AdhocQuery")
         facts = self.audit.soap_facts(
             ae.Transaction.ITI_18, context, response.status_for(outcome.violations),
