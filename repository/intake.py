@@ -93,5 +93,5 @@ class StreamingDecoder:
 
 def _remove_spooled(attachments: dict[str, mtom.Attachment]) -> None:
     for attachment in attachments.values():
-        if attachment.path is not None:
-            attachment.path.unlink(missing_ok=True)
+        if attachment.spilled is not None:
+            attachment.spilled.discard()

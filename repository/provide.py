@@ -32,7 +32,7 @@ from typing import Protocol
 
 from lxml import etree
 
-from repository.blobs import BlobStore
+from repository.blobs import BlobStore, SpoolFile
 from repository.registry_client import RegistryAnswer
 from repository.responses import registry_response, response_status
 from repository.store import DocumentStore, StoredDocument
@@ -225,8 +225,9 @@ def _submission_patient(submission: Submission) -> str:
 
 def _file_blobs(documents: tuple[Document, ...], blobs: BlobStore) -> None:
     for doc in documents:
-        if doc.content.path is not None and doc.content.path.exists():
-            blobs.place_file(doc.content.path, doc.sha1)
+        spooled = doc.content.spilled
+        if isinstance(spooled, SpoolFile) and spooled.path.exists():
+            blobs.place_file(spooled.path, doc.sha1)
         elif doc.content.data is not None:
             blobs.place_bytes(doc.content.data, doc.sha1)
         elif not blobs.exists(doc.sha1):  # same bytes twice in one submission: the first filed them

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from harness.builders import SubmissionBuilder, new_oid, new_patient_id
+from harness.wire import Content, builder_without_repository_slots, pnr_element
 from repository.blobs import BlobStore
 from repository.provide import (
     Prepared,
@@ -22,8 +24,6 @@ from repository.provide import (
 )
 from repository.registry_client import RegistryClient
 from repository.store import PENDING, STORED, DocumentStore, StoredDocument
-from tests.builders import SubmissionBuilder, new_oid, new_patient_id
-from tests.repository.wire import Content, builder_without_repository_slots, pnr_element
 from xdscore import mtom
 from xdscore.ebrim import provide_and_register as pnr
 from xdscore.ebrim import rim
@@ -215,10 +215,10 @@ def _closed_port() -> int:
 def _spooled(blobs: BlobStore, data: bytes) -> tuple[dict[str, bytes], dict[str, mtom.Attachment], etree._Element]:
     body, atts = _request({"Document01": data})
     cid = next(iter(atts))
-    handle, path = blobs.spool()
-    with handle:
-        handle.write(data)
-    atts[cid] = mtom.Attachment(cid, path=path, size=len(data), sha1=hashlib.sha1(data).hexdigest())
+    spooled = blobs.spool()
+    spooled.write(data)
+    spooled.close()
+    atts[cid] = mtom.Attachment(cid, spilled=spooled, size=len(data), sha1=hashlib.sha1(data).hexdigest())
     return {"cid": cid.encode()}, atts, body
 
 
