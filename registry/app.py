@@ -21,10 +21,11 @@ from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterSettings, lock_keys, register
 from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
+from registry.valuesets import ValueSetFolderError, load_value_sets
 from xdscore.clock import dtm
 from xdscore.ebrim import query_response, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
-from xdscore.profiles import Profile
+from xdscore.profiles import Profile, dmp
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
@@ -44,7 +45,21 @@ def load_profile(settings: RegistrySettings) -> Profile:
         if not path.is_file():
             raise SystemExit(f"profile nist needs the NIST codes.xml; not found at {path} (set XDS_REGISTRY_CODES_FILE)")
         return profile_from_codes_xml(path.read_bytes())
-    raise SystemExit(f"unknown profile {settings.profile!r}; known: ihe, nist")
+    if settings.profile == "dmp":
+        return dmp_profile(settings)
+    raise SystemExit(f"unknown profile {settings.profile!r}; known: ihe, nist, dmp")
+
+
+def dmp_profile(settings: RegistrySettings) -> Profile:
+    """The French DMP profile with the JDV value sets of `value_sets_dir` (docs/dmp.md)."""
+    try:
+        value_sets = load_value_sets(settings.value_sets_dir)
+    except ValueSetFolderError as exc:
+        raise SystemExit(f"profile dmp: {exc} (set XDS_REGISTRY_VALUE_SETS_DIR)") from None
+    for attribute in dmp.unbound(value_sets):
+        log.warning("profile dmp: no value set loaded for %s; its codes are not checked", attribute)
+    authorities = settings.ins_authorities.split(",") if settings.ins_authorities.strip() else dmp.INS_AUTHORITIES
+    return dmp.build_profile(value_sets, authorities)
 
 
 def now_dtm() -> str:

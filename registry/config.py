@@ -3,7 +3,7 @@ its sections: TLS (`tls_*` keys, XDS_REGISTRY_TLS_*), WS-Security (`[registry.se
 XDS_REGISTRY_SECURITY_*) and the audit sender (`[audit_sender]`, XDS_AUDIT_SENDER_*).
 
 Global variables the README documents: XDS_DATA_DIR (data folder, default ./data), XDS_PROFILE
-(affinity-domain profile: ihe | nist; XDS_REGISTRY_PROFILE wins over it), XDS_SECURITY and XDS_TRUST_DIR
+(affinity-domain profile: ihe | nist | dmp; XDS_REGISTRY_PROFILE wins over it), XDS_SECURITY and XDS_TRUST_DIR
 (WS-Security, docs/security.md). A new key is one field below: its TOML key is its name, its variable
 XDS_REGISTRY_<NAME>.
 """
@@ -32,8 +32,10 @@ class RegistrySettings:
     public_url: str = ""  # the endpoint URL clients use; default http(s)://host:port/path
     database_url: str = ""  # default sqlite:///<data_dir>/registry.db
     data_dir: str = ""  # default $XDS_DATA_DIR/registry
-    profile: str = "ihe"  # ihe | nist (also XDS_PROFILE)
+    profile: str = "ihe"  # ihe | nist | dmp (also XDS_PROFILE)
     codes_file: str = str(NIST_CODES)  # the nist profile's codes.xml
+    value_sets_dir: str = ""  # dmp: folder(s) of SVS value-set files (os.pathsep-separated); default valuesets/dmp
+    ins_authorities: str = ""  # dmp: comma-separated INS assigning authorities accepted; default NIR, NIA, test, demo
     feed_host: str = "127.0.0.1"
     feed_port: int = 2575  # ITI-8 MLLP; 0 disables the listener
     affinity_domain: str = ""  # assigning authority OID accepted from the feed; empty = any ISO authority

@@ -31,6 +31,7 @@ from repository.registry_client import RegistryClient
 from repository.retrieve import DocumentResult, parse_request, retrieve
 from repository.store import DocumentStore
 from xdscore import wssec
+from xdscore.principal import AuthenticatedBy
 from xdscore.vocabulary import Action, ResponseStatus
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import build_security_hook
@@ -168,8 +169,10 @@ def caller_security(decoded: DecodedRequest, context: RequestContext) -> etree._
     """The request's wsse:Security header when the hook verified an assertion in it, else None.
 
     Only a verified header is passed on: in `off` mode, or for an anonymous call in `optional` mode,
-    the registry sees no header from us, as if the document source had called it directly without one."""
-    if context.principal is None:
+    the registry sees no header from us, as if the document source had called it directly without one.
+    Nor is an unsigned DMP DIRECTE VIHF, which only the caller's TLS connection (its card) authenticated:
+    on our connection to the registry it proves nothing (docs/dmp.md, "Known limits")."""
+    if context.principal is None or context.principal.authenticated_by is AuthenticatedBy.TLS_CLIENT_CERTIFICATE:
         return None
     return wssec.find_security_header(decoded.request.header)
 

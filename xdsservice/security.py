@@ -121,6 +121,21 @@ def policy_from(settings: SecuritySettings, anchors: tuple[x509.Certificate, ...
     )
 
 
+def client_certificate(context: Any) -> x509.Certificate | None:
+    """The TLS client certificate of the request's connection, from the ASGI TLS extension that
+    `xdsservice.tls_peer` adds (None on plain HTTP or without a client certificate). The server verified
+    it during the handshake against `tls_client_ca`; `wssec` checks it again against the trust folder."""
+    tls = getattr(context, "tls_peer", None) or {}
+    chain = tls.get("client_cert_chain") or []
+    if not chain:
+        return None
+    try:
+        return x509.load_pem_x509_certificate(chain[0].encode("ascii"))
+    except ValueError:
+        log.warning("unreadable TLS client certificate in the ASGI scope; ignored")
+        return None
+
+
 class WsSecurityHook:
     """`SoapService(security=...)`: verify the request's WS-Security header, return the Principal."""
 
@@ -130,7 +145,7 @@ class WsSecurityHook:
 
     def __call__(self, request: soap.SoapRequest, context: Any) -> Principal | None:
         try:
-            return wssec.verify(request.header, self.policy.at(self.clock()))
+            return wssec.verify(request.header, self.policy.at(self.clock()), client_certificate(context))
         except SecurityFault as fault:
             log.warning(
                 "WS-Security refused a call from %s (%s): %s",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xdsservice.config import Layout, SettingsError, Vars, setting
+from xdsservice.tls_peer import TlsPeerHttpToolsProtocol
 
 # OpenSSL cipher string for TLS 1.2 (TLS 1.3 suites are always enabled and all AEAD).
 CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!eNULL:!MD5:!DSS"
@@ -90,6 +91,9 @@ def uvicorn_ssl_kwargs(settings: TlsSettings) -> dict[str, Any]:
         kwargs["ssl_keyfile_password"] = settings.key_password
     if settings.client_ca:
         kwargs["ssl_ca_certs"] = ca_bundle(settings.client_ca)
+    if settings.cert_reqs is not ssl.CERT_NONE:
+        # The client certificate must reach the security hook (DMP DIRECTE): the ASGI TLS extension.
+        kwargs["http"] = TlsPeerHttpToolsProtocol
     return kwargs
 
 
