@@ -103,7 +103,8 @@ class Repository:
     def on_retrieve(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         try:
             requests = parse_request(decoded.request.body)
-            outcome = retrieve(requests, self.settings.repository_unique_id, self.store, self.blobs)
+            outcome = retrieve(requests, self.settings.repository_unique_id, self.store, self.blobs,
+                               self.settings.max_retrieve_documents)
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-43 all the same
             self._record(retrieve_audit_facts(self.audit, context, (), ResponseStatus.FAILURE))
             raise
