@@ -64,7 +64,8 @@ class Repository:
             xsd=lambda name: _schema_document(name),
             max_bytes=settings.max_envelope_bytes,
             security=security,  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
-            decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold),
+            decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold,
+                                     settings.idle_timeout),
             on_shutdown=[self._close],
         )
 
