@@ -101,6 +101,7 @@ class Registry:
                 Action.DELETE.value: self.on_delete,
             },
             max_bytes=settings.max_request_bytes,
+            idle_timeout=settings.idle_timeout,
             security=security,
             wsdl=lambda: wsdl_document("registry", settings.endpoint),
             xsd=lambda name: schema_document(name, settings.endpoint),

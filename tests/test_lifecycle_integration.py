@@ -12,10 +12,9 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.builders import new_patient_id
-from tests.registry.lifecycle import APPROVED, DEPRECATED, new_version, status_change, update_request
-from tests.repository.conftest import REPO_ID
-from tests.repository.wire import (
+from harness.builders import new_patient_id
+from harness.services import Service, feed_patient, start_registry, start_repository
+from harness.wire import (
     Content,
     Reply,
     builder_without_repository_slots,
@@ -24,7 +23,8 @@ from tests.repository.wire import (
     retrieve_element,
     simple_request,
 )
-from tests.services import Service, feed_patient, start_registry, start_repository
+from tests.registry.lifecycle import APPROVED, DEPRECATED, new_version, status_change, update_request
+from tests.repository.conftest import REPO_ID
 from xdscore.ebrim import remove_objects
 from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import NS, UUID, Action

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from harness.builders import SubmissionBuilder
 from registry import query
 from registry.app import new_uuid
 from registry.query import QueryOutcome
@@ -17,7 +18,6 @@ from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
 from registry.update import UpdateOutcome, update
 from registry.update import lock_keys as update_lock_keys
-from tests.builders import SubmissionBuilder
 from xdscore.model import PatientKey
 from xdscore.profiles.ihe import PROFILE
 from xdscore.queries import ReturnType, encode_request

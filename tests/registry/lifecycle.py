@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.builders import SubmissionBuilder, folder_for
-from tests.builders import document as document_for
+from harness.builders import SubmissionBuilder, folder_for
+from harness.builders import document as document_for
 from xdscore.ebrim import document_entry, folder
 from xdscore.model import RimSlot
 from xdscore.vocabulary import AssociationType, Slot, Status

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from tests.builders import new_oid, new_patient_id, single_document
+from harness.builders import new_oid, new_patient_id, single_document
 from tests.registry.helpers import RegistryHarness
 from tests.registry.lifecycle import new_version, update_request
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.builders import new_patient_id, single_document
+from harness.builders import new_patient_id, single_document
 from tests.registry.helpers import RegistryHarness
 from xdscore.vocabulary import AssociationType
 from xdscore.vocabulary import StoredQueryId as Q

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.builders import CONF_R, new_oid, new_patient_id, single_document
 from registry.register import RegisterSettings
-from tests.builders import CONF_R, new_oid, new_patient_id, single_document
 from tests.registry.helpers import RegistryHarness
 from tests.registry.lifecycle import (
     APPROVED,
