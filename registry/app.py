@@ -24,10 +24,12 @@ from registry.sql.store import SqlRegistry
 from xdscore.clock import dtm
 from xdscore.ebrim import query_response, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
+from xdscore.model import Submission
 from xdscore.profiles import Profile
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
+from xdsservice import schema_validation
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import hook_for_service
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
@@ -88,23 +90,16 @@ class Registry:
         self.audit.close()
 
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
-        sub = submit_objects.read(decoded.request.body)
-        now = now_dtm()
-        try:
-            with self.store.write(lock_keys(sub)) as tx:
-                outcome = register(sub, tx, self.register_settings, now, new_uuid)
-                if outcome.changes is not None:
-                    tx.apply(outcome.changes, now)
-            violations = outcome.violations
-        except IntegrityError:
-            log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)
-            violations = [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
-                                    "registered concurrently by another submission")]
-        except OperationalError:
-            log.exception("ITI-42: database unavailable")
-            violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+        body = decoded.request.body
+        # ebRS 3.0 schema first (element order, object kinds): nothing reads a malformed submission.
+        violations = []
+        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:
+            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+        sub = None if violations else submit_objects.read(body)
+        if sub is not None:
+            violations = self._register(sub)
         status = response.status_for(violations)
-        ss = sub.submission_set
+        ss = sub.submission_set if sub is not None else None
         facts = self.audit.soap_facts(
             ae.Transaction.ITI_42, context, status,
             patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
@@ -113,14 +108,34 @@ class Registry:
         return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
                          after_send=[lambda: self.audit.record(facts)])
 
+    def _register(self, sub: Submission) -> list[Violation]:
+        now = now_dtm()
+        try:
+            with self.store.write(lock_keys(sub)) as tx:
+                outcome = register(sub, tx, self.register_settings, now, new_uuid)
+                if outcome.changes is not None:
+                    tx.apply(outcome.changes, now)
+            return outcome.violations
+        except IntegrityError:
+            log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)
+            return [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
+                              "registered concurrently by another submission")]
+        except OperationalError:
+            log.exception("ITI-42: database unavailable")
+            return [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+
     def on_query(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
         if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
+        invalid = schema_validation.violations(body, ErrorCode.XDSRegistryError, query=True)
         try:
-            with self.store.read() as tx:
-                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
-                                       self.settings.query_limits())
+            if invalid:
+                outcome = query.QueryOutcome(query_response.failure(invalid), None, invalid)
+            else:
+                with self.store.read() as tx:
+                    outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
+                                           self.settings.query_limits())
         except OperationalError:
             log.exception("ITI-18: database unavailable")
             busy = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]

@@ -40,6 +40,7 @@ from repository.store import DocumentStore, StoredDocument
 from xdscore import mtom
 from xdscore.errors import Violation
 from xdscore.vocabulary import ErrorCode, ResponseStatus, Slot
+from xdsservice import schema_validation
 
 log = logging.getLogger("xds.repository.provide")
 
@@ -179,6 +180,10 @@ def hash_and_size_agree(entry: etree._Element, entry_id: str, content: mtom.Atta
 def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repository_unique_id: str) -> Prepared | list[Violation]:
     """Check a ProvideAndRegisterDocumentSetRequest and patch its metadata; SoapFault for a malformed one."""
     sor, document_elements = metadata.split_request(body)
+    # ebRS 3.0 schema first (element order, object kinds): nothing is stored for malformed metadata.
+    invalid = schema_validation.violations(sor, ErrorCode.XDSRegistryMetadataError)
+    if invalid:
+        return invalid
     contents, violations = _documents_by_id(document_elements, attachments)
     entries = metadata.document_entries(sor)
     violations += documents_have_metadata(contents, {(e.get("id") or "") for e in entries})

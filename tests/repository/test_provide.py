@@ -141,6 +141,19 @@ def test_missing_mime_type_is_repository_metadata_error() -> None:
     assert _codes(prepare(body, atts, REPO_ID)) == ["XDSRepositoryMetadataError"]
 
 
+def test_ebrim_out_of_schema_order_is_registry_metadata_error_before_anything_else() -> None:
+    """NIST soap-pnr-element-order.xml: rim:Name between the Slots; refused by the ebRS 3.0 schema check,
+    which runs first (so the missing document is not even looked at)."""
+    body, _ = _request({"Document01": b"a"})
+    entry = metadata.document_entries(metadata.split_request(body)[0])[0]
+    name = entry.find(f"{metadata.RIM}Name")
+    entry.remove(name)
+    entry.insert(1, name)
+    result = prepare(body, {}, REPO_ID)
+    assert _codes(result) == ["XDSRegistryMetadataError"]
+    assert isinstance(result, list) and "rim:Slot" in result[0].context and result[0].location == "Document01"
+
+
 def test_missing_unique_id_is_repository_metadata_error() -> None:
     body, atts = _request({"Document01": b"a"})
     entry = metadata.document_entries(metadata.split_request(body)[0])[0]
