@@ -265,7 +265,7 @@ class SoapService:
                 log.exception("after-send callback failed")
 
     async def _send_fault(self, send: Any, fault: SoapFault, relates_to: str | None) -> None:
-        await _send(send, fault.http_status, f"{soap.SOAP12_CONTENT_TYPE}; charset=utf-8", soap.write_fault(fault, relates_to))
+        await _send(send, fault.http_status, soap.fault_content_type(fault), soap.write_fault(fault, relates_to))
 
     async def _send_reply(self, send: Any, reply: SoapReply, relates_to: str | None) -> None:
         envelope = soap.response_parts(reply.body, reply.action, relates_to)
