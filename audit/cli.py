@@ -20,6 +20,7 @@ from typing import Any
 
 from audit.config import AuditSettings
 from audit.store import AuditStore, EventFilter
+from xdsservice.config import load_or_exit
 
 
 def _time(text: str) -> datetime:
@@ -77,7 +78,7 @@ def _print_events(events: list[dict[str, Any]], as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = AuditSettings.load()
+    settings = load_or_exit(AuditSettings, "audit")
     if args.command == "serve":
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from audit.service import run

@@ -2,7 +2,7 @@
 
 Usage, from any process (registry, repository, patient feed, a script):
 
-    sender = AuditSender(AuditSenderSettings.load("xds-registry"))
+    sender = AuditSender(load_settings(AuditSenderSettings, "registry"))   # xdsservice.config, .audit_sender
     sender.emit_all(audit_events.build(facts))   # returns at once; never raises for a sink problem
     ...
     sender.close()
@@ -42,9 +42,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from audit import ack
-from audit.config import AuditSenderSettings
 from audit.tls import client_context
 from xdscore import syslog
+from xdsservice.audit_sender import AuditSenderSettings
 
 log = logging.getLogger("xds.audit.sender")
 

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from audit.ack import ACK_PROTOCOL
-from audit.config import DEV_CERT_NAME, DEV_KEY_NAME, AuditSenderSettings, AuditSettings
+from audit.config import AuditSettings
+from xdsservice.audit_sender import DEV_CERT_NAME, DEV_KEY_NAME, AuditSenderSettings
 from xdsservice.tls import TlsSettings, client_ssl_context, server_ssl_context
 
 

@@ -35,11 +35,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audit.config import AuditSenderSettings  # noqa: E402
 from audit.sender import AuditSender  # noqa: E402
 from xdscore import audit_events as ae  # noqa: E402
 from xdscore import syslog  # noqa: E402
 from xdscore.principal import CodedValue, Principal  # noqa: E402
+from xdsservice.audit_sender import AuditSenderSettings  # noqa: E402
+from xdsservice.config import load_settings  # noqa: E402
 
 
 def free_port() -> int:
@@ -140,7 +141,7 @@ def bench_tls(sink: SinkProcess, frames: list[bytes], already: int) -> tuple[flo
 
 
 def bench_sender(sink: SinkProcess, xmls: list[bytes], already: int, spool: Path) -> tuple[float, float, int]:
-    settings = AuditSenderSettings.load("bench-sender", sink.env, port=sink.tls_port, spool_dir=str(spool),
+    settings = load_settings(AuditSenderSettings, "bench-sender", sink.env, port=sink.tls_port, spool_dir=str(spool),
                                         batch_size=500)
     sender = AuditSender(settings)
     try:

@@ -42,7 +42,8 @@ PATH = "/echo"
 
 
 def make_app(mode: str, trust: str) -> Any:
-    from xdsservice.security import build_security_hook, load_security_settings
+    from xdsservice.config import load_settings
+    from xdsservice.security import SecuritySettings, build_security_hook
     from xdsservice.soapapp import (
         DecodedRequest,
         RequestContext,
@@ -56,7 +57,7 @@ def make_app(mode: str, trust: str) -> Any:
         return SoapReply(body=out, action=f"{ECHO}:EchoResponse")
 
     env = {"XDS_SECURITY": mode, "XDS_TRUST_DIR": trust, "XDS_PROFILE": "cisis", "XDS_CONFIG": os.devnull}
-    hook = build_security_hook(load_security_settings("bench", env))
+    hook = build_security_hook(load_settings(SecuritySettings, "bench", env))
     return SoapService(PATH, "http://127.0.0.1/echo", {ACTION: echo}, security=hook)
 
 

@@ -21,17 +21,18 @@ from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterSettings, lock_keys, register
 from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
+from registry.valuesets import ValueSetFolderError, load_value_sets
 from xdscore.clock import dtm
 from xdscore.ebrim import query_response, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.model import Submission
-from xdscore.profiles import Profile
+from xdscore.profiles import Profile, dmp
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
 from xdsservice import schema_validation
 from xdsservice.auditing import AuditTrail, ae
-from xdsservice.security import hook_for_service
+from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 from xdsservice.wsdl import schema_document, wsdl_document
 
@@ -46,7 +47,21 @@ def load_profile(settings: RegistrySettings) -> Profile:
         if not path.is_file():
             raise SystemExit(f"profile nist needs the NIST codes.xml; not found at {path} (set XDS_REGISTRY_CODES_FILE)")
         return profile_from_codes_xml(path.read_bytes())
-    raise SystemExit(f"unknown profile {settings.profile!r}; known: ihe, nist")
+    if settings.profile == "dmp":
+        return dmp_profile(settings)
+    raise SystemExit(f"unknown profile {settings.profile!r}; known: ihe, nist, dmp")
+
+
+def dmp_profile(settings: RegistrySettings) -> Profile:
+    """The French DMP profile with the JDV value sets of `value_sets_dir` (docs/dmp.md)."""
+    try:
+        value_sets = load_value_sets(settings.value_sets_dir)
+    except ValueSetFolderError as exc:
+        raise SystemExit(f"profile dmp: {exc} (set XDS_REGISTRY_VALUE_SETS_DIR)") from None
+    for attribute in dmp.unbound(value_sets):
+        log.warning("profile dmp: no value set loaded for %s; its codes are not checked", attribute)
+    authorities = settings.ins_authorities.split(",") if settings.ins_authorities.strip() else dmp.INS_AUTHORITIES
+    return dmp.build_profile(value_sets, authorities)
 
 
 def now_dtm() -> str:
@@ -62,21 +77,23 @@ class Registry:
 
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
-        self.store = SqlRegistry(settings.database_url_resolved())
-        self.store.migrate()
+        # Settings that can be refused are checked before anything is opened or created.
+        security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
-        self.audit = AuditTrail("xds-registry")
+        self.store = SqlRegistry(settings.database_url)
+        self.store.migrate()
+        self.audit = AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed
         )
         self.asgi = SoapService(
             path=settings.path,
-            endpoint=settings.endpoint(),
+            endpoint=settings.endpoint,
             handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
             max_bytes=settings.max_request_bytes,
-            security=hook_for_service("registry"),  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
-            wsdl=lambda: wsdl_document("registry", settings.endpoint()),
-            xsd=lambda name: schema_document(name, settings.endpoint()),
+            security=security,
+            wsdl=lambda: wsdl_document("registry", settings.endpoint),
+            xsd=lambda name: schema_document(name, settings.endpoint),
             on_startup=[self.start_feed] if settings.feed_port else [],
             on_shutdown=[self.stop],
         )

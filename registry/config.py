@@ -1,17 +1,24 @@
-"""Registry settings: defaults, `[registry]` in the config file, then XDS_REGISTRY_* variables.
+"""Registry settings: `[registry]` in the config file and XDS_REGISTRY_* variables (xdsservice.config), with
+its sections: TLS (`tls_*` keys, XDS_REGISTRY_TLS_*), WS-Security (`[registry.security]`,
+XDS_REGISTRY_SECURITY_*) and the audit sender (`[audit_sender]`, XDS_AUDIT_SENDER_*).
 
 Global variables the README documents: XDS_DATA_DIR (data folder, default ./data), XDS_PROFILE
-(affinity-domain profile: ihe | nist), XDS_SECURITY and XDS_TRUST_DIR (WS-Security, see docs).
+(affinity-domain profile: ihe | nist | dmp; XDS_REGISTRY_PROFILE wins over it), XDS_SECURITY and XDS_TRUST_DIR
+(WS-Security, docs/security.md). A new key is one field below: its TOML key is its name, its variable
+XDS_REGISTRY_<NAME>.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from xdscore.queries import Limits
-from xdsservice.config import data_dir, load_settings
+from xdsservice.audit_sender import AuditSenderSettings
+from xdsservice.config import Layout, Sources, Vars, load_settings
+from xdsservice.security import SecuritySettings
+from xdsservice.tls import TlsSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NIST_CODES = REPO_ROOT.parent / "shared/testkits/nist-xdstools/environment/default/codes.xml"
@@ -22,11 +29,13 @@ class RegistrySettings:
     host: str = "127.0.0.1"
     port: int = 8081
     path: str = "/xds/registry"
-    public_url: str = ""  # the endpoint URL clients use; default http://host:port/path
+    public_url: str = ""  # the endpoint URL clients use; default http(s)://host:port/path
     database_url: str = ""  # default sqlite:///<data_dir>/registry.db
     data_dir: str = ""  # default $XDS_DATA_DIR/registry
-    profile: str = "ihe"  # ihe | nist (XDS_PROFILE overrides)
+    profile: str = "ihe"  # ihe | nist | dmp (also XDS_PROFILE)
     codes_file: str = str(NIST_CODES)  # the nist profile's codes.xml
+    value_sets_dir: str = ""  # dmp: folder(s) of SVS value-set files (os.pathsep-separated); default valuesets/dmp
+    ins_authorities: str = ""  # dmp: comma-separated INS assigning authorities accepted; default NIR, NIA, test, demo
     feed_host: str = "127.0.0.1"
     feed_port: int = 2575  # ITI-8 MLLP; 0 disables the listener
     affinity_domain: str = ""  # assigning authority OID accepted from the feed; empty = any ISO authority
@@ -39,27 +48,29 @@ class RegistrySettings:
     query_max_like_length: int = 256  # characters of one LIKE pattern
     keep_extra_metadata: bool = True
     log_level: str = "info"
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    audit_sender: AuditSenderSettings = field(default_factory=AuditSenderSettings)
 
     @classmethod
-    def load(cls, **overrides: object) -> RegistrySettings:
-        env = os.environ
-        if "XDS_PROFILE" in env and "profile" not in overrides:
-            overrides["profile"] = env["XDS_PROFILE"]
-        return load_settings(cls, "registry", **overrides)
+    def layout(cls, service: str) -> Layout:
+        """`[registry]` and XDS_REGISTRY_*, with XDS_PROFILE read as `profile` below them."""
+        return Layout(tables=((service,),), env=(Vars(also=(("XDS_PROFILE", "profile"),)), Vars(f"XDS_{service.upper()}_")))
 
-    def data_path(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else data_dir() / "registry"
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> RegistrySettings:
+        return load_settings(cls, "registry", environ, **overrides)
 
-    def database_url_resolved(self) -> str:
-        if self.database_url:
-            return self.database_url
-        path = self.data_path()
-        path.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{(path / 'registry.db').resolve()}"
+    def complete(self, sources: Sources, service: str) -> RegistrySettings:
+        folder = Path(self.data_dir) if self.data_dir else sources.data_root / service
+        url = self.database_url or f"sqlite:///{(folder / 'registry.db').resolve()}"
+        return replace(self, data_dir=str(folder), database_url=url)
 
     def query_limits(self) -> Limits:
         return Limits(self.query_max_values, self.query_max_slots, self.query_max_parameters,
                       self.query_max_like_length)
 
+    @property
     def endpoint(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}{self.path}"
+        scheme = "https" if self.tls.enabled else "http"
+        return self.public_url or f"{scheme}://{self.host}:{self.port}{self.path}"

@@ -41,6 +41,7 @@ _RELATIONSHIP_VALUES = frozenset(t.value for t in DOCUMENT_RELATIONSHIPS)
 _REPLACEMENT_VALUES = frozenset(t.value for t in REPLACEMENTS)
 _ADDENDA_TRANSFORMS = (AssociationType.TRANSFORM.value, AssociationType.APPEND.value)
 HAS_MEMBER = AssociationType.HAS_MEMBER.value
+SIGNS = AssociationType.SIGNS.value
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,8 @@ def _association_targets(sub: Submission, existing: dict[str, StoredRef]) -> Ite
         target = in_sub.get(a.target_uuid) or existing.get(a.target_uuid)
         if source is None or target is None:
             continue
+        if a.association_type == SIGNS and ss is not None and target is ss:
+            continue  # a SubmissionSet Signature (ITI TF-1 37, DSG): checked by the structural rules
         if a.association_type in _RELATIONSHIP_VALUES:
             yield from _relationship_target(a, target, own_patient)
         elif a.association_type == HAS_MEMBER:

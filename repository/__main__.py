@@ -10,36 +10,23 @@ https); WS-Security: XDS_SECURITY, XDS_TRUST_DIR, XDS_REPOSITORY_SECURITY_* (xds
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from dataclasses import replace
 
-from repository import config
+from repository.config import RepositorySettings
+from xdsservice.config import load_or_exit
+from xdsservice.serve import configure_logging
+from xdsservice.serve import serve as serve_service
 
 
-def serve(settings: config.RepositorySettings) -> None:
-    import uvicorn
-
+def serve(settings: RepositorySettings) -> None:
     from repository.app import Repository
-    from xdsservice.tls import load_tls_settings, uvicorn_ssl_kwargs
 
-    tls = load_tls_settings("repository")
-    if tls.enabled and not settings.public_url:
-        settings = replace(settings, public_url=f"https://{settings.host}:{settings.port}{settings.path}")
-    repository = Repository(settings)
-    print(
-        f"repository  {settings.endpoint}  (repositoryUniqueId {settings.repository_unique_id}, "
-        f"registry {settings.registry_url}, data {settings.root})",
-        flush=True,
-    )
-    uvicorn.run(
-        repository.asgi,
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level=settings.log_level,
-        lifespan="on",
-        **uvicorn_ssl_kwargs(tls),
+    serve_service(
+        "repository",
+        settings,
+        lambda: Repository(settings).asgi,
+        lambda: [f"repository  {settings.endpoint}  (repositoryUniqueId {settings.repository_unique_id}, "
+                 f"registry {settings.registry_url}, data {settings.data_dir})"],
     )
 
 
@@ -51,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     clean.add_argument("--grace", type=float, default=None, help="leave anything younger than this many seconds alone")
     clean.add_argument("--dry-run", action="store_true", help="report what would be done, change nothing")
     args = parser.parse_args(argv)
-    settings = config.load()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = load_or_exit(RepositorySettings, "repository")
     if args.command == "cleanup":
+        configure_logging(settings.log_level)
         from repository.cleanup import run
 
         grace = settings.cleanup_grace_seconds if args.grace is None else args.grace

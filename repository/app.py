@@ -11,7 +11,7 @@ Audit (ITI TF-2b 3.41.5.1.2, 3.43.6.1.2; docs/audit.md): every ITI-41 gives an I
 submission set uniqueId) and every ITI-43 Export events (documents returned, outcome 0; documents not
 returned, outcome 8; one pair per patient), with the human requestor from `context.principal`.
 `provide_audit_facts` and `retrieve_audit_facts` turn the transactions' outcomes into `AuditFacts`; the
-reply's `after_send` records them through the process's `AuditTrail("xds-repository")`. A request the
+reply's `after_send` records them through the process's `AuditTrail` (its `audit_sender` settings). A request the
 handler answers with a SOAP fault is recorded as a failure before the fault goes out.
 """
 
@@ -31,9 +31,10 @@ from repository.registry_client import RegistryClient
 from repository.retrieve import DocumentResult, parse_request, retrieve
 from repository.store import DocumentStore
 from xdscore import wssec
+from xdscore.principal import AuthenticatedBy
 from xdscore.vocabulary import Action, ResponseStatus
 from xdsservice.auditing import AuditTrail, ae
-from xdsservice.security import hook_for_service
+from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 
 log = logging.getLogger("xds.repository")
@@ -44,12 +45,13 @@ class Repository:
 
     def __init__(self, settings: RepositorySettings, audit: AuditTrail | None = None) -> None:
         self.settings = settings
-        root = Path(settings.root)
+        security = build_security_hook(settings.security)  # refused settings stop us before anything is created
+        root = Path(settings.data_dir)
         root.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(root)
-        self.store = DocumentStore(settings.database)
+        self.store = DocumentStore(settings.database_url)
         self.registry = RegistryClient.from_settings(settings)
-        self.audit = audit or AuditTrail("xds-repository")  # [audit_sender] / XDS_AUDIT_SENDER_* settings
+        self.audit = audit or AuditTrail(settings.audit_sender)
         endpoint = settings.endpoint
         self.asgi = SoapService(
             path=settings.path,
@@ -61,7 +63,7 @@ class Repository:
             wsdl=lambda: _wsdl_document(endpoint),
             xsd=lambda name: _schema_document(name),
             max_bytes=settings.max_envelope_bytes,
-            security=hook_for_service("repository"),  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
+            security=security,  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
             decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold),
             on_shutdown=[self._close],
         )
@@ -167,8 +169,10 @@ def caller_security(decoded: DecodedRequest, context: RequestContext) -> etree._
     """The request's wsse:Security header when the hook verified an assertion in it, else None.
 
     Only a verified header is passed on: in `off` mode, or for an anonymous call in `optional` mode,
-    the registry sees no header from us, as if the document source had called it directly without one."""
-    if context.principal is None:
+    the registry sees no header from us, as if the document source had called it directly without one.
+    Nor is an unsigned DMP DIRECTE VIHF, which only the caller's TLS connection (its card) authenticated:
+    on our connection to the registry it proves nothing (docs/dmp.md, "Known limits")."""
+    if context.principal is None or context.principal.authenticated_by is AuthenticatedBy.TLS_CLIENT_CERTIFICATE:
         return None
     return wssec.find_security_header(decoded.request.header)
 

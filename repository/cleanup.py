@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from repository.blobs import BlobStore
 from repository.config import RepositorySettings
@@ -53,8 +54,8 @@ def run(
     dry_run: bool = False,
     registry: RegistryClient | None = None,
 ) -> CleanupReport:
-    blobs = BlobStore(settings.root)
-    store = DocumentStore(settings.database)
+    blobs = BlobStore(Path(settings.data_dir))
+    store = DocumentStore(settings.database_url)
     own_client = registry is None
     client = registry or RegistryClient.from_settings(settings)
     report = CleanupReport(dry_run=dry_run)

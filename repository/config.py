@@ -1,4 +1,7 @@
-"""Document Repository settings: defaults, then `[repository]` in the TOML file, then XDS_REPOSITORY_* variables.
+"""Document Repository settings: `[repository]` in the TOML file and XDS_REPOSITORY_* variables (xdsservice.config),
+with its sections: TLS (`tls_*` keys, XDS_REPOSITORY_TLS_*), WS-Security (`[repository.security]`,
+XDS_REPOSITORY_SECURITY_*) and the audit sender (`[audit_sender]`, XDS_AUDIT_SENDER_*). A new key is one
+field below.
 
 `python -m repository` serves http://127.0.0.1:8082/xds/repository with its data under
 $XDS_DATA_DIR/repository (blobs, spool files, the SQLite store). The default repositoryUniqueId is the
@@ -8,13 +11,15 @@ NIST XDS Toolkit's test value 1.19.6.24.109.42.1, the one the NIST core test met
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xdsservice.config import data_dir, load_settings
+from xdsservice.audit_sender import AuditSenderSettings
+from xdsservice.config import Sources, load_settings
+from xdsservice.security import SecuritySettings
+from xdsservice.tls import TlsSettings
 
 NIST_TESTKIT_REPOSITORY_UNIQUE_ID = "1.19.6.24.109.42.1"
 
@@ -40,23 +45,19 @@ class RepositorySettings:
     spill_threshold: int = 1024**2  # attachments above this many bytes go to disk while they arrive
     cleanup_grace_seconds: int = 3600  # the cleanup command leaves younger files and entries alone
     log_level: str = "info"
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    audit_sender: AuditSenderSettings = field(default_factory=AuditSenderSettings)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RepositorySettings:
+        return load_settings(cls, "repository", environ, **overrides)
+
+    def complete(self, sources: Sources, service: str) -> RepositorySettings:
+        folder = Path(self.data_dir) if self.data_dir else sources.data_root / service
+        return replace(self, data_dir=str(folder), database_url=self.database_url or f"sqlite:///{folder / 'repository.db'}")
 
     @property
     def endpoint(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}{self.path}"
-
-    @property
-    def root(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else data_dir() / "repository"
-
-    @property
-    def database(self) -> str:
-        return self.database_url or f"sqlite:///{self.root / 'repository.db'}"
-
-
-def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> RepositorySettings:
-    env = os.environ if environ is None else environ
-    settings = load_settings(RepositorySettings, "repository", env, **overrides)
-    if not settings.data_dir:
-        settings = replace(settings, data_dir=str(data_dir(env) / "repository"))
-    return settings
+        scheme = "https" if self.tls.enabled else "http"
+        return self.public_url or f"{scheme}://{self.host}:{self.port}{self.path}"

@@ -164,3 +164,48 @@ def single_document(patient_id: str | None = None, **doc_changes: object) -> Sub
 
 def extra_slot(name: str, *values: str) -> RimSlot:
     return RimSlot(name, values)
+
+
+# --- the French DMP: a submission shaped like the official TD2.1 example (one CDA + its XAdES signature) ---
+
+DMP_PATIENT = "207058575627097^^^&1.2.250.1.213.1.4.10&ISO^NH^^20100907"  # the kit's test INS, CX.7 included
+DMP_PS = "899900063480^MAX^LIBRE^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
+DMP_STRUCTURE = "CABINET DR LIBRE^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^499900063480001"
+DMP_AUTHOR = Author(person=DMP_PS, institutions=(DMP_STRUCTURE,),
+                    specialties=("G15_10/SM26^Médecin - Qualifié en Médecine Générale (SM)^1.2.250.1.213.1.1.4.5",))
+DMP_CONF_N = Code("N", "2.16.840.1.113883.5.25", "Normal")
+MASQUE_PS = Code("MASQUE_PS", "1.2.250.1.213.1.1.4.13", "Masqué aux professionnels de santé")
+INVISIBLE_PATIENT = Code("INVISIBLE_PATIENT", "1.2.250.1.213.1.1.4.13", "Non visible par le patient")
+DMP_DOCUMENT: dict[str, object] = {
+    "class_code": Code("10", "1.2.250.1.213.1.1.4.1", "Compte rendu"),
+    "type_code": Code("11490-0", "2.16.840.1.113883.6.1", "Lettre de liaison à la sortie d'un établissement de soins"),
+    "format_code": Code("urn:ihe:iti:xds-sd:text:2008", "1.3.6.1.4.1.19376.1.2.3", "Texte brut"),
+    "healthcare_facility_type_code": Code("SA01", "1.2.250.1.71.4.2.4", "Etablissement public de santé"),
+    "practice_setting_code": Code("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de santé"),
+    "confidentiality_codes": (DMP_CONF_N,),
+    "authors": (DMP_AUTHOR,),
+    "legal_authenticator": DMP_PS,
+    "language_code": "fr-FR",
+    "mime_type": "text/xml",
+    "source_patient_id": "0456789999^^^&1.2.250.1.999.1.1.7898.2&ISO^PI",
+}
+DMP_SIGNATURE: dict[str, object] = {
+    **DMP_DOCUMENT,
+    "class_code": Code("urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1", "URN", "Digital Signature"),
+    "type_code": Code("E1762", "ASTM", "Full Document"),
+    "format_code": Code("http://www.w3.org/2000/09/xmldsig#", "URN", "Default Signature Style"),
+    "confidentiality_codes": (DMP_CONF_N, MASQUE_PS, INVISIBLE_PATIENT),
+    "language_code": "art",
+    "title": "Source",
+}
+DMP_CONTENT_TYPE = Code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour")
+
+
+def dmp_submission(patient_id: str = DMP_PATIENT, signed: bool = True) -> SubmissionBuilder:
+    b = SubmissionBuilder(patient_id).with_submission_set(
+        content_type_code=DMP_CONTENT_TYPE, authors=(DMP_AUTHOR,), source_id="1.2.250.1.999.1.1.7898")
+    b.add_document("Document01", **DMP_DOCUMENT)
+    if signed:
+        b.add_document("Signature01", **DMP_SIGNATURE)
+        b.link("Signature01", b.ss_id, "Original", AssociationType.SIGNS)
+    return b

@@ -20,7 +20,6 @@ import httpx
 import pytest
 from lxml import etree
 
-from audit.config import DEV_CERT_NAME
 from tests.audit import poison
 from tests.builders import new_patient_id, single_document
 from tests.repository.wire import (
@@ -44,6 +43,7 @@ from xdscore import soap
 from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import NS, UUID, Action, ResponseStatus, Status
 from xdscore.vocabulary import StoredQueryId as Q
+from xdsservice.audit_sender import DEV_CERT_NAME
 from xuatool import pki as pki_module
 from xuatool.variants import VariantContext, signed_security
 

@@ -23,6 +23,14 @@ class AccessMode(str, Enum):
     CENTRE_15 = "centre_15"  # access by a SAMU regulation centre
 
 
+class AuthenticatedBy(str, Enum):
+    """How the caller was authenticated: the assertion's own XML signature, or (DMP DIRECTE with an
+    unsigned VIHF) the TLS client certificate of the connection, the professional's card."""
+
+    SIGNATURE = "signature"
+    TLS_CLIENT_CERTIFICATE = "tls-client-certificate"
+
+
 @dataclass(frozen=True)
 class CodedValue:
     """An HL7 v3 CE as carried in XUA attributes (hl7:Role, hl7:PurposeOfUse)."""
@@ -53,7 +61,8 @@ class Principal:
     assertion_id: str = ""
     authn_context: str = ""  # AuthnContextClassRef
     authn_instant: str = ""
-    signer: SignerCertificate | None = None
+    signer: SignerCertificate | None = None  # the assertion's signer, or the TLS client certificate (below)
+    authenticated_by: AuthenticatedBy = AuthenticatedBy.SIGNATURE
     # --- IHE XUA attributes ---
     organization: str = ""
     organization_id: str = ""

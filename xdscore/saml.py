@@ -256,7 +256,7 @@ def _read_authn(assertion: etree._Element, clock: _Clock) -> tuple[str, str]:
     return class_ref, instant.strip(XML_SPACE)
 
 
-def _read_attributes(assertion: etree._Element) -> dict[str, SamlAttribute]:
+def read_attributes(assertion: etree._Element) -> dict[str, SamlAttribute]:
     counts: dict[str, int] = {}
     found: dict[str, SamlAttribute] = {}
     for statement in _elements(assertion, f"{_SAML}AttributeStatement"):
@@ -311,7 +311,7 @@ def read_assertion(
         sp_provided_id=sp_provided_id,
         authn_context=authn_context,
         authn_instant=authn_instant,
-        attributes=_read_attributes(assertion),
+        attributes=read_attributes(assertion),
     )
 
 

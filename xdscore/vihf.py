@@ -1,7 +1,9 @@
 """French VIHF attributes (CI-SIS "Vecteur d'Identification et d'Habilitation Formelles", VIHF 3.0/4.0).
 
-The VIHF is an IHE XUA assertion carried on every DMP SOAP call, signed with the professional's card
-(`Authentification_Mode` DIRECTE) or the structure's seal certificate (INDIRECTE, INDIRECTE_RENFORCEE).
+The VIHF is an IHE XUA assertion carried on every DMP SOAP call. In DIRECTE mode the professional's card
+authenticates the caller: it signs the VIHF, or (as in the official requests) the VIHF is unsigned and
+the card is the TLS client certificate of the connection. In INDIRECTE / INDIRECTE_RENFORCEE mode the
+VIHF is signed with the structure's seal certificate.
 Attribute names and rules from the ANS HL7v2 IG VIHF mapping and its signed example, and the DRIMbox
 client (../shared/spec/dmp-cisis.md §2). Checked here: required attributes, VIHF_Version, the
 authentication mode, Ressource_URN = urn:dmp, Secteur_Activite as `code^codeSystem`, at least one role,
@@ -20,7 +22,10 @@ from xdscore.saml import SamlAttribute
 from xdscore.wsse_faults import SecurityFault, WsseFault
 
 VIHF_VERSION = "VIHF_Version"
-AUTHENTIFICATION_MODE = "Authentification_Mode"
+# The official DMP example messages (KIT-MSG v02.05.00: TD2.1, the four VIHF samples) write
+# "Authentification_mode"; the ANS HL7v2 IG's table writes "Authentification_Mode". Both are read.
+AUTHENTIFICATION_MODE = "Authentification_mode"
+AUTHENTIFICATION_MODE_IG = "Authentification_Mode"
 IDENTIFIANT_STRUCTURE = "Identifiant_Structure"
 SECTEUR_ACTIVITE = "Secteur_Activite"
 RESSOURCE_URN = "Ressource_URN"
@@ -33,13 +38,15 @@ CONFIDENTIALITY_CODE = "urn:oasis:names:tc:xspa:1.0:resource:patient:hl7:confide
 LPS_ATTRIBUTES = (LPS_ID, LPS_NOM, LPS_VERSION, LPS_ID_HOMOLOGATION_DMP)
 
 VERSIONS = frozenset({"3.0", "4.0"})
-AUTHENTICATION_MODES = frozenset({"DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE"})
+DIRECTE, INDIRECTE, INDIRECTE_RENFORCEE = "DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE"
+AUTHENTICATION_MODES = frozenset({DIRECTE, INDIRECTE, INDIRECTE_RENFORCEE})
 RESOURCE_URN_DMP = "urn:dmp"
 ACCESS_MODE_CODE_SYSTEMS = frozenset({"1.2.250.1.213.1.1.4.248", "1.2.250.1.213.1.1.4.336"})
 
 # Required by the VIHF profile (DRIMbox VIHFField flags; ANS HL7v2 IG table). Optional: LPS_ID,
-# LPS_Version, resource-id, the confidentiality code, and Authentification_Mode (older clients send it
-# only in AIR mode).
+# LPS_Version, resource-id, the confidentiality code, and Authentification_mode (older clients send it
+# only in AIR mode). subject-id is not required in DIRECTE: the official DIRECTE requests carry none, the
+# professional's card (its TLS client certificate or its signature) names the caller.
 REQUIRED = frozenset(
     {
         VIHF_VERSION,
@@ -57,6 +64,19 @@ REQUIRED = frozenset(
 
 def _token(reason: str) -> SecurityFault:
     return SecurityFault(WsseFault.INVALID_SECURITY_TOKEN, reason)
+
+
+def authentication_mode(attributes: dict[str, SamlAttribute]) -> str:
+    """The Authentification_mode value, under either spelling (empty when absent)."""
+    present = [name for name in (AUTHENTIFICATION_MODE, AUTHENTIFICATION_MODE_IG) if name in attributes]
+    if len(present) > 1:
+        raise _token(f"the VIHF carries both {AUTHENTIFICATION_MODE} and {AUTHENTIFICATION_MODE_IG}; send one")
+    return xua.single_text(attributes, present[0]) if present else ""
+
+
+def required(attributes: dict[str, SamlAttribute]) -> frozenset[str]:
+    """The attributes a VIHF must carry, given its authentication mode."""
+    return REQUIRED - {xua.SUBJECT_ID} if authentication_mode(attributes) == DIRECTE else REQUIRED
 
 
 @dataclass(frozen=True)
@@ -94,9 +114,9 @@ def read_claims(attributes: dict[str, SamlAttribute], claims: xua.XuaClaims) -> 
     version = xua.single_text(attributes, VIHF_VERSION)
     if version not in VERSIONS:
         raise _token(f"VIHF_Version {version!r} is not supported (expected one of {sorted(VERSIONS)})")
-    mode = xua.single_text(attributes, AUTHENTIFICATION_MODE)
+    mode = authentication_mode(attributes)
     if mode and mode not in AUTHENTICATION_MODES:
-        raise _token(f"Authentification_Mode {mode!r} is not one of {sorted(AUTHENTICATION_MODES)}")
+        raise _token(f"Authentification_mode {mode!r} is not one of {sorted(AUTHENTICATION_MODES)}")
     urn = xua.single_text(attributes, RESSOURCE_URN)
     if urn and urn != RESOURCE_URN_DMP:
         raise _token(f"Ressource_URN {urn!r} is not {RESOURCE_URN_DMP}")

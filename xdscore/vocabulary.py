@@ -75,6 +75,15 @@ class Status(str, Enum):
     SUBMITTED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Submitted"
 
 
+class DmpStatus(str, Enum):
+    """availabilityStatus values the French DMP adds to XDS (JDV_J52 AvailabilityStatus-CISIS / TRE_R270):
+    a document archived by its author or the patient's doctor, and a logically deleted one. They are set
+    through ITI-57 UpdateAvailabilityStatus (DMP TD3.3c / TD3.3d), never submitted with ITI-42."""
+
+    ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
+    DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
+
+
 class ResponseStatus(str, Enum):
     SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
     FAILURE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure"

@@ -28,10 +28,12 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from xdscore import saml, vihf, xmldsig, xua
-from xdscore.principal import AccessMode, Principal
+from xdscore.principal import AccessMode, AuthenticatedBy, Principal
 from xdscore.vocabulary import NS
 from xdscore.wsse_faults import SecurityFault, WsseFault
 
@@ -42,6 +44,7 @@ SAML1_NS = "urn:oasis:names:tc:SAML:1.0:assertion"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 # Attributes that XML-DSig resolvers commonly treat as IDs.
+TLS_CLIENT_AUTH = "tls-client-certificate"  # VerifiedSignature.signature_method of a card seen through TLS
 ID_ATTRIBUTES = frozenset({"ID", "Id", "AssertionID", f"{_WSU}Id", f"{{{XML_NS}}}id"})
 
 
@@ -163,23 +166,36 @@ def _check_issuer(facts: saml.AssertionFacts, signed: xmldsig.VerifiedSignature,
 def _check_required(attributes: dict[str, saml.SamlAttribute], policy: Policy) -> None:
     required = set(policy.required_attributes)
     if policy.profile is Profile.VIHF:
-        required |= vihf.REQUIRED
+        required |= vihf.required(attributes)
     for name in sorted(required):
         attr = attributes.get(name)
         if attr is None or not any(v.text or v.element is not None for v in attr.values):
             raise SecurityFault(WsseFault.INVALID_SECURITY_TOKEN, f"the required attribute {name} is missing")
 
 
+def holder_name(cert: x509.Certificate) -> str:
+    """"SURNAME, Given name" of a professional card's certificate, else its CN (else its whole DN)."""
+    def first(oid: x509.ObjectIdentifier) -> str:
+        values = cert.subject.get_attributes_for_oid(oid)
+        return str(values[0].value) if values else ""
+    surname, given = first(NameOID.SURNAME), first(NameOID.GIVEN_NAME)
+    if surname:
+        return f"{surname}, {given}" if given else surname
+    return first(NameOID.COMMON_NAME) or cert.subject.rfc4514_string()
+
+
 def principal_from(
-    facts: saml.AssertionFacts, signed: xmldsig.VerifiedSignature, policy: Policy
+    facts: saml.AssertionFacts, signed: xmldsig.VerifiedSignature, policy: Policy, by_tls: bool = False
 ) -> Principal:
-    """Map the verified assertion's facts and attributes to a Principal."""
+    """Map the verified assertion's facts and attributes to a Principal. `by_tls`: the caller was
+    authenticated by its TLS client certificate (DMP DIRECTE, unsigned VIHF), whose holder names it."""
     attributes = facts.attributes
     _check_required(attributes, policy)
     claims = xua.read_claims(attributes)
     french = vihf.read_claims(attributes, claims) if (policy.profile is Profile.VIHF or vihf.is_vihf(attributes)) else None
     return Principal(
-        subject_id=claims.subject_id or facts.name_id,
+        subject_id=claims.subject_id or (holder_name(signed.certificate) if by_tls else facts.name_id),
+        authenticated_by=AuthenticatedBy.TLS_CLIENT_CERTIFICATE if by_tls else AuthenticatedBy.SIGNATURE,
         name_id=facts.name_id,
         issuer=facts.issuer,
         sp_provided_id=facts.sp_provided_id,
@@ -204,12 +220,42 @@ def principal_from(
     )
 
 
-def verify_assertion(assertion: etree._Element, policy: Policy) -> Principal:
+def verify_unsigned_directe(
+    assertion: etree._Element, policy: Policy, client_certificate: x509.Certificate | None
+) -> Principal:
+    """An unsigned assertion is accepted in one case only: a DMP VIHF in DIRECTE mode over a TLS connection
+    whose client certificate (the professional's card) chains to the trust anchors (the official DIRECTE
+    requests, dmp-services.md). The card then authenticates the caller, and the Issuer must be its DN."""
+    attributes = saml.read_attributes(assertion)
+    french = policy.profile is Profile.VIHF or vihf.is_vihf(attributes)
+    mode = vihf.authentication_mode(attributes) if french else ""
+    if mode != vihf.DIRECTE:
+        hint = " (an INDIRECTE VIHF is signed with the structure's seal certificate)" if mode.startswith(vihf.INDIRECTE) else ""
+        raise SecurityFault(WsseFault.INVALID_SECURITY_TOKEN, f"the SAML assertion is not signed{hint}")
+    if client_certificate is None:
+        raise SecurityFault(
+            WsseFault.FAILED_AUTHENTICATION,
+            "the VIHF (DIRECTE) is not signed and the connection carries no verified TLS client certificate: an "
+            "unsigned DIRECTE VIHF is accepted only over TLS authenticated by the professional's card",
+        )
+    try:
+        chain = xmldsig.verify_chain(client_certificate, [], policy.trust_anchors, policy.now)
+    except SecurityFault as fault:
+        raise SecurityFault(fault.kind, fault.reason.replace("the signing certificate", "the TLS client certificate")) from None
+    card = xmldsig.VerifiedSignature(client_certificate, chain, TLS_CLIENT_AUTH, client_certificate.public_bytes(Encoding.DER))
+    facts = saml.read_assertion(assertion, policy.now, policy.clock_skew, policy.audiences, policy.max_assertion_age)
+    _check_issuer(facts, card, policy)
+    return principal_from(facts, card, policy, by_tls=True)
+
+
+def verify_assertion(
+    assertion: etree._Element, policy: Policy, client_certificate: x509.Certificate | None = None
+) -> Principal:
     """Verify one located assertion (signature, chain, then content) and build the Principal."""
     saml.check_shape(assertion)
     signature = xmldsig.find_signature(assertion)
     if signature is None:
-        raise SecurityFault(WsseFault.INVALID_SECURITY_TOKEN, "the SAML assertion is not signed")
+        return verify_unsigned_directe(assertion, policy, client_certificate)
     signed = xmldsig.verify_enveloped(assertion, signature, policy.trust_anchors, policy.now, policy.allow_sha1)
     facts = saml.read_assertion(
         assertion, policy.now, policy.clock_skew, policy.audiences, policy.max_assertion_age
@@ -218,8 +264,11 @@ def verify_assertion(assertion: etree._Element, policy: Policy) -> Principal:
     return principal_from(facts, signed, policy)
 
 
-def verify(header: etree._Element | None, policy: Policy) -> Principal | None:
-    """Verify the WS-Security header of a request; see the module docstring for the order of checks."""
+def verify(
+    header: etree._Element | None, policy: Policy, client_certificate: x509.Certificate | None = None
+) -> Principal | None:
+    """Verify the WS-Security header of a request; see the module docstring for the order of checks.
+    `client_certificate`: the TLS client certificate the connection was authenticated with, if any."""
     security = find_security_header(header)
     if security is None:
         if policy.require_assertion:
@@ -233,4 +282,4 @@ def verify(header: etree._Element | None, policy: Policy) -> Principal | None:
         if policy.require_assertion:
             raise _invalid("wsse:Security carries no saml2:Assertion; this service requires one")
         return None
-    return verify_assertion(assertion, policy)
+    return verify_assertion(assertion, policy, client_certificate)

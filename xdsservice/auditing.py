@@ -1,7 +1,7 @@
 """The audit trail of one service process: facts of a transaction → DICOM audit messages → durable sender.
 
-`AuditTrail(app_name)` owns the process's `audit.sender.AuditSender` (settings `[audit_sender]` /
-XDS_AUDIT_SENDER_*; `transport = off` turns the trail off). `record(...)`
+`AuditTrail(settings)` owns the process's `audit.sender.AuditSender` (the service's `audit_sender` settings,
+`[audit_sender]` / XDS_AUDIT_SENDER_*; `transport = off` turns the trail off). `record(...)`
 builds the messages with `xdscore.audit_events` and puts them in the local spool: it returns in about a
 millisecond and never waits on the sink. Services call it from `SoapReply.after_send`, after the reply
 has gone out.
@@ -15,10 +15,10 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from audit.config import AuditSenderSettings
 from audit.sender import AuditSender
 from xdscore import audit_events as ae
 from xdscore.vocabulary import ResponseStatus
+from xdsservice.audit_sender import AuditSenderSettings
 
 log = logging.getLogger("xds.audit.trail")
 
@@ -26,10 +26,9 @@ __all__ = ["AuditTrail", "ae"]
 
 
 class AuditTrail:
-    def __init__(self, app_name: str) -> None:
-        self.app_name = app_name
-        self.source = ae.AuditSource(f"pyxds-{app_name}@{socket.gethostname()}")
-        settings = AuditSenderSettings.load(app_name)
+    def __init__(self, settings: AuditSenderSettings) -> None:
+        self.app_name = settings.app_name
+        self.source = ae.AuditSource(f"pyxds-{settings.app_name}@{socket.gethostname()}")
         self.sender: AuditSender | None = None if settings.transport == "off" else AuditSender(settings)
         self.pid = str(os.getpid())
 

@@ -5,7 +5,7 @@ dispatch: it reads the clock, calls the pure verifier `xdscore.wssec.verify` wit
 policy, and returns the `Principal` (or None for an anonymous call in `optional` mode). A refusal is
 a `SecurityFault` (SOAP 1.2 Sender + wsse subcode), so nothing reaches the transaction handler.
 
-Settings, later sources winning:
+Settings (the `security` section of a service's settings, xdsservice.config), later sources winning:
   defaults < `[security]` in the config file < `[<service>.security]` < XDS_SECURITY_* / XDS_SECURITY
   / XDS_TRUST_DIR < XDS_<SERVICE>_SECURITY_* / XDS_<SERVICE>_SECURITY (mode of one service).
 Mode: `off` (no hook: the header is not processed, so a mandatory one gets a SOAP MustUnderstand
@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from cryptography import x509
 from xdscore import soap, wssec
 from xdscore.principal import Principal
 from xdscore.wsse_faults import SecurityFault
-from xdsservice.config import load_file
+from xdsservice.config import Layout, SettingsError, Sources, Vars, setting
 
 log = logging.getLogger("xds.security")
 
@@ -42,22 +41,39 @@ class Mode(str, Enum):
     REQUIRED = "required"
 
 
-class SecurityConfigError(ValueError):
+class SecurityConfigError(SettingsError):
     """Settings that cannot work (unknown mode, unreadable trust folder): refuse to start."""
 
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    mode: str = Mode.OPTIONAL.value
+    mode: str = setting(Mode.OPTIONAL.value, choices=[m.value for m in Mode])
     trust_dir: str = ""  # folder of PEM CA certificates (XDS_TRUST_DIR)
     audience: str = ""  # comma-separated; when set, an AudienceRestriction must name one of them
-    clock_skew: int = 300  # seconds
-    profile: str = ""  # xua | vihf; default: vihf when XDS_PROFILE is cisis/dmp, else xua
+    clock_skew: int = setting(300, minimum=0)  # seconds
+    profile: str = setting("", choices=[p.value for p in wssec.Profile])  # default: vihf when XDS_PROFILE is cisis/dmp, else xua
     required_attributes: str = ""  # comma-separated attribute Names required on top of the profile's
     require_timestamp: bool = False
-    max_age: int = 0  # seconds; refuse assertions issued longer ago (0: no limit)
+    max_age: int = setting(0, minimum=0)  # seconds; refuse assertions issued longer ago (0: no limit)
     allow_sha1: bool = True
     check_issuer_dn: bool = True
+
+    @classmethod
+    def layout(cls, service: str) -> Layout:
+        own = f"XDS_{service.upper()}_SECURITY"
+        return Layout(
+            tables=(("security",), (service, "security")),
+            env=(
+                Vars("XDS_SECURITY_", also=(("XDS_SECURITY", "mode"), ("XDS_TRUST_DIR", "trust_dir"))),
+                Vars(f"{own}_", also=((own, "mode"),)),
+            ),
+        )
+
+    def complete(self, sources: Sources, _service: str) -> SecuritySettings:
+        if self.profile:
+            return self
+        french = sources.environ.get("XDS_PROFILE", "").strip().lower() in ("cisis", "dmp")
+        return replace(self, profile=wssec.Profile.VIHF.value if french else wssec.Profile.XUA.value)
 
     @property
     def mode_enum(self) -> Mode:
@@ -65,48 +81,6 @@ class SecuritySettings:
             return Mode(self.mode.strip().lower())
         except ValueError:
             raise SecurityConfigError(f"security mode {self.mode!r} is not off, optional or required") from None
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        return value if isinstance(value, bool) else str(value).strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(default, int):
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            number = -1
-        if number < 0:
-            raise SecurityConfigError(f"security setting {name} = {value!r} is not a whole number of seconds >= 0")
-        return number
-    return str(value)
-
-
-def load_security_settings(service: str, environ: Mapping[str, str] | None = None) -> SecuritySettings:
-    """Security settings of one service (`registry`, `repository`, ...); see the module docstring."""
-    env = os.environ if environ is None else environ
-    file = load_file(env)
-    defaults = SecuritySettings()
-    values: dict[str, Any] = {}
-    service_section = file.get(service, {}).get("security", {}) if isinstance(file.get(service), dict) else {}
-    for source in (file.get("security", {}), service_section):
-        for f in fields(SecuritySettings):
-            if f.name in source:
-                values[f.name] = source[f.name]
-    for prefix in ("XDS_SECURITY", f"XDS_{service.upper()}_SECURITY"):
-        if prefix in env:
-            values["mode"] = env[prefix]
-        for f in fields(SecuritySettings):
-            var = f"{prefix}_{f.name.upper()}"
-            if var in env:
-                values[f.name] = env[var]
-        if prefix == "XDS_SECURITY" and "XDS_TRUST_DIR" in env:
-            values["trust_dir"] = env["XDS_TRUST_DIR"]
-    if not values.get("profile"):
-        values["profile"] = "vihf" if env.get("XDS_PROFILE", "").lower() in ("cisis", "dmp") else "xua"
-    coerced = {k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()}
-    settings = SecuritySettings(**coerced)
-    _ = settings.mode_enum  # validate early
-    return settings
 
 
 def load_trust_dir(folder: str | Path) -> tuple[x509.Certificate, ...]:
@@ -147,6 +121,21 @@ def policy_from(settings: SecuritySettings, anchors: tuple[x509.Certificate, ...
     )
 
 
+def client_certificate(context: Any) -> x509.Certificate | None:
+    """The TLS client certificate of the request's connection, from the ASGI TLS extension that
+    `xdsservice.tls_peer` adds (None on plain HTTP or without a client certificate). The server verified
+    it during the handshake against `tls_client_ca`; `wssec` checks it again against the trust folder."""
+    tls = getattr(context, "tls_peer", None) or {}
+    chain = tls.get("client_cert_chain") or []
+    if not chain:
+        return None
+    try:
+        return x509.load_pem_x509_certificate(chain[0].encode("ascii"))
+    except ValueError:
+        log.warning("unreadable TLS client certificate in the ASGI scope; ignored")
+        return None
+
+
 class WsSecurityHook:
     """`SoapService(security=...)`: verify the request's WS-Security header, return the Principal."""
 
@@ -156,7 +145,7 @@ class WsSecurityHook:
 
     def __call__(self, request: soap.SoapRequest, context: Any) -> Principal | None:
         try:
-            return wssec.verify(request.header, self.policy.at(self.clock()))
+            return wssec.verify(request.header, self.policy.at(self.clock()), client_certificate(context))
         except SecurityFault as fault:
             log.warning(
                 "WS-Security refused a call from %s (%s): %s",
@@ -182,8 +171,3 @@ def build_security_hook(
             raise SecurityConfigError("security mode is required but no trusted CA is configured (XDS_TRUST_DIR)")
         log.warning("no trusted CA configured (XDS_TRUST_DIR): every signed assertion will be refused")
     return WsSecurityHook(policy_from(settings, anchors), clock)
-
-
-def hook_for_service(service: str, environ: Mapping[str, str] | None = None) -> WsSecurityHook | None:
-    """Shortcut for an app's wiring: settings of `service` from file and environment, then the hook."""
-    return build_security_hook(load_security_settings(service, environ))

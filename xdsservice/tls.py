@@ -1,13 +1,14 @@
 """TLS for the registry, the repository and the audit sink (IHE ATNA secure node, ITI TF-2 3.19.6).
 
-`load_tls_settings(service)` reads the certificate, key and client-certificate policy of one service;
+`TlsSettings` is the `tls` section of a service's settings (certificate, key, client-certificate policy);
 `uvicorn_ssl_kwargs(settings)` turns them into `uvicorn.run(...)`/`uvicorn.Config(...)` arguments (an
 empty dict when TLS is not configured: `make run` stays plain HTTP on localhost), and
 `server_ssl_context` / `client_ssl_context` build `ssl.SSLContext`s for the syslog-over-TLS audit sink
 (RFC 5425) and its senders.
 
-Settings, later sources winning: `[<service>]` keys `tls_cert`, `tls_key`, `tls_key_password`,
-`tls_client_ca`, `tls_client_auth` in the config file < XDS_TLS_* (all services) < XDS_<SERVICE>_TLS_*.
+Settings (xdsservice.config), later sources winning: `[<service>]` keys `tls_cert`, `tls_key`,
+`tls_key_password`, `tls_client_ca`, `tls_client_auth` in the config file < XDS_TLS_* (all services) <
+XDS_<SERVICE>_TLS_*.
 `tls_client_auth` is `none`, `optional` or `required` (mutual TLS, the ATNA secure-node setting);
 client certificates are checked against the `tls_client_ca` file or folder.
 TLS 1.2 is the minimum (BCP 195, as ATNA asks); the cipher list keeps forward-secret AEAD suites.
@@ -18,20 +19,20 @@ from __future__ import annotations
 import os
 import ssl
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xdsservice.config import load_file
+from xdsservice.config import Layout, SettingsError, Vars, setting
+from xdsservice.tls_peer import TlsPeerHttpToolsProtocol
 
 # OpenSSL cipher string for TLS 1.2 (TLS 1.3 suites are always enabled and all AEAD).
 CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!eNULL:!MD5:!DSS"
 CLIENT_AUTH = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
 
 
-class TlsConfigError(ValueError):
-    pass
+class TlsConfigError(SettingsError):
+    """TLS settings that cannot work (a missing file, client certificates asked for with no CA)."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,15 @@ class TlsSettings:
     key: str = ""  # private key (PEM); may be the cert file
     key_password: str = ""
     client_ca: str = ""  # CA file or folder for client certificates
-    client_auth: str = "none"  # none | optional | required
+    client_auth: str = setting("none", choices=tuple(CLIENT_AUTH))
+
+    @classmethod
+    def layout(cls, service: str) -> Layout:
+        return Layout(tables=((service,),), key_prefix="tls_", env=(Vars("XDS_TLS_"), Vars(f"XDS_{service.upper()}_TLS_")))
+
+    def complete(self, _sources: object, _service: str) -> TlsSettings:
+        self.check()
+        return self
 
     @property
     def enabled(self) -> bool:
@@ -66,22 +75,6 @@ class TlsSettings:
             raise TlsConfigError("client certificates are asked for but tls_client_ca is not set")
 
 
-def load_tls_settings(service: str, environ: Mapping[str, str] | None = None) -> TlsSettings:
-    env = os.environ if environ is None else environ
-    section = load_file(env).get(service, {})
-    values: dict[str, Any] = {}
-    for f in fields(TlsSettings):
-        if f"tls_{f.name}" in section:
-            values[f.name] = str(section[f"tls_{f.name}"])
-        for prefix in ("XDS_TLS", f"XDS_{service.upper()}_TLS"):
-            var = f"{prefix}_{f.name.upper()}"
-            if var in env:
-                values[f.name] = env[var]
-    settings = TlsSettings(**values)
-    settings.check()
-    return settings
-
-
 def uvicorn_ssl_kwargs(settings: TlsSettings) -> dict[str, Any]:
     """Arguments for uvicorn.Config / uvicorn.run; {} when TLS is off."""
     settings.check()
@@ -98,6 +91,9 @@ def uvicorn_ssl_kwargs(settings: TlsSettings) -> dict[str, Any]:
         kwargs["ssl_keyfile_password"] = settings.key_password
     if settings.client_ca:
         kwargs["ssl_ca_certs"] = ca_bundle(settings.client_ca)
+    if settings.cert_reqs is not ssl.CERT_NONE:
+        # The client certificate must reach the security hook (DMP DIRECTE): the ASGI TLS extension.
+        kwargs["http"] = TlsPeerHttpToolsProtocol
     return kwargs
 
 

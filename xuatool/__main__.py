@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--organization-id")
     p.add_argument("--resource-id", help="patient id (CX), e.g. 'NIR^^^&1.2.250.1.213.1.4.10&ISO^NH'")
     p.add_argument("--structure-id", help="VIHF Identifiant_Structure")
-    p.add_argument("--mode", choices=("DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE"), help="VIHF Authentification_Mode")
+    p.add_argument("--mode", choices=("DIRECTE", "INDIRECTE", "INDIRECTE_RENFORCEE"), help="VIHF Authentification_mode")
     p.add_argument("--sector", help="VIHF Secteur_Activite code^codeSystem")
     p.add_argument("--role", action="append", help="code^codeSystem[^displayName]; repeat for several")
     p.add_argument("--purpose", action="append", help="purposeofuse code^codeSystem[^displayName]")

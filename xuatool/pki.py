@@ -4,7 +4,7 @@ negative tests need. Built with `cryptography`; never use these keys for anythin
 
 Files written by `TestPki.write(folder)`:
   trust/ca.pem            the CA to put in XDS_TRUST_DIR
-  card.pem, card.key      professional's signing certificate and key (Authentification_Mode DIRECTE)
+  card.pem, card.key      professional's signing certificate and key (Authentification_mode DIRECTE)
   seal.pem, seal.key      structure's seal certificate and key (INDIRECTE)
   ca.key, rogue-ca.pem, rogue-ca.key   the CA key, and an untrusted CA
   rogue.pem, rogue.key    a certificate with the seal's subject, issued by the untrusted CA

@@ -11,7 +11,6 @@ from dataclasses import replace
 import pytest
 
 from audit import ack
-from audit.config import AuditSenderSettings
 from audit.sender import AuditSender
 from audit.service import Sink
 from tests.audit.collector import Collector
@@ -19,6 +18,7 @@ from tests.audit.conftest import facts
 from tests.audit.test_integration import sender_for, sink_settings
 from tests.pgserver import free_port
 from xdscore import audit_events as ae
+from xdsservice.audit_sender import AuditSenderSettings
 
 T = ae.Transaction
 

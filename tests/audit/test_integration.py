@@ -15,13 +15,15 @@ from urllib.parse import quote
 
 import httpx
 
-from audit.config import AuditSenderSettings, AuditSettings
+from audit.config import AuditSettings
 from audit.sender import AuditSender
 from audit.service import Sink
 from tests.audit.conftest import PATIENT, ROOT, doctor, facts
 from tests.pgserver import free_port
 from xdscore import audit_events as ae
 from xdscore import syslog
+from xdsservice.audit_sender import AuditSenderSettings
+from xdsservice.config import load_settings
 
 T = ae.Transaction
 
@@ -219,7 +221,7 @@ async def test_dev_certificate_is_made_on_first_start_and_trusted_by_local_sende
     assert settings.data_dir == str(data / "audit") and settings.tls_client_auth == "optional"
     async with Sink(settings) as sink:
         assert (data / "audit" / "tls" / "sink-cert.pem").exists()
-        sender = AuditSender(AuditSenderSettings.load("xds-repository", env, port=sink.receiver.tls_port,
+        sender = AuditSender(load_settings(AuditSenderSettings, "repository", env, port=sink.receiver.tls_port,
                                                       retry_initial_seconds=0.02))
         try:
             sender.emit_all(ae.build(facts(T.ITI_41)))
@@ -250,7 +252,7 @@ def test_python_m_audit_serve_and_accesses(tmp_path, empty_config):
                 time.sleep(0.1)
         assert {k: health[k] for k in ("status", "events", "rejected")} == {"status": "ok", "events": 0, "rejected": 0}
         assert health["writer"]["backlog"] == 0 and not health["writer"]["stalled"]
-        sender = AuditSender(AuditSenderSettings.load("xds-registry", env, port=int(env["XDS_AUDIT_TLS_PORT"]),
+        sender = AuditSender(load_settings(AuditSenderSettings, "registry", env, port=int(env["XDS_AUDIT_TLS_PORT"]),
                                                       retry_initial_seconds=0.02))
         try:
             sender.emit_all(ae.build(facts(T.ITI_43, principal=doctor("centre_15"))))

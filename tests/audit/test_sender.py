@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from audit.config import AuditSenderSettings
 from audit.sender import AuditSender, Spool
 from tests.audit.collector import Collector
 from tests.audit.conftest import facts
 from tests.pgserver import free_port
 from xdscore import audit_events as ae
 from xdscore import syslog
+from xdsservice.audit_sender import AuditSenderSettings
+from xdsservice.config import load_settings
 
 T = ae.Transaction
 
@@ -222,11 +223,11 @@ def test_spool_is_first_in_first_out(tmp_path):
 
 
 def test_default_settings_follow_the_data_directory(tmp_path, empty_config):
-    config = AuditSenderSettings.load("xds-registry", {"XDS_DATA_DIR": str(tmp_path), "XDS_CONFIG": empty_config})
+    config = load_settings(AuditSenderSettings, "registry", {"XDS_DATA_DIR": str(tmp_path), "XDS_CONFIG": empty_config})
     assert (config.app_name, config.port, config.transport) == ("xds-registry", 6514, "tls")
     assert config.spool_dir == str(tmp_path / "audit-spool" / "xds-registry")
     assert config.dev_ca == str(tmp_path / "audit" / "tls" / "sink-cert.pem")
-    udp = AuditSenderSettings.load(
-        "x", {"XDS_DATA_DIR": str(tmp_path), "XDS_AUDIT_SENDER_TRANSPORT": "udp", "XDS_CONFIG": empty_config}
+    udp = load_settings(
+        AuditSenderSettings, "x", {"XDS_DATA_DIR": str(tmp_path), "XDS_AUDIT_SENDER_TRANSPORT": "udp", "XDS_CONFIG": empty_config}
     )
     assert udp.port == 5514

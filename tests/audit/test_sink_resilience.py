@@ -20,12 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audit.config import AuditSenderSettings
 from audit.sender import AuditSender
 from tests.audit import poison
 from tests.audit.conftest import facts
 from tests.services import Service, start_audit_sink
 from xdscore import audit_events as ae
+from xdsservice.audit_sender import AuditSenderSettings
 
 T = ae.Transaction
 

@@ -7,8 +7,9 @@ import ssl
 import pytest
 from cryptography import x509
 
-from audit.config import AuditSenderSettings, AuditSettings
+from audit.config import AuditSettings
 from audit.tls import client_context, ensure_dev_certificate, server_context
+from xdsservice.audit_sender import AuditSenderSettings
 from xdsservice.tls import TlsConfigError
 
 

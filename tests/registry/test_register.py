@@ -227,6 +227,30 @@ def test_relationship_target_must_be_a_document(reg: RegistryHarness, patient: s
     assert codes(reg.submit(b2)) == [MD]
 
 
+def test_submission_set_signature_is_registered(reg: RegistryHarness, patient: str) -> None:
+    """ITI TF-1 37 (DSG): `signs` from the signature's DocumentEntry to its own SubmissionSet is kept."""
+    b = single_document(patient)
+    b.add_document("Signature01")
+    b.link("Signature01", b.ss_id, "Original", AssociationType.SIGNS)
+    out = reg.submit(b)
+    assert out.accepted, out.violations
+    ss_uuid = reg.sql("select uuid from objects where kind='SS'")[0][0]
+    signature = reg.uuid_of(doc_uid(b, "Signature01"))
+    stored = reg.sql("select uuid from objects where kind='AS'")
+    xml = "".join(reg.stored_xml("uuid = :u", u=row[0]) for row in stored)
+    assert f'sourceObject="{signature}"' in xml and f'targetObject="{ss_uuid}"' in xml and ":signs" in xml
+
+
+def test_signs_an_earlier_submission_set_is_refused(reg: RegistryHarness, patient: str) -> None:
+    assert reg.submit(single_document(patient)).accepted
+    earlier = reg.sql("select uuid from objects where kind='SS'")[0][0]
+    b = single_document(patient)
+    b.add_document("Signature01")
+    b.relate("Signature01", earlier, AssociationType.SIGNS)
+    out = reg.submit(b)
+    assert codes(out) == [MD] and "is not a DocumentEntry" in out.violations[0].context
+
+
 def test_existing_document_added_to_existing_folder(reg: RegistryHarness, patient: str) -> None:
     """NIST 12326 / 12323: membership added later bumps the Folder's lastUpdateTime."""
     doc = registered_doc(reg, patient)

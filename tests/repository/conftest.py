@@ -3,6 +3,7 @@ or as a process (`python -m repository`) pointed at it."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -10,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from repository import config
 from repository.app import Repository
+from repository.config import RepositorySettings
 from tests.builders import new_patient_id
 from tests.services import Service, feed_patient, start_registry, start_repository
 
@@ -42,8 +43,9 @@ def patient(registry: Service) -> str:
     return pid
 
 
-def repository_settings(tmp_path: Path, registry_url: str, **overrides: object) -> config.RepositorySettings:
-    return config.load({"XDS_DATA_DIR": str(tmp_path)}, registry_url=registry_url, **overrides)
+def repository_settings(tmp_path: Path, registry_url: str, **overrides: object) -> RepositorySettings:
+    env = {**os.environ, "XDS_DATA_DIR": str(tmp_path), "XDS_AUDIT_SENDER_TRANSPORT": "off", "XDS_CONFIG": os.devnull}
+    return RepositorySettings.load(env, registry_url=registry_url, **overrides)
 
 
 @pytest.fixture

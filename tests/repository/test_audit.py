@@ -31,6 +31,7 @@ from tests.services import Service
 from xdscore import audit_events as ae
 from xdscore.principal import CodedValue, Principal
 from xdscore.vocabulary import Action, ErrorCode, ResponseStatus
+from xdsservice.audit_sender import AuditSenderSettings
 from xdsservice.auditing import AuditTrail
 from xdsservice.soapapp import RequestContext
 
@@ -49,7 +50,7 @@ def schema() -> etree.XMLSchema:
 
 @pytest.fixture
 def trail() -> Iterator[AuditTrail]:
-    trail = AuditTrail("xds-repository")  # transport off (conftest): nothing is sent
+    trail = AuditTrail(AuditSenderSettings(app_name="xds-repository", transport="off"))  # nothing is sent
     assert trail.sender is None
     yield trail
     trail.close()
@@ -219,7 +220,7 @@ class KeptTrail(AuditTrail):
     """The real trail (transport off) that keeps the facts it was given and checks their messages build."""
 
     def __init__(self) -> None:
-        super().__init__("xds-repository")
+        super().__init__(AuditSenderSettings(app_name="xds-repository", transport="off"))
         self.facts: list[ae.AuditFacts] = []
 
     def record(self, facts: ae.AuditFacts) -> None:

@@ -8,18 +8,18 @@ import socket
 import time
 from pathlib import Path
 
-from repository import config
 from repository.blobs import BlobStore
 from repository.cleanup import run
+from repository.config import RepositorySettings
 from repository.store import DocumentStore, StoredDocument
 
 
-def _settings(tmp_path: Path, registry_url: str = "") -> config.RepositorySettings:
+def _settings(tmp_path: Path, registry_url: str = "") -> RepositorySettings:
     if not registry_url:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             registry_url = f"http://127.0.0.1:{s.getsockname()[1]}/xds/registry"
-    return config.load({"XDS_DATA_DIR": str(tmp_path)}, registry_url=registry_url, registry_timeout=2.0)
+    return RepositorySettings.load({"XDS_DATA_DIR": str(tmp_path)}, registry_url=registry_url, registry_timeout=2.0)
 
 
 def _age(path: Path, seconds: float) -> None:
@@ -35,7 +35,7 @@ def _blob(blobs: BlobStore, data: bytes) -> str:
 
 def test_cleanup_removes_old_leftovers_and_keeps_the_rest(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    blobs, store = BlobStore(settings.root), DocumentStore(settings.database)
+    blobs, store = BlobStore(Path(settings.data_dir)), DocumentStore(settings.database_url)
     kept = _blob(blobs, b"referenced")
     store.reserve([StoredDocument("1.1", kept, 10, "text/plain")])
     store.commit(["1.1"])
@@ -63,7 +63,7 @@ def test_cleanup_removes_old_leftovers_and_keeps_the_rest(tmp_path: Path) -> Non
 
 def test_pending_documents_stay_while_the_registry_cannot_be_asked(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    blobs, store = BlobStore(settings.root), DocumentStore(settings.database)
+    blobs, store = BlobStore(Path(settings.data_dir)), DocumentStore(settings.database_url)
     sha = _blob(blobs, b"pending")
     store.reserve([StoredDocument("2.1", sha, 7, "text/plain")])
     _age(blobs.path(sha), 7200)

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import zeep
 
-from repository import config
 from repository.cleanup import run as cleanup
+from repository.config import RepositorySettings
 from repository.provide import Prepared, prepare
 from repository.registry_client import RegistryClient
 from repository.store import DocumentStore, StoredDocument
@@ -107,8 +107,8 @@ def test_unmodified_zeep_client_retrieves(repository_server: Service, patient: s
 
 def test_cleanup_settles_pending_documents_with_the_registry(tmp_path: Path, registry: Service, patient: str) -> None:
     """One pending document the registry holds (→ stored), one it never heard of (→ removed)."""
-    settings = config.load({"XDS_DATA_DIR": str(tmp_path)}, registry_url=registry.url)
-    store = DocumentStore(settings.database)
+    settings = RepositorySettings.load({"XDS_DATA_DIR": str(tmp_path)}, registry_url=registry.url)
+    store = DocumentStore(settings.database_url)
     registered, unknown = b"registered before the crash", b"never registered"
     builder = builder_without_repository_slots(patient)
     (uid,) = unique_ids(builder)
@@ -121,7 +121,7 @@ def test_cleanup_settles_pending_documents_with_the_registry(tmp_path: Path, reg
                    StoredDocument("1.2.3.999.never", hashlib.sha1(unknown).hexdigest(), len(unknown), "text/plain")])
     from repository.blobs import BlobStore
 
-    blobs = BlobStore(settings.root)
+    blobs = BlobStore(Path(settings.data_dir))
     blobs.place_bytes(registered, hashlib.sha1(registered).hexdigest())
     blobs.place_bytes(unknown, hashlib.sha1(unknown).hexdigest())
     client = RegistryClient(registry.url)

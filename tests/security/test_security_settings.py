@@ -11,12 +11,13 @@ from lxml import etree
 
 from xdscore import soap, wssec, xmlsafe
 from xdscore.wsse_faults import SecurityFault
+from xdsservice.config import SettingsError, load_settings
 from xdsservice.security import (
     Mode,
     SecurityConfigError,
+    SecuritySettings,
     WsSecurityHook,
     build_security_hook,
-    load_security_settings,
     load_trust_dir,
 )
 from xuatool import variants
@@ -27,7 +28,7 @@ NO_FILE = {"XDS_CONFIG": os.devnull}  # never pick up a developer's ./xds.toml
 
 
 def test_defaults_are_optional_xua_with_no_audience() -> None:
-    s = load_security_settings("registry", NO_FILE)
+    s = load_settings(SecuritySettings, "registry", NO_FILE)
     assert (s.mode_enum, s.profile, s.audience, s.clock_skew) == (Mode.OPTIONAL, "xua", "", 300)
 
 
@@ -38,32 +39,32 @@ def test_environment_precedence(tmp_path: Path) -> None:
         '[repository.security]\nmode = "required"\n'
     )
     env = {"XDS_CONFIG": str(config)}
-    assert load_security_settings("registry", env).mode == "off"
-    assert load_security_settings("repository", env).mode == "required"
+    assert load_settings(SecuritySettings, "registry", env).mode == "off"
+    assert load_settings(SecuritySettings, "repository", env).mode == "required"
     env |= {"XDS_SECURITY": "optional", "XDS_TRUST_DIR": "/trust", "XDS_SECURITY_CLOCK_SKEW": "30"}
-    registry = load_security_settings("registry", env)
+    registry = load_settings(SecuritySettings, "registry", env)
     assert (registry.mode, registry.trust_dir, registry.clock_skew, registry.audience) == ("optional", "/trust", 30, "urn:file")
     env |= {"XDS_REPOSITORY_SECURITY": "required", "XDS_REPOSITORY_SECURITY_AUDIENCE": "urn:repo"}
-    repository = load_security_settings("repository", env)
+    repository = load_settings(SecuritySettings, "repository", env)
     assert (repository.mode, repository.audience) == ("required", "urn:repo")
 
 
 def test_profile_follows_xds_profile() -> None:
-    assert load_security_settings("registry", NO_FILE | {"XDS_PROFILE": "cisis"}).profile == "vihf"
-    assert load_security_settings("registry", NO_FILE | {"XDS_PROFILE": "nist"}).profile == "xua"
-    assert load_security_settings("registry", NO_FILE | {"XDS_PROFILE": "cisis", "XDS_SECURITY_PROFILE": "xua"}).profile == "xua"
+    assert load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_PROFILE": "cisis"}).profile == "vihf"
+    assert load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_PROFILE": "nist"}).profile == "xua"
+    assert load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_PROFILE": "cisis", "XDS_SECURITY_PROFILE": "xua"}).profile == "xua"
 
 
 def test_bad_mode_is_refused() -> None:
-    with pytest.raises(SecurityConfigError):
-        load_security_settings("registry", NO_FILE | {"XDS_SECURITY": "maybe"})
+    with pytest.raises(SettingsError, match="XDS_SECURITY"):
+        load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_SECURITY": "maybe"})
 
 
 @pytest.mark.parametrize("value", ["5 minutes", "-1", "", "1e3"])
 def test_bad_numbers_are_a_config_error(value: str) -> None:
-    with pytest.raises(SecurityConfigError, match=r"CLOCK_SKEW|clock_skew"):
-        load_security_settings("registry", NO_FILE | {"XDS_SECURITY_CLOCK_SKEW": value})
-    assert load_security_settings("registry", NO_FILE | {"XDS_SECURITY_MAX_AGE": " 60 "}).max_age == 60
+    with pytest.raises(SettingsError, match=r"XDS_SECURITY_CLOCK_SKEW"):
+        load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_SECURITY_CLOCK_SKEW": value})
+    assert load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_SECURITY_MAX_AGE": " 60 "}).max_age == 60
 
 
 def test_trust_dir_loading(pki: TestPki, tmp_path: Path) -> None:
@@ -79,11 +80,11 @@ def test_trust_dir_loading(pki: TestPki, tmp_path: Path) -> None:
 
 def test_required_mode_needs_a_trust_folder() -> None:
     with pytest.raises(SecurityConfigError):
-        build_security_hook(load_security_settings("registry", NO_FILE | {"XDS_SECURITY": "required"}))
+        build_security_hook(load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_SECURITY": "required"}))
 
 
 def test_optional_mode_without_trust_refuses_every_assertion(pki: TestPki) -> None:
-    hook = build_security_hook(load_security_settings("registry", NO_FILE))
+    hook = build_security_hook(load_settings(SecuritySettings, "registry", NO_FILE))
     assert isinstance(hook, WsSecurityHook)
     sec = variants.make("valid", variants.VariantContext(pki=pki, now=dt.datetime.now(dt.UTC)))
     req = soap.read_envelope(xmlsafe.parse_bytes(request(etree.Element("{urn:x}E"), "urn:x:a", sec)))
@@ -93,7 +94,7 @@ def test_optional_mode_without_trust_refuses_every_assertion(pki: TestPki) -> No
 
 def test_hook_reads_the_clock_on_every_call(pki: TestPki, tmp_path: Path) -> None:
     trust = pki.write(tmp_path)
-    settings = load_security_settings("registry", NO_FILE | {"XDS_SECURITY": "required", "XDS_TRUST_DIR": str(trust), "XDS_PROFILE": "cisis"})
+    settings = load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_SECURITY": "required", "XDS_TRUST_DIR": str(trust), "XDS_PROFILE": "cisis"})
     now = dt.datetime.now(dt.UTC)
     times = iter([now, now + dt.timedelta(hours=3)])
     hook = build_security_hook(settings, clock=lambda: next(times))

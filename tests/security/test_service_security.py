@@ -20,7 +20,8 @@ from tests.security.server import ServerThread
 from xdscore import soap, xmlsafe
 from xdscore.principal import Principal
 from xdscore.vocabulary import NS
-from xdsservice.security import build_security_hook, load_security_settings
+from xdsservice.config import load_settings
+from xdsservice.security import SecuritySettings, build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 from xuatool import variants
 from xuatool.header import request
@@ -46,7 +47,7 @@ class Recorder:
 def service(mode: str, trust: Path, recorder: Recorder) -> SoapService:
     env = {"XDS_SECURITY": mode, "XDS_TRUST_DIR": str(trust), "XDS_SECURITY_AUDIENCE": AUDIENCE, "XDS_PROFILE": "cisis",
            "XDS_CONFIG": os.devnull}
-    hook = build_security_hook(load_security_settings("echo", env))
+    hook = build_security_hook(load_settings(SecuritySettings, "echo", env))
     return SoapService(PATH, "http://127.0.0.1/echo", {ACTION: recorder}, security=hook)
 
 
@@ -133,7 +134,7 @@ def test_off_mode_does_not_understand_a_mandatory_security_header(trust: Path, p
     Part 1 §5.2.3, HTTP 500 per Part 2 §7.5.2.2); one not marked is ignored, as before."""
     recorder = Recorder()
     ctx = variants.VariantContext(pki=pki, now=dt.datetime.now(dt.UTC))
-    assert build_security_hook(load_security_settings("echo", {"XDS_SECURITY": "off", "XDS_CONFIG": os.devnull})) is None
+    assert build_security_hook(load_settings(SecuritySettings, "echo", {"XDS_SECURITY": "off", "XDS_CONFIG": os.devnull})) is None
     mandatory = variants.make("valid", ctx)
     assert mandatory.get(f"{{{NS.SOAP12}}}mustUnderstand") == "true"
     with ServerThread(service("off", trust, recorder)) as server:

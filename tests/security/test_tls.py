@@ -11,12 +11,12 @@ import pytest
 from lxml import etree
 
 from tests.security.server import ServerThread
+from xdsservice.config import load_settings
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 from xdsservice.tls import (
     TlsConfigError,
     TlsSettings,
     client_ssl_context,
-    load_tls_settings,
     server_ssl_context,
     uvicorn_ssl_kwargs,
 )
@@ -51,7 +51,7 @@ def call(url: str, ctx: ssl.SSLContext) -> int:
 
 
 def test_plain_http_when_not_configured() -> None:
-    assert uvicorn_ssl_kwargs(load_tls_settings("registry", {"XDS_CONFIG": os.devnull})) == {}
+    assert uvicorn_ssl_kwargs(load_settings(TlsSettings, "registry", {"XDS_CONFIG": os.devnull})) == {}
     assert server_ssl_context(TlsSettings()) is None
 
 
@@ -90,9 +90,9 @@ def test_settings_from_environment(files: Path) -> None:
         "XDS_REPOSITORY_TLS_CLIENT_AUTH": "required",
         "XDS_REPOSITORY_TLS_CLIENT_CA": str(files / "trust" / "ca.pem"),
     }
-    repo = load_tls_settings("repository", env)
+    repo = load_settings(TlsSettings, "repository", env)
     assert repo.cert_reqs is ssl.CERT_REQUIRED and repo.client_ca.endswith("ca.pem")
-    assert load_tls_settings("registry", env).cert_reqs is ssl.CERT_NONE
+    assert load_settings(TlsSettings, "registry", env).cert_reqs is ssl.CERT_NONE
     kwargs = uvicorn_ssl_kwargs(repo)
     assert kwargs["ssl_cert_reqs"] is ssl.CERT_REQUIRED and kwargs["ssl_ca_certs"].endswith("ca.pem")
 

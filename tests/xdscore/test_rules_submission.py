@@ -176,6 +176,21 @@ def relationship_from_folder(b: SubmissionBuilder) -> None:
     b.relate("Folder01", "urn:uuid:11111111-2222-3333-4444-555555555555", AssociationType.REPLACE)
 
 
+def signs_the_folder(b: SubmissionBuilder) -> None:
+    b.add_document("Signature01")
+    b.relate("Signature01", "Folder01", AssociationType.SIGNS)
+
+
+def signs_from_the_submission_set(b: SubmissionBuilder) -> None:
+    b.relate(b.ss_id, "Document01", AssociationType.SIGNS)
+
+
+def signs_an_earlier_submission_set(b: SubmissionBuilder) -> None:
+    """Only the SubmissionSet the signature comes in can be signed; a UUID outside is an earlier one."""
+    b.add_document("Signature01")
+    b.relate("Signature01", "urn:uuid:11111111-2222-3333-4444-555555555555", AssociationType.SIGNS)
+
+
 def folder_holding_folder(b: SubmissionBuilder) -> None:
     from tests.builders import folder_for
     from xdscore.ebrim import folder as fdc
@@ -292,6 +307,8 @@ CASES: list[tuple[str, Callable[[SubmissionBuilder], None], ErrorCode]] = [
     ("ASSOC dangling symbolic id", dangling_symbolic, MD),
     ("ASSOC relationship from a Folder", relationship_from_folder, MD),
     ("ASSOC Folder holding a Folder", folder_holding_folder, MD),
+    ("ASSOC signs a Folder", signs_the_folder, MD),
+    ("ASSOC signs from the SubmissionSet", signs_from_the_submission_set, MD),
     ("AS-SubmissionSetStatus value", lambda b: b.replace_object(b.objects[2].id, slots=(RimSlot(Slot.SUBMISSION_SET_STATUS, ("Copy",)),)), MD),
 ]
 
@@ -307,6 +324,23 @@ def test_one_change_one_violation(name: str, change: Callable[[SubmissionBuilder
     violations = validate_submission(b.submission(), IHE)
     assert [v.code for v in violations] == [code], violations
     assert violations[0].severity is Severity.ERROR
+
+
+def test_submission_set_signature_is_accepted() -> None:
+    """ITI TF-1 37 (DSG SubmissionSet Signature): the signature's DocumentEntry `signs` the SubmissionSet of
+    its own submission, with the SubmissionSetStatus slot the DMP's clients put on it (KIT-MSG TD2.1)."""
+    b = base()
+    b.add_document("Signature01")
+    b.link("Signature01", b.ss_id, "Original", AssociationType.SIGNS)
+    assert validate_submission(b.submission(), IHE) == []
+    b.relate("Signature01", "Document01", AssociationType.SIGNS)  # a detached signature of one document too
+    assert validate_submission(b.submission(), IHE) == []
+
+
+def test_signs_to_an_earlier_submission_set_is_left_to_the_registry() -> None:
+    b = base()
+    signs_an_earlier_submission_set(b)
+    assert validate_submission(b.submission(), IHE) == []  # the registry sees it is not a DocumentEntry
 
 
 def test_extra_urn_slots_are_allowed_everywhere() -> None:

@@ -1,14 +1,25 @@
 """Validation profiles: the IHE base rules plus an affinity domain's value sets (ITI TF-1 10.4.2).
 
-A profile is data: cardinality rows and value sets. `ihe` is the base; `nist` adds the NIST test kit's
-codes.xml; `cisis` (the French CI-SIS / DMP affinity domain) plugs in the same way.
+A profile is data: cardinality rows and value sets, plus the rule functions an affinity domain adds (run
+after the IHE ones, in the order given). `ihe` is the base; `nist` adds the NIST test kit's codes.xml;
+`dmp` (the French DMP affinity domain, CI-SIS) adds its JDV value sets, INS patient ids, confidentiality,
+author shapes and the signature of the submission.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from xdscore.errors import Violation
+from xdscore.model import ObjectKind, RimObject, Submission
 from xdscore.rules.cardinality import Row, ValueSet
+from xdscore.vocabulary import Status
+
+ObjectRule = Callable[[RimObject, ObjectKind], Iterator[Violation]]
+SubmissionRule = Callable[[Submission], Iterator[Violation]]
+
+IHE_STATUSES = frozenset({Status.APPROVED.value, Status.DEPRECATED.value})
 
 
 @dataclass(frozen=True)
@@ -16,9 +27,27 @@ class Profile:
     name: str
     rows: tuple[Row, ...]
     value_sets: tuple[ValueSet, ...] = ()
+    object_rules: tuple[ObjectRule, ...] = ()  # per object, after the IHE object rules
+    submission_rules: tuple[SubmissionRule, ...] = ()  # after the IHE cross-object rules
+    statuses: frozenset[str] = IHE_STATUSES  # availabilityStatus values the registry may hold and query
 
-    def extended(self, name: str, rows: tuple[Row, ...] = (), value_sets: tuple[ValueSet, ...] = ()) -> Profile:
-        """A profile with more rows (a row with the same rule_id replaces the base one) and value sets."""
+    def extended(
+        self,
+        name: str,
+        rows: tuple[Row, ...] = (),
+        value_sets: tuple[ValueSet, ...] = (),
+        object_rules: tuple[ObjectRule, ...] = (),
+        submission_rules: tuple[SubmissionRule, ...] = (),
+        statuses: frozenset[str] = frozenset(),
+    ) -> Profile:
+        """A profile with more rows (a row with the same rule_id replaces the base one), value sets and rules."""
         replaced = {r.rule_id for r in rows}
         base = tuple(r for r in self.rows if r.rule_id not in replaced)
-        return Profile(name, base + rows, self.value_sets + value_sets)
+        return Profile(
+            name,
+            base + rows,
+            self.value_sets + value_sets,
+            self.object_rules + object_rules,
+            self.submission_rules + submission_rules,
+            self.statuses | statuses,
+        )

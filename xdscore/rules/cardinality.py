@@ -109,7 +109,7 @@ def check_value_sets(obj: RimObject, kind: ObjectKind, value_sets: Iterable[Valu
             if pair not in vs.allowed:
                 yield Violation(
                     vs.code,
-                    f"{kind.value} {obj.id}: {vs.label} '{pair[0]}' (scheme {pair[1]}) is not in the "
-                    f"affinity domain's value set ({vs.ref})",
+                    f"{kind.value} {obj.id}: {vs.label} '{pair[0]}' (codingScheme {pair[1]}) is not in the "
+                    f"affinity domain's value set {vs.ref}",
                     obj.id,
                 )

@@ -128,7 +128,7 @@ def association_shapes(sub: Submission) -> Iterator[Violation]:
         if atype is AssociationType.HAS_MEMBER:
             yield from _has_member(a, source, target, ss)
         else:
-            yield from _relationship(a, atype, source, target)
+            yield from _relationship(a, atype, source, target, ss)
 
 
 def _has_member(a: Association, source: object, target: object, ss: SubmissionSet | None) -> Iterator[Violation]:
@@ -155,12 +155,21 @@ def _has_member(a: Association, source: object, target: object, ss: SubmissionSe
     yield Violation(MD, f"{where}: HasMember source must be the SubmissionSet or a Folder", a.entry_uuid)
 
 
-def _relationship(a: Association, atype: AssociationType, source: object, target: object) -> Iterator[Violation]:
+def signs_own_submission_set(atype: AssociationType, target: object, ss: SubmissionSet | None) -> bool:
+    """A SubmissionSet Signature (ITI TF-1 37; TF-3 5.5): a `signs` association from the signature's
+    DocumentEntry to the SubmissionSet it comes in, as the DMP's clients send it (KIT-MSG TD2.1)."""
+    return atype is AssociationType.SIGNS and ss is not None and target is ss
+
+
+def _relationship(
+    a: Association, atype: AssociationType, source: object, target: object, ss: SubmissionSet | None
+) -> Iterator[Violation]:
     where = f"Association {a.entry_uuid} ({atype.short})"
     if not isinstance(source, DocumentEntry):
         yield Violation(MD, f"{where}: the source must be a DocumentEntry of this submission", a.entry_uuid)
-    if target is not None and not isinstance(target, DocumentEntry):
-        yield Violation(MD, f"{where}: the target must be a DocumentEntry", a.entry_uuid)
+    if target is not None and not isinstance(target, DocumentEntry) and not signs_own_submission_set(atype, target, ss):
+        target_rule = "a DocumentEntry, or for signs the SubmissionSet of this submission" if atype is AssociationType.SIGNS else "a DocumentEntry"
+        yield Violation(MD, f"{where}: the target must be {target_rule}", a.entry_uuid)
 
 
 SubmissionRule = Callable[[Submission], Iterator[Violation]]

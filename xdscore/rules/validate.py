@@ -1,5 +1,6 @@
 """Runs a profile's rules over a submission, in a fixed order: per object (object rules, cardinality
-rows, value sets), then the cross-object rules. Returns every violation; raises nothing.
+rows, value sets, the profile's object rules), then the cross-object rules and the profile's.
+Returns every violation; raises nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ def validate_submission(sub: Submission, profile: Profile) -> list[Violation]:
             out.extend(rule(obj.rim, obj.kind))
         out.extend(check_rows(obj.rim, obj.kind, profile.rows))
         out.extend(check_value_sets(obj.rim, obj.kind, profile.value_sets))
-    for sub_rule in SUBMISSION_RULES:
+        for rule in profile.object_rules:
+            out.extend(rule(obj.rim, obj.kind))
+    for sub_rule in (*SUBMISSION_RULES, *profile.submission_rules):
         out.extend(sub_rule(sub))
     return out

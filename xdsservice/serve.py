@@ -1,0 +1,60 @@
+"""Running one SOAP service process (`python -m registry`, `python -m repository`): logging, the app built
+from its settings, uvicorn with the service's TLS, and a configuration error ending the process with one
+line on stderr and a non-zero status instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from xdsservice.config import SettingsError
+from xdsservice.tls import TlsSettings, uvicorn_ssl_kwargs
+
+
+class ServedSettings(Protocol):
+    """What every served service's settings have."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def log_level(self) -> str: ...
+
+    @property
+    def tls(self) -> TlsSettings: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def serve(service: str, settings: ServedSettings, build: Callable[[], Any], banner: Callable[[], Sequence[str]]) -> None:
+    """Build the ASGI app, print the banner lines, serve until interrupted."""
+    import uvicorn
+
+    configure_logging(settings.log_level)
+    try:
+        ssl_kwargs = uvicorn_ssl_kwargs(settings.tls)
+        app = build()
+    except SettingsError as exc:
+        raise SystemExit(f"{service}: configuration error: {exc}") from None
+    for line in banner():
+        print(line, flush=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level=settings.log_level,
+        lifespan="on",
+        **ssl_kwargs,
+    )
