@@ -5,7 +5,7 @@ and the single body element) or raises a `SoapFault`. `write_response` (or `resp
 bytes in pieces) and `write_fault` produce the reply envelope with wsa:Action and wsa:RelatesTo. No I/O.
 
 Envelope structure (SOAP 1.2 Part 1 §5.1-5.3): an optional Header then one Body, nothing else, no
-encodingStyle on them, namespace-qualified header blocks and body children, no processing instruction in
+encodingStyle on them, namespace-qualified header blocks, no processing instruction in
 the message (§5: a receiver SHOULD answer env:Sender). Anything else is a `soap:Sender` fault naming what
 is wrong. An Envelope of another SOAP version is a `VersionMismatch`: SOAP 1.2 Part 1 §5.4.7 and Appendix A
 have a SOAP 1.2 node answer a SOAP 1.1 message with a SOAP 1.1 fault (text/xml, faultcode
@@ -146,13 +146,12 @@ def _structure(root: etree._Element) -> tuple[etree._Element | None, etree._Elem
         if el is not None and el.get(f"{_ENV}encodingStyle") is not None:
             raise _sender(f"env:encodingStyle on {etree.QName(el).localname}")
     for part in (header, body):
-        if part is None:
-            continue
-        if not _text_only_whitespace(part):
+        if part is not None and not _text_only_whitespace(part):
             raise _sender(f"character data in the {etree.QName(part).localname}")
-        for child in part:
-            if isinstance(child.tag, str) and not etree.QName(child).namespace:
-                raise _sender(f"{etree.QName(part).localname} child {child.tag} is not namespace-qualified")
+    # §5.2.1: header blocks MUST be namespace-qualified (Body children only SHOULD: the handlers judge them).
+    for block in header if header is not None else ():
+        if isinstance(block.tag, str) and not etree.QName(block).namespace:
+            raise _sender(f"Header block {block.tag} is not namespace-qualified")
     for pi in (root.getprevious(), root.getnext(), *root.iter(etree.ProcessingInstruction)):
         if isinstance(pi, etree._ProcessingInstruction):
             raise _sender(f"a processing instruction <?{pi.target}?> in the message")
