@@ -114,7 +114,6 @@ def test_a_signed_vihf_goes_with_the_key(stack: tuple[Service, Service, TestPki,
     assert "refused" in done.stdout and "SOAP fault" in done.stdout, done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="signs -> SubmissionSet is accepted once the dmp-profile work lands on main")
 def test_the_xades_signature_document_goes_with_the_key(stack: tuple[Service, Service, TestPki, Path], tmp_path: Path) -> None:
     registry, pki, pki_dir = stack[0], stack[2], stack[3]
     path, uid = _new_document(tmp_path, "IMG_CR_IMG_2024.01.xml")
