@@ -95,7 +95,7 @@ class Registry:
             handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
             max_bytes=settings.max_request_bytes,
             security=security,
-            wsdl=lambda: wsdl_document("registry", settings.endpoint),
+            wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),
             xsd=lambda name: schema_document(name, settings.endpoint),
             on_startup=[self.start_feed] if settings.feed_port else [],
             on_shutdown=[self.stop],

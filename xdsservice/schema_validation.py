@@ -1,11 +1,12 @@
 """Request bodies checked against the ebRS 3.0 / IHE XDS.b schemas before anything reads them.
 
 ITI TF-2b 3.41.4.1.3, 3.42.4.1.3 and TF-2a 3.18.4.1.3 ask the receiver to refuse metadata that is not
-well-formed ebRIM: the schemas of `schemas/` (`IHEXDSB.xsd` importing rim, rs, lcm and query 3.0) say what
-well-formed is — the child order of every registry object (`Slot*`, `Name?`, `Description?`,
-`VersionInfo?`, `Classification*`, `ExternalIdentifier*`), the six object kinds an XDS RegistryObjectList
-may hold, required attributes. libxml2 validates a 100-document SubmitObjectsRequest (500 KB) in about
-5 ms, a one-document one in 0.15 ms, a quarter of what parsing it costs (docs/interop.md).
+well-formed ebRIM. The schemas of `schemas/` say what well-formed is: the child order of every registry
+object (`Slot*`, `Name?`, `Description?`, `VersionInfo?`, `Classification*`, `ExternalIdentifier*`), the
+six object kinds an XDS RegistryObjectList may hold, required attributes. RMD.xsd imports IHEXDSB.xsd,
+which imports rim, rs, lcm and query: one compiled schema covers every XDS.b body, ITI-86's included.
+libxml2 validates a one-document SubmitObjectsRequest in about 0.03 ms and a 100-document one (500 KB) in
+5 ms, less than parsing it costs (bench/schema_validation.py, docs/interop.md).
 
 `violations(element, code)` gives one Violation per schema error (at most `MAX_REPORTED`), each naming the
 element by its prefixed name, its line and its path, located at the id of the registry object it is in.
@@ -36,7 +37,7 @@ _ELEMENT = re.compile(r"Element '([^']+)'")
 
 @lru_cache(maxsize=1)
 def xds_schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "IHEXDSB.xsd")))
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "RMD.xsd")))
 
 
 def _prefixed(text: str) -> str:

@@ -139,7 +139,7 @@ class SoapService:
         path: str,
         endpoint: str,
         handlers: dict[str, Handler | AsyncHandler],
-        wsdl: Callable[[], bytes] | None = None,
+        wsdl: Callable[[frozenset[str]], bytes] | None = None,
         max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES,
         security: SecurityHook | None = None,
         decoder: Decoder | None = None,
@@ -186,7 +186,8 @@ class SoapService:
         if method == "GET":
             first = query.split("&")[0]
             if self.wsdl is not None and first in ("wsdl", "wsdl="):
-                await _send(send, 200, "text/xml; charset=utf-8", self.wsdl())
+                # The WSDL lists the operations whose actions this endpoint answers (xdsservice.wsdl).
+                await _send(send, 200, "text/xml; charset=utf-8", self.wsdl(frozenset(self.handlers)))
             elif self.xsd is not None and first.startswith("xsd="):
                 try:
                     schema = self.xsd(unquote(first[4:]))
