@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from tests.builders import SubmissionBuilder, new_patient_id
+from harness.builders import SubmissionBuilder, new_patient_id
 from xdscore import xmlsafe
 from xdscore.queries import encode_request
 from xdscore.vocabulary import ErrorCode, Status, StoredQueryId

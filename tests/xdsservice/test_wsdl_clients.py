@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import Service, start_registry, start_repository
+from harness.services import Service, start_registry, start_repository
 
 LOAD_WSDL = Path(__file__).parent / "java" / "LoadWsdl.java"
 WSDL4J = Path("/usr/share/java/wsdl4j.jar")
