@@ -29,10 +29,12 @@ from registry.valuesets import ValueSetFolderError, load_value_sets
 from xdscore.clock import dtm
 from xdscore.ebrim import query_response, remove_objects, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
+from xdscore.model import Submission
 from xdscore.profiles import Profile, dmp
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
+from xdsservice import schema_validation
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
@@ -103,7 +105,7 @@ class Registry:
             max_bytes=settings.max_request_bytes,
             idle_timeout=settings.idle_timeout,
             security=security,
-            wsdl=lambda: wsdl_document("registry", settings.endpoint),
+            wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),
             xsd=lambda name: schema_document(name, settings.endpoint),
             on_startup=[self.start_feed] if settings.feed_port else [],
             on_shutdown=[self.stop],
@@ -118,23 +120,16 @@ class Registry:
         self.audit.close()
 
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
-        sub = submit_objects.read(decoded.request.body)
-        now = now_dtm()
-        try:
-            with self.store.write(lock_keys(sub)) as tx:
-                outcome = register(sub, tx, self.register_settings, now, new_uuid)
-                if outcome.changes is not None:
-                    tx.apply(outcome.changes, now)
-            violations = outcome.violations
-        except IntegrityError:
-            log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)
-            violations = [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
-                                    "registered concurrently by another submission")]
-        except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
-            violations = [database_violation(exc)]
-            log.exception("ITI-42: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
+        body = decoded.request.body
+        # ebRS 3.0 schema first (element order, object kinds): nothing reads a malformed submission.
+        violations = []
+        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:
+            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+        sub = None if violations else submit_objects.read(body)
+        if sub is not None:
+            violations = self._register(sub)
         status = response.status_for(violations)
-        ss = sub.submission_set
+        ss = sub.submission_set if sub is not None else None
         facts = self.audit.soap_facts(
             ae.Transaction.ITI_42, context, status,
             patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
@@ -142,6 +137,22 @@ class Registry:
         )
         return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
                          after_send=[lambda: self.audit.record(facts)])
+
+    def _register(self, sub: Submission) -> list[Violation]:
+        now = now_dtm()
+        try:
+            with self.store.write(lock_keys(sub)) as tx:
+                outcome = register(sub, tx, self.register_settings, now, new_uuid)
+                if outcome.changes is not None:
+                    tx.apply(outcome.changes, now)
+            return outcome.violations
+        except IntegrityError:
+            log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)
+            return [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
+                              "registered concurrently by another submission")]
+        except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+            log.exception("ITI-42: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
+            return [database_violation(exc)]
 
     def on_update(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         """ITI-57 Update Document Set."""
@@ -152,25 +163,15 @@ class Registry:
         return self._update(decoded, context, restricted=True)
 
     def _update(self, decoded: DecodedRequest, context: RequestContext, restricted: bool) -> SoapReply:
-        sub = submit_objects.read(decoded.request.body)
-        now = now_dtm()
-        name = "ITI-92" if restricted else "ITI-57"
-        try:
-            with self.store.write(update_lock_keys(sub)) as tx:
-                outcome = update(sub, tx, self.register_settings, now, new_uuid, restricted)
-                if outcome.changes is not None:
-                    tx.apply(outcome.changes, now)
-            violations = outcome.violations
-        except IntegrityError:
-            # The unique (lid, version) index: another request made the same new version first.
-            log.warning("%s refused by a uniqueness constraint (concurrent update)", name, exc_info=True)
-            violations = [Violation(ErrorCode.XDSMetadataVersionError, "another update of the same object was "
-                                    "registered concurrently; query the latest version and retry")]
-        except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
-            violations = [database_violation(exc)]
-            log.exception("%s: %s", name, "database busy or unavailable" if is_contention(exc) else "database refused it")
+        body = decoded.request.body
+        violations = []
+        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:  # ebRS 3.0 schema first, as for ITI-42
+            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+        sub = None if violations else submit_objects.read(body)
+        if sub is not None:
+            violations = self._apply_update(sub, restricted)
         status = response.status_for(violations)
-        ss = sub.submission_set
+        ss = sub.submission_set if sub is not None else None
         facts = self.audit.soap_facts(
             ae.Transaction.ITI_92 if restricted else ae.Transaction.ITI_57, context, status,
             patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
@@ -179,10 +180,29 @@ class Registry:
         action = Action.RESTRICTED_UPDATE_RESPONSE if restricted else Action.UPDATE_RESPONSE
         return SoapReply(response.write(violations, status), action.value, after_send=[lambda: self.audit.record(facts)])
 
+    def _apply_update(self, sub: Submission, restricted: bool) -> list[Violation]:
+        now = now_dtm()
+        name = "ITI-92" if restricted else "ITI-57"
+        try:
+            with self.store.write(update_lock_keys(sub)) as tx:
+                outcome = update(sub, tx, self.register_settings, now, new_uuid, restricted)
+                if outcome.changes is not None:
+                    tx.apply(outcome.changes, now)
+            return outcome.violations
+        except IntegrityError:
+            # The unique (lid, version) index: another request made the same new version first.
+            log.warning("%s refused by a uniqueness constraint (concurrent update)", name, exc_info=True)
+            return [Violation(ErrorCode.XDSMetadataVersionError, "another update of the same object was registered "
+                              "concurrently; query the latest version and retry")]
+        except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+            log.exception("%s: %s", name, "database busy or unavailable" if is_contention(exc) else "database refused it")
+            return [database_violation(exc)]
+
     def on_delete(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         """ITI-62 Remove Metadata (Delete Document Set)."""
-        request = remove_objects.read(decoded.request.body)
-        violations = list(request.violations)
+        body = decoded.request.body
+        request = remove_objects.read(body)
+        violations = list(request.violations) or schema_validation.violations(body, ErrorCode.XDSRegistryError)
         patients: list[str] = []
         removed: list[str] = []
         if not violations:
@@ -208,10 +228,14 @@ class Registry:
         body = decoded.request.body
         if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
+        invalid = schema_validation.violations(body, ErrorCode.XDSRegistryError, query=True)
         try:
-            with self.store.read() as tx:
-                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
-                                       self.settings.query_limits(), self.register_settings.profile.hidden_statuses)
+            if invalid:
+                outcome = query.QueryOutcome(query_response.failure(invalid), None, invalid)
+            else:
+                with self.store.read() as tx:
+                    outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
+                                           self.settings.query_limits(), self.register_settings.profile.hidden_statuses)
         except DBAPIError as exc:  # contention is Busy; a query the database cannot run is an error
             refused = [database_violation(exc)]
             log.exception("ITI-18: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
