@@ -60,7 +60,7 @@ def serve(service: str, settings: ServedSettings, build: Callable[[], Any], bann
         access_log=False,
         log_level=settings.log_level,
         lifespan="on",
-        # request heads within idle_timeout (xdsservice.idle), on top of the TLS peer protocol when TLS asks for one
+        # request heads within idle_timeout (xdsservice.idle), on the TLS peer protocol when TLS asks for it
         http=idle.protocol(settings.idle_timeout, ssl_kwargs.pop("http", None)),
         **ssl_kwargs,
     )
