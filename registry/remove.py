@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from registry.store import Changes, RegistryReader, StoredAssociation
 from xdscore.errors import Violation
 from xdscore.model import ObjectKind
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import ErrorCode
 
 
@@ -30,6 +31,8 @@ class RemoveOutcome:
         return self.changes is not None
 
 
+@RULES.rule("RMD-references", ErrorCode.UnresolvedReferenceException, ErrorCode.ReferencesExistException,
+            ref="ITI TF-2b 3.62.4.1.3", family="ITI-62 registry")
 def remove(ids: list[str], store: RegistryReader) -> RemoveOutcome:
     out = RemoveOutcome(violations=[])
     refs = store.refs(ids)
@@ -61,6 +64,8 @@ def remove(ids: list[str], store: RegistryReader) -> RemoveOutcome:
     return out
 
 
+@RULES.rule("RMD-unreferenced", ErrorCode.XDSUnreferencedObjectException, ref="ITI TF-2b 3.62.4.1.3",
+            family="ITI-62 registry")
 def _left_unreferenced(removed: list[StoredAssociation], doomed: set[str], store: RegistryReader) -> list[Violation]:
     """An object that stays must keep at least one association (TF-2b 3.62.4.1.3: XDSUnreferencedObjectException)."""
     ends = {e for a in removed for e in (a.source, a.target) if e not in doomed}

@@ -28,6 +28,7 @@ from registry.store import Changes, RegistryReader, StoredRef
 from xdscore.ebrim import association as assoc_codec
 from xdscore.errors import Violation
 from xdscore.model import Association, DocumentEntry, ObjectKind, PatientKey, RegistryEntry, RimObject, Submission
+from xdscore.rules.catalog import RULES
 from xdscore.rules.submission import is_symbolic
 from xdscore.rules.update import NewAssociation, NewVersion, StatusChange, UpdatePlan, plan_update
 from xdscore.vocabulary import DOCUMENT_RELATIONSHIPS, AssociationType, ErrorCode, Severity, Slot, Status
@@ -149,6 +150,8 @@ class _Work:
         out += plan.references
         return out
 
+    @RULES.rule("MU-version", ErrorCode.XDSMetadataVersionError, ErrorCode.XDSMetadataIdentifierError, UPDATE,
+                ref="ITI TF-2b 3.57.4.1.3.3.1.3", family="ITI-57 registry")
     def _check_version(self, v: NewVersion, stored: dict[str, RegistryEntry]) -> None:
         """Version rules (TF-2b 3.57.4.1.3.3.1.3, 3.57.4.1.3.3.3.2; 3.92.4.1.3 for ITI-92)."""
         obj = v.obj
@@ -176,6 +179,8 @@ class _Work:
         if isinstance(obj, DocumentEntry) and isinstance(before, DocumentEntry):
             self._check_restricted(obj, before, where)
 
+    @RULES.rule("MU-patient", ErrorCode.XDSPatientIDReconciliationError, ref="ITI TF-2b 3.57.4.1.3.3.1.7",
+                family="ITI-57 registry")
     def _check_patient_change(self, v: NewVersion, prev: StoredRef, where: str) -> None:
         """Patient ID management (TF-2b 3.57.4.1.3.3.1.7, 3.57.4.1.3.3.3.7): an object may move to another
         patient only while nothing links it to objects of its patient; ITI-92 never moves it."""
@@ -191,6 +196,8 @@ class _Work:
             self.error(ErrorCode.XDSPatientIDReconciliationError, f"{where}: patientId changes from {prev.patient} "
                        f"while {len(linked)} association(s) link it to objects of that patient", v.lid)
 
+    @RULES.rule("MU-identity", ErrorCode.XDSObjectTypeError, UNMODIFIABLE, ref="ITI TF-2b 3.92.4.1.3",
+                family="ITI-57 registry")
     def _check_restricted(self, new: DocumentEntry, before: DocumentEntry, where: str) -> None:
         """ITI-92: identity attributes stay as registered (Restricted Metadata Update, 3.92.4.1.3);
         ITI-57: objectType stays."""
@@ -214,6 +221,8 @@ class _Work:
             self.error(UNMODIFIABLE, f"{where}: availabilityStatus cannot be set by a Restricted Update",
                        new.entry_uuid)
 
+    @RULES.rule("MU-status", ErrorCode.UnresolvedReferenceException, UPDATE, ref="ITI TF-2b 3.57.4.1.3.3.2.3",
+                family="ITI-57 registry")
     def _check_status(self, c: StatusChange, refs: dict[str, StoredRef]) -> None:
         """Status rules (TF-2b 3.57.4.1.3.3.2.3, 3.57.4.1.3.3.4, 3.57.4.1.3.3.6.3)."""
         target = c.link.target_uuid
@@ -251,6 +260,8 @@ class _Work:
         self.error(UPDATE, f"{where}: only Folder memberships and document relationships change status, not "
                    f"{stored.association_type.rsplit(':', 1)[-1]} from {stored.source_uuid}", ref.entry_uuid)
 
+    @RULES.rule("MU-submit-association", ErrorCode.UnresolvedReferenceException, UPDATE,
+                ErrorCode.XDSPatientIDReconciliationError, ref="ITI TF-2b 3.57.4.1.3.3.6", family="ITI-57 registry")
     def _check_association(self, n: NewAssociation, refs: dict[str, StoredRef]) -> None:
         """SubmitAssociation rules (TF-2b 3.57.4.1.3.3.6.1-2, 3.57.4.1.3.3.6.7)."""
         a = n.association

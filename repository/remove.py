@@ -26,6 +26,7 @@ from repository.responses import registry_response, response_status
 from repository.retrieve import DocumentRequest, DocumentResult
 from repository.store import DocumentStore
 from xdscore.errors import FaultCode, SoapFault, Violation
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import NS, ErrorCode, ResponseStatus
 
 log = logging.getLogger("xds.repository.remove")
@@ -64,6 +65,8 @@ def parse_request(body: etree._Element) -> list[DocumentRequest]:
     return requests
 
 
+@RULES.rule("RD-documents", ErrorCode.XDSDocumentUniqueIdError, ErrorCode.XDSUnknownRepositoryId,
+            ErrorCode.XDSRemoveDocumentsError, ref="ITI TF-2b 3.86.4.1.3", family="ITI-86 repository")
 def remove_documents(
     requests: list[DocumentRequest], repository_unique_id: str, store: DocumentStore, blobs: BlobStore
 ) -> RemoveOutcome:

@@ -24,6 +24,7 @@ from xdscore.errors import Violation
 from xdscore.model import Association, DocumentEntry, Folder, RegistryEntry, Submission, SubmissionSet
 from xdscore.profiles import Profile
 from xdscore.rules.cardinality import check_rows, check_value_sets
+from xdscore.rules.catalog import RULES
 from xdscore.rules.objects import OBJECT_RULES
 from xdscore.rules.submission import (
     is_symbolic,
@@ -112,6 +113,7 @@ def plan_update(sub: Submission, profile: Profile, restricted: bool = False) -> 
     return plan
 
 
+@RULES.rule("MU-operations", MD, UPDATE, OPERATION, ref="ITI TF-2b 3.57.4.1.3.3", family="ITI-57 request")
 def _sort_operations(sub: Submission, ss: SubmissionSet, plan: UpdatePlan, restricted: bool) -> Iterator[Violation]:
     objects: dict[str, RegistryEntry] = sub.by_id()
     members = {a.target_uuid: a for a in sub.associations if a.association_type == HAS_MEMBER and a.source_uuid == ss.entry_uuid}
@@ -159,6 +161,8 @@ def _sort_operations(sub: Submission, ss: SubmissionSet, plan: UpdatePlan, restr
                             f"{a.target_uuid} is no metadata update operation (ITI TF-2b 3.57.4.1.3.3)", a.entry_uuid)
 
 
+@RULES.rule("MU-version-form", UPDATE, OPERATION, ErrorCode.XDSInvalidRequestException,
+            ref="ITI TF-2b 3.57.4.1.3.1", family="ITI-57 request")
 def _new_version(
     obj: DocumentEntry | Folder, member: Association | None, restricted: bool
 ) -> Generator[Violation, None, NewVersion | None]:
@@ -208,6 +212,8 @@ def _new_version(
     return NewVersion(obj, member, int(previous[0]), propagation != ("no",))
 
 
+@RULES.rule("MU-status-form", UPDATE, OPERATION, ErrorCode.UnmodifiableMetadataError,
+            ref="ITI TF-2b 3.57.4.1.3.3.2.1", family="ITI-57 request")
 def _status_change(
     a: Association, ss: SubmissionSet, objects: dict[str, RegistryEntry], restricted: bool
 ) -> Generator[Violation, None, StatusChange | None]:
@@ -234,6 +240,7 @@ def _status_change(
     return None if extra else StatusChange(a, original[0], new[0])
 
 
+@RULES.rule("MU-association-form", UPDATE, ref="ITI TF-2b 3.57.4.1.3.3.6", family="ITI-57 request")
 def _submit_association(
     a: Association, ss: SubmissionSet, objects: dict[str, RegistryEntry], restricted: bool
 ) -> Generator[Violation, None, NewAssociation | None]:
