@@ -108,9 +108,11 @@ class PatientRecord:
     def authorisation_of(
         self, at: datetime, professional_id: str = "", structure_id: str = ""
     ) -> AuthorisationStatus:
-        """TD0.2's answer for a caller: INTERDIT if blocked, VALIDE if the professional (or, for a caller
-        without a professional identity, its structure) holds a current authorisation, EXPIRE if only an
-        ended one, else NON_EXISTE. The médecin traitant is authorised by that role (TD0.3)."""
+        """TD0.2's answer for a caller: INTERDIT if blocked, VALIDE if the professional or the structure
+        holds a current authorisation, EXPIRE if only an ended one, else NON_EXISTE. The médecin traitant is
+        authorised by that role (TD0.3). Pass `structure_id` only for callers whose authorisation is their
+        structure's (indirect authentication, AIR: PDT-INF-606 note (1), "l'autorisation est donnée à la
+        structure"); a DIRECTE professional's authorisation is its own."""
         if self.is_blocked(professional_id):
             return AuthorisationStatus.FORBIDDEN
         if self.is_medecin_traitant(professional_id):
