@@ -15,6 +15,7 @@ from lxml import etree
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from registry import query
+from registry.access import AccessNote, RegistryAccess
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
@@ -22,13 +23,16 @@ from registry.register import RegisterSettings, lock_keys, register
 from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
 from registry.valuesets import ValueSetFolderError, load_value_sets
+from xdscore.access.record import PatientRecords
 from xdscore.clock import dtm
 from xdscore.ebrim import query_response, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
+from xdscore.model import Submission
 from xdscore.profiles import Profile, dmp
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
+from xdsservice.access import load_records, trusted_system
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
@@ -73,11 +77,14 @@ def new_uuid() -> str:
 class Registry:
     """The running registry: its store and its SOAP endpoint (an ASGI app at `.asgi`)."""
 
-    def __init__(self, settings: RegistrySettings) -> None:
+    def __init__(self, settings: RegistrySettings, records: PatientRecords | None = None) -> None:
         self.settings = settings
         # Settings that can be refused are checked before anything is opened or created.
         security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
+        # The DMP's access rules (docs/dmp-access.md): on every read and write of the dmp profile.
+        self.access = RegistryAccess(records or load_records(settings.access), settings.access.policy()) \
+            if settings.profile == "dmp" else None
         self.store = SqlRegistry(settings.database_url)
         self.store.migrate()
         self.audit = AuditTrail(settings.audit_sender)
@@ -107,37 +114,47 @@ class Registry:
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         sub = submit_objects.read(decoded.request.body)
         now = now_dtm()
-        try:
-            with self.store.write(lock_keys(sub)) as tx:
-                outcome = register(sub, tx, self.register_settings, now, new_uuid)
-                if outcome.changes is not None:
-                    tx.apply(outcome.changes, now)
-            violations = outcome.violations
-        except IntegrityError:
-            log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)
-            violations = [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
-                                    "registered concurrently by another submission")]
-        except OperationalError:
-            log.exception("ITI-42: database unavailable")
-            violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+        note = AccessNote()
+        violations = self.access.check_submission(context.principal, trusted_system(context), sub, note) \
+            if self.access else []
+        if not violations:  # a refused submission stores nothing
+            violations = self.store_submission(sub, now)
         status = response.status_for(violations)
         ss = sub.submission_set
         facts = self.audit.soap_facts(
             ae.Transaction.ITI_42, context, status,
             patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
             submission_set_unique_id=(ss.unique_id or "") if ss else "",
+            outcome_description=note.describe() if self.access else "",
         )
         return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
                          after_send=[lambda: self.audit.record(facts)])
+
+    def store_submission(self, sub: Submission, now: str) -> list[Violation]:
+        try:
+            with self.store.write(lock_keys(sub)) as tx:
+                outcome = register(sub, tx, self.register_settings, now, new_uuid)
+                if outcome.changes is not None:
+                    tx.apply(outcome.changes, now)
+            return outcome.violations
+        except IntegrityError:
+            log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)
+            return [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
+                              "registered concurrently by another submission")]
+        except OperationalError:
+            log.exception("ITI-42: database unavailable")
+            return [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
 
     def on_query(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
         if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
+        note = AccessNote()
+        guard = self.access.query_guard(context.principal, trusted_system(context), note) if self.access else None
         try:
             with self.store.read() as tx:
                 outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
-                                       self.settings.query_limits())
+                                       self.settings.query_limits(), guard)
         except OperationalError:
             log.exception("ITI-18: database unavailable")
             busy = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
@@ -151,6 +168,7 @@ class Registry:
                 etree.tostring(body),
                 (outcome.query.home or "") if outcome.query else "",
             ),
+            outcome_description=note.describe() if self.access else "",
         )
         return SoapReply(outcome.response, Action.STORED_QUERY_RESPONSE.value, after_send=[lambda: self.audit.record(facts)])
 

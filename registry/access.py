@@ -1,0 +1,204 @@
+"""DMP access rules on the registry's transactions (XDS_PROFILE=dmp): TD2.1 on ITI-42, TD3.1 on ITI-18.
+
+The decision is `xdscore.access.decide` (pure); this module feeds it: the caller from the request's
+verified Principal, the patient's record through the `PatientRecords` port, each entry from the stored
+or submitted metadata (with the date its logical document was first registered, for the INVISIBLE_PATIENT
+announcement). A refusal becomes one RegistryError whose codeContext names the rule and says why; an entry
+the caller may not see is left out of the answer (rule 20: the DMP does not say why). Every decision is
+summed up in an `AccessNote` that the transaction's audit event carries (the patient's access trace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from registry.sql import schema as t
+from registry.sql.queries import StoredObject
+from xdscore import xmlsafe
+from xdscore.access.caller import Caller, caller_of
+from xdscore.access.decide import AccessPolicy, check_call, decide
+from xdscore.access.entry import AccessEntry, Lifecycle, access_entry
+from xdscore.access.matrix import Operation
+from xdscore.access.record import PatientRecord, PatientRecords, patient_key
+from xdscore.access.rules import Decision, Effect
+from xdscore.ebrim import document_entry, rim
+from xdscore.errors import Violation, XdsError
+from xdscore.model import Submission
+from xdscore.principal import Principal
+from xdscore.queries import ReturnType, StoredQuery
+from xdscore.vocabulary import ErrorCode
+
+ANONYMOUS = "the DMP takes no anonymous call: send a VIHF (WS-Security SAML assertion)"
+
+
+def parse_dtm(value: str | None) -> datetime | None:
+    """An HL7 DTM (UTC) as the registry stores times, to a datetime; None when absent or unreadable."""
+    digits = (value or "")[:14]
+    try:
+        return datetime.strptime(digits.ljust(14, "0"), "%Y%m%d%H%M%S").replace(tzinfo=UTC) if digits else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class AccessNote:
+    """What the access rules decided in one transaction, for its audit event and the logs."""
+
+    caller: Caller | None = None
+    allowed: int = 0
+    hidden: dict[str, Decision] = field(default_factory=dict)  # entryUUID → why
+    refusal: Decision | None = None
+    system: bool = False
+
+    def describe(self) -> str:
+        if self.system:
+            return "DMP access: trusted system (TLS client certificate, no VIHF)"
+        who = f" by {self.caller.describe()}" if self.caller else ""
+        if self.refusal is not None:
+            return f"DMP access refused{who}: rule {self.refusal.rule}: {self.refusal.reason}"
+        hidden = ""
+        if self.hidden:
+            rules = ", ".join(sorted({str(d.rule) for d in self.hidden.values()}))
+            hidden = f", {len(self.hidden)} hidden (rules {rules})"
+        return f"DMP access allowed{who}: {self.allowed} document(s){hidden}"
+
+
+def refusal_violation(decision: Decision, location: str = "") -> Violation:
+    code = ErrorCode.XDSRegistryError
+    return Violation(code, f"DMP access refused (rule {decision.rule}, {decision.source}): {decision.reason}", location)
+
+
+def first_registered(conn: Connection, uuids: Iterable[str]) -> dict[str, datetime]:
+    """For each DocumentEntry, when its logical document's first version was registered."""
+    o = t.objects.c
+    ids = list(uuids)
+    if not ids:
+        return {}
+    lids = dict(conn.execute(select(o.uuid, o.lid).where(o.uuid.in_(ids))).all())
+    firsts = dict(conn.execute(
+        select(o.lid, func.min(o.registered_at)).where(o.lid.in_(set(lids.values()))).group_by(o.lid)
+    ).all())
+    out: dict[str, datetime] = {}
+    for uuid, lid in lids.items():
+        moment = parse_dtm(firsts.get(lid))
+        if moment is not None:
+            out[uuid] = moment
+    return out
+
+
+def stored_entry(obj: StoredObject, registered_at: datetime | None) -> AccessEntry:
+    """The rules' view of a stored DocumentEntry; its current status is the row's (the fragment has none)."""
+    de = document_entry.read(rim.read_object(xmlsafe.parse_bytes(obj.xml)))
+    entry = access_entry(de, registered_at)
+    try:
+        return replace(entry, status=Lifecycle(obj.status))
+    except ValueError:
+        return entry
+
+
+class RegistryAccess:
+    def __init__(self, records: PatientRecords, policy: AccessPolicy,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.records = records
+        self.policy = policy
+        self.clock = clock
+
+    def record(self, patient_id: str | None) -> PatientRecord | None:
+        return self.records.record_for(patient_id) if patient_id else None
+
+    # --- TD2.1: ITI-42 -----------------------------------------------------------------------------
+
+    def check_submission(self, principal: Principal | None, system: bool, sub: Submission, note: AccessNote) -> list[Violation]:
+        """Every DocumentEntry of the submission must be the caller's to add (rules 1-4, 12, 14)."""
+        if principal is None:
+            note.system = system
+            return [] if system else [Violation(ErrorCode.XDSRegistryError, ANONYMOUS)]
+        ss = sub.submission_set
+        patient = ss.patient_id if ss is not None else None
+        record = self.record(patient)
+        caller = note.caller = caller_of(principal, record)
+        now = self.clock()
+        decisions = [(de.entry_uuid, decide(caller, record, access_entry(de, now), Operation.FEED, now, self.policy))
+                     for de in sub.document_entries]
+        if not decisions:
+            decisions = [("", check_call(caller, record, Operation.FEED, now))]
+        refused = [(uuid, d) for uuid, d in decisions if d.effect is Effect.REFUSE]
+        if not refused:
+            note.allowed = len(sub.document_entries)
+            return []
+        note.refusal = refused[0][1]
+        if refused[0][1].rule == 1 and record is None:
+            return [Violation(ErrorCode.XDSUnknownPatientId,
+                              f"DMP access refused (rule 1): patient {patient} has no DMP", patient or "")]
+        return [refusal_violation(d, uuid) for uuid, d in refused]
+
+    # --- TD3.1: ITI-18 -----------------------------------------------------------------------------
+
+    def query_guard(self, principal: Principal | None, system: bool, note: AccessNote) -> QueryGuard:
+        return QueryGuard(self, principal, system, note)
+
+
+@dataclass
+class QueryGuard:
+    """Called by `registry.query.answer` on the objects a stored query selected: drops the entries the caller
+    may not see (and the associations that touch them), or raises the refusal as an XdsError."""
+
+    access: RegistryAccess
+    principal: Principal | None
+    system: bool
+    note: AccessNote
+
+    def __call__(self, q: StoredQuery, objects: list[StoredObject], conn: Connection) -> list[StoredObject]:
+        if self.principal is None:
+            self.note.system = self.system
+            if self.system:
+                return objects
+            raise XdsError(ErrorCode.XDSRegistryError, ANONYMOUS)
+        access, now = self.access, self.access.clock()
+        operation = Operation.LOOKUP if q.return_type is ReturnType.OBJECT_REF else Operation.SEARCH
+        patients = {patient_key(p) for p in self._named_patients(q)} | {o.patient for o in objects if o.patient}
+        if not patients and self.principal.resource_id:
+            patients = {patient_key(self.principal.resource_id)}
+        records: dict[str, PatientRecord | None] = {}
+        for patient in sorted(patients):
+            record = records[patient] = access.record(patient)
+            caller = caller_of(self.principal, record)
+            self.note.caller = self.note.caller or caller
+            decision = check_call(caller, record, operation, now)
+            if decision.effect is Effect.REFUSE:
+                self.note.refusal = decision
+                v = refusal_violation(decision, q.query.name)
+                raise XdsError(v.code, v.context, v.location)
+        documents = [o for o in objects if o.kind == "DE"]
+        registered = first_registered(conn, (o.uuid for o in documents))
+        dropped: set[str] = set()
+        for obj in documents:
+            record = records.get(obj.patient or "")
+            caller = caller_of(self.principal, record)
+            decision = decide(caller, record, stored_entry(obj, registered.get(obj.uuid)), operation, now, access.policy)
+            if decision.effect is Effect.ALLOW:
+                self.note.allowed += 1
+            else:
+                dropped.add(obj.uuid)
+                self.note.hidden[obj.uuid] = decision
+        if not dropped:
+            return objects
+        return [o for o in objects if o.uuid not in dropped and not (o.kind == "AS" and _touches(o, dropped))]
+
+    @staticmethod
+    def _named_patients(q: StoredQuery) -> list[str]:
+        names = ("$XDSDocumentEntryPatientId", "$XDSSubmissionSetPatientId", "$XDSFolderPatientId", "$patientId")
+        return [p for p in (q.one(n) for n in names) if p]
+
+
+def _touches(association: StoredObject, uuids: set[str]) -> bool:
+    element = xmlsafe.parse_bytes(association.xml)
+    return element.get("sourceObject") in uuids or element.get("targetObject") in uuids
+
+
+__all__ = ["AccessNote", "QueryGuard", "RegistryAccess"]
