@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from registry.sql import schema as t
+from registry.sql.fragments import unpack
 from registry.sql.queries import StoredObject
 from xdscore import xmlsafe
+from xdscore.access import forward
 from xdscore.access.caller import Caller, caller_of
 from xdscore.access.decide import AccessPolicy, check_call, decide
 from xdscore.access.entry import AccessEntry, Lifecycle, access_entry
@@ -73,32 +76,73 @@ def refusal_violation(decision: Decision, location: str = "") -> Violation:
     return Violation(code, f"DMP access refused (rule {decision.rule}, {decision.source}): {decision.reason}", location)
 
 
-def first_registered(conn: Connection, uuids: Iterable[str]) -> dict[str, datetime]:
-    """For each DocumentEntry, when its logical document's first version was registered."""
+@dataclass(frozen=True)
+class LogicalFacts:
+    """What the rules read of an entry's logical document (all versions of its lid)."""
+
+    first_registered: datetime | None  # the INVISIBLE_PATIENT announcement counts from here
+    latest: str  # entryUUID of the newest version, whose confidentiality applies to every version
+
+
+def logical_facts(conn: Connection, uuids: Iterable[str]) -> dict[str, LogicalFacts]:
+    """For each DocumentEntry: when its logical document was first registered, and its newest version. A
+    masked (or hidden-from-the-patient) document stays so in its older versions: masking is a new version
+    (TD3.3a) and the obsolete ones must not show what it hides."""
     o = t.objects.c
     ids = list(uuids)
     if not ids:
         return {}
     lids = dict(conn.execute(select(o.uuid, o.lid).where(o.uuid.in_(ids))).all())
-    firsts = dict(conn.execute(
-        select(o.lid, func.min(o.registered_at)).where(o.lid.in_(set(lids.values()))).group_by(o.lid)
-    ).all())
-    out: dict[str, datetime] = {}
-    for uuid, lid in lids.items():
-        moment = parse_dtm(firsts.get(lid))
-        if moment is not None:
-            out[uuid] = moment
-    return out
+    rows = conn.execute(
+        select(o.lid, func.min(o.registered_at), func.max(o.version)).where(o.lid.in_(set(lids.values()))).group_by(o.lid)
+    ).all()
+    firsts = {lid: (first, top) for lid, first, top in rows}
+    newest = dict(conn.execute(
+        select(o.lid, o.uuid).where(o.lid.in_(set(lids.values())), o.version.in_({top for _, top in firsts.values()}))
+    ).all()) if firsts else {}
+    return {uuid: LogicalFacts(parse_dtm(firsts[lid][0]) if lid in firsts else None, newest.get(lid, uuid))
+            for uuid, lid in lids.items()}
 
 
-def stored_entry(obj: StoredObject, registered_at: datetime | None) -> AccessEntry:
-    """The rules' view of a stored DocumentEntry; its current status is the row's (the fragment has none)."""
-    de = document_entry.read(rim.read_object(xmlsafe.parse_bytes(obj.xml)))
-    entry = access_entry(de, registered_at)
+def fragments(conn: Connection, uuids: Iterable[str]) -> dict[str, bytes]:
+    o = t.objects.c
+    ids = list(uuids)
+    return {u: unpack(f) for u, f in conn.execute(select(o.uuid, o.fragment).where(o.uuid.in_(ids)))} if ids else {}
+
+
+def stored_entry(xml: bytes, status: str, facts: LogicalFacts | None, latest_xml: bytes | None = None) -> AccessEntry:
+    """The rules' view of a stored DocumentEntry: its current status is the row's (the fragment has none),
+    its confidentiality flags those of its logical document's newest version."""
+    de = document_entry.read(rim.read_object(xmlsafe.parse_bytes(xml)))
+    entry = access_entry(de, facts.first_registered if facts else None)
+    if latest_xml is not None:
+        newest = access_entry(document_entry.read(rim.read_object(xmlsafe.parse_bytes(latest_xml))))
+        entry = replace(entry, masked=newest.masked, invisible_to_patient=newest.invisible_to_patient,
+                        invisible_to_representatives=newest.invisible_to_representatives)
     try:
-        return replace(entry, status=Lifecycle(obj.status))
+        return replace(entry, status=Lifecycle(status))
     except ValueError:
         return entry
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Who a request acts for: its own verified caller, a caller forwarded by a trusted system
+    (`xdscore.access.forward`), or a trusted system itself (`principal` None, `system` True)."""
+
+    principal: Principal | None
+    system: bool = False
+    operation: Operation | None = None  # a forwarded request's DMP transaction (TD3.2 before an ITI-43)
+
+
+def acting(principal: Principal | None, trusted: bool, header: etree._Element | None) -> Acting:
+    """`trusted`: the connection's TLS client certificate was verified (xdsservice.access.trusted_system)."""
+    forwarded = forward.read(header) if trusted else None
+    if principal is not None:  # its own verified assertion (a signed VIHF the repository passed on)
+        return Acting(principal, operation=forwarded.operation if forwarded else None)
+    if forwarded is not None:
+        return Acting(forwarded.principal, operation=forwarded.operation)
+    return Acting(None, system=trusted)
 
 
 class RegistryAccess:
@@ -113,11 +157,12 @@ class RegistryAccess:
 
     # --- TD2.1: ITI-42 -----------------------------------------------------------------------------
 
-    def check_submission(self, principal: Principal | None, system: bool, sub: Submission, note: AccessNote) -> list[Violation]:
+    def check_submission(self, who: Acting, sub: Submission, note: AccessNote) -> list[Violation]:
         """Every DocumentEntry of the submission must be the caller's to add (rules 1-4, 12, 14)."""
+        principal = who.principal
         if principal is None:
-            note.system = system
-            return [] if system else [Violation(ErrorCode.XDSRegistryError, ANONYMOUS)]
+            note.system = who.system
+            return [] if who.system else [Violation(ErrorCode.XDSRegistryError, ANONYMOUS)]
         ss = sub.submission_set
         patient = ss.patient_id if ss is not None else None
         record = self.record(patient)
@@ -139,8 +184,8 @@ class RegistryAccess:
 
     # --- TD3.1: ITI-18 -----------------------------------------------------------------------------
 
-    def query_guard(self, principal: Principal | None, system: bool, note: AccessNote) -> QueryGuard:
-        return QueryGuard(self, principal, system, note)
+    def query_guard(self, who: Acting, note: AccessNote) -> QueryGuard:
+        return QueryGuard(self, who.principal, who.system, note, who.operation)
 
 
 @dataclass
@@ -152,6 +197,7 @@ class QueryGuard:
     principal: Principal | None
     system: bool
     note: AccessNote
+    operation: Operation | None = None  # None: TD3.1a search, or TD3.1b lookup for an ObjectRef query
 
     def __call__(self, q: StoredQuery, objects: list[StoredObject], conn: Connection) -> list[StoredObject]:
         if self.principal is None:
@@ -160,7 +206,7 @@ class QueryGuard:
                 return objects
             raise XdsError(ErrorCode.XDSRegistryError, ANONYMOUS)
         access, now = self.access, self.access.clock()
-        operation = Operation.LOOKUP if q.return_type is ReturnType.OBJECT_REF else Operation.SEARCH
+        operation = self.operation or (Operation.LOOKUP if q.return_type is ReturnType.OBJECT_REF else Operation.SEARCH)
         patients = {patient_key(p) for p in self._named_patients(q)} | {o.patient for o in objects if o.patient}
         if not patients and self.principal.resource_id:
             patients = {patient_key(self.principal.resource_id)}
@@ -175,12 +221,15 @@ class QueryGuard:
                 v = refusal_violation(decision, q.query.name)
                 raise XdsError(v.code, v.context, v.location)
         documents = [o for o in objects if o.kind == "DE"]
-        registered = first_registered(conn, (o.uuid for o in documents))
+        facts = logical_facts(conn, (o.uuid for o in documents))
+        newer = fragments(conn, {f.latest for u, f in facts.items() if f.latest != u})
         dropped: set[str] = set()
         for obj in documents:
             record = records.get(obj.patient or "")
             caller = caller_of(self.principal, record)
-            decision = decide(caller, record, stored_entry(obj, registered.get(obj.uuid)), operation, now, access.policy)
+            fact = facts.get(obj.uuid)
+            entry = stored_entry(obj.xml, obj.status, fact, newer.get(fact.latest) if fact else None)
+            decision = decide(caller, record, entry, operation, now, access.policy)
             if decision.effect is Effect.ALLOW:
                 self.note.allowed += 1
             else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from lxml import etree
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from registry import query
-from registry.access import AccessNote, RegistryAccess
+from registry.access import AccessNote, Acting, RegistryAccess, acting
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
@@ -114,9 +115,8 @@ class Registry:
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         sub = submit_objects.read(decoded.request.body)
         now = now_dtm()
-        note = AccessNote()
-        violations = self.access.check_submission(context.principal, trusted_system(context), sub, note) \
-            if self.access else []
+        note, who = AccessNote(), self.acting(decoded, context)
+        violations = self.access.check_submission(who, sub, note) if self.access else []
         if not violations:  # a refused submission stores nothing
             violations = self.store_submission(sub, now)
         status = response.status_for(violations)
@@ -127,8 +127,13 @@ class Registry:
             submission_set_unique_id=(ss.unique_id or "") if ss else "",
             outcome_description=note.describe() if self.access else "",
         )
+        facts = replace(facts, principal=who.principal) if who.principal else facts  # a forwarded caller
         return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
                          after_send=[lambda: self.audit.record(facts)])
+
+    @staticmethod
+    def acting(decoded: DecodedRequest, context: RequestContext) -> Acting:
+        return acting(context.principal, trusted_system(context), decoded.request.header)
 
     def store_submission(self, sub: Submission, now: str) -> list[Violation]:
         try:
@@ -149,8 +154,8 @@ class Registry:
         body = decoded.request.body
         if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
-        note = AccessNote()
-        guard = self.access.query_guard(context.principal, trusted_system(context), note) if self.access else None
+        note, who = AccessNote(), self.acting(decoded, context)
+        guard = self.access.query_guard(who, note) if self.access else None
         try:
             with self.store.read() as tx:
                 outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
@@ -170,6 +175,9 @@ class Registry:
             ),
             outcome_description=note.describe() if self.access else "",
         )
+        facts = replace(facts, principal=who.principal) if who.principal else facts  # a forwarded caller
+        if self.access:
+            log.debug("ITI-18 %s", note.describe())
         return SoapReply(outcome.response, Action.STORED_QUERY_RESPONSE.value, after_send=[lambda: self.audit.record(facts)])
 
     def audit_feed(self, decision: FeedDecision, peer: str) -> None:

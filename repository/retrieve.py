@@ -19,6 +19,7 @@ for (ITI-41 time), so that `repository.app` can build the ITI-43 audit messages 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -101,8 +102,12 @@ def parse_request(body: etree._Element) -> list[DocumentRequest]:
     return requests
 
 
-def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: DocumentStore, blobs: BlobStore) -> RetrieveOutcome:
-    """Look every request up and open the blobs now, so a missing file is an error, not a cut stream."""
+def retrieve(
+    requests: list[DocumentRequest], repository_unique_id: str, store: DocumentStore, blobs: BlobStore,
+    denied: Mapping[str, Violation] | None = None,
+) -> RetrieveOutcome:
+    """Look every request up and open the blobs now, so a missing file is an error, not a cut stream.
+    `denied`: documents the access rules refuse (DMP TD3.2), by DocumentUniqueId, with the answer to give."""
     stored = store.get_many(r.document_unique_id for r in requests if r.repository_unique_id == repository_unique_id)
     violations: list[Violation] = []
     results: list[DocumentResult] = []
@@ -119,6 +124,9 @@ def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: 
                    f"repositoryUniqueId {req.repository_unique_id} is not this repository ({repository_unique_id})")
             continue
         doc = stored.get(uid)
+        if denied and uid in denied:
+            refuse(req, denied[uid].code, denied[uid].context, doc.patient_id if doc else "")
+            continue
         if doc is None:
             refuse(req, ErrorCode.XDSDocumentUniqueIdError, f"document {uid} is not held by this repository")
             continue
