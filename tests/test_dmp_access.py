@@ -20,11 +20,11 @@ import httpx
 import pytest
 from lxml import etree
 
+from harness.builders import DMP_PATIENT, INVISIBLE_PATIENT, MASQUE_PS, dmp_submission
 from registry.app import Registry
 from registry.config import RegistrySettings
 from repository.app import Repository
 from repository.config import RepositorySettings
-from tests.builders import DMP_PATIENT, INVISIBLE_PATIENT, MASQUE_PS, dmp_submission
 from tests.dmp_records import MemoryRecords
 from tests.security import fixtures
 from tests.security.server import ServerThread

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from harness.builders import DMP_PATIENT, MASQUE_PS, dmp_submission
 from registry.app import Registry
 from registry.config import RegistrySettings
-from tests.builders import DMP_PATIENT, MASQUE_PS, dmp_submission
 from tests.dmp_records import MemoryRecords
 from xdscore import soap, xmlsafe
 from xdscore.access.record import ActorKind, Authorisation, PatientRecord
