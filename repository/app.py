@@ -17,6 +17,7 @@ handler answers with a SOAP fault is recorded as a failure before the fault goes
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -92,6 +93,7 @@ class Repository:
         if dmp and (refused := feed_precheck(context.principal, decoded.request.body)):
             # TD2.1 refused before anything is stored (docs/dmp-access.md)
             facts = provide_audit_facts(self.audit, context, submission_facts(decoded.request.body), ResponseStatus.FAILURE)
+            facts = dataclasses.replace(facts, outcome_description=refused[0].context)
             return SoapReply(registry_response(refused), Action.PROVIDE_AND_REGISTER_RESPONSE.value,
                              after_send=self._recorder([facts]))
         caller = forward.write(context.principal) if dmp and context.principal is not None else None
@@ -123,6 +125,10 @@ class Repository:
             self._record(retrieve_audit_facts(self.audit, context, (), ResponseStatus.FAILURE))
             raise
         facts = retrieve_audit_facts(self.audit, context, outcome.documents, outcome.status)
+        if denied:  # the DMP's access decision in the trace (TD3.2)
+            reasons = sorted({v.context for v in denied.values()})
+            note = f"DMP access (TD3.2): {len(denied)} document(s) refused: {'; '.join(reasons)}"[:2000]
+            facts = [dataclasses.replace(f, outcome_description=note) for f in facts]
         return SoapReply(outcome.response, Action.RETRIEVE_RESPONSE.value, parts=outcome.parts, mtom=True,
                          after_send=self._recorder(facts))
 

@@ -12,6 +12,8 @@ import base64
 import datetime as dt
 import os
 import ssl
+import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 from lxml import etree
 
 from harness.builders import DMP_PATIENT, INVISIBLE_PATIENT, MASQUE_PS, dmp_submission
+from harness.services import Service, audit_sender_env, start_audit_sink
 from registry.app import Registry
 from registry.config import RegistrySettings
 from repository.app import Repository
@@ -66,6 +69,7 @@ class Platform:
     records: MemoryRecords
     files: Path
     pki: TestPki
+    sink: Service
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +87,9 @@ def tls(files: Path) -> TlsSettings:
 @pytest.fixture(scope="module")
 def platform(pki: TestPki, files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     data = tmp_path_factory.mktemp("dmp-access")
+    sink = start_audit_sink(data)
     base = {"XDS_PROFILE": "dmp", "XDS_TRUST_DIR": str(files / "trust"), "XDS_CONFIG": os.devnull,
-            "XDS_AUDIT_SENDER_TRANSPORT": "off", "XDS_DATA_DIR": str(data)}
+            "XDS_DATA_DIR": str(data), **audit_sender_env(sink)}
     records = MemoryRecords([RECORD])
     # The registry: VIHFs optional, since the repository reaches it without one, over mutual TLS.
     registry = Registry(RegistrySettings.load({**base, "XDS_SECURITY": "optional", "XDS_REGISTRY_FEED_PORT": "0"}),
@@ -101,8 +106,13 @@ def platform(pki: TestPki, files: Path, tmp_path_factory: pytest.TempPathFactory
             "XDS_REPOSITORY_REGISTRY_TLS_CA": str(files / "trust" / "ca.pem"),
             "XDS_REPOSITORY_REGISTRY_TLS_CERT": str(files / "client.pem"),
             "XDS_REPOSITORY_REGISTRY_TLS_KEY": str(files / "client.key")}))
-        with ServerThread(repository.asgi, **uvicorn_ssl_kwargs(tls(files))) as ps:
-            yield Platform(registry_url, ps.url("/xds/repository", "https"), records, files, pki)
+        try:
+            with ServerThread(repository.asgi, **uvicorn_ssl_kwargs(tls(files))) as ps:
+                yield Platform(registry_url, ps.url("/xds/repository", "https"), records, files, pki, sink)
+        finally:
+            repository.audit.close()
+            registry.audit.close()
+            sink.stop()
 
 
 # --- callers -------------------------------------------------------------------------------------------
@@ -283,3 +293,51 @@ def test_a_patient_without_dmp_is_refused(platform: Platform) -> None:
     finally:
         platform.records.put(RECORD)
 
+
+
+def trace(p: Platform, kind: str = "accesses") -> list[dict[str, object]]:
+    r = httpx.get(f"{p.sink.url}/patients/{urllib.parse.quote(DMP_PATIENT, safe='')}/{kind}", params={"limit": "1000"})
+    r.raise_for_status()
+    return list(r.json()[kind])
+
+
+def wait_for(p: Platform, kind: str, predicate, timeout: float = 30) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    deadline, found = time.time() + timeout, []
+    while time.time() < deadline:
+        found = trace(p, kind)
+        if predicate(found):
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"the sink did not list them in time; it has {found}")
+
+
+def test_the_patients_trace_lists_every_access_with_its_mode_and_decision(platform: Platform, fed: Fed) -> None:
+    retrieve(platform, DOCTOR_CARD, [fed.documents["plain"], fed.documents["masked"]])
+    find(platform, EMERGENCY)
+    find(platform, Who(STRANGER))
+
+    def by(name_id: str, events: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [e for e in events if f"<{name_id}@" in str(e["user"]["id"])]  # type: ignore[index]
+
+    events = wait_for(platform, "accesses", lambda ev: by(STRANGER, ev) and by(EMERGENCY.name_id, ev) and any(
+        e["transaction"] == "ITI-43" for e in by(DOCTOR, ev)))
+    doctor_43 = [e for e in by(DOCTOR, events) if e["transaction"] == "ITI-43"]
+    assert {e["outcome"] for e in doctor_43} == {0, 8}  # the masked document was not retrieved
+    assert all(e["access_mode"] == "normal" for e in doctor_43)
+    assert any("DMP access (TD3.2): 1 document(s) refused" in str(e["decision"]) for e in doctor_43)
+    # the registry's side of the ITI-43 (the forwarded TD3.2 check) names the doctor, not the repository
+    assert any(e["transaction"] == "ITI-18" and "médecin 810000000001 (DIRECTE, normal)" in str(e["decision"])
+               for e in by(DOCTOR, events))
+    # the emergency caller and the unauthorised one are the same professional (STRANGER) in two modes
+    searches = [e for e in by(STRANGER, events) if e["transaction"] == "ITI-18"]
+    emergency = [e for e in searches if e["access_mode"] == "bris_de_glace"]
+    assert emergency and all("DIRECTE, bris_de_glace" in str(e["decision"]) for e in emergency), emergency
+    refused = [e for e in searches if e["access_mode"] == "normal"]
+    assert refused and all(e["outcome"] == 8 and "rule 2" in str(e["decision"]) for e in refused), refused
+    notes = wait_for(platform, "notifications", lambda ns: {"emergency_access", "first_access"} <= {n["kind"] for n in ns})
+    assert any(n["kind"] == "emergency_access" and f"<{EMERGENCY.name_id}@" in str(n["user"]["id"]) for n in notes)  # type: ignore[index]
+    firsts = [n for n in notes if n["kind"] == "first_access"]
+    assert any(f"<{DOCTOR}@" in str(n["user"]["id"]) for n in firsts)  # type: ignore[index]
+    # the refused stranger's first *access* was its bris de glace one
+    [stranger_first] = [n for n in firsts if f"<{STRANGER}@" in str(n["user"]["id"])]  # type: ignore[index]
+    assert stranger_first["access_mode"] == "bris_de_glace"
