@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from registry import query
 from registry.access import AccessNote, Acting, RegistryAccess, acting
+from registry.announce import ANNOUNCED, Announcement, Announcer
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
@@ -95,6 +96,12 @@ class Registry:
             max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
             workers=settings.feed_workers,
         )
+        # The announcement timer of documents hidden from the patient (DMP, CSP R1111-53; registry.announce).
+        self.announcer = Announcer(self.store, settings.access.policy(), settings.access.timer_seconds,
+                                   self.audit_announcements) if self.access else None
+        startup = [self.start_feed] if settings.feed_port else []
+        if self.announcer is not None:
+            startup.append(self.announcer.start)
         self.asgi = SoapService(
             path=settings.path,
             endpoint=settings.endpoint,
@@ -104,7 +111,7 @@ class Registry:
             security=security,
             wsdl=lambda: wsdl_document("registry", settings.endpoint),
             xsd=lambda name: schema_document(name, settings.endpoint),
-            on_startup=[self.start_feed] if settings.feed_port else [],
+            on_startup=startup,
             on_shutdown=[self.stop],
         )
 
@@ -112,6 +119,8 @@ class Registry:
         await self.feed.start()
 
     async def stop(self) -> None:
+        if self.announcer is not None:
+            await self.announcer.stop()
         if self.settings.feed_port:
             await self.feed.stop()
         self.audit.close()
@@ -183,6 +192,16 @@ class Registry:
         if self.access:
             log.debug("ITI-18 %s", note.describe())
         return SoapReply(outcome.response, Action.STORED_QUERY_RESPONSE.value, after_send=[lambda: self.audit.record(facts)])
+
+    def audit_announcements(self, done: list[Announcement]) -> None:
+        """DMP announcements as audit events (the sink turns them into the patient's notifications)."""
+        node = self.audit.server(self.settings.endpoint)
+        for x in done:
+            kind = ae.Transaction.DMP_ANNOUNCED if x.kind == ANNOUNCED else ae.Transaction.DMP_ANNOUNCEMENT_NOTICE
+            self.audit.record(ae.AuditFacts(
+                transaction=kind, event_time=datetime.now(UTC), outcome=ae.EventOutcome.SUCCESS, client=node,
+                server=node, audit_source=self.audit.source, patient_ids=(x.patient_id,),
+                documents=(ae.DocumentRef(x.unique_id, x.repository_unique_id),)))
 
     def audit_feed(self, decision: FeedDecision, peer: str) -> None:
         """ITI-8: one Patient Record event per message applied (an A40 gives the delete and the update)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import ssl
 import time
@@ -23,12 +24,12 @@ import pytest
 from lxml import etree
 
 from harness.builders import DMP_PATIENT, INVISIBLE_PATIENT, MASQUE_PS, dmp_submission
-from harness.services import Service, audit_sender_env, start_audit_sink
+from harness.services import Service, audit_sender_env, feed_patient, start_audit_sink, start_registry
 from registry.app import Registry
 from registry.config import RegistrySettings
 from repository.app import Repository
 from repository.config import RepositorySettings
-from tests.dmp_records import MemoryRecords
+from tests.dmp_records import RECORDS_FILE, MemoryRecords
 from tests.security import fixtures
 from tests.security.server import ServerThread
 from xdsclient.xop import read_message
@@ -70,6 +71,7 @@ class Platform:
     files: Path
     pki: TestPki
     sink: Service
+    data: Path  # XDS_DATA_DIR: where the sink's development TLS certificate is, which the senders trust
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +110,7 @@ def platform(pki: TestPki, files: Path, tmp_path_factory: pytest.TempPathFactory
             "XDS_REPOSITORY_REGISTRY_TLS_KEY": str(files / "client.key")}))
         try:
             with ServerThread(repository.asgi, **uvicorn_ssl_kwargs(tls(files))) as ps:
-                yield Platform(registry_url, ps.url("/xds/repository", "https"), records, files, pki, sink)
+                yield Platform(registry_url, ps.url("/xds/repository", "https"), records, files, pki, sink, data)
         finally:
             repository.audit.close()
             registry.audit.close()
@@ -341,3 +343,35 @@ def test_the_patients_trace_lists_every_access_with_its_mode_and_decision(platfo
     # the refused stranger's first *access* was its bris de glace one
     [stranger_first] = [n for n in firsts if f"<{STRANGER}@" in str(n["user"]["id"])]  # type: ignore[index]
     assert stranger_first["access_mode"] == "bris_de_glace"
+
+
+def test_the_announcement_timer_with_a_short_delay(platform: Platform, tmp_path: Path) -> None:
+    """A registry process (`python -m registry`, its records through `access_records`) with a 2 s announcement
+    and a 1 s notice: the patient sees the hidden document once announced, and is notified twice."""
+    records = tmp_path / "records.json"
+    records.write_text(json.dumps([{"patient_id": DMP_PATIENT, "authorised": [AUTHOR]}]))
+    day = 86400.0
+    registry = start_registry(platform.data, f"sqlite:///{tmp_path / 'registry.db'}", profile="dmp", env={
+        "XDS_SECURITY": "required", "XDS_TRUST_DIR": str(platform.files / "trust"), **audit_sender_env(platform.sink),
+        "XDS_REGISTRY_ACCESS_RECORDS": "tests.dmp_records:from_file", RECORDS_FILE: str(records),
+        "XDS_REGISTRY_ACCESS_ANNOUNCEMENT_DAYS": str(2 / day), "XDS_REGISTRY_ACCESS_NOTICE_DAYS": str(1 / day),
+        "XDS_REGISTRY_ACCESS_TIMER_SECONDS": "0.2"})
+    try:
+        feed_patient(registry.feed_port, DMP_PATIENT)
+        author, patient = Who(AUTHOR, signed=True), replace(PATIENT, signed=True)
+        builder = dmp_submission(confidentiality_codes=(N, INVISIBLE_PATIENT))
+        [uid] = [de.unique_id for de in builder.submission().document_entries if de.entry_uuid == "Document01"]
+        answer, _ = soap_call(platform, registry.url, author, builder.xml(), Action.REGISTER)
+        assert errors(answer) == []
+        local = replace(platform, registry=registry.url)
+        assert find(local, patient) == (set(), [])  # hidden from the patient until announced
+        deadline = time.time() + 20
+        while find(local, patient)[0] != {uid} and time.time() < deadline:
+            time.sleep(0.2)
+        assert find(local, patient) == ({uid}, [])
+        notes = wait_for(platform, "notifications", lambda ns: {"announcement_notice", "document_visible"} <= {
+            n["kind"] for n in ns if n["document"] == uid})
+        kinds = [n["kind"] for n in notes if n["document"] == uid]
+        assert kinds == ["document_visible", "announcement_notice"]  # newest first, each once
+    finally:
+        registry.stop()

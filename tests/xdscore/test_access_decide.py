@@ -99,7 +99,9 @@ ENTRIES = {
     "invisible-15d": replace(DOC, invisible_to_patient=True, registered_at=NOW - timedelta(days=15)),
     "invisible-31d": replace(DOC, invisible_to_patient=True, registered_at=NOW - timedelta(days=31)),
     "secret": replace(DOC, invisible_to_representatives=True),
-    "signature": replace(DOC, masked=True, invisible_to_patient=True, type_code="E1762"),
+    "signature": replace(DOC, masked=True, invisible_to_patient=True, type_code="E1762", signature=True),
+    "signature-31d": replace(DOC, masked=True, invisible_to_patient=True, type_code="E1762", signature=True,
+                             registered_at=NOW - timedelta(days=31)),
     "archived": replace(DOC, status=Lifecycle.ARCHIVED),
     "deprecated": replace(DOC, status=Lifecycle.DEPRECATED),
     "deleted": replace(DOC, status=Lifecycle.DELETED),
@@ -244,6 +246,7 @@ ROWS: list[tuple[str, dict[str, object], str, Op, Effect, int]] = [
     ("author", {}, "signature", Op.SEARCH, A, 0),
     ("doctor", {}, "signature", Op.SEARCH, H, 9),
     ("patient", {}, "signature", Op.SEARCH, H, 10),
+    ("patient", {}, "signature-31d", Op.SEARCH, H, 10),
     # rule 19: INVISIBLE_REPRESENTANTS_LEGAUX
     ("representative", {}, "secret", Op.RETRIEVE, H, 19),
     ("patient", {}, "secret", Op.RETRIEVE, A, 0),

@@ -167,7 +167,9 @@ def visibility(
 
 def announced(entry: AccessEntry, policy: AccessPolicy, now: datetime) -> bool:
     """R1111-53: an INVISIBLE_PATIENT document becomes visible to the patient one month after it was
-    registered (a professional may make it visible earlier: TD3.3b removes the code)."""
+    registered (a professional may make it visible earlier: TD3.3b removes the code); not a signature entry."""
+    if entry.signature:  # rule 17: signatures stay hidden from the patient
+        return False
     return entry.registered_at is not None and now >= entry.registered_at + policy.announcement_delay
 
 

@@ -22,6 +22,9 @@ MASQUE_PS = "MASQUE_PS"
 INVISIBLE_PATIENT = "INVISIBLE_PATIENT"
 INVISIBLE_REPRESENTANTS_LEGAUX = "INVISIBLE_REPRESENTANTS_LEGAUX"
 INS_AUTHORITY_PREFIX = "1.2.250.1.213.1.4."
+# IHE DSG signature DocumentEntry (the DMP's TD2.1 XAdES entry): its INVISIBLE_PATIENT is not an announcement
+# hold but how every client hides signatures (rule 17), so no announcement delay lifts it.
+SIGNATURE_CLASS_CODE = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
 
 
 class Lifecycle(str, Enum):
@@ -44,6 +47,7 @@ class AccessEntry:
     author_institutions: frozenset[str] = frozenset()  # Struct_IdNat
     patient_authored: bool = False
     type_code: str = ""
+    signature: bool = False  # a DSG signature entry (classCode SIGNATURE_CLASS_CODE)
     # When the document was first registered (its logical document's first version): the announcement
     # timer of INVISIBLE_PATIENT counts from there (R1111-53: one month, notice at two weeks).
     registered_at: datetime | None = None
@@ -90,5 +94,6 @@ def access_entry(entry: DocumentEntry, registered_at: datetime | None = None) ->
         author_institutions=frozenset(i for i in institutions if i),
         patient_authored=any(a.person and _xcn_is_patient(a.person) for a in entry.authors),
         type_code=entry.type_code.code if entry.type_code else "",
+        signature=bool(entry.class_code and entry.class_code.code == SIGNATURE_CLASS_CODE),
         registered_at=registered_at,
     )
