@@ -35,6 +35,7 @@ from xdscore.profiles import Profile, dmp
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
+from xdsservice import schema_validation
 from xdsservice.access import load_records, trusted_system
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import build_security_hook
@@ -109,7 +110,7 @@ class Registry:
             max_bytes=settings.max_request_bytes,
             idle_timeout=settings.idle_timeout,
             security=security,
-            wsdl=lambda: wsdl_document("registry", settings.endpoint),
+            wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),
             xsd=lambda name: schema_document(name, settings.endpoint),
             on_startup=startup,
             on_shutdown=[self.stop],
@@ -126,14 +127,19 @@ class Registry:
         self.audit.close()
 
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
-        sub = submit_objects.read(decoded.request.body)
-        now = now_dtm()
+        body = decoded.request.body
         note, who = AccessNote(), self.acting(decoded, context)
-        violations = self.access.check_submission(who, sub, note) if self.access else []
-        if not violations:  # a refused submission stores nothing
-            violations = self.store_submission(sub, now)
+        # ebRS 3.0 schema first (element order, object kinds): nothing reads a malformed submission.
+        violations = []
+        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:
+            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+        sub = None if violations else submit_objects.read(body)
+        if sub is not None and self.access is not None:
+            violations = self.access.check_submission(who, sub, note)
+        if sub is not None and not violations:  # a refused submission stores nothing
+            violations = self._register(sub)
         status = response.status_for(violations)
-        ss = sub.submission_set
+        ss = sub.submission_set if sub is not None else None
         facts = self.audit.soap_facts(
             ae.Transaction.ITI_42, context, status,
             patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
@@ -148,7 +154,8 @@ class Registry:
     def acting(decoded: DecodedRequest, context: RequestContext) -> Acting:
         return acting(context.principal, trusted_system(context), decoded.request.header)
 
-    def store_submission(self, sub: Submission, now: str) -> list[Violation]:
+    def _register(self, sub: Submission) -> list[Violation]:
+        now = now_dtm()
         try:
             with self.store.write(lock_keys(sub)) as tx:
                 outcome = register(sub, tx, self.register_settings, now, new_uuid)
@@ -169,10 +176,14 @@ class Registry:
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
         note, who = AccessNote(), self.acting(decoded, context)
         guard = self.access.query_guard(who, note) if self.access else None
+        invalid = schema_validation.violations(body, ErrorCode.XDSRegistryError, query=True)
         try:
-            with self.store.read() as tx:
-                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
-                                       self.settings.query_limits(), guard)
+            if invalid:
+                outcome = query.QueryOutcome(query_response.failure(invalid), None, invalid)
+            else:
+                with self.store.read() as tx:
+                    outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
+                                           self.settings.query_limits(), guard)
         except DBAPIError as exc:  # contention is Busy; a query the database cannot run is an error
             refused = [database_violation(exc)]
             log.exception("ITI-18: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
