@@ -21,6 +21,7 @@ from xdscore.ebrim import query_response
 from xdscore.errors import Violation, XdsError
 from xdscore.model import PatientKey
 from xdscore.queries import Limits, ReturnType, StoredQuery, decode, sql_like_pattern
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import AssociationType, ErrorCode, ObjectType, StoredQueryId
 
 Q = StoredQueryId
@@ -47,6 +48,7 @@ class Selection:
         return found.uuids
 
 
+@RULES.rule("Q-patient", ErrorCode.XDSRegistryError, ref="ITI TF-2a 3.18.4.1.2.3.7", family="ITI-18 registry")
 def patient(q: StoredQuery, name: str) -> str:
     raw = q.one(name) or ""
     key = PatientKey.parse(raw)
@@ -306,6 +308,7 @@ class QueryOutcome:
 Guard = Callable[[StoredQuery, list[StoredObject], Connection], list[StoredObject]]
 
 
+@RULES.rule("Q-results", ErrorCode.XDSTooManyResults, ErrorCode.XDSResultNotSinglePatient, ref="ITI TF-2a 3.18.4.1.3", family="ITI-18 registry")
 def answer(
     request: etree._Element, sql: QuerySql, limits: Limits = Limits(), guard: Guard | None = None  # noqa: B008
 ) -> QueryOutcome:
