@@ -1,4 +1,5 @@
-"""DMP access rules on the registry's transactions (XDS_PROFILE=dmp): TD2.1 on ITI-42, TD3.1 on ITI-18.
+"""DMP access rules on the registry's transactions (XDS_PROFILE=dmp): TD2.1 on ITI-42, TD3.1 on ITI-18 (and TD3.2
+for the repository's ITI-43), TD3.3a-d on ITI-57.
 
 The decision is `xdscore.access.decide` (pure); this module feeds it: the caller from the request's
 verified Principal, the patient's record through the `PatientRecords` port, each entry from the stored
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from registry.sql import schema as t
@@ -29,12 +30,13 @@ from xdscore.access.entry import AccessEntry, Lifecycle, access_entry
 from xdscore.access.matrix import Operation
 from xdscore.access.record import PatientRecord, PatientRecords, patient_key
 from xdscore.access.rules import Decision, Effect
+from xdscore.access.update import status_operation, version_operations
 from xdscore.ebrim import document_entry, rim
 from xdscore.errors import Violation, XdsError
 from xdscore.model import Submission
 from xdscore.principal import Principal
 from xdscore.queries import ReturnType, StoredQuery
-from xdscore.vocabulary import ErrorCode
+from xdscore.vocabulary import AssociationType, ErrorCode, Slot
 
 ANONYMOUS = "the DMP takes no anonymous call: send a VIHF (WS-Security SAML assertion)"
 
@@ -93,13 +95,12 @@ def logical_facts(conn: Connection, uuids: Iterable[str]) -> dict[str, LogicalFa
     if not ids:
         return {}
     lids = dict(conn.execute(select(o.uuid, o.lid).where(o.uuid.in_(ids))).all())
-    rows = conn.execute(
-        select(o.lid, func.min(o.registered_at), func.max(o.version)).where(o.lid.in_(set(lids.values()))).group_by(o.lid)
-    ).all()
-    firsts = {lid: (first, top) for lid, first, top in rows}
-    newest = dict(conn.execute(
-        select(o.lid, o.uuid).where(o.lid.in_(set(lids.values())), o.version.in_({top for _, top in firsts.values()}))
-    ).all()) if firsts else {}
+    per_lid = (select(o.lid, func.min(o.registered_at).label("first"), func.max(o.version).label("top"))
+               .where(o.lid.in_(set(lids.values()))).group_by(o.lid).subquery())
+    rows = conn.execute(select(per_lid.c.lid, per_lid.c.first, o.uuid)
+                        .join(t.objects, and_(o.lid == per_lid.c.lid, o.version == per_lid.c.top))).all()
+    firsts = {lid: (first, top_uuid) for lid, first, top_uuid in rows}
+    newest = {lid: top_uuid for lid, (_, top_uuid) in firsts.items()}
     return {uuid: LogicalFacts(parse_dtm(firsts[lid][0]) if lid in firsts else None, newest.get(lid, uuid))
             for uuid, lid in lids.items()}
 
@@ -180,6 +181,55 @@ class RegistryAccess:
         if refused[0][1].rule == 1 and record is None:
             return [Violation(ErrorCode.XDSUnknownPatientId,
                               f"DMP access refused (rule 1): patient {patient} has no DMP", patient or "")]
+        return [refusal_violation(d, uuid) for uuid, d in refused]
+
+    # --- TD3.3a-d: ITI-57 ---------------------------------------------------------------------------
+
+    def check_update(self, who: Acting, sub: Submission, conn: Connection, note: AccessNote) -> list[Violation]:
+        """Each new DocumentEntry version and each availability-status change of a DocumentEntry, as the DMP
+        operation it is (`xdscore.access.update`), decided on the stored entry (TD3.3a-d, rules 5-8, 20)."""
+        principal = who.principal
+        if principal is None:
+            note.system = who.system
+            return [] if who.system else [Violation(ErrorCode.XDSRegistryError, ANONYMOUS)]
+        ss = sub.submission_set
+        record = self.record(ss.patient_id if ss is not None else None)
+        caller = note.caller = caller_of(principal, record)
+        now = self.clock()
+        o = t.objects.c
+        work: list[tuple[str, Operation]] = []  # (stored entryUUID, operation)
+        lids = {de.rim.lid for de in sub.document_entries if de.rim.lid}
+        if lids:
+            tops = select(o.lid, func.max(o.version).label("top")).where(o.lid.in_(lids), o.kind == "DE").group_by(o.lid).subquery()
+            rows = conn.execute(select(o.uuid, o.lid, o.fragment).join(tops, and_(tops.c.lid == o.lid, tops.c.top == o.version)))
+            by_lid = {lid: (uuid, unpack(fragment)) for uuid, lid, fragment in rows}
+            for de in sub.document_entries:
+                if de.rim.lid in by_lid:
+                    uuid, xml = by_lid[de.rim.lid]
+                    old = document_entry.read(rim.read_object(xmlsafe.parse_bytes(xml)))
+                    work += [(uuid, op) for op in version_operations(old, de)]
+        for a in sub.associations:
+            if a.association_type == AssociationType.UPDATE_AVAILABILITY_STATUS.value:
+                original, new = a.rim.slot_first(Slot.ORIGINAL_STATUS) or "", a.rim.slot_first(Slot.NEW_STATUS) or ""
+                work.append((a.target_uuid, status_operation(original, new)))
+        stored = {u: (status, unpack(f)) for u, status, f in conn.execute(
+            select(o.uuid, o.status, o.fragment).where(o.uuid.in_({u for u, _ in work}), o.kind == "DE"))} if work else {}
+        facts = logical_facts(conn, stored)
+        newer = fragments(conn, {f.latest for u, f in facts.items() if f.latest != u})
+        decisions = []
+        for uuid, operation in work:
+            if uuid not in stored:
+                continue  # not a DocumentEntry (a Folder), or unknown: the update's own checks answer
+            status, xml = stored[uuid]
+            fact = facts.get(uuid)
+            entry = stored_entry(xml, status, fact, newer.get(fact.latest) if fact else None)
+            decisions.append((uuid, decide(caller, record, entry, operation, now, self.policy)))
+        if not decisions:
+            decisions = [("", check_call(caller, record, Operation.FEED, now))]
+        refused = [(uuid, d) for uuid, d in decisions if d.effect is Effect.REFUSE]
+        note.allowed = len(decisions) - len(refused)
+        if refused:
+            note.refusal = refused[0][1]
         return [refusal_violation(d, uuid) for uuid, d in refused]
 
     # --- TD3.1: ITI-18 -----------------------------------------------------------------------------
