@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from typing import overload
 
 from lxml import etree
+from sqlalchemy.engine import Connection
 
-from registry.sql.queries import DocumentFilter, Found, QuerySql
+from registry.sql.queries import DocumentFilter, Found, QuerySql, StoredObject
 from xdscore.ebrim import query_response
 from xdscore.errors import Violation, XdsError
 from xdscore.model import PatientKey
@@ -302,11 +303,18 @@ class QueryOutcome:
 
 
 STATUS_PARAMETERS = ("$XDSDocumentEntryStatus", "$XDSSubmissionSetStatus", "$XDSFolderStatus")
+# Applied to the selected objects before the answer is built: may drop objects or raise an XdsError
+# (the DMP access rules, registry.access.QueryGuard).
+Guard = Callable[[StoredQuery, list[StoredObject], Connection], list[StoredObject]]
 
 
 @RULES.rule("Q-results", ErrorCode.XDSTooManyResults, ErrorCode.XDSResultNotSinglePatient, ref="ITI TF-2a 3.18.4.1.3", family="ITI-18 registry")
 def answer(
-    request: etree._Element, sql: QuerySql, limits: Limits = Limits(), hidden_statuses: frozenset[str] = frozenset()  # noqa: B008
+    request: etree._Element,
+    sql: QuerySql,
+    limits: Limits = Limits(),  # noqa: B008
+    guard: Guard | None = None,
+    hidden_statuses: frozenset[str] = frozenset(),
 ) -> QueryOutcome:
     """The AdhocQueryResponse; objects in one of `hidden_statuses` (an affinity domain's, such as the DMP's
     Deleted) are returned only by a query that names that status."""
@@ -328,6 +336,11 @@ def answer(
         asked = {v for name in STATUS_PARAMETERS for v in (q.any_of(name) or [])}
         hidden = hidden_statuses - asked
         objects = [o for o in objects if o.status not in hidden]
+    if guard is not None:
+        try:
+            objects = guard(q, objects, sql.conn)
+        except XdsError as exc:
+            return QueryOutcome(query_response.failure([exc.violation]), q, [exc.violation])
     patients = sorted({o.patient for o in objects if o.patient})
     if q.return_type is ReturnType.OBJECT_REF:
         return QueryOutcome(query_response.object_refs([o.uuid for o in objects], q.home), q, [], patients)

@@ -62,9 +62,9 @@ def test_0002_packs_stored_xml_moves_object_type_and_downgrade_restores_both(url
     assert types == {r["uuid"]: r["object_type"] for r in rows if r["kind"] == "DE"}
 
 
-def test_0003_one_row_per_lid_and_version_on_an_existing_registry(url: str) -> None:
+def test_0004_one_row_per_lid_and_version_on_an_existing_registry(url: str) -> None:
     engine = make_engine(url)
-    upgrade(engine, "0002")
+    upgrade(engine, "0003")
     insert = text(
         "INSERT INTO objects (uuid, kind, lid, version, status, fragment, registered_at)"
         " VALUES (:uuid, 'DE', :lid, :version, 'urn:oasis:names:tc:ebxml-regrep:StatusType:Approved', :f, '2025')"
@@ -76,7 +76,7 @@ def test_0003_one_row_per_lid_and_version_on_an_existing_registry(url: str) -> N
         conn.execute(insert, {"uuid": "urn:uuid:v2", "lid": "urn:uuid:7", "version": 2, "f": b"\x01"})
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert, {"uuid": "urn:uuid:v2-twin", "lid": "urn:uuid:7", "version": 2, "f": b"\x01"})
-    downgrade(engine, "0002")
+    downgrade(engine, "0003")
     with engine.begin() as conn:  # the index is gone with the downgrade
         conn.execute(insert, {"uuid": "urn:uuid:v2-twin", "lid": "urn:uuid:7", "version": 2, "f": b"\x01"})
     engine.dispose()

@@ -1,13 +1,13 @@
 """metadata lifecycle: one row per (lid, version), so concurrent new versions of an object end with one winner
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30 10:00:00
 """
 from alembic import op
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
