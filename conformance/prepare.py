@@ -1,7 +1,9 @@
 """Turns a test-plan step into the request the toolkit would send (NIST BasicTransaction.prepareMetadata).
 
 For Register / Provide and Register, in the toolkit's order:
-1. load the MetadataFile; apply `UseReport` substitutions (values other steps reported);
+1. load the MetadataFile; replace the run parameters (`$patientid$`: the toolkit's extra linkage, applied
+   first, so a `UseReport` of the same symbol finds nothing left to replace), then apply `UseReport`
+   substitutions (values other steps reported);
 2. translate ebRS 2.1 → 3.0 (`conformance.translate`);
 3. unless `NoPatientId`: put the test's patient id in every patientId ExternalIdentifier (DE, SS, Folder);
 4. apply `UseId` substitutions (ids other steps assigned);
@@ -44,6 +46,7 @@ class PrepareError(Exception):
 
 
 class Resolver(Protocol):
+    def run_parameters(self) -> dict[str, str]: ...
     def use_id(self, use: UseId) -> str: ...
     def use_report(self, use: UseReport) -> str: ...
     def use_xpath(self, use: UseXPath) -> str: ...
@@ -192,6 +195,8 @@ def standard_linkage(settings: Settings) -> dict[str, str]:
 
 
 def _apply_reports(root: etree._Element, tx: Transaction, resolver: Resolver) -> None:
+    for symbol, value in resolver.run_parameters().items():
+        replace_symbol(root, symbol, value)
     for use in tx.use_reports:
         replace_symbol(root, use.use_as, resolver.use_report(use))
 

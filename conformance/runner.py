@@ -5,12 +5,19 @@ A test that reads another test's results (`UseReport test=…`, `UseId testdir=.
 `testdir` is resolved as the toolkit resolves it: relative to the folder of the section (or of the test,
 for a test without sections) that names it.
 
-Patients (ITI TF-2a 3.8): each test run gets a fresh patient id in the kit's assigning authority, fed to the
-registry over MLLP before the first step that submits with it. `PatientIdentityFeedTransaction` feeds the
-test's patient (or a new one with `CreateNewPatientId`) and reports it as `$patientid$`; `NewPatientId`
-switches the test to a new, fed, patient; `AltPatientId` uses an unfed one for that step only (the
-XDSUnknownPatientId case). The toolkit's registry orchestration also gives 12361 the patients of 15819 and
-15820 as `$patient_id1$` / `$patient_id2$` (`ORCHESTRATION`).
+Patients (ITI TF-2a 3.8), as the toolkit's Conformance Tool assigns them: a test runs with a `$patientid$`
+*run parameter* (`patient_parameter`): a registry test (a `reg*` collection) the patient the 15817 loader fed
+(the orchestration's registerPid), a repository test (`rep*`) one patient fed for the run (its repository
+orchestration's pid), the data loaders 12346 and 12374 the patients of 15818 and 15817b (sqPid,
+registerAltPid), the PIF loaders and any other test a fresh patient. The parameter is the patient put in
+submissions, it replaces `$patientid$` in every request and assertion *before* any `UseReport` (so
+`UseReport … useAs="$patientid$"` never overrides it: 20000e registers under it and updates under "15818's"
+patient, one patient in the toolkit), and every passing step reports it as `$patientid$` (20001 reads it
+back from a query step). A patient is fed over MLLP before the first step that submits with it.
+`PatientIdentityFeedTransaction` feeds the parameter (or a new patient with `CreateNewPatientId`) and makes
+it the parameter; `NewPatientId` moves the test's submissions to a new, fed, patient (the parameter stays);
+`AltPatientId` uses an unfed one for that step only (the XDSUnknownPatientId case). The orchestration also
+gives 12361 the patients of 15819 and 15820 as `$patient_id1$` / `$patient_id2$` (`ORCHESTRATION`).
 
 Actor options: before a test that uses an optional transaction (ITI-57, ITI-92, ITI-62, ITI-86, ITI-61,
 ITI-51, ITI-64; `conformance.transactions`), the kit asks the receiver once whether it serves it
@@ -43,6 +50,14 @@ ORCHESTRATION: dict[str, tuple[UseReport, ...]] = {
     ),
 }
 
+# Where a test's `$patientid$` run parameter comes from (the toolkit: ConformanceTestTab.initializeTestParameters
+# gives every test of the actor under test its orchestration's patient; RegOrchestrationBuilder feeds registerPid,
+# registerAltPid, sqPid, mpq1Pid, mpq2Pid as the PIF tests 15817, 15817b, 15818, 15819, 15820, and runs 12346
+# with sqPid and 12374 with registerAltPid; RepOrchestrationBuilder allocates one pid).
+PIF_LOADERS = frozenset({"15817", "15817b", "15818", "15819", "15820"})  # each feeds a patient of its own
+PATIENT_OF_LOADER = {"12346": "15818", "12374": "15817b"}  # data loaders run with a PIF loader's patient
+REGISTER_PATIENT = "15817"  # registerPid: the patient of every registry test
+
 # Collections whose tests need an XUA assertion on their requests (conformance.xua).
 XUA_COLLECTIONS = frozenset({"reg_xua", "rep_xua"})
 
@@ -73,6 +88,7 @@ class Runner:
         self.results: dict[str, TestResult] = {}
         self.fed_patients: set[str] = set()
         self.options: dict[str, str | None] = {}  # transaction element -> None (served) or why not
+        self.repository_patient: str | None = None  # the repository orchestration's patient, once allocated
         self._running: list[str] = []
 
     def close(self) -> None:
@@ -114,7 +130,7 @@ class Runner:
                 for dep in self.dependencies(sections):
                     if dep not in self._running:
                         self.run_test(dep, dependency=True)
-                run = TestRun(self, result)
+                run = TestRun(self, result, self.patient_parameter(test_id, definition.collections))
                 for section in sections:
                     run.run_section(section)
         finally:
@@ -163,6 +179,24 @@ class Runner:
 
     # --- patients ------------------------------------------------------------------------------------
 
+    def patient_parameter(self, test_id: str, collections: list[str]) -> str:
+        """The `$patientid$` run parameter of a test: the patient the toolkit's orchestration gives it."""
+        actors = {c.split("_")[0] for c in collections}
+        loader = PATIENT_OF_LOADER.get(test_id)
+        if loader is None and test_id not in PIF_LOADERS:
+            if "reg" in actors:
+                loader = REGISTER_PATIENT
+            elif "rep" in actors:
+                if self.repository_patient is None:
+                    self.repository_patient = self.new_patient()
+                return self.repository_patient
+        if loader is not None and loader not in self._running and self.kit.has_test(loader):
+            fed = self.run_test(loader, dependency=True)
+            for step in fed.steps:
+                if "$patientid$" in step.reports:
+                    return step.reports["$patientid$"]
+        return self.new_patient()  # a loader, a test of no actor, or a kit without the loader
+
     def new_patient(self) -> str:
         return self.allocator.patient_id(self.settings.patient_aa)
 
@@ -194,11 +228,11 @@ class TestRun:
     """The state of one test being run: its patient and its section results (the linkage resolver)."""
     __test__ = False  # not a pytest class
 
-    def __init__(self, runner: Runner, result: TestResult):
+    def __init__(self, runner: Runner, result: TestResult, patient: str):
         self.runner = runner
         self.result = result
-        self.patient = runner.new_patient()
-        self.patient_param = ""  # the last $patientid$ a UseReport gave this test
+        self.parameter = patient  # the `$patientid$` run parameter (the toolkit's extra linkage)
+        self.patient = patient  # the patient submissions get (the toolkit's PatientId; NewPatientId moves it)
         self.section: SectionResult | None = None
         self.section_def: Section | None = None
 
@@ -271,15 +305,12 @@ class TestRun:
         if step is None:
             raise PrepareError(f"UseReport: no step {use.step} in {test_id}/{use.section}")
         if use.report_name not in step.reports:
-            if use.report_name == "$patientid$" and test_id == self.result.test_id:
-                # The toolkit keeps $patientid$ as a parameter of the whole test, so a later step may read it
-                # back from any step (20001 reads it from a stored query's): the one last used, else the
-                # test's own patient.
-                return self.patient_param or self.patient
             raise PrepareError(f"UseReport: {test_id}/{use.section}/{use.step} did not report {use.report_name}")
-        if use.use_as == "$patientid$":
-            self.patient_param = step.reports[use.report_name]
         return step.reports[use.report_name]
+
+    def run_parameters(self) -> dict[str, str]:
+        """Symbols replaced before any UseReport, as the toolkit's extra linkage (its run parameters)."""
+        return {"$patientid$": self.parameter}
 
     # --- sections and steps -----------------------------------------------------------------------
 

@@ -164,6 +164,9 @@ def _grade(
     if not res.failures:
         res.reports.update(prepared.reports)
         res.failures += _reports(tx, res)
+    if not res.failures and "fault" not in {s.strip().lower() for s in step.expected_status}:
+        # The toolkit reports its run parameters from every step that passed (reportManagerPostRun).
+        res.reports.update(run.run_parameters())
     if not res.failures:
         res.failures += _assertions(run, tx, res)
 
@@ -230,6 +233,8 @@ def _assertions(run: TestRun, tx: Transaction, res: StepResult) -> list[str]:
     for a in tx.assertions:
         holder = etree.Element("Assert")
         holder.text = a.xpath
+        for symbol, value in run.run_parameters().items():
+            replace_symbol(holder, symbol, value)
         for use in tx.use_reports:
             replace_symbol(holder, use.use_as, run.use_report(use))
         for symbol, value in standard_linkage(run.runner.settings).items():
@@ -263,7 +268,7 @@ def _feed(run: TestRun, step: Step, tx: Transaction, res: StepResult, patient: s
     res.failures += status.grade_status(step.expected_status, received, [], None)
     if received == status.SUCCESS:
         run.runner.fed_patients.add(pid)
-    run.patient = pid
+    run.patient = run.parameter = pid  # the toolkit's PIF sets both the PatientId and the run parameter
     res.reports["$patientid$"] = pid
     if not res.failures:
         res.failures += _assertions(run, tx, res)

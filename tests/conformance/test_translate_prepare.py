@@ -82,8 +82,12 @@ def test_translation_rewrites_attributes() -> None:
 
 
 class FixedResolver:
-    def __init__(self, values: dict[str, str]):
+    def __init__(self, values: dict[str, str], parameters: dict[str, str] | None = None):
         self.values = values
+        self.parameters = parameters or {}
+
+    def run_parameters(self) -> dict[str, str]:
+        return self.parameters
 
     def use_id(self, use: UseId) -> str:
         return self.values[use.symbol]
