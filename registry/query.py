@@ -308,6 +308,42 @@ STATUS_PARAMETERS = ("$XDSDocumentEntryStatus", "$XDSSubmissionSetStatus", "$XDS
 Guard = Callable[[StoredQuery, list[StoredObject], Connection], list[StoredObject]]
 
 
+def visible(
+    q: StoredQuery, sql: QuerySql, objects: list[StoredObject], hidden_statuses: frozenset[str], guard: Guard | None
+) -> list[StoredObject]:
+    """What of `objects` the caller may see: not in a hidden status the query does not name, let through by the
+    guard, and no association whose end the caller may not see.
+
+    Both filters decide on objects, and an association names two: the answer must not keep one whose end a
+    filter dropped (GetAll, Get*AndContents), nor one whose end it does not return and the caller may not see
+    (GetAssociations, GetDocumentsAndAssociations, GetSubmissionSets). So the ends outside the answer are read
+    and go through the same filters in the same pass, to be checked, never returned. An end may itself be an
+    association (a SubmissionSet's HasMember to a Folder membership): its ends are read too.
+    """
+    selected = {o.uuid for o in objects}
+    ends = sql.ends(o.uuid for o in objects if o.kind == "AS")
+    outside = sql.fetch([u for pair in ends.values() for u in pair if u not in selected])
+    ends.update(sql.ends(o.uuid for o in outside if o.kind == "AS"))
+    known = selected | {o.uuid for o in outside}
+    outside += sql.fetch([u for pair in ends.values() for u in pair if u not in known])
+    checked = [*objects, *outside]
+    if hidden_statuses:
+        asked = {v for name in STATUS_PARAMETERS for v in (q.any_of(name) or [])}
+        hidden = hidden_statuses - asked
+        checked = [o for o in checked if o.status not in hidden]
+    if guard is not None:
+        checked = guard(q, checked, sql.conn)
+    seen = {o.uuid for o in checked}
+    dangling = True
+    while dangling:  # until no association is left whose end is not seen (an end may be a dropped association)
+        dangling = False
+        for association, (source, target) in ends.items():
+            if association in seen and (source not in seen or target not in seen):
+                seen.discard(association)
+                dangling = True
+    return [o for o in checked if o.uuid in selected and o.uuid in seen]
+
+
 @RULES.rule("Q-results", ErrorCode.XDSTooManyResults, ErrorCode.XDSResultNotSinglePatient, ref="ITI TF-2a 3.18.4.1.3", family="ITI-18 registry")
 def answer(
     request: etree._Element,
@@ -317,7 +353,8 @@ def answer(
     hidden_statuses: frozenset[str] = frozenset(),
 ) -> QueryOutcome:
     """The AdhocQueryResponse; objects in one of `hidden_statuses` (an affinity domain's, such as the DMP's
-    Deleted) are returned only by a query that names that status."""
+    Deleted) are returned only by a query that names that status, those the guard drops never, and neither is
+    any association to them (`visible`)."""
     decoded = decode(request, limits)
     if decoded.query is None:
         return QueryOutcome(query_response.failure(decoded.violations), None, decoded.violations)
@@ -332,13 +369,9 @@ def answer(
         v = Violation(ErrorCode.XDSTooManyResults, f"the query selects more than {sql.limit} objects; narrow it", q.query.name)
         return QueryOutcome(query_response.failure([v]), q, [v])
     objects = sql.fetch(ids)
-    if hidden_statuses:
-        asked = {v for name in STATUS_PARAMETERS for v in (q.any_of(name) or [])}
-        hidden = hidden_statuses - asked
-        objects = [o for o in objects if o.status not in hidden]
-    if guard is not None:
+    if hidden_statuses or guard is not None:
         try:
-            objects = guard(q, objects, sql.conn)
+            objects = visible(q, sql, objects, hidden_statuses, guard)
         except XdsError as exc:
             return QueryOutcome(query_response.failure([exc.violation]), q, [exc.violation])
     patients = sorted({o.patient for o in objects if o.patient})

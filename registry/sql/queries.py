@@ -145,6 +145,7 @@ class QuerySql:
         # of each object by uniqueId (the latest) and no Deprecated association (ITI TF-2a 3.18.4.1.2.3.5.1).
         self.metadata_level = metadata_level
         self._loaded: dict[str, StoredObject] = {}
+        self._ends: dict[str, tuple[str, str]] = {}  # association uuid -> (source, target), as read
 
     def _run(self, stmt, params: dict[str, object] | None = None) -> Found:  # type: ignore[no-untyped-def]
         if params is None:
@@ -283,10 +284,21 @@ class QuerySql:
                     stmt = stmt.where(o.status != DEPRECATED)
                 for r in self.conn.execute(stmt):
                     rows[r.uuid] = (r.seq, (r.uuid, r.association_type, r.source, r.target))
+                    self._ends[r.uuid] = (r.source, r.target)
         if sources is not None and targets is not None and either is None:
             src, tgt = set(sources), set(targets)
             rows = {k: v for k, v in rows.items() if v[1][2] in src and v[1][3] in tgt}
         return [row for _, row in sorted(rows.values())]
+
+    def ends(self, uuids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """(source, target) of each association; those a finder already read are not read again."""
+        a = t.associations.c
+        wanted = list(dict.fromkeys(uuids))
+        out = {u: self._ends[u] for u in wanted if u in self._ends}
+        for chunk in chunks(u for u in wanted if u not in out):
+            for r in self.conn.execute(select(a.uuid, a.source, a.target).where(a.uuid.in_(chunk))):
+                out[r.uuid] = self._ends[r.uuid] = (r.source, r.target)
+        return out
 
     def kinds(self, uuids: Iterable[str]) -> dict[str, str]:
         o = t.objects.c
