@@ -13,11 +13,16 @@ Strict, so that a typo cannot silently run a service on defaults: an unknown key
 reads, an unknown top-level table, a file value of the wrong type, an environment value that does not
 parse (`XDS_REGISTRY_PORT=80a`, a boolean other than 1/0/true/false/yes/no/on/off) or a value outside a
 field's `choices` / `minimum` is a `SettingsError` whose message is one line naming the key and its source.
+So is an `XDS_*` variable that names nothing: one under a prefix the service reads that is none of its
+settings (`XDS_REGISTRY_PROT`), or one under no known prefix at all (`XDS_REGISTY_PORT`); what is not a
+service setting (the global variables, the tools' prefixes) is listed in `GLOBAL_VARIABLES` and
+`OTHER_PREFIXES`, and a variable of another service's section is left to that service.
 Services load their settings once, in their `__main__`, and pass them to their constructors.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 import typing
@@ -28,8 +33,16 @@ from typing import Any, TypeVar
 
 SettingsT = TypeVar("SettingsT")
 
-# Top-level tables of the file: one per service, plus the sections shared by several services.
+# Top-level tables of the file: one per service, plus the sections shared by several services. Each is also
+# the prefix of its variables (`[audit_sender]`: XDS_AUDIT_SENDER_*).
 TABLES = frozenset({"registry", "repository", "audit", "audit_sender", "security"})
+# Sections read from the environment only under prefixes of their own (XDS_TLS_CERT, XDS_ACCESS_NOTICE_DAYS),
+# besides XDS_<SERVICE>_TLS_* / _ACCESS_* inside the service's prefix.
+ENVIRONMENT_SECTIONS = ("XDS_TLS_", "XDS_ACCESS_")
+# Every other XDS_* variable, in one place: the global ones (each read as a key of some sections, or by every
+# service) and the prefixes of what is not a service (the `xds` client, the tests and their tools).
+GLOBAL_VARIABLES = frozenset({"XDS_CONFIG", "XDS_DATA_DIR", "XDS_PROFILE", "XDS_SECURITY", "XDS_TRUST_DIR"})
+OTHER_PREFIXES = ("XDS_CLIENT_", "XDS_TEST_", "XDS_CONFORMANCE_", "XDS_FUZZ_")
 TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 
 
@@ -119,6 +132,7 @@ def load_settings(
     loader = _Loader(sources, service)
     settings = loader.load(cls, overrides)
     loader.check_unknown_keys()
+    loader.check_unknown_variables()
     return settings
 
 
@@ -138,6 +152,8 @@ class _Loader:
         # Tables whose every key must be known: those read by a class without a key prefix. A table read only
         # through a prefix (the `tls_*` keys of [registry], when TLS is loaded alone) is checked by its owner.
         self.owned: set[tuple[str, ...]] = set()
+        self.variables: set[str] = set()  # every variable read (set or not)
+        self.prefixes: set[str] = set()  # the prefixes of those variables: what this service checks
 
     def load(self, cls: type[SettingsT], overrides: Mapping[str, Any] | None = None) -> SettingsT:
         assert is_dataclass(cls), cls
@@ -166,6 +182,8 @@ class _Loader:
                 names = [var for var, name in level.also if name == f.name]
                 if level.prefix:
                     names.append(level.prefix + f.name.upper())
+                self.prefixes |= {level.prefix} - {""}
+                self.variables.update(names)
                 for var in names:
                     if var in self.sources.environ:
                         values[f.name] = _checked(f, _from_env(self.sources.environ[var], kind, var), var)
@@ -180,6 +198,21 @@ class _Loader:
             unknown = sorted(set(table or ()) - used)
             if unknown:
                 raise SettingsError(f"{self._where(path)}: unknown key {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+
+    def check_unknown_variables(self) -> None:
+        """An XDS_* variable under one of this service's prefixes that it does not read, or under no known prefix
+        (a misspelt one) is refused; one of another service's sections is that service's to check."""
+        known = (*self.prefixes, *(f"XDS_{t.upper()}_" for t in TABLES), *ENVIRONMENT_SECTIONS, *OTHER_PREFIXES)
+        for var in sorted(self.sources.environ):
+            if not var.startswith("XDS_") or var in self.variables or var in GLOBAL_VARIABLES:
+                continue
+            prefix = max((p for p in known if var.startswith(p)), key=len, default=None)
+            if prefix is not None and prefix not in self.prefixes:
+                continue
+            close = difflib.get_close_matches(var, sorted(self.variables | GLOBAL_VARIABLES), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            what = f"no setting of {self.service} is named so" if prefix else "no service setting has this prefix"
+            raise SettingsError(f"{var}: unknown variable ({what}){hint}")
 
     def _where(self, path: tuple[str, ...]) -> str:
         return f"{self.sources.file_name} [{'.'.join(path)}]"

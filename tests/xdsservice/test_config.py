@@ -93,6 +93,47 @@ def test_a_malformed_variable_is_one_line_naming_it(var: str, value: str, messag
         RegistrySettings.load(NO_FILE | {var: value})
 
 
+@pytest.mark.parametrize(
+    ("cls", "var", "message"),
+    [
+        (RegistrySettings, "XDS_REGISTRY_PROT", r"^XDS_REGISTRY_PROT: unknown variable \(no setting of registry is named so\); did you mean XDS_REGISTRY_PORT\?$"),
+        (RegistrySettings, "XDS_REGISTY_PORT", r"^XDS_REGISTY_PORT: unknown variable \(no service setting has this prefix\); did you mean XDS_REGISTRY_PORT\?$"),
+        (RegistrySettings, "XDS_PROFLE", r"^XDS_PROFLE: unknown variable .*did you mean XDS_PROFILE\?$"),
+        (RegistrySettings, "XDS_REGISTRY_TLS_CRT", r"^XDS_REGISTRY_TLS_CRT: unknown variable .*XDS_REGISTRY_TLS_CERT\?$"),
+        (RegistrySettings, "XDS_TLS_KYE", r"^XDS_TLS_KYE: unknown variable .*XDS_TLS_KEY\?$"),
+        (RegistrySettings, "XDS_REGISTRY_SECURITY_AUDIENCES", r"^XDS_REGISTRY_SECURITY_AUDIENCES: unknown variable"),
+        (RegistrySettings, "XDS_SECURITY_CLOCK_SKWE", r"^XDS_SECURITY_CLOCK_SKWE: unknown variable"),
+        (RegistrySettings, "XDS_AUDIT_SENDER_HOTS", r"^XDS_AUDIT_SENDER_HOTS: unknown variable .*XDS_AUDIT_SENDER_HOST\?$"),
+        (RegistrySettings, "XDS_ACCESS_NOTICE_DAY", r"^XDS_ACCESS_NOTICE_DAY: unknown variable .*XDS_ACCESS_NOTICE_DAYS\?$"),
+        (RepositorySettings, "XDS_REPOSITORY_SPIL_THRESHOLD", r"^XDS_REPOSITORY_SPIL_THRESHOLD: unknown variable"),
+        (AuditSettings, "XDS_AUDIT_HTTP_PROT", r"^XDS_AUDIT_HTTP_PROT: unknown variable .*XDS_AUDIT_HTTP_PORT\?$"),
+        (AuditSettings, "XDS_AUDITT_PORT", r"^XDS_AUDITT_PORT: unknown variable \(no service setting has this prefix\)"),
+    ],
+)
+def test_a_variable_that_names_no_setting_is_refused(cls: type, var: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        cls.load(NO_FILE | {var: "1"})  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("cls", "env"),
+    [
+        # global variables, the client's, the tests' and the conformance kit's
+        (RegistrySettings, {"XDS_DATA_DIR": "d", "XDS_PROFILE": "nist", "XDS_SECURITY": "off", "XDS_TRUST_DIR": "t"}),
+        (AuditSettings, {"XDS_PROFILE": "nist", "XDS_SECURITY": "off", "XDS_TRUST_DIR": "t"}),
+        (RegistrySettings, {"XDS_CLIENT_FEED": "x", "XDS_TEST_PG_URL": "x", "XDS_CONFORMANCE_STRICT": "0", "XDS_FUZZ_SEEDS": "1"}),
+        # another service's settings (misspelt or not) are that service's to check: `make run` gives all three one
+        # environment
+        (RegistrySettings, {"XDS_REPOSITORY_PROT": "1", "XDS_AUDIT_HTTP_PROT": "1", "XDS_REPOSITORY_TLS_CRT": "x"}),
+        (RepositorySettings, {"XDS_REGISTRY_PROT": "1", "XDS_REGISTRY_ACCESS_NOTICE_DAYS": "3"}),
+        # the sink sends no audit: the senders' section is the registry's and the repository's
+        (AuditSettings, {"XDS_AUDIT_SENDER_PORT": "1", "XDS_AUDIT_SENDER_HOTS": "x", "XDS_TLS_KYE": "x"}),
+    ],
+)
+def test_variables_that_are_not_the_services_own_are_left_alone(cls: type, env: dict[str, str]) -> None:
+    cls.load(NO_FILE | env)  # type: ignore[attr-defined]
+
+
 def test_a_missing_file_named_by_xds_config() -> None:
     with pytest.raises(SettingsError, match="XDS_CONFIG"):
         RegistrySettings.load({"XDS_CONFIG": "/nonexistent/xds.toml"})
@@ -118,6 +159,8 @@ def test_the_audit_sink_is_strict_too(tmp_path: Path) -> None:
         (("repository",), {"XDS_REPOSITORY_SPILL_THRESHOLD": "1MB"}, "repository: configuration error: XDS_REPOSITORY_SPILL_THRESHOLD='1MB'"),
         (("audit", "serve"), {"XDS_AUDIT_UDP_ENABLED": "sometimes"}, "audit: configuration error: XDS_AUDIT_UDP_ENABLED='sometimes'"),
         (("registry",), {"XDS_REGISTRY_SECURITY": "required", "XDS_TRUST_DIR": ""}, "registry: configuration error: security mode is required but no trusted CA"),
+        (("registry",), {"XDS_REGISTY_PORT": "9999"}, "registry: configuration error: XDS_REGISTY_PORT: unknown variable"),
+        (("audit", "serve"), {"XDS_AUDIT_TLS_PROT": "16514"}, "audit: configuration error: XDS_AUDIT_TLS_PROT: unknown variable"),
     ],
 )
 def test_a_bad_setting_stops_the_service_process_with_one_line(tmp_path: Path, args: tuple[str, ...], env: dict[str, str], message: str) -> None:
