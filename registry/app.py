@@ -18,9 +18,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from registry import query
 from registry.access import AccessNote, Acting, RegistryAccess, acting
 from registry.announce import ANNOUNCED, Announcement, Announcer
+from registry.audit_facts import feed_audit_facts
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
-from registry.patient_feed import FeedDecision, MergePatient, SavePatient
+from registry.patient_feed import FeedDecision
 from registry.register import RegisterSettings, lock_keys, register
 from registry.remove import remove
 from registry.sql.errors import database_violation, is_contention
@@ -307,22 +308,6 @@ class Registry:
                 documents=(ae.DocumentRef(x.unique_id, x.repository_unique_id),)))
 
     def audit_feed(self, decision: FeedDecision, peer: str) -> None:
-        """ITI-8: one Patient Record event per message applied (an A40 gives the delete and the update)."""
-        saved = [a for a in decision.actions if isinstance(a, SavePatient)]
-        merges = [a for a in decision.actions if isinstance(a, MergePatient)]
-        base = {
-            "event_time": datetime.now(UTC),
-            "outcome": ae.EventOutcome.SUCCESS,
-            "client": ae.Node(user_id=f"{decision.sending[1]}|{decision.sending[0]}", address=peer),
-            "server": ae.Node(user_id=f"{decision.receiving[1]}|{decision.receiving[0]}", address=self.settings.feed_host,
-                           process_id=self.audit.pid),
-            "audit_source": self.audit.source,
-        }
-        if saved:
-            self.audit.record(ae.AuditFacts(
-                transaction=ae.Transaction.ITI_8, patient_ids=tuple(str(a.key) for a in saved),
-                hl7=ae.Hl7Event(decision.trigger, decision.control_id), **base))
-        for merge in merges:
-            self.audit.record(ae.AuditFacts(
-                transaction=ae.Transaction.ITI_8, patient_ids=(str(merge.surviving),),
-                hl7=ae.Hl7Event(decision.trigger, decision.control_id, str(merge.subsumed)), **base))
+        """ITI-8: the events of a message applied (registry.audit_facts)."""
+        for facts in feed_audit_facts(self.audit, decision, peer, self.settings.feed_host):
+            self.audit.record(facts)
