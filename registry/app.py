@@ -24,7 +24,7 @@ from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
 from registry.valuesets import ValueSetFolderError, load_value_sets
 from xdscore.clock import dtm
-from xdscore.ebrim import query_response, response, submit_objects
+from xdscore.ebrim import limits, query_response, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.model import Submission
 from xdscore.profiles import Profile, dmp
@@ -81,19 +81,21 @@ class Registry:
         # Settings that can be refused are checked before anything is opened or created.
         security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
+        self.submission_limits = settings.submission_limits()
         self.store = SqlRegistry(settings.database_url)
         self.store.migrate()
         self.audit = AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,
             max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
-            workers=settings.feed_workers,
+            workers=settings.feed_workers, max_segments=settings.feed_max_segments,
         )
         self.asgi = SoapService(
             path=settings.path,
             endpoint=settings.endpoint,
             handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
             max_bytes=settings.max_request_bytes,
+            xml_limits=settings.xml_limits(),
             idle_timeout=settings.idle_timeout,
             security=security,
             wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),
@@ -112,10 +114,12 @@ class Registry:
 
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
-        # ebRS 3.0 schema first (element order, object kinds): nothing reads a malformed submission.
+        # Its size first (objects, Slots, values: xdscore.ebrim.limits), then the ebRS 3.0 schema (element
+        # order, object kinds): nothing reads an oversized or malformed submission.
         violations = []
         if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:
-            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+            violations = limits.violations(body, self.submission_limits) or schema_validation.violations(
+                body, ErrorCode.XDSRegistryMetadataError)
         sub = None if violations else submit_objects.read(body)
         if sub is not None:
             violations = self._register(sub)

@@ -172,8 +172,22 @@ def _relationship(
         yield Violation(MD, f"{where}: the target must be {target_rule}", a.entry_uuid)
 
 
+def references_resolve(sub: Submission) -> Iterator[Violation]:
+    """SUB-refs: a top-level Classification names in classifiedObject, and an ExternalIdentifier in
+    registryObject, an object of the submission (ebRIM 3.0 §4.3.2, §4.4.2; ITI TF-3 4.2.1.2: an ITI-42
+    classifies and identifies the objects it submits). Anything else is an unresolved reference."""
+    for what, element_id, target in sub.dangling_references:
+        attribute = "classifiedObject" if what == "Classification" else "registryObject"
+        yield Violation(
+            ErrorCode.UnresolvedReferenceException,
+            f"rim:{what} {element_id or '(no id)'}: {attribute} {target or '(empty)'} is not an object of the submission",
+            target or element_id,
+        )
+
+
 SubmissionRule = Callable[[Submission], Iterator[Violation]]
 SUBMISSION_RULES: tuple[SubmissionRule, ...] = (
+    references_resolve,
     one_submission_set,
     packages_classified,
     unique_entry_ids,
