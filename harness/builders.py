@@ -15,6 +15,8 @@ from lxml import etree
 
 from xdscore.ebrim import association, document_entry, folder, submission_set, submit_objects
 from xdscore.model import Author, Code, DocumentEntry, Folder, RimObject, RimSlot, Submission, SubmissionSet
+from xdscore.profiles import Profile
+from xdscore.profiles.ihe import PROFILE as IHE
 from xdscore.vocabulary import AssociationType, ObjectType
 
 AUTHORITY = "1.3.6.1.4.1.21367.2005.3.7"
@@ -201,11 +203,22 @@ DMP_SIGNATURE: dict[str, object] = {
 DMP_CONTENT_TYPE = Code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour")
 
 
-def dmp_submission(patient_id: str = DMP_PATIENT, signed: bool = True) -> SubmissionBuilder:
+def dmp_submission(patient_id: str = DMP_PATIENT, signed: bool = True, author: Author = DMP_AUTHOR,
+                   **document: object) -> SubmissionBuilder:
+    """A DMP TD2.1 submission by `author` (authorPerson and legalAuthenticator: the DMP checks that the caller
+    is an author); `document` changes the document's metadata (e.g. confidentiality_codes)."""
+    by = {"authors": (author,), "legal_authenticator": author.person}
     b = SubmissionBuilder(patient_id).with_submission_set(
-        content_type_code=DMP_CONTENT_TYPE, authors=(DMP_AUTHOR,), source_id="1.2.250.1.999.1.1.7898")
-    b.add_document("Document01", **DMP_DOCUMENT)
+        content_type_code=DMP_CONTENT_TYPE, authors=(author,), source_id="1.2.250.1.999.1.1.7898")
+    b.add_document("Document01", **{**DMP_DOCUMENT, **by, **document})
     if signed:
-        b.add_document("Signature01", **DMP_SIGNATURE)
+        b.add_document("Signature01", **{**DMP_SIGNATURE, **by})
         b.link("Signature01", b.ss_id, "Original", AssociationType.SIGNS)
     return b
+
+
+def iti41_profile() -> Profile:
+    """The IHE rows as a Document Source's ITI-41 metadata must meet them: hash, size and repositoryUniqueId
+    are the repository's to add (ITI TF-3 Table 4.3.1-3), so they may be absent."""
+    added_by_the_repository = {"DE-hash", "DE-size", "DE-repositoryUniqueId"}
+    return Profile("ihe-iti41", tuple(replace(r, min=0) if r.rule_id in added_by_the_repository else r for r in IHE.rows))

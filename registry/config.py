@@ -17,6 +17,7 @@ from pathlib import Path
 from xdscore.ebrim.limits import SubmissionLimits
 from xdscore.queries import Limits
 from xdscore.xmlsafe import XmlLimits
+from xdsservice.access import AccessSettings
 from xdsservice.audit_sender import AuditSenderSettings
 from xdsservice.config import Layout, Sources, Vars, load_settings, setting
 from xdsservice.security import SecuritySettings
@@ -68,6 +69,7 @@ class RegistrySettings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     audit_sender: AuditSenderSettings = field(default_factory=AuditSenderSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)  # dmp: access rules (xdsservice.access)
 
     @classmethod
     def layout(cls, service: str) -> Layout:

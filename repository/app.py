@@ -7,32 +7,36 @@ for ITI-41, `repository.retrieve` for ITI-43) and wraps the answer. The ITI-42 o
 assertion was verified carries the caller's wsse:Security header unchanged (`caller_security`).
 The endpoint also publishes the standard repository WSDL at `?wsdl` and its schemas at `?xsd=NAME`.
 
-Audit (ITI TF-2b 3.41.5.1.2, 3.43.6.1.2; docs/audit.md): every ITI-41 gives an Import event (patient,
-submission set uniqueId) and every ITI-43 Export events (documents returned, outcome 0; documents not
-returned, outcome 8; one pair per patient), with the human requestor from `context.principal`.
-`provide_audit_facts` and `retrieve_audit_facts` turn the transactions' outcomes into `AuditFacts`; the
-reply's `after_send` records them through the process's `AuditTrail` (its `audit_sender` settings). A request the
+Audit: `repository.audit_facts` turns each transaction's outcome into `AuditFacts`; the reply's
+`after_send` records them through the process's `AuditTrail` (its `audit_sender` settings). A request the
 handler answers with a SOAP fault is recorded as a failure before the fault goes out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from lxml import etree
 
+from repository.access import ANONYMOUS, feed_precheck
+from repository.audit_facts import provide_audit_facts, retrieve_audit_facts
 from repository.blobs import BlobStore
 from repository.config import RepositorySettings
 from repository.intake import StreamingDecoder
-from repository.provide import SubmissionFacts, provide_and_register, submission_facts
-from repository.registry_client import RegistryClient
-from repository.retrieve import DocumentResult, parse_request, retrieve
+from repository.provide import provide_and_register, submission_facts
+from repository.registry_client import RegistryClient, RegistryUnavailable
+from repository.responses import registry_response
+from repository.retrieve import DocumentRequest, parse_request, retrieve
 from repository.store import DocumentStore
 from xdscore import wssec
+from xdscore.access import forward
+from xdscore.access.matrix import Operation
+from xdscore.errors import Violation
 from xdscore.principal import AuthenticatedBy
-from xdscore.vocabulary import Action, ResponseStatus
+from xdscore.vocabulary import Action, ErrorCode, ResponseStatus
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
@@ -83,6 +87,14 @@ class Repository:
             self.audit.record(one)
 
     def on_provide_and_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        dmp = self.settings.profile == "dmp"
+        if dmp and (refused := feed_precheck(context.principal, decoded.request.body)):
+            # TD2.1 refused before anything is stored (docs/dmp-access.md)
+            facts = provide_audit_facts(self.audit, context, submission_facts(decoded.request.body), ResponseStatus.FAILURE)
+            facts = dataclasses.replace(facts, outcome_description=refused[0].context)
+            return SoapReply(registry_response(refused), Action.PROVIDE_AND_REGISTER_RESPONSE.value,
+                             after_send=self._recorder([facts]))
+        caller = forward.write(context.principal) if dmp and context.principal is not None else None
         try:
             outcome = provide_and_register(
                 decoded.request.body,
@@ -90,7 +102,7 @@ class Repository:
                 self.settings.repository_unique_id,
                 self.store,
                 self.blobs,
-                self.registry.on_behalf_of(caller_security(decoded, context)),
+                self.registry.on_behalf_of(caller_security(decoded, context), caller),
                 self.settings.submission_limits(),
             )
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-41 all the same
@@ -105,67 +117,38 @@ class Repository:
     def on_retrieve(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         try:
             requests = parse_request(decoded.request.body)
+            denied = self.denied(requests, context) if self.settings.profile == "dmp" else {}
             outcome = retrieve(requests, self.settings.repository_unique_id, self.store, self.blobs,
-                               self.settings.max_retrieve_documents)
+                               self.settings.max_retrieve_documents, denied)
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-43 all the same
             self._record(retrieve_audit_facts(self.audit, context, (), ResponseStatus.FAILURE))
             raise
         facts = retrieve_audit_facts(self.audit, context, outcome.documents, outcome.status)
+        if denied:  # the DMP's access decision in the trace (TD3.2)
+            reasons = sorted({v.context for v in denied.values()})
+            note = f"DMP access (TD3.2): {len(denied)} document(s) refused: {'; '.join(reasons)}"[:2000]
+            facts = [dataclasses.replace(f, outcome_description=note) for f in facts]
         return SoapReply(outcome.response, Action.RETRIEVE_RESPONSE.value, parts=outcome.parts, mtom=True,
                          after_send=self._recorder(facts))
 
 
-# ------------------------------------------------------------------------------------------------
-# Audit facts (pure: the outcome and the request context in, AuditFacts out)
-
-
-def provide_audit_facts(
-    trail: AuditTrail, context: RequestContext, submission: SubmissionFacts, status: ResponseStatus
-) -> ae.AuditFacts:
-    """ITI-41, repository side (TF-2b 3.41.5.1.2): Import, the submission's patient and submission set."""
-    return trail.soap_facts(
-        ae.Transaction.ITI_41, context, status,
-        patient_ids=(submission.patient_id,) if submission.patient_id else (),
-        submission_set_unique_id=submission.submission_set_unique_id,
-    )
-
-
-def requested_patient(principal: object, documents: Sequence[DocumentResult]) -> str:
-    """The patient a Retrieve is about when a document does not say (one this repository does not hold).
-
-    The caller's assertion names it (XUA resource-id, the DMP patient's INS) when there is one; else the
-    request's documents found here belong to exactly one patient, and the caller asked for the others in
-    the same breath, so the failed read goes into that patient's trace too; else nobody ("")."""
-    resource_id = getattr(principal, "resource_id", "") or ""
-    if resource_id:
-        return str(resource_id)
-    known = {d.patient_id for d in documents if d.patient_id}
-    return known.pop() if len(known) == 1 else ""
-
-
-def retrieve_audit_facts(
-    trail: AuditTrail, context: RequestContext, documents: Sequence[DocumentResult], status: ResponseStatus
-) -> list[ae.AuditFacts]:
-    """ITI-43, repository side (TF-2b 3.43.6.1.2): Export. The builder takes one patient per event, so
-    the documents are grouped by their patient: one AuditFacts per patient, each giving a message for
-    the documents returned (0) and one for those not (8). Documents unknown here go to the patient of
-    `requested_patient`."""
-    fallback = requested_patient(context.principal, documents)
-    groups: dict[str, list[ae.DocumentRef]] = {}
-    for d in documents:
-        groups.setdefault(d.patient_id or fallback, []).append(ae.DocumentRef(
-            d.request.document_unique_id, d.request.repository_unique_id, d.request.home_community_id or "",
-            retrieved=d.served,
-        ))
-    if not groups:  # a request refused before any document was looked at
-        groups[fallback] = []
-    return [
-        trail.soap_facts(
-            ae.Transaction.ITI_43, context, status,
-            patient_ids=(patient,) if patient else (), documents=tuple(refs),
-        )
-        for patient, refs in groups.items()
-    ]
+    def denied(self, requests: Sequence[DocumentRequest], context: RequestContext) -> dict[str, Violation]:
+        """DMP TD3.2: the requested documents the registry does not let this caller retrieve, with why."""
+        ours = [r.document_unique_id for r in requests if r.repository_unique_id == self.settings.repository_unique_id]
+        if not ours:
+            return {}
+        if context.principal is None:
+            return {uid: Violation(ErrorCode.XDSRegistryError, ANONYMOUS, uid) for uid in ours}
+        try:
+            visible, refusal = self.registry.visible_unique_ids(
+                ours, self.settings.repository_unique_id, forward.write(context.principal, Operation.RETRIEVE))
+        except RegistryUnavailable as exc:
+            reason = f"the Document Registry could not decide the DMP access rules: {exc}"
+            return {uid: Violation(ErrorCode.XDSRegistryNotAvailable, reason, uid) for uid in ours}
+        if refusal:
+            return {uid: Violation(refusal[0].code, refusal[0].context, uid) for uid in ours}
+        return {uid: Violation(ErrorCode.XDSDocumentUniqueIdError, f"document {uid} is not available", uid)
+                for uid in ours if uid not in visible}
 
 
 def caller_security(decoded: DecodedRequest, context: RequestContext) -> etree._Element | None:
