@@ -10,12 +10,19 @@ import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from dmp.app import DmpServices, PathRouter
+from dmp.choices import Choices
+from dmp.model import Who, person_from_feed
+from dmp.patients import Rules
+from dmp.sql.store import SqlRecords
 from registry import query
 from registry.config import RegistrySettings
+from registry.dmp_facts import RegistryFactsSql
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterSettings, lock_keys, register
@@ -84,7 +91,7 @@ class Registry:
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed
         )
-        self.asgi = SoapService(
+        soap = SoapService(
             path=settings.path,
             endpoint=settings.endpoint,
             handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
@@ -95,6 +102,21 @@ class Registry:
             on_startup=[self.start_feed] if settings.feed_port else [],
             on_shutdown=[self.stop],
         )
+        self.asgi: Any = soap
+        self.dmp: DmpServices | None = None
+        self.records: SqlRecords | None = None
+        if settings.profile == "dmp":
+            # The DMP records live in the registry's database; `self.records.record_for` is the access rules' port.
+            self.records = SqlRecords(self.store.engine, settings.dmp.authorization_days)
+            self.records.migrate()
+            authorities = settings.ins_authorities.split(",") if settings.ins_authorities.strip() else dmp.INS_AUTHORITIES
+            rules = Rules(frozenset(a.strip() for a in authorities), settings.dmp.allow_creation,
+                          settings.dmp.authorization_days)
+            public = settings.endpoint[: len(settings.endpoint) - len(settings.path)] if settings.endpoint.endswith(
+                settings.path) else settings.endpoint
+            self.dmp = DmpServices(settings.dmp, self.records, RegistryFactsSql(self.store), rules, self.audit,
+                                   security, public)
+            self.asgi = PathRouter(soap, *self.dmp.routes(soap, settings.path))
 
     async def start_feed(self) -> None:
         await self.feed.start()
@@ -102,6 +124,8 @@ class Registry:
     async def stop(self) -> None:
         if self.settings.feed_port:
             await self.feed.stop()
+        if self.dmp is not None:
+            await self.dmp.close()
         self.audit.close()
 
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
@@ -174,3 +198,14 @@ class Registry:
             self.audit.record(ae.AuditFacts(
                 transaction=ae.Transaction.ITI_8, patient_ids=(str(merge.surviving),),
                 hl7=ae.Hl7Event(decision.trigger, decision.control_id, str(merge.subsumed)), **base))
+        if self.records is not None and self.settings.dmp.open_on_feed:
+            self.open_records(saved)
+
+    def open_records(self, saved: list[SavePatient]) -> None:
+        """dmp `open_on_feed`: a fed patient without a DMP gets an open one (as Mon espace santé creates them)."""
+        assert self.records is not None
+        for patient in saved:
+            with self.records.write(str(patient.key)) as tx:
+                if tx.record(str(patient.key)) is None:
+                    Choices(tx, str(patient.key), Who("feed", "", "ITI-8"), now_dtm()).open(
+                        person_from_feed(patient.demographics))
