@@ -80,14 +80,14 @@ def new_uuid() -> str:
 class Registry:
     """The running registry: its store and its SOAP endpoint (an ASGI app at `.asgi`)."""
 
-    def __init__(self, settings: RegistrySettings) -> None:
+    def __init__(self, settings: RegistrySettings, audit: AuditTrail | None = None) -> None:
         self.settings = settings
         # Settings that can be refused are checked before anything is opened or created.
         security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
         self.store = SqlRegistry(settings.database_url)
         self.store.migrate()
-        self.audit = AuditTrail(settings.audit_sender)
+        self.audit = audit or AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed
         )
