@@ -49,7 +49,7 @@ def test_the_patient_s_choices_from_the_command_line(api: str, capsys: pytest.Ca
     code, out, _ = xds(capsys, api, "authorised", PATIENT)
     assert code == 0
     rows = [line.split() for line in out.splitlines()]
-    assert [DOCTOR, "MAX", "LIBRE", "médecin", "traitant"] == rows[2][:5]
+    assert rows[2][:5] == [DOCTOR, "MAX", "LIBRE", "médecin", "traitant"]
     assert any(r[:2] == ["499900063480001", "authorised"] for r in rows)
     assert any(r[:3] == ["810000000002", "BLOQUE", "blocked"] for r in rows)
     code, out, _ = xds(capsys, api, "show", PATIENT)
