@@ -20,12 +20,13 @@ from registry.config import RegistrySettings
 from repository.app import Repository
 from repository.config import RepositorySettings
 from tests.builders import DMP_AUTHOR, DMP_CONTENT_TYPE, DMP_DOCUMENT, DMP_SIGNATURE, SubmissionBuilder, new_oid
-from tests.dmp.callers import Vihf
-from tests.dmp.messages import PATIENT, cx, key
+from tests.dmp.callers import STRUCTURE, Client, Vihf
+from tests.dmp.messages import PATIENT, cx, key, patient_list
 from tests.repository.wire import Content, provide, retrieve_element, simple_request
 from tests.security import fixtures
 from tests.security.server import ServerThread
 from xdscore import mtom, soap, vihf
+from xdscore.dmpws.vocabulary import DmpAction, DmpNS
 from xdscore.model import PatientKey
 from xdscore.vocabulary import NS, Action, AssociationType
 from xuatool.pki import TestPki
@@ -33,6 +34,7 @@ from xuatool.pki import TestPki
 pki = fixtures.pki
 PREFIX = "/si-dmp-server/v2/services"
 REPOSITORY_ID = "1.19.6.24.109.42.1"  # the repository's default repositoryUniqueId
+PS = f"{{{DmpNS.PATIENTS}}}"
 
 
 class _LateApp:
@@ -95,6 +97,20 @@ def test_iti41_and_iti43_through_the_dmp_base_url(stack: str, pki: TestPki) -> N
     assert answer.status_code == 200
     message = mtom.decode_message(answer.content, mtom.ContentType.parse(answer.headers["content-type"]))
     assert [a.data for a in message.attachments.values()] == [document]
+    # TD0.4 LASTDOC reads the registry's document dates: the structure's DMPs that got a document since then
+    api = f"{base.rsplit(PREFIX, 1)[0]}/dmp/api/patients/{urllib.parse.quote(key(PATIENT), safe='')}"
+    assert httpx.put(f"{api}/authorised/structure/{STRUCTURE}").status_code == 200
+    client_ = Client(pki, base)
+
+    def listed(since: str) -> list[tuple[str, str]]:
+        answer = client_.post("patientsSpecific", patient_list(since, "LASTDOC"), DmpAction.PATIENT_LIST.value,
+                              Vihf(mode=vihf.INDIRECTE, patient=""))
+        return [(row.findtext(f"{PS}patientIdentifier/{PS}nationalId"), row.findtext(f"{PS}lastAddDate") or "")
+                for row in answer.iter(f"{PS}patientlistData")]
+
+    [(listed_patient, added)] = listed("20000101")
+    assert listed_patient == PATIENT and len(added) == 14
+    assert listed("29990101") == []
 
 
 def test_an_unreachable_repository_is_a_soap_fault(tmp_path: Path) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 from lxml import etree
 
+from dmp.model import StoredRecord
 from registry.app import Registry
 from registry.config import RegistrySettings
 from tests.dmp import messages as m
@@ -226,9 +228,6 @@ def test_a_dmp_attached_to_mes_is_not_closed_here(client: Client, served: tuple[
     patient = "180017512345619"
     registry = served[2]
     assert registry.records is not None
-    from dataclasses import replace
-
-    from dmp.model import StoredRecord
     with registry.records.write() as tx:
         tx.save(replace(StoredRecord(m.key(patient), created_at="20260101000000", updated_at="20260101000000"),
                         mes_attached=True))
