@@ -15,14 +15,14 @@ import httpx
 import pytest
 from lxml import etree
 
+from harness.builders import DMP_AUTHOR, DMP_CONTENT_TYPE, DMP_DOCUMENT, DMP_SIGNATURE, SubmissionBuilder, new_oid
+from harness.wire import Content, provide, retrieve_element, simple_request
 from registry.app import Registry
 from registry.config import RegistrySettings
 from repository.app import Repository
 from repository.config import RepositorySettings
-from tests.builders import DMP_AUTHOR, DMP_CONTENT_TYPE, DMP_DOCUMENT, DMP_SIGNATURE, SubmissionBuilder, new_oid
 from tests.dmp.callers import STRUCTURE, Client, Vihf
 from tests.dmp.messages import PATIENT, cx, key, patient_list
-from tests.repository.wire import Content, provide, retrieve_element, simple_request
 from tests.security import fixtures
 from tests.security.server import ServerThread
 from xdscore import mtom, soap, vihf
