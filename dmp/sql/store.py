@@ -10,8 +10,10 @@ authorisation) cannot interleave.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, or_, select
@@ -21,7 +23,7 @@ from dmp.sql import schema
 from dmp.sql.migrate import upgrade
 from xdscore.access.record import ActorKind, PatientRecord, RecordStatus, patient_key
 from xdscore.dmpws.vocabulary import AuthorizationMode
-from xdsservice.database import advisory_lock, writing
+from xdsservice.database import advisory_lock, make_engine, writing
 
 R, A, H = schema.records, schema.actors, schema.history
 
@@ -161,3 +163,17 @@ class SqlRecords:
         """The record of the patient whose INS CX is `patient_id`, None when the patient has no DMP."""
         with self.read() as tx:
             return tx.view(patient_key(patient_id), self.authorisation_days)
+
+
+def from_environment() -> SqlRecords:
+    """The records of the registry's database for another process (the repository's access rules:
+    `XDS_ACCESS_RECORDS=dmp.sql.store:from_environment`): `XDS_REGISTRY_DATABASE_URL`, else the registry's
+    default SQLite file under `XDS_REGISTRY_DATA_DIR` or `$XDS_DATA_DIR/registry`; the authorisation
+    lifetime from `XDS_DMP_AUTHORIZATION_DAYS` (as the registry reads them)."""
+    env = os.environ
+    url = env.get("XDS_REGISTRY_DATABASE_URL", "")
+    if not url:
+        folder = Path(env.get("XDS_REGISTRY_DATA_DIR") or Path(env.get("XDS_DATA_DIR") or "./data") / "registry")
+        url = f"sqlite:///{(folder / 'registry.db').resolve()}"
+    days = env.get("XDS_DMP_AUTHORIZATION_DAYS", "0").strip() or "0"
+    return SqlRecords(make_engine(url), int(days) if days.isdigit() else 0)

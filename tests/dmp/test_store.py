@@ -128,3 +128,22 @@ def test_records_of_a_professional_and_of_a_structure(url: str) -> None:
         assert sorted(r.patient for r, _ in by_structure) == sorted([key(PATIENT), key(OTHER)])
         assert tx.records_of(ActorKind.PROFESSIONAL, []) == []
     store.engine.dispose()
+
+
+def test_another_process_reads_the_registry_s_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository's access rules open the registry's database: `dmp.sql.store:from_environment`."""
+    from dmp.sql.store import from_environment
+
+    monkeypatch.delenv("XDS_REGISTRY_DATABASE_URL", raising=False)
+    monkeypatch.delenv("XDS_REGISTRY_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("XDS_DMP_AUTHORIZATION_DAYS", "7")
+    writer = SqlRecords(make_engine(f"sqlite:///{tmp_path}/registry/registry.db"))
+    writer.migrate()
+    with writer.write() as tx:
+        tx.save(StoredRecord(key(PATIENT), status=RecordStatus.CLOSED, created_at=NOW, updated_at=NOW))
+    reader = from_environment()
+    view = reader.record_for(cx(PATIENT))
+    assert reader.authorisation_days == 7 and view is not None and view.status is RecordStatus.CLOSED
+    writer.engine.dispose()
+    reader.engine.dispose()
