@@ -66,7 +66,7 @@ class DmpServices:
 
     def __init__(self, settings: DmpSettings, records: SqlRecords, facts: RegistryFacts, rules: patients.Rules,
                  audit: AuditTrail, security: SecurityHook | None, public_base: str,
-                 now: Callable[[], str] = now_dtm) -> None:
+                 now: Callable[[], str] = now_dtm, idle_timeout: float | None = None) -> None:
         self.settings, self.records, self.facts, self.rules, self.audit = settings, records, facts, rules, audit
         self.now = now
         base = settings.base
@@ -74,7 +74,7 @@ class DmpServices:
 
         def service(name: str, handlers: dict[str, Any]) -> SoapService:
             return SoapService(path=f"{base}/{name}", endpoint=f"{self.public_base}{base}/{name}", handlers=handlers,
-                               max_bytes=settings.max_request_bytes, security=security)
+                               max_bytes=settings.max_request_bytes, security=security, idle_timeout=idle_timeout)
 
         self.patients = service("patients", dict.fromkeys(_INTERACTIONS, self.on_patients))
         self.habilitations = service("habilitations", {

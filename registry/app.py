@@ -121,7 +121,7 @@ class Registry:
             public = settings.endpoint[: len(settings.endpoint) - len(settings.path)] if settings.endpoint.endswith(
                 settings.path) else settings.endpoint
             self.dmp = DmpServices(settings.dmp, self.records, RegistryFactsSql(self.store), rules, self.audit,
-                                   security, public)
+                                   security, public, idle_timeout=settings.idle_timeout)
             self.asgi = PathRouter(soap, *self.dmp.routes(soap, settings.path))
 
     async def start_feed(self) -> None:
