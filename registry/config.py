@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dmp.config import DmpSettings
 from xdscore.queries import Limits
+from xdsservice.access import AccessSettings
 from xdsservice.audit_sender import AuditSenderSettings
 from xdsservice.config import Layout, Sources, Vars, load_settings
 from xdsservice.security import SecuritySettings
@@ -58,6 +59,7 @@ class RegistrySettings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     audit_sender: AuditSenderSettings = field(default_factory=AuditSenderSettings)
     dmp: DmpSettings = field(default_factory=DmpSettings)  # [registry.dmp], XDS_DMP_*: the dmp profile's services
+    access: AccessSettings = field(default_factory=AccessSettings)  # dmp: access rules (xdsservice.access)
 
     @classmethod
     def layout(cls, service: str) -> Layout:
