@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from registry.app import Registry
 from registry.config import RegistrySettings
 from repository.app import Repository
 from repository.config import RepositorySettings
-from tests.dmp.callers import STRUCTURE, Client, Vihf
+from tests.dmp.callers import DOCTOR, STRUCTURE, Client, Vihf
 from tests.dmp.messages import PATIENT, cx, key, patient_list
 from tests.security import fixtures
 from tests.security.server import ServerThread
@@ -29,6 +30,7 @@ from xdscore import mtom, soap, vihf
 from xdscore.dmpws.vocabulary import DmpAction, DmpNS
 from xdscore.model import PatientKey
 from xdscore.vocabulary import NS, Action, AssociationType
+from xdsservice.tls import TlsSettings, client_ssl_context, uvicorn_ssl_kwargs
 from xuatool.pki import TestPki
 
 pki = fixtures.pki
@@ -47,15 +49,33 @@ class _LateApp:
         await self.target(scope, receive, send)
 
 
+@dataclass
+class Stack:
+    base: str  # the DMP's base URL on the registry's port
+    files: Path  # the test PKI
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(timeout=60, verify=client_ssl_context(str(self.files / "trust")))
+
+
 @pytest.fixture(scope="module")
-def stack(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def stack(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The registry (HTTPS) and the repository, which reaches it over mutual TLS as the access rules ask
+    (it forwards its caller's identity: docs/dmp-access.md)."""
     data = tmp_path_factory.mktemp("dmp-repository-path")
-    trust = pki.write(data / "pki")  # the trust folder
-    common = {"XDS_SECURITY": "optional", "XDS_TRUST_DIR": str(trust), "XDS_PROFILE": "dmp", "XDS_CONFIG": os.devnull,
-              "XDS_AUDIT_SENDER_TRANSPORT": "off", "XDS_DATA_DIR": str(data), "XDS_REGISTRY_FEED_PORT": "0"}
+    files = pki.write(data / "pki").parent
+    common = {"XDS_SECURITY": "optional", "XDS_TRUST_DIR": str(files / "trust"), "XDS_PROFILE": "dmp",
+              "XDS_CONFIG": os.devnull, "XDS_AUDIT_SENDER_TRANSPORT": "off", "XDS_DATA_DIR": str(data),
+              "XDS_REGISTRY_FEED_PORT": "0"}
+    tls = TlsSettings(cert=str(files / "server.pem"), key=str(files / "server.key"), client_ca=str(files / "trust"),
+                      client_auth="optional")
     late = _LateApp()
-    with ServerThread(late) as registry_server:
-        repository = Repository(RepositorySettings.load(common, registry_url=registry_server.url("/xds/registry")))
+    with ServerThread(late, **uvicorn_ssl_kwargs(tls)) as registry_server:
+        repository = Repository(RepositorySettings.load({
+            **common, "XDS_REPOSITORY_REGISTRY_URL": registry_server.url("/xds/registry", "https"),
+            "XDS_REPOSITORY_REGISTRY_TLS_CA": str(files / "trust" / "ca.pem"),
+            "XDS_REPOSITORY_REGISTRY_TLS_CERT": str(files / "client.pem"),
+            "XDS_REPOSITORY_REGISTRY_TLS_KEY": str(files / "client.key")}))
         with ServerThread(repository.asgi) as repository_server:
             env = {**common, "XDS_DMP_REPOSITORY_URL": repository_server.url("/xds/repository")}
             registry = Registry(RegistrySettings.load(env))
@@ -64,7 +84,7 @@ def stack(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
             with registry.store.write() as tx:
                 tx.save_patient(patient, cx(PATIENT), {}, "20260101000000")
             late.target = registry.asgi
-            yield registry_server.url(PREFIX)
+            yield Stack(registry_server.url(PREFIX, "https"), files)
         repository.registry.close()
         repository.store.close()
 
@@ -81,30 +101,33 @@ def _submission() -> tuple[SubmissionBuilder, str]:
     return builder, unique_id
 
 
-def test_iti41_and_iti43_through_the_dmp_base_url(stack: str, pki: TestPki) -> None:
-    base = stack
-    opened = httpx.post(f"{base.rsplit(PREFIX, 1)[0]}/dmp/api/patients/{urllib.parse.quote(key(PATIENT), safe='')}/open")
-    assert opened.status_code == 200
+def test_iti41_and_iti43_through_the_dmp_base_url(stack: Stack, pki: TestPki) -> None:
+    base = stack.base
     document, signature = b"<ClinicalDocument>compte rendu</ClinicalDocument>", b"<Signature/>"
     builder, unique_id = _submission()
     seal = Vihf(mode=vihf.INDIRECTE, patient=cx(PATIENT))
-    with httpx.Client(timeout=60) as client:
+    api = f"{base.rsplit(PREFIX, 1)[0]}/dmp/api/patients/{urllib.parse.quote(key(PATIENT), safe='')}"
+    with stack.http() as client:
+        assert client.post(f"{api}/open").status_code == 200
+        # TD2.1 by the structure (its seal): an author's institution, no authorisation needed to feed
         reply = provide(client, f"{base}/repository", builder,
                         {"Document01": Content.of(document), "Signature01": Content.of(signature)}, security=seal.header(pki))
         assert reply.status == "Success", reply
-        content_type, data = simple_request(retrieve_element((REPOSITORY_ID, unique_id)), Action.RETRIEVE, seal.header(pki))
+        # TD3.2 by an authorised doctor (the access rules: consultation needs an authorisation; not INDIRECTE)
+        assert client.put(f"{api}/authorised/ps/{DOCTOR}").status_code == 200
+        doctor = Vihf(patient=cx(PATIENT), signed=True)
+        content_type, data = simple_request(retrieve_element((REPOSITORY_ID, unique_id)), Action.RETRIEVE, doctor.header(pki))
         answer = client.post(f"{base}/repository", content=data, headers={"content-type": content_type})
-    assert answer.status_code == 200
-    message = mtom.decode_message(answer.content, mtom.ContentType.parse(answer.headers["content-type"]))
-    assert [a.data for a in message.attachments.values()] == [document]
-    # TD0.4 LASTDOC reads the registry's document dates: the structure's DMPs that got a document since then
-    api = f"{base.rsplit(PREFIX, 1)[0]}/dmp/api/patients/{urllib.parse.quote(key(PATIENT), safe='')}"
-    assert httpx.put(f"{api}/authorised/structure/{STRUCTURE}").status_code == 200
-    client_ = Client(pki, base)
+        assert answer.status_code == 200
+        message = mtom.decode_message(answer.content, mtom.ContentType.parse(answer.headers["content-type"]))
+        assert [a.data for a in message.attachments.values()] == [document], message.root.decode()[-900:]
+        # TD0.4 LASTDOC reads the registry's document dates: the structure's DMPs that got a document since then
+        assert client.put(f"{api}/authorised/structure/{STRUCTURE}").status_code == 200
+    dmp_client = Client(pki, base, stack.files)
 
     def listed(since: str) -> list[tuple[str, str]]:
-        answer = client_.post("patientsSpecific", patient_list(since, "LASTDOC"), DmpAction.PATIENT_LIST.value,
-                              Vihf(mode=vihf.INDIRECTE, patient=""))
+        answer = dmp_client.post("patientsSpecific", patient_list(since, "LASTDOC"), DmpAction.PATIENT_LIST.value,
+                                 Vihf(mode=vihf.INDIRECTE, patient=""))
         return [(row.findtext(f"{PS}patientIdentifier/{PS}nationalId"), row.findtext(f"{PS}lastAddDate") or "")
                 for row in answer.iter(f"{PS}patientlistData")]
 

@@ -324,17 +324,23 @@ def test_malformed_and_unknown_requests_get_the_dmp_answers(client: Client) -> N
     assert client.raw("nothing", b"").status_code == 404
 
 
-def test_the_registry_answers_at_the_dmp_path(client: Client, pki: TestPki) -> None:
+def test_the_registry_answers_at_the_dmp_path(client: Client, served, files: Path) -> None:  # type: ignore[no-untyped-def]
     from xdscore.queries import ReturnType, encode_request
     from xdscore.vocabulary import Action
     from xdscore.vocabulary import StoredQueryId as Q
 
-    body = encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": m.key(m.PATIENT),
+    patient = "180017512345633"
+    open_dmp(served, files, patient)
+    body = encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": m.key(patient),
                                             "$XDSDocumentEntryStatus": ["urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"]},
                           ReturnType.LEAF_CLASS)
-    answer = client.post("registry", body, Action.STORED_QUERY.value, Vihf(signed=True))
-    assert answer.tag == f"{{{NS.QUERY}}}AdhocQueryResponse", etree.tostring(answer)[:400]
-    assert answer.get("status").endswith("Success")
+    caller = Vihf(patient=m.cx(patient), signed=True)
+    refused = client.post("registry", body, Action.STORED_QUERY.value, caller)
+    assert refused.tag == f"{{{NS.QUERY}}}AdhocQueryResponse", etree.tostring(refused)[:400]
+    assert refused.get("status").endswith("Failure")  # the access rules: no authorisation yet
+    assert set_auth(client, patient, caller=caller) == ("DMPOk", "")
+    answer = client.post("registry", body, Action.STORED_QUERY.value, caller)
+    assert answer.get("status").endswith("Success"), etree.tostring(answer)[:600]
 
 
 # --- the patient API --------------------------------------------------------------------------------------
