@@ -36,9 +36,10 @@ SettingsT = TypeVar("SettingsT")
 # Top-level tables of the file: one per service, plus the sections shared by several services. Each is also
 # the prefix of its variables (`[audit_sender]`: XDS_AUDIT_SENDER_*).
 TABLES = frozenset({"registry", "repository", "audit", "audit_sender", "security"})
-# Sections read from the environment only under prefixes of their own (XDS_TLS_CERT, XDS_ACCESS_NOTICE_DAYS),
-# besides XDS_<SERVICE>_TLS_* / _ACCESS_* inside the service's prefix.
-ENVIRONMENT_SECTIONS = ("XDS_TLS_", "XDS_ACCESS_")
+# Sections read from the environment under prefixes of their own (XDS_TLS_CERT, XDS_ACCESS_NOTICE_DAYS, the
+# registry's DMP services' XDS_DMP_*), besides XDS_<SERVICE>_TLS_* / _ACCESS_* inside the service's prefix. A new
+# one goes here, so that the services that do not read it leave its variables alone.
+ENVIRONMENT_SECTIONS = ("XDS_TLS_", "XDS_ACCESS_", "XDS_DMP_")
 # Every other XDS_* variable, in one place: the global ones (each read as a key of some sections, or by every
 # service) and the prefixes of what is not a service (the `xds` client, the tests and their tools).
 GLOBAL_VARIABLES = frozenset({"XDS_CONFIG", "XDS_DATA_DIR", "XDS_PROFILE", "XDS_SECURITY", "XDS_TRUST_DIR"})

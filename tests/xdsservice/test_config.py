@@ -105,6 +105,7 @@ def test_a_malformed_variable_is_one_line_naming_it(var: str, value: str, messag
         (RegistrySettings, "XDS_SECURITY_CLOCK_SKWE", r"^XDS_SECURITY_CLOCK_SKWE: unknown variable"),
         (RegistrySettings, "XDS_AUDIT_SENDER_HOTS", r"^XDS_AUDIT_SENDER_HOTS: unknown variable .*XDS_AUDIT_SENDER_HOST\?$"),
         (RegistrySettings, "XDS_ACCESS_NOTICE_DAY", r"^XDS_ACCESS_NOTICE_DAY: unknown variable .*XDS_ACCESS_NOTICE_DAYS\?$"),
+        (RegistrySettings, "XDS_DMP_OPEN_ON_FEEED", r"^XDS_DMP_OPEN_ON_FEEED: unknown variable .*XDS_DMP_OPEN_ON_FEED\?$"),
         (RepositorySettings, "XDS_REPOSITORY_SPIL_THRESHOLD", r"^XDS_REPOSITORY_SPIL_THRESHOLD: unknown variable"),
         (AuditSettings, "XDS_AUDIT_HTTP_PROT", r"^XDS_AUDIT_HTTP_PROT: unknown variable .*XDS_AUDIT_HTTP_PORT\?$"),
         (AuditSettings, "XDS_AUDITT_PORT", r"^XDS_AUDITT_PORT: unknown variable \(no service setting has this prefix\)"),
@@ -125,7 +126,7 @@ def test_a_variable_that_names_no_setting_is_refused(cls: type, var: str, messag
         # another service's settings (misspelt or not) are that service's to check: `make run` gives all three one
         # environment
         (RegistrySettings, {"XDS_REPOSITORY_PROT": "1", "XDS_AUDIT_HTTP_PROT": "1", "XDS_REPOSITORY_TLS_CRT": "x"}),
-        (RepositorySettings, {"XDS_REGISTRY_PROT": "1", "XDS_REGISTRY_ACCESS_NOTICE_DAYS": "3"}),
+        (RepositorySettings, {"XDS_REGISTRY_PROT": "1", "XDS_REGISTRY_ACCESS_NOTICE_DAYS": "3", "XDS_DMP_PREFIX": "/x"}),
         # the sink sends no audit: the senders' section is the registry's and the repository's
         (AuditSettings, {"XDS_AUDIT_SENDER_PORT": "1", "XDS_AUDIT_SENDER_HOTS": "x", "XDS_TLS_KYE": "x"}),
     ],
