@@ -45,7 +45,7 @@ class Sink:
 
     async def start(self) -> None:
         s = self.settings
-        self.store = await asyncio.to_thread(AuditStore.open, s.database_url)
+        self.store = await asyncio.to_thread(AuditStore.open, s.database_url, True, s.retention_days)
         self.receiver = AuditReceiver(s, self.store)
         await self.receiver.start()
         if s.http_enabled:
