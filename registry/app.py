@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,16 +16,22 @@ from lxml import etree
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from registry import query
+from registry.access import AccessNote, Acting, RegistryAccess, acting
+from registry.announce import ANNOUNCED, Announcement, Announcer
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterSettings, lock_keys, register
+from registry.remove import remove
 from registry.sql.errors import database_violation, is_contention
 from registry.sql.queries import QuerySql
 from registry.sql.store import SqlRegistry
+from registry.update import lock_keys as update_lock_keys
+from registry.update import update
 from registry.valuesets import ValueSetFolderError, load_value_sets
+from xdscore.access.record import PatientRecords
 from xdscore.clock import dtm
-from xdscore.ebrim import query_response, response, submit_objects
+from xdscore.ebrim import query_response, remove_objects, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.model import Submission
 from xdscore.profiles import Profile, dmp
@@ -32,6 +39,7 @@ from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
 from xdsservice import schema_validation
+from xdsservice.access import load_records, trusted_system
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
@@ -76,11 +84,14 @@ def new_uuid() -> str:
 class Registry:
     """The running registry: its store and its SOAP endpoint (an ASGI app at `.asgi`)."""
 
-    def __init__(self, settings: RegistrySettings) -> None:
+    def __init__(self, settings: RegistrySettings, records: PatientRecords | None = None) -> None:
         self.settings = settings
         # Settings that can be refused are checked before anything is opened or created.
         security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
+        # The DMP's access rules (docs/dmp-access.md): on every read and write of the dmp profile.
+        self.access = RegistryAccess(records or load_records(settings.access), settings.access.policy()) \
+            if settings.profile == "dmp" else None
         self.store = SqlRegistry(settings.database_url)
         self.store.migrate()
         self.audit = AuditTrail(settings.audit_sender)
@@ -89,16 +100,28 @@ class Registry:
             max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
             workers=settings.feed_workers,
         )
+        # The announcement timer of documents hidden from the patient (DMP, CSP R1111-53; registry.announce).
+        self.announcer = Announcer(self.store, settings.access.policy(), settings.access.timer_seconds,
+                                   self.audit_announcements) if self.access else None
+        startup = [self.start_feed] if settings.feed_port else []
+        if self.announcer is not None:
+            startup.append(self.announcer.start)
         self.asgi = SoapService(
             path=settings.path,
             endpoint=settings.endpoint,
-            handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
+            handlers={
+                Action.REGISTER.value: self.on_register,
+                Action.STORED_QUERY.value: self.on_query,
+                Action.UPDATE.value: self.on_update,
+                Action.RESTRICTED_UPDATE.value: self.on_restricted_update,
+                Action.DELETE.value: self.on_delete,
+            },
             max_bytes=settings.max_request_bytes,
             idle_timeout=settings.idle_timeout,
             security=security,
             wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),
             xsd=lambda name: schema_document(name, settings.endpoint),
-            on_startup=[self.start_feed] if settings.feed_port else [],
+            on_startup=startup,
             on_shutdown=[self.stop],
         )
 
@@ -106,18 +129,23 @@ class Registry:
         await self.feed.start()
 
     async def stop(self) -> None:
+        if self.announcer is not None:
+            await self.announcer.stop()
         if self.settings.feed_port:
             await self.feed.stop()
         self.audit.close()
 
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
+        note, who = AccessNote(), self.acting(decoded, context)
         # ebRS 3.0 schema first (element order, object kinds): nothing reads a malformed submission.
         violations = []
         if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:
             violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
         sub = None if violations else submit_objects.read(body)
-        if sub is not None:
+        if sub is not None and self.access is not None:
+            violations = self.access.check_submission(who, sub, note)
+        if sub is not None and not violations:  # a refused submission stores nothing
             violations = self._register(sub)
         status = response.status_for(violations)
         ss = sub.submission_set if sub is not None else None
@@ -125,9 +153,15 @@ class Registry:
             ae.Transaction.ITI_42, context, status,
             patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
             submission_set_unique_id=(ss.unique_id or "") if ss else "",
+            outcome_description=note.describe() if self.access else "",
         )
+        facts = replace(facts, principal=who.principal) if who.principal else facts  # a forwarded caller
         return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
                          after_send=[lambda: self.audit.record(facts)])
+
+    @staticmethod
+    def acting(decoded: DecodedRequest, context: RequestContext) -> Acting:
+        return acting(context.principal, trusted_system(context), decoded.request.header)
 
     def _register(self, sub: Submission) -> list[Violation]:
         now = now_dtm()
@@ -145,10 +179,82 @@ class Registry:
             log.exception("ITI-42: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
             return [database_violation(exc)]
 
+    def on_update(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-57 Update Document Set."""
+        return self._update(decoded, context, restricted=False)
+
+    def on_restricted_update(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-92 Restricted Update Document Set."""
+        return self._update(decoded, context, restricted=True)
+
+    def _update(self, decoded: DecodedRequest, context: RequestContext, restricted: bool) -> SoapReply:
+        body = decoded.request.body
+        violations = []
+        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:  # ebRS 3.0 schema first, as for ITI-42
+            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+        sub = None if violations else submit_objects.read(body)
+        if sub is not None:
+            violations = self._apply_update(sub, restricted)
+        status = response.status_for(violations)
+        ss = sub.submission_set if sub is not None else None
+        facts = self.audit.soap_facts(
+            ae.Transaction.ITI_92 if restricted else ae.Transaction.ITI_57, context, status,
+            patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
+            submission_set_unique_id=(ss.unique_id or "") if ss else "",
+        )
+        action = Action.RESTRICTED_UPDATE_RESPONSE if restricted else Action.UPDATE_RESPONSE
+        return SoapReply(response.write(violations, status), action.value, after_send=[lambda: self.audit.record(facts)])
+
+    def _apply_update(self, sub: Submission, restricted: bool) -> list[Violation]:
+        now = now_dtm()
+        name = "ITI-92" if restricted else "ITI-57"
+        try:
+            with self.store.write(update_lock_keys(sub)) as tx:
+                outcome = update(sub, tx, self.register_settings, now, new_uuid, restricted)
+                if outcome.changes is not None:
+                    tx.apply(outcome.changes, now)
+            return outcome.violations
+        except IntegrityError:
+            # The unique (lid, version) index: another request made the same new version first.
+            log.warning("%s refused by a uniqueness constraint (concurrent update)", name, exc_info=True)
+            return [Violation(ErrorCode.XDSMetadataVersionError, "another update of the same object was registered "
+                              "concurrently; query the latest version and retry")]
+        except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+            log.exception("%s: %s", name, "database busy or unavailable" if is_contention(exc) else "database refused it")
+            return [database_violation(exc)]
+
+    def on_delete(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-62 Remove Metadata (Delete Document Set)."""
+        body = decoded.request.body
+        request = remove_objects.read(body)
+        violations = list(request.violations) or schema_validation.violations(body, ErrorCode.XDSRegistryError)
+        patients: list[str] = []
+        removed: list[str] = []
+        if not violations:
+            try:
+                with self.store.write(request.ids) as tx:
+                    outcome = remove(list(request.ids), tx)
+                    if outcome.changes is not None:
+                        tx.apply(outcome.changes, now_dtm())
+                violations, patients = outcome.violations, outcome.patients
+                removed = [uuid for uuid, _ in outcome.removed]
+            except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+                violations = [database_violation(exc)]
+                log.exception("ITI-62: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
+        status = response.status_for(violations)
+        facts = self.audit.soap_facts(
+            ae.Transaction.ITI_62, context, status, patient_ids=tuple(patients),
+            removed_objects=tuple(removed or request.ids),
+        )
+        return SoapReply(response.write(violations, status), Action.DELETE_RESPONSE.value,
+                         after_send=[lambda: self.audit.record(facts)])
+
     def on_query(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
         if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
+        note, who = AccessNote(), self.acting(decoded, context)
+        guard = self.access.query_guard(who, note) if self.access else None
         invalid = schema_validation.violations(body, ErrorCode.XDSRegistryError, query=True)
         try:
             if invalid:
@@ -156,7 +262,8 @@ class Registry:
             else:
                 with self.store.read() as tx:
                     outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
-                                           self.settings.query_limits())
+                                           self.settings.query_limits(), guard,
+                                           self.register_settings.profile.hidden_statuses)
         except DBAPIError as exc:  # contention is Busy; a query the database cannot run is an error
             refused = [database_violation(exc)]
             log.exception("ITI-18: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
@@ -170,8 +277,22 @@ class Registry:
                 etree.tostring(body),
                 (outcome.query.home or "") if outcome.query else "",
             ),
+            outcome_description=note.describe() if self.access else "",
         )
+        facts = replace(facts, principal=who.principal) if who.principal else facts  # a forwarded caller
+        if self.access:
+            log.debug("ITI-18 %s", note.describe())
         return SoapReply(outcome.response, Action.STORED_QUERY_RESPONSE.value, after_send=[lambda: self.audit.record(facts)])
+
+    def audit_announcements(self, done: list[Announcement]) -> None:
+        """DMP announcements as audit events (the sink turns them into the patient's notifications)."""
+        node = self.audit.server(self.settings.endpoint)
+        for x in done:
+            kind = ae.Transaction.DMP_ANNOUNCED if x.kind == ANNOUNCED else ae.Transaction.DMP_ANNOUNCEMENT_NOTICE
+            self.audit.record(ae.AuditFacts(
+                transaction=kind, event_time=datetime.now(UTC), outcome=ae.EventOutcome.SUCCESS, client=node,
+                server=node, audit_source=self.audit.source, patient_ids=(x.patient_id,),
+                documents=(ae.DocumentRef(x.unique_id, x.repository_unique_id),)))
 
     def audit_feed(self, decision: FeedDecision, peer: str) -> None:
         """ITI-8: one Patient Record event per message applied (an A40 gives the delete and the update)."""

@@ -51,7 +51,8 @@ objects = Table(
     Index("ux_objects_uuid", "uuid", unique=True),
     Index("ix_objects_patient", "patient", "kind", "status"),
     Index("ix_objects_unique_id", "unique_id", "kind"),
-    Index("ix_objects_lid", "lid"),
+    # One row per version of a logical object: of two concurrent new versions, one wins (ITI-57).
+    Index("ux_objects_lid_version", "lid", "version", unique=True),
     # A SubmissionSet uniqueId is never reused; a Folder's only by its own later versions (ITI-57).
     Index("ux_objects_ss_unique_id", "unique_id", unique=True,
           sqlite_where=text("kind = 'SS'"), postgresql_where=text("kind = 'SS'")),
@@ -141,4 +142,14 @@ associations = Table(
     Column("submission_set_status", String(16)),
     Index("ix_associations_source", "source", "association_type"),
     Index("ix_associations_target", "target", "association_type"),
+)
+
+# DMP: what the announcement job (registry.announce, CSP R1111-53) has done for each logical document hidden
+# from the patient: the two-week notice and the one-month announcement, each at most once.
+dmp_announcements = Table(
+    "dmp_announcements",
+    metadata,
+    Column("lid", String(UUID_LEN), primary_key=True),
+    Column("notice_at", String(TIME_LEN)),
+    Column("announced_at", String(TIME_LEN)),
 )

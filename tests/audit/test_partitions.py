@@ -141,10 +141,10 @@ def test_a_patients_trace_reads_its_index_in_the_months_asked(pg_store: AuditSto
 def test_the_migration_keeps_existing_events_and_goes_back(backend: str, tmp_path, request) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'audit.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     engine = make_engine(url)
-    MIGRATIONS.upgrade(engine, "0001")
+    MIGRATIONS.upgrade(engine, "0002")
     store = AuditStore(engine)
     v1 = sa.MetaData()
-    v1.reflect(engine)  # 0001's layout: no event_time on the side tables; typed columns, as 0001's store wrote them
+    v1.reflect(engine)  # 0002's layout: no event_time on the side tables; typed columns, as its store wrote them
     with engine.begin() as conn:
         for i, at in enumerate((months_ago(0), months_ago(30))):
             row = store._row(record(at), ORIGIN)
@@ -153,6 +153,9 @@ def test_the_migration_keeps_existing_events_and_goes_back(backend: str, tmp_pat
             conn.execute(v1.tables["audit_event_document"].insert().values(
                 event_id=event_id, position=0, document_unique_id=f"1.2.3.{i}", repository_unique_id="1.2.3",
                 home_community_id=""))
+        conn.execute(v1.tables["audit_notification"].insert().values(
+            event_id=1, patient_id=PATIENT, kind="first_access", event_time=months_ago(0), user_id="u", user_name="U",
+            access_mode="normal", transaction="ITI-18", document_unique_id="", text="t"))
     MIGRATIONS.upgrade(engine)
     trace = store.accesses(PATIENT)
     assert [e["event_time"] for e in trace] == [months_ago(0), months_ago(30)]
@@ -160,10 +163,12 @@ def test_the_migration_keeps_existing_events_and_goes_back(backend: str, tmp_pat
     assert [d["document_unique_id"] for e in trace for d in e["documents"]] == ["1.2.3.0", "1.2.3.1"]
     store.add([(record(months_ago(1)), ORIGIN)])
     assert sorted(e["id"] for e in store.accesses(PATIENT)) == [1, 2, 3]  # the id sequence carried on
-    MIGRATIONS.downgrade(engine, "0001")
+    assert [(n["event_id"], n["kind"]) for n in store.notifications(PATIENT)] == [(1, "first_access")]
+    MIGRATIONS.downgrade(engine, "0002")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM audit_event").scalar() == 3
         assert conn.exec_driver_sql("SELECT count(*) FROM audit_event_patient").scalar() == 3
+        assert conn.exec_driver_sql("SELECT count(*) FROM audit_notification").scalar() == 1
     MIGRATIONS.upgrade(engine)
     assert len(store.accesses(PATIENT)) == 3
     engine.dispose()

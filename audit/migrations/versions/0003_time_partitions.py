@@ -4,11 +4,12 @@ The patient and document rows carry their event's event_time (the partition key 
 the order of a patient's trace, read from one index (patient_id, event_time, event_id)); a message is unique
 by (digest, event_time), as a unique key of a partitioned table must hold the key (one message has one
 EventDateTime: the same rule). No foreign keys: an event and its rows are written in one transaction and
-dropped together, a month at a time. SQLite gets the same tables, unpartitioned.
-The three tables are rebuilt (renamed, created anew, copied, dropped), ids and sequence kept.
+dropped together, a month at a time; `audit_notification` loses its foreign key too (an event's key is now
+(id, event_time)). SQLite gets the same tables, unpartitioned.
+The tables are rebuilt (renamed, created anew, copied, dropped), ids and sequences kept.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-30
 """
 
@@ -21,8 +22,8 @@ from alembic import op
 
 from audit import partitions
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -32,9 +33,11 @@ _EVENT_COLUMNS = (
     "syslog_app_name", "syslog_procid", "event_id", "event_name", "event_action", "event_type", "event_type_name",
     "event_time", "outcome", "user_id", "user_name", "user_roles", "organisation_id", "organisation", "access_mode",
     "purposes", "source_user_id", "source_address", "destination_user_id", "destination_address", "audit_source_id",
-    "submission_set_id", "query_id", "message",
+    "submission_set_id", "query_id", "message", "outcome_description",
 )
 _DOCUMENT_COLUMNS = ("position", "document_unique_id", "repository_unique_id", "home_community_id")
+_NOTIFICATION_COLUMNS = ("id", "event_id", "patient_id", "kind", "event_time", "user_id", "user_name", "access_mode",
+                         "transaction", "document_unique_id", "text")
 
 
 def _event_columns(postgresql: bool) -> list[sa.Column]:
@@ -73,7 +76,37 @@ def _event_columns(postgresql: bool) -> list[sa.Column]:
         sa.Column("submission_set_id", sa.String(255), nullable=False),
         sa.Column("query_id", sa.String(255), nullable=False),
         sa.Column("message", sa.LargeBinary(), nullable=False),
+        sa.Column("outcome_description", sa.Text(), nullable=False, server_default=""),
     ]
+
+
+def _notification_table(pg: bool, foreign_key: bool) -> None:
+    """audit_notification as 0002 made it (`foreign_key`) or without the key; the id sequence kept."""
+    event = sa.ForeignKey("audit_event.id", ondelete="CASCADE") if foreign_key else None
+    ident = (sa.Column("id", sa.BigInteger(), server_default=sa.text("nextval('audit_notification_id_seq')"),
+                       primary_key=True) if pg else sa.Column("id", _ID, primary_key=True, autoincrement=True))
+    op.create_table(
+        "audit_notification",
+        ident,
+        sa.Column("event_id", _ID, *([event] if event is not None else []), nullable=False),
+        sa.Column("patient_id", sa.String(512), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("user_id", sa.String(1024), nullable=False),
+        sa.Column("user_name", sa.String(1024), nullable=False),
+        sa.Column("access_mode", sa.String(32), nullable=False),
+        sa.Column("transaction", sa.String(64), nullable=False),
+        sa.Column("document_unique_id", sa.String(255), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+    )
+    if pg:
+        op.execute("ALTER SEQUENCE audit_notification_id_seq OWNED BY audit_notification.id")
+    op.create_index("ix_audit_notification_patient", "audit_notification", ["patient_id", "id"])
+
+
+def _copy_notifications(suffix: str) -> None:
+    names = ", ".join(f'"{c}"' for c in _NOTIFICATION_COLUMNS)  # "transaction" is a keyword
+    op.execute(f"INSERT INTO audit_notification ({names}) SELECT {names} FROM audit_notification_{suffix}")
 
 
 def _rename(conn: sa.Connection, table: str, new: str) -> None:
@@ -103,7 +136,7 @@ def _months(conn: sa.Connection, table: str) -> set[dt.date]:
 def upgrade() -> None:
     conn = op.get_bind()
     pg = conn.dialect.name == "postgresql"
-    for table in partitions.TABLES:
+    for table in (*partitions.TABLES, "audit_notification"):
         _rename(conn, table, f"{table}_v1")
     partitioned = {"postgresql_partition_by": "RANGE (event_time)"} if pg else {}
     op.create_table(
@@ -149,17 +182,19 @@ def upgrade() -> None:
     op.execute(f"INSERT INTO audit_event_document (event_id, event_time, {documents})"
                f" SELECT d.event_id, e.event_time, {', '.join('d.' + c for c in _DOCUMENT_COLUMNS)}"
                " FROM audit_event_document_v1 d JOIN audit_event_v1 e ON e.id = d.event_id")
-    for table in reversed(partitions.TABLES):
+    _notification_table(pg, foreign_key=False)
+    _copy_notifications("v1")
+    for table in ("audit_notification", *reversed(partitions.TABLES)):  # those that reference audit_event first
         op.drop_table(f"{table}_v1")
 
 
 def downgrade() -> None:
     conn = op.get_bind()
     pg = conn.dialect.name == "postgresql"
-    for table in partitions.TABLES:
+    for table in (*partitions.TABLES, "audit_notification"):
         _rename(conn, table, f"{table}_v2")
     columns = _event_columns(pg)
-    if pg:  # 0001's layout: a plain table, id its primary key, digest unique
+    if pg:  # 0002's layout: a plain table, id its primary key, digest unique
         columns[0] = sa.Column("id", sa.BigInteger(), server_default=sa.text("nextval('audit_event_id_seq')"),
                                primary_key=True)
     columns[1] = sa.Column("digest", sa.String(64), nullable=False, unique=True)
@@ -188,5 +223,7 @@ def downgrade() -> None:
     op.execute("INSERT INTO audit_event_patient (event_id, patient_id) SELECT event_id, patient_id FROM audit_event_patient_v2")
     documents = ", ".join(("event_id", *_DOCUMENT_COLUMNS))
     op.execute(f"INSERT INTO audit_event_document ({documents}) SELECT {documents} FROM audit_event_document_v2")
-    for table in reversed(partitions.TABLES):
+    _notification_table(pg, foreign_key=True)
+    _copy_notifications("v2")
+    for table in ("audit_notification", *reversed(partitions.TABLES)):
         op.drop_table(f"{table}_v2")
