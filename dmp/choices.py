@@ -18,7 +18,7 @@ from dmp.model import Actor, Change, HistoryEntry, StoredRecord, Who
 from dmp.rights import find
 from dmp.store import RecordTx
 from xdscore.access.record import ActorKind, RecordStatus
-from xdscore.dmpws.gdp import Person
+from xdscore.dmpws.person import Person
 from xdscore.dmpws.vocabulary import AuthorizationMode
 
 

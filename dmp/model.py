@@ -23,7 +23,7 @@ from xdscore.access.record import (
     PatientRecord,
     RecordStatus,
 )
-from xdscore.dmpws.gdp import Address, Name, Person, Relationship, Telecom
+from xdscore.dmpws.person import Address, Name, Person, Relationship, Telecom
 from xdscore.dmpws.vocabulary import AuthorizationMode
 
 DTM = "%Y%m%d%H%M%S"

@@ -15,7 +15,7 @@ from dmp.ports import DocumentDates, RegistryFacts
 from dmp.store import RecordTx
 from xdscore.access.record import ActorKind
 from xdscore.dmpws import patient_list as msg
-from xdscore.dmpws.gdp import Person
+from xdscore.dmpws.person import Person
 from xdscore.dmpws.vocabulary import INS_C_ROOT, DateType, DmpAction, ServiceStatus
 from xdscore.model import PatientKey
 

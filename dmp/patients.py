@@ -25,6 +25,7 @@ from dmp.rights import authorization, find, is_medecin_traitant
 from dmp.store import RecordTx
 from xdscore.access.record import ActorKind, RecordStatus
 from xdscore.dmpws import gdp
+from xdscore.dmpws.person import Person
 from xdscore.dmpws.vocabulary import (
     CONSENTEMENT_OUVERTURE_DMP,
     CONSENTEMENT_REACTIVATION_DMP,
@@ -117,7 +118,7 @@ class _Work:
 
     def view(self, record: StoredRecord, facts: RegistryFacts, observations: tuple[tuple[str, str, bool], ...]) -> gdp.PatientView:
         person = record.person
-        if person == gdp.Person():
+        if person == Person():
             fed = facts.demographics(record.patient)
             person = person_from_feed(fed) if fed else person
         return gdp.PatientView(self.request.patient_root, self.request.patient_id, record.is_open, person,
@@ -209,7 +210,7 @@ def _create(work: _Work, rules: Rules) -> StoredRecord:
     obs = work.request.observations
     record = StoredRecord(
         work.patient, RecordStatus.OPEN, opposes_bris_de_glace=obs.get(OPPOSITION_BRIS_DE_GLACE, False),
-        opposes_centre_15=obs.get(OPPOSITION_ACCES_URGENCE, False), person=work.request.person or gdp.Person(),
+        opposes_centre_15=obs.get(OPPOSITION_ACCES_URGENCE, False), person=work.request.person or Person(),
         created_at=work.now, updated_at=work.now)
     work.tx.save(record)
     work.log(Change.CREATED, opposes_bris_de_glace=record.opposes_bris_de_glace,

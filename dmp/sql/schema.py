@@ -2,7 +2,7 @@
 their own Alembic version table (`dmp_alembic_version`), so either schema migrates alone.
 
 - `dmp_records`: one row per patient (INS, as `str(PatientKey)`): status, the patient's choices, the
-  administrative data (JSON of `xdscore.dmpws.gdp.Person`).
+  administrative data (JSON of `xdscore.dmpws.person.Person`).
 - `dmp_actors`: the professionals and structures a record knows, authorised (ACTIVE) or blocked
   (INTERDITE), one row per (record, kind, national id), with the médecin traitant flag; indexed by actor
   for TD0.4.

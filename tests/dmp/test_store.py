@@ -19,7 +19,7 @@ from dmp.sql.store import SqlRecords
 from registry.sql.migrate import upgrade as registry_upgrade
 from tests.dmp.messages import OTHER, PATIENT, cx, key
 from xdscore.access.record import ActorKind, AuthorisationStatus, RecordStatus
-from xdscore.dmpws.gdp import Name, Person, Relationship
+from xdscore.dmpws.person import Name, Person, Relationship
 from xdscore.dmpws.vocabulary import AuthorizationMode
 from xdsservice.database import make_engine
 

@@ -9,6 +9,7 @@ from lxml import etree
 
 from tests.dmp import messages as m
 from xdscore.dmpws import gdp, habilitations, patient_list
+from xdscore.dmpws import person as p
 from xdscore.dmpws.vocabulary import (
     AckDetail,
     Authorization,
@@ -74,7 +75,7 @@ def test_a_creation_is_read_with_its_person_and_observations() -> None:
     assert request.observations == {"CONSENTEMENT_OUVERTURE_DMP": True, "OPPOSITION_BRIS_DE_GLACE": False,
                                     "OPPOSITION_ACCES_URGENCE": True}
     person = request.person
-    assert person is not None and person.name == gdp.Name("PATB-QUATRE", ("LAURENCE",), "MME")
+    assert person is not None and person.name == p.Name("PATB-QUATRE", ("LAURENCE",), "MME")
     assert (person.gender, person.birth_time, person.addresses[0].city) == ("F", "19070525", "Paris")
     rel = person.relationships[0]
     assert (rel.code, rel.id, rel.name.family) == ("FTH", "153078987658513", "REPLEG")
@@ -126,10 +127,10 @@ def test_an_unknown_body_is_refused() -> None:
 
 
 def _view(active: bool = True) -> gdp.PatientView:
-    person = gdp.Person(gdp.Name("PATB-QUATRE", ("LAURENCE",), "MME"), "F", "19070525",
-                        (gdp.Address(("1 rue",), "75005", "Paris"),), (gdp.Telecom("tel:0102030405", "MC"),),
-                        (gdp.Relationship("FTH", gdp.Name("REPLEG", ("Jean",))),))
-    return gdp.PatientView(m.TEST_INS_ROOT, m.PATIENT, active, person, "1197854176879056415520",
+    who = p.Person(p.Name("PATB-QUATRE", ("LAURENCE",), "MME"), "F", "19070525",
+                   (p.Address(("1 rue",), "75005", "Paris"),), (p.Telecom("tel:0102030405", "MC"),),
+                   (p.Relationship("FTH", p.Name("REPLEG", ("Jean",))),))
+    return gdp.PatientView(m.TEST_INS_ROOT, m.PATIENT, active, who, "1197854176879056415520",
                            gdp.existence_observations(False, True))
 
 

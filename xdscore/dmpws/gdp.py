@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from xdscore.dmpws.person import Address, Name, Person, Relationship, Telecom
 from xdscore.dmpws.vocabulary import (
     AUTORISATION,
     AUTORISATION_SYSTEM,
@@ -68,55 +69,7 @@ class GdpError(Exception):
         self.text = text
 
 
-# --- the model ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Name:
-    """HL7v3 PN: civility prefix, given names, used name (family qualifier SP), birth name (BR)."""
-
-    family: str = ""
-    given: tuple[str, ...] = ()
-    prefix: str = ""
-    birth_family: str = ""
-
-
-@dataclass(frozen=True)
-class Address:
-    lines: tuple[str, ...] = ()
-    postal_code: str = ""
-    city: str = ""
-    country: str = ""
-    additional_locator: str = ""
-
-
-@dataclass(frozen=True)
-class Telecom:
-    value: str  # tel:… / mailto:…
-    use: str = ""  # HP, MC, …
-
-
-@dataclass(frozen=True)
-class Relationship:
-    """A legal representative (`personalRelationship`, code e.g. FTH / MTH)."""
-
-    code: str
-    name: Name
-    address: Address | None = None
-    telecoms: tuple[Telecom, ...] = ()
-    id: str = ""  # personalRelationship/id/@extension: how the representative is identified (e.g. an INS)
-
-
-@dataclass(frozen=True)
-class Person:
-    """The administrative data of a DMP (`patientPerson`)."""
-
-    name: Name = Name()
-    gender: str = ""  # administrativeGenderCode: M, F, U
-    birth_time: str = ""  # YYYYMMDD
-    addresses: tuple[Address, ...] = ()
-    telecoms: tuple[Telecom, ...] = ()
-    relationships: tuple[Relationship, ...] = ()
+# --- the model (the patient's administrative data: xdscore.dmpws.person) ---------------------------------
 
 
 @dataclass(frozen=True)
@@ -153,7 +106,7 @@ class PatientView:
     patient_root: str
     patient_id: str
     active: bool  # statusCode active / terminated
-    person: Person = Person()
+    person: Person = field(default_factory=Person)
     ins_c: str = ""  # INS-C, when the DMP has one
     observations: tuple[tuple[str, str, bool], ...] = ()  # (code, codeSystem, value) administrativeObservations
 
