@@ -27,12 +27,13 @@ from repository.blobs import BlobStore
 from repository.config import RepositorySettings
 from repository.intake import StreamingDecoder
 from repository.provide import provide_and_register, submission_facts
+from repository.reconcile import Reconciler, settle_requested
 from repository.registry_client import RegistryClient, RegistryUnavailable
 from repository.remove import parse_request as parse_remove_request
 from repository.remove import remove_documents
 from repository.responses import registry_response
 from repository.retrieve import DocumentRequest, parse_request, retrieve
-from repository.store import DocumentStore
+from repository.store import DocumentStore, StoredDocument
 from xdscore import wssec
 from xdscore.access import forward
 from xdscore.access.matrix import Operation
@@ -58,6 +59,9 @@ class Repository:
         self.store = DocumentStore(settings.database_url)
         self.registry = RegistryClient.from_settings(settings)
         self.audit = audit or AuditTrail(settings.audit_sender)
+        # Pending documents settled with the registry, at start-up and then periodically (repository.reconcile).
+        self.reconciler = Reconciler(self.store, self.blobs, self.registry, settings.repository_unique_id,
+                                     settings.reconcile_grace_seconds, settings.reconcile_interval_seconds)
         endpoint = settings.endpoint
         self.asgi = SoapService(
             path=settings.path,
@@ -73,10 +77,12 @@ class Repository:
             security=security,  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
             decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold,
                                      settings.idle_timeout, security, settings.xml_limits()),
+            on_startup=[self.reconciler.start],
             on_shutdown=[self._close],
         )
 
     async def _close(self) -> None:
+        await self.reconciler.stop()
         self.registry.close()
         self.store.close()
         self.audit.close()
@@ -122,7 +128,7 @@ class Repository:
             requests = parse_request(decoded.request.body)
             denied = self.denied(requests, context) if self.settings.profile == "dmp" else {}
             outcome = retrieve(requests, self.settings.repository_unique_id, self.store, self.blobs,
-                               self.settings.max_retrieve_documents, denied)
+                               self.settings.max_retrieve_documents, denied, self.settle_requested)
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-43 all the same
             self._record(retrieve_audit_facts(self.audit, context, (), ResponseStatus.FAILURE))
             raise
@@ -134,6 +140,9 @@ class Repository:
         return SoapReply(outcome.response, Action.RETRIEVE_RESPONSE.value, parts=outcome.parts, mtom=True,
                          after_send=self._recorder(facts))
 
+    def settle_requested(self, unique_ids: list[str]) -> dict[str, StoredDocument]:
+        """ITI-43 asking for documents not stored here: those pending that the registry lists become stored."""
+        return settle_requested(unique_ids, self.store, self.registry, self.settings.repository_unique_id)
 
     def on_remove_documents(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         """ITI-86 Remove Documents."""

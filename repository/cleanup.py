@@ -1,5 +1,7 @@
 """Repository housekeeping: `python -m repository cleanup` (ITI TF-2b 3.41.4.1.3: documents and their
-registration must end up together, or not at all).
+registration must end up together, or not at all). The running repository settles pending documents and
+removes stale spool files by itself (`repository.reconcile`); this command also sweeps unreferenced blobs,
+and can be run beside it or on a stopped repository.
 
 A crash or a lost registry answer can leave three kinds of leftovers, each older than the grace period:
 1. spool files in `tmp/` from requests that never finished → removed;
@@ -19,7 +21,8 @@ from pathlib import Path
 
 from repository.blobs import BlobStore
 from repository.config import RepositorySettings
-from repository.registry_client import RegistryClient, RegistryUnavailable
+from repository.reconcile import settle
+from repository.registry_client import RegistryClient
 from repository.store import DocumentStore
 
 log = logging.getLogger("xds.repository.cleanup")
@@ -65,21 +68,10 @@ def run(
             if not dry_run:
                 path.unlink(missing_ok=True)
 
-        pending = store.pending_older_than(grace_seconds)
-        if pending:
-            try:
-                registered = client.registered_unique_ids((p.unique_id for p in pending), settings.repository_unique_id)
-            except RegistryUnavailable as exc:
-                log.warning("cannot settle %d pending document(s): %s", len(pending), exc)
-                report.registry_unreachable = True
-                report.pending_kept = [p.unique_id for p in pending]
-            else:
-                report.pending_stored = [p.unique_id for p in pending if p.unique_id in registered]
-                report.pending_removed = [p.unique_id for p in pending if p.unique_id not in registered]
-                if not dry_run:
-                    store.commit(report.pending_stored)
-                    for sha1 in store.release(report.pending_removed):
-                        blobs.remove_if_unreferenced(sha1, store.is_referenced)
+        settled = settle(store.pending_older_than(grace_seconds), store, blobs, client, settings.repository_unique_id,
+                         dry_run)
+        report.pending_stored, report.pending_removed, report.pending_kept = settled.stored, settled.removed, settled.kept
+        report.registry_unreachable = bool(settled.kept)
 
         referenced = store.referenced_hashes()
         limit = time.time() - grace_seconds

@@ -59,6 +59,11 @@ class RepositorySettings:
     max_retrieve_documents: int = 100  # DocumentRequests in one ITI-43; beyond, Failure with XDSRepositoryError
     idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
     cleanup_grace_seconds: int = 3600  # the cleanup command leaves younger files and entries alone
+    # The running repository settles pending documents with the registry (repository.reconcile): at start-up,
+    # then every reconcile_interval_seconds (0: at start-up only), those older than reconcile_grace_seconds,
+    # which must exceed the longest an ITI-42 can take (registry_timeout and the registry's database waits).
+    reconcile_interval_seconds: float = setting(60.0, minimum=0)
+    reconcile_grace_seconds: float = setting(300.0, minimum=0)
     log_level: str = "info"
     tls: TlsSettings = field(default_factory=TlsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)

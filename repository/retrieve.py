@@ -20,7 +20,7 @@ for (ITI-41 time), so that `repository.app` can build the ITI-43 audit messages 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -28,7 +28,7 @@ from lxml import etree
 
 from repository.blobs import BlobStore, read_chunks
 from repository.responses import REGISTRY_RESPONSE, registry_response, response_status
-from repository.store import DocumentStore
+from repository.store import DocumentStore, StoredDocument
 from xdscore import mtom
 from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.rules.catalog import RULES
@@ -36,6 +36,7 @@ from xdscore.vocabulary import NS, ErrorCode, ResponseStatus
 from xdsservice import schema_validation
 
 XDSB = f"{{{NS.XDSB}}}"
+Settle = Callable[[list[str]], Mapping[str, StoredDocument]]
 RETRIEVE_REQUEST = f"{XDSB}RetrieveDocumentSetRequest"
 RETRIEVE_RESPONSE = f"{XDSB}RetrieveDocumentSetResponse"
 PART_CONTENT_TYPE = "application/octet-stream"
@@ -112,8 +113,12 @@ def parse_request(body: etree._Element) -> list[DocumentRequest]:
 
 @RULES.rule("RET-documents", ErrorCode.XDSUnknownRepositoryId, ErrorCode.XDSDocumentUniqueIdError, ErrorCode.XDSRepositoryError, ref="ITI TF-2b 3.43.4.2.3", family="ITI-43 repository")
 def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: DocumentStore, blobs: BlobStore,
-             max_documents: int | None = None, denied: Mapping[str, Violation] | None = None) -> RetrieveOutcome:
+             max_documents: int | None = None, denied: Mapping[str, Violation] | None = None,
+             settle: Settle | None = None) -> RetrieveOutcome:
     """Look every request up and open the blobs now, so a missing file is an error, not a cut stream.
+
+    `settle`: asked about the requested documents not stored here, returns those it could make stored (a
+    document left pending by a crash that the registry lists: `repository.reconcile.settle_requested`).
 
     More than `max_documents` DocumentRequests are refused as a whole, before anything is looked up: a
     Failure with one XDSRepositoryError naming the limit (the TF has no code of its own for it; a
@@ -126,6 +131,10 @@ def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: 
         response.append(registry_response([Violation(ErrorCode.XDSRepositoryError, context)]))
         return RetrieveOutcome(response, [], tuple(DocumentResult(r, "", ErrorCode.XDSRepositoryError) for r in requests))
     stored = store.get_many(r.document_unique_id for r in requests if r.repository_unique_id == repository_unique_id)
+    missing = [r.document_unique_id for r in requests
+               if r.repository_unique_id == repository_unique_id and r.document_unique_id not in stored]
+    if missing and settle is not None:
+        stored.update(settle(missing))
     violations: list[Violation] = []
     results: list[DocumentResult] = []
     served: list[tuple[DocumentRequest, str, mtom.StreamingPart]] = []

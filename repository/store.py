@@ -232,6 +232,17 @@ class DocumentStore:
         with self.engine.connect() as conn:
             return set(conn.execute(select(documents.c.sha1).distinct()).scalars())
 
+    def pending(self, unique_ids: Iterable[str]) -> list[StoredDocument]:
+        """The rows among these uniqueIds that are still pending (repository.reconcile, on ITI-43)."""
+        ids = list(dict.fromkeys(unique_ids))
+        if not ids:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents).where(documents.c.unique_id.in_(ids), documents.c.state == PENDING)
+            ).all()
+        return [_row(r) for r in rows]
+
     def pending_older_than(self, seconds: float) -> list[StoredDocument]:
         limit = time.time() - seconds
         with self.engine.connect() as conn:

@@ -21,6 +21,7 @@ from lxml import etree
 
 from xdscore.errors import FaultCode, SoapFault
 from xdscore.vocabulary import NS, Action
+from xdscore.xmlsafe import xml_text
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_CONTENT_TYPE = "application/soap+xml"
@@ -264,7 +265,7 @@ def fault_envelope(fault: SoapFault, relates_to: str | None = None) -> etree._El
     reason = etree.SubElement(f, f"{_ENV}Reason")
     text = etree.SubElement(reason, f"{_ENV}Text")
     text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
-    text.text = fault.reason
+    text.text = xml_text(fault.reason)  # a reason may quote bytes of the request (a MIME header)
     return env
 
 
@@ -275,7 +276,7 @@ def _soap11_fault_envelope(fault: SoapFault) -> etree._Element:
     _upgrade(etree.SubElement(env, f"{s11}Header"))
     f = etree.SubElement(etree.SubElement(env, f"{s11}Body"), f"{s11}Fault")
     etree.SubElement(f, "faultcode").text = "soap:VersionMismatch"
-    etree.SubElement(f, "faultstring").text = fault.reason
+    etree.SubElement(f, "faultstring").text = xml_text(fault.reason)
     return env
 
 

@@ -15,6 +15,7 @@ parsed in a worker thread leaves the event loop free (`xdsservice.soapapp.decode
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -118,6 +119,16 @@ def _deeper_than(depth: int) -> etree.XPath:
 @lru_cache(maxsize=16)
 def _longer(nodes: str, chars: int) -> etree.XPath:
     return etree.XPath(f"boolean({nodes}[string-length(.) > {int(chars)}])")
+
+
+# Characters XML 1.0 cannot carry (§2.2): C0 controls but tab, LF, CR; surrogates; U+FFFE, U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """`value` made writable as XML text or attribute: each character XML cannot hold becomes U+FFFD.
+    For what answers quote from a request (a MIME header, a Content-ID) in a fault reason or codeContext."""
+    return _NOT_XML.sub("\ufffd", value)
 
 
 def _has_entity_reference(root: etree._Element) -> bool:

@@ -103,3 +103,16 @@ def test_a_root_that_is_no_envelope_is_a_sender_fault() -> None:
     with pytest.raises(SoapFault) as caught:
         soap.read_envelope(etree.fromstring("<x:Request xmlns:x='urn:x'/>"))
     assert caught.value.code is FaultCode.SENDER
+
+
+def test_reasons_and_contexts_quoting_control_characters_are_written() -> None:
+    """Found by harness.fuzz (mtom): a reason quoting a MIME header with a control character made the fault
+    writer raise, and the client got a bare 500. Such characters are written as U+FFFD."""
+    from xdscore.ebrim import response
+    from xdscore.errors import Violation
+    from xdscore.vocabulary import ErrorCode
+
+    envelope = soap.write_fault(SoapFault(FaultCode.SENDER, "Content-ID <a\x01b> is not valid"))
+    assert b"a\xef\xbf\xbdb" in envelope
+    written = response.write([Violation(ErrorCode.XDSRepositoryMetadataError, "cid:\x00x", "\x1fy")])
+    assert response.read_errors(written)[0][1::2] == ("cid:\ufffdx", "\ufffdy")

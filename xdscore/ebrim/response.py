@@ -12,6 +12,7 @@ from lxml import etree
 
 from xdscore.errors import Violation
 from xdscore.vocabulary import NS, ResponseStatus, Severity
+from xdscore.xmlsafe import xml_text
 
 RS = f"{{{NS.RS}}}"
 
@@ -32,10 +33,10 @@ def write_error_list(parent: etree._Element, violations: list[Violation]) -> Non
     for v in violations:
         err = etree.SubElement(lst, f"{RS}RegistryError")
         err.set("errorCode", v.code.value)
-        err.set("codeContext", v.context)
+        err.set("codeContext", xml_text(v.context))  # may quote the request (a Content-ID, a MIME header)
         err.set("severity", v.severity.value)
         if v.location:
-            err.set("location", v.location)
+            err.set("location", xml_text(v.location))
 
 
 def write(violations: list[Violation], status: ResponseStatus | None = None, request_id: str | None = None) -> etree._Element:
