@@ -10,7 +10,8 @@ Settings (the `security` section of a service's settings, xdsservice.config), la
   / XDS_TRUST_DIR < XDS_<SERVICE>_SECURITY_* / XDS_<SERVICE>_SECURITY (mode of one service).
 Mode: `off` (no hook: the header is not processed, so a mandatory one gets a SOAP MustUnderstand
 fault from `SoapService`), `optional` (verify when an assertion is present; the
-default for `make run`), `required` (every call must carry a valid assertion).
+default), `required` (every call must carry a valid assertion; the default under the dmp profile, whose
+services want a VIHF on every call).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class SecurityConfigError(SettingsError):
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    mode: str = setting(Mode.OPTIONAL.value, choices=[m.value for m in Mode])
+    # default: required under the dmp profile (the DMP wants a VIHF on every call), else optional
+    mode: str = setting("", choices=[m.value for m in Mode])
     trust_dir: str = ""  # folder of PEM CA certificates (XDS_TRUST_DIR)
     audience: str = ""  # comma-separated; when set, an AudienceRestriction must name one of them
     clock_skew: int = setting(300, minimum=0)  # seconds
@@ -69,18 +71,40 @@ class SecuritySettings:
             ),
         )
 
-    def complete(self, sources: Sources, _service: str) -> SecuritySettings:
-        if self.profile:
-            return self
-        french = sources.environ.get("XDS_PROFILE", "").strip().lower() in ("cisis", "dmp")
-        return replace(self, profile=wssec.Profile.VIHF.value if french else wssec.Profile.XUA.value)
+    def complete(self, sources: Sources, service: str) -> SecuritySettings:
+        """Defaults that follow the affinity-domain profile: the VIHF attribute profile under cisis and dmp,
+        and `required` under dmp (an explicit mode or profile wins)."""
+        affinity = affinity_profile(sources, service)
+        done = self
+        if not done.profile:
+            french = affinity in ("cisis", "dmp")
+            done = replace(done, profile=wssec.Profile.VIHF.value if french else wssec.Profile.XUA.value)
+        if not done.mode:
+            if affinity == "dmp" and not done.trust_dir:
+                raise SecurityConfigError(
+                    "profile dmp requires a VIHF on every call (WS-Security mode required by default) but no trusted "
+                    "CA is configured: set XDS_TRUST_DIR, or choose a mode with XDS_SECURITY")
+            done = replace(done, mode=(Mode.REQUIRED if affinity == "dmp" else Mode.OPTIONAL).value)
+        return done
 
     @property
     def mode_enum(self) -> Mode:
         try:
-            return Mode(self.mode.strip().lower())
+            return Mode(self.mode.strip().lower() or Mode.OPTIONAL.value)
         except ValueError:
             raise SecurityConfigError(f"security mode {self.mode!r} is not off, optional or required") from None
+
+
+def affinity_profile(sources: Sources, service: str) -> str:
+    """The service's affinity-domain profile as the registry reads it (`XDS_<SERVICE>_PROFILE` over
+    `XDS_PROFILE` over `profile` in `[<service>]`), lower case; "" when none is set."""
+    for var in (f"XDS_{service.upper()}_PROFILE", "XDS_PROFILE"):
+        value = sources.environ.get(var, "").strip()
+        if value:
+            return value.lower()
+    table = sources.table((service,)) or {}
+    value = table.get("profile")
+    return value.strip().lower() if isinstance(value, str) else ""
 
 
 def load_trust_dir(folder: str | Path) -> tuple[x509.Certificate, ...]:
