@@ -100,7 +100,7 @@ def test_every_example_under_the_dmp_profile(dmp: tuple[Service, Service, Path])
 
 def test_dmp_services_want_a_vihf_on_every_call(dmp: tuple[Service, Service, Path]) -> None:
     """`required` is the dmp default: the same query without the VIHF is a WS-Security fault."""
-    with pytest.raises(query.ServiceError, match="SOAP fault: .*wsse:Security"):
+    with pytest.raises(query.ServiceError, match=r"SOAP fault: .*wsse:Security"):
         query.get_documents(dmp[0].url, "1.2.250.1.213.1.1.1.21.2022.1.1")
     signed = xds("query", "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH", "--key", str(dmp[2] / "seal.key"),
                  "--cert", str(dmp[2] / "seal.pem"), stack=dmp)
