@@ -21,8 +21,8 @@ from lxml import etree
 from sqlalchemy import insert
 
 from bench.loadgen import machine, peak_rss_mb, run
-from tests.builders import new_patient_id, single_document
-from tests.services import feed_patient, start_registry
+from harness.builders import new_patient_id, single_document
+from harness.services import feed_patient, start_registry
 from xdscore import soap
 from xdscore.vocabulary import Action
 

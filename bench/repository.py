@@ -100,7 +100,7 @@ def machine() -> str:
 
 
 def one_submission(client: httpx.Client, url: str, patient: str, content: object) -> float:
-    from tests.repository.wire import builder_without_repository_slots, provide
+    from harness.wire import builder_without_repository_slots, provide
 
     builder = builder_without_repository_slots(patient)
     entry_id = next(o.id for o in builder.objects if o.tag == "ExtrinsicObject")
@@ -118,7 +118,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def bench_submissions(url: str, patient: str, total: int, clients: int, pids: dict[str, int]) -> dict[str, float]:
-    from tests.repository.wire import Content
+    from harness.wire import Content
 
     content = Content.of(os.urandom(1024))
     with httpx.Client(timeout=60) as client:
@@ -164,8 +164,9 @@ def timed_download(client: httpx.Client, method: str, url: str, **kw: object) ->
 
 
 def bench_retrieve(repo_url: str, repo_id: str, patient: str, blob_root: Path, size: int, rounds: int) -> dict[str, float]:
-    from tests.pgserver import free_port
-    from tests.repository.wire import (
+    from harness.pgserver import free_port
+    from harness.services import wait_port
+    from harness.wire import (
         Content,
         builder_without_repository_slots,
         provide,
@@ -173,7 +174,6 @@ def bench_retrieve(repo_url: str, repo_id: str, patient: str, blob_root: Path, s
         retrieve_streaming,
         simple_request,
     )
-    from tests.services import wait_port
     from xdscore.vocabulary import Action
 
     content = Content.generated(size, seed=50)
@@ -221,7 +221,7 @@ def bench_retrieve(repo_url: str, repo_id: str, patient: str, blob_root: Path, s
 
 
 def bench_memory(repo_url: str, repo_id: str, pid: int, patient: str, size: int) -> dict[str, float]:
-    from tests.repository.wire import (
+    from harness.wire import (
         Content,
         builder_without_repository_slots,
         provide,
@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=200)
     args = parser.parse_args(argv)
 
-    from tests.builders import new_patient_id
-    from tests.services import feed_patient, start_registry, start_repository
+    from harness.builders import new_patient_id
+    from harness.services import feed_patient, start_registry, start_repository
 
     with tempfile.TemporaryDirectory(prefix="bench-repository-") as tmp:
         registry = start_registry(Path(tmp) / "registry")

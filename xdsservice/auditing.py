@@ -1,6 +1,6 @@
 """The audit trail of one service process: facts of a transaction → DICOM audit messages → durable sender.
 
-`AuditTrail(settings)` owns the process's `audit.sender.AuditSender` (the service's `audit_sender` settings,
+`AuditTrail(settings)` owns the process's `xdsservice.audit_sender.AuditSender` (the service's `audit_sender` settings,
 `[audit_sender]` / XDS_AUDIT_SENDER_*; `transport = off` turns the trail off). `record(...)`
 builds the messages with `xdscore.audit_events` and puts them in the local spool: it returns in about a
 millisecond and never waits on the sink. Services call it from `SoapReply.after_send`, after the reply
@@ -15,10 +15,9 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from audit.sender import AuditSender
 from xdscore import audit_events as ae
 from xdscore.vocabulary import ResponseStatus
-from xdsservice.audit_sender import AuditSenderSettings
+from xdsservice.audit_sender import AuditSender, AuditSenderSettings
 
 log = logging.getLogger("xds.audit.trail")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.builders import DMP_PATIENT, dmp_submission
 from registry.app import load_profile
 from registry.config import RegistrySettings
 from registry.register import RegisterSettings
 from registry.valuesets import SHIPPED_DMP
-from tests.builders import DMP_PATIENT, dmp_submission
 from tests.registry.helpers import RegistryHarness
 from xdscore.vocabulary import ErrorCode
 

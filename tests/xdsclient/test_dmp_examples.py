@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import Service, start_registry, start_repository
+from harness.services import Service, start_registry, start_repository
 from tests.xdscore.cda_samples import EXAMPLES, all_examples
 from xdsclient.cli import query
 from xdsclient.cli.submit import Signer, signed_vihf
