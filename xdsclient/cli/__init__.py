@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="PEM private key: signs the VIHF (and, for submit, the XAdES signature document) ($XDS_CLIENT_KEY)")
     signing.add_argument("--cert", type=Path, default=os.environ.get("XDS_CLIENT_CERT"),
                          help="PEM certificate of the key ($XDS_CLIENT_CERT)")
+    signing.add_argument("--mode", choices=("INDIRECTE", "DIRECTE"), default="INDIRECTE",
+                         help="the VIHF's authentication mode: INDIRECTE (the key is a structure's seal, default) or "
+                              "DIRECTE (a professional's card)")
+    signing.add_argument("--name-id", dest="name_id", default="",
+                         help="the VIHF's NameID, the professional's IdNat_PS (submit: default each document's first "
+                              "author; query, retrieve: xuatool's test professional)")
     sub = p.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("feed", parents=[common], help="send a patient (HL7 v2.5 ADT^A01) to the registry's patient feed")
@@ -97,7 +103,9 @@ def _feed(args: argparse.Namespace) -> int:
 def _signer(args: argparse.Namespace) -> submit_cmd.Signer | None:
     if (args.key is None) != (args.cert is None):
         raise CliError("--key and --cert go together")
-    return submit_cmd.Signer.load(args.key, args.cert, getattr(args, "algorithm", None)) if args.key else None
+    if args.key is None:
+        return None
+    return submit_cmd.Signer.load(args.key, args.cert, getattr(args, "algorithm", None), args.mode, args.name_id)
 
 
 def _security(args: argparse.Namespace, patient_id: str = "") -> etree._Element | None:
