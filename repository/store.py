@@ -205,6 +205,23 @@ class DocumentStore:
             conn.execute(delete(documents).where(documents.c.unique_id.in_(ids), documents.c.state == PENDING))
         return hashes
 
+    # -- ITI-86 -------------------------------------------------------------------------------------
+
+    def remove_stored(self, unique_ids: Iterable[str]) -> dict[str, StoredDocument]:
+        """Delete the stored rows of these uniqueIds in one transaction; the rows removed. From then on
+        ITI-43 does not serve them; their blobs are removed after, when nothing else references them."""
+        ids = list(dict.fromkeys(unique_ids))
+        if not ids:
+            return {}
+        with self._write_lock, self.engine.begin() as conn:
+            rows = {
+                r.unique_id: _row(r)
+                for r in conn.execute(select(documents).where(documents.c.unique_id.in_(ids), documents.c.state == STORED))
+            }
+            if rows:
+                conn.execute(delete(documents).where(documents.c.unique_id.in_(list(rows)), documents.c.state == STORED))
+        return rows
+
     # -- housekeeping -------------------------------------------------------------------------------
 
     def is_referenced(self, sha1: str) -> bool:
