@@ -137,7 +137,8 @@ class Acting:
 
 
 def acting(principal: Principal | None, trusted: bool, header: etree._Element | None) -> Acting:
-    """`trusted`: the connection's TLS client certificate was verified (xdsservice.access.trusted_system)."""
+    """`trusted`: the connection's TLS client certificate is a configured trusted forwarder's
+    (xdsservice.access.trusted_system)."""
     forwarded = forward.read(header) if trusted else None
     if principal is not None:  # its own verified assertion (a signed VIHF the repository passed on)
         return Acting(principal, operation=forwarded.operation if forwarded else None)

@@ -49,7 +49,7 @@ from xdscore.vocabulary import NS, Action, ErrorCode
 from xdsservice import schema_validation
 from xdsservice.access import load_records, trusted_system
 from xdsservice.auditing import AuditTrail, ae
-from xdsservice.security import build_security_hook
+from xdsservice.security import build_security_hook, load_forwarders
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 from xdsservice.wsdl import schema_document, wsdl_document
 
@@ -97,6 +97,8 @@ class Registry:
         self.settings = settings
         # Settings that can be refused are checked before anything is opened or created.
         security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
+        # the repositories trusted to act for their callers (pinned TLS client certificates, docs/dmp.md)
+        self.forwarders = load_forwarders(settings.security.trusted_forwarders)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
         self.submission_limits = settings.submission_limits()
         dmp_profile = settings.profile == "dmp"
@@ -193,9 +195,8 @@ class Registry:
         return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
                          after_send=[lambda: self.audit.record(facts)])
 
-    @staticmethod
-    def acting(decoded: DecodedRequest, context: RequestContext) -> Acting:
-        return acting(context.principal, trusted_system(context), decoded.request.header)
+    def acting(self, decoded: DecodedRequest, context: RequestContext) -> Acting:
+        return acting(context.principal, trusted_system(context, self.forwarders), decoded.request.header)
 
     def _register(self, sub: Submission) -> list[Violation]:
         now = now_dtm()

@@ -21,7 +21,7 @@ from xdscore.queries import Limits
 from xdscore.xmlsafe import XmlLimits
 from xdsservice.access import AccessSettings
 from xdsservice.audit_sender import AuditSenderSettings
-from xdsservice.config import Layout, Sources, Vars, load_settings, setting
+from xdsservice.config import Layout, SettingsError, Sources, Vars, load_settings, setting
 from xdsservice.security import SecuritySettings
 from xdsservice.tls import TlsSettings
 
@@ -84,6 +84,10 @@ class RegistrySettings:
         return load_settings(cls, "registry", environ, **overrides)
 
     def complete(self, sources: Sources, service: str) -> RegistrySettings:
+        if self.security.trusted_forwarders.strip() and self.tls.client_auth.strip().lower() == "none":
+            raise SettingsError("trusted_forwarders names the TLS client certificates of forwarders, but the registry "
+                                "does not ask for client certificates: set tls_client_auth to optional or required "
+                                "(XDS_REGISTRY_TLS_CLIENT_AUTH)")
         folder = Path(self.data_dir) if self.data_dir else sources.data_root / service
         url = self.database_url or f"sqlite:///{(folder / 'registry.db').resolve()}"
         return replace(self, data_dir=str(folder), database_url=url)

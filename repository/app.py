@@ -4,7 +4,9 @@ Only plumbing: the streaming decoder (`repository.intake`) reads the body, the W
 (`xdsservice.security`, XDS_SECURITY / XDS_TRUST_DIR, docs/security.md) verifies the caller's assertion
 and puts the Principal in `context.principal`, each handler calls its transaction (`repository.provide`
 for ITI-41, `repository.retrieve` for ITI-43) and wraps the answer. The ITI-42 of an ITI-41 whose
-assertion was verified carries the caller's wsse:Security header unchanged (`caller_security`).
+assertion was verified carries the caller's wsse:Security header (`caller_security`): unchanged for a signed
+assertion, with the card this service verified as an X.509 token for a DMP DIRECTE caller (xdscore.forwarded),
+which the registry believes when it trusts this repository's TLS client certificate (`trusted_forwarders`).
 The endpoint also publishes the standard repository WSDL at `?wsdl` and its schemas at `?xsd=NAME`.
 
 Audit: `repository.audit_facts` turns each transaction's outcome into `AuditFacts`; the reply's
@@ -34,14 +36,14 @@ from repository.remove import remove_documents
 from repository.responses import registry_response
 from repository.retrieve import DocumentRequest, parse_request, retrieve
 from repository.store import DocumentStore, StoredDocument
-from xdscore import wssec
+from xdscore import forwarded, wssec
 from xdscore.access import forward
 from xdscore.access.matrix import Operation
 from xdscore.errors import Violation
 from xdscore.principal import AuthenticatedBy
 from xdscore.vocabulary import Action, ErrorCode, ResponseStatus
 from xdsservice.auditing import AuditTrail, ae
-from xdsservice.security import build_security_hook
+from xdsservice.security import build_security_hook, client_certificate
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 
 log = logging.getLogger("xds.repository")
@@ -175,15 +177,20 @@ class Repository:
 
 
 def caller_security(decoded: DecodedRequest, context: RequestContext) -> etree._Element | None:
-    """The request's wsse:Security header when the hook verified an assertion in it, else None.
+    """What the ITI-42 carries for the caller: its wsse:Security header when the hook verified an assertion
+    in it, else None (in `off` mode, or for an anonymous call in `optional` mode, the registry sees no header
+    from us, as if the document source had called it directly without one).
 
-    Only a verified header is passed on: in `off` mode, or for an anonymous call in `optional` mode,
-    the registry sees no header from us, as if the document source had called it directly without one.
-    Nor is an unsigned DMP DIRECTE VIHF, which only the caller's TLS connection (its card) authenticated:
-    on our connection to the registry it proves nothing (docs/dmp.md, "Known limits")."""
-    if context.principal is None or context.principal.authenticated_by is AuthenticatedBy.TLS_CLIENT_CERTIFICATE:
+    An unsigned DMP DIRECTE VIHF was authenticated by the card on the caller's own connection; on ours it
+    would prove nothing, so the card goes with it as an X.509 token (xdscore.forwarded), for a registry
+    that trusts this repository as a forwarder (docs/dmp.md)."""
+    if context.principal is None:
         return None
-    return wssec.find_security_header(decoded.request.header)
+    security = wssec.find_security_header(decoded.request.header)
+    if security is None or context.principal.authenticated_by is not AuthenticatedBy.TLS_CLIENT_CERTIFICATE:
+        return security
+    card = client_certificate(context)
+    return forwarded.with_card(security, card) if card is not None else None
 
 
 def _wsdl_document(endpoint: str, actions: frozenset[str]) -> bytes:

@@ -105,8 +105,12 @@ def platform(pki: TestPki, files: Path, tmp_path_factory: pytest.TempPathFactory
             "XDS_DATA_DIR": str(data), **audit_sender_env(sink)}
     records = MemoryRecords([RECORD])
     # The registry: VIHFs optional, since the repository reaches it without one, over mutual TLS.
-    registry = Registry(RegistrySettings.load({**base, "XDS_SECURITY": "optional", "XDS_REGISTRY_FEED_PORT": "0"}),
-                        records=records)
+    registry = Registry(RegistrySettings.load({
+        **base, "XDS_SECURITY": "optional", "XDS_REGISTRY_FEED_PORT": "0",
+        # the repository's client certificate, trusted to act for its callers (docs/dmp.md, trusted forwarder)
+        "XDS_REGISTRY_SECURITY_TRUSTED_FORWARDERS": str(files / "client.pem"), "XDS_REGISTRY_TLS_CLIENT_AUTH": "optional",
+        "XDS_REGISTRY_TLS_CERT": str(files / "server.pem"), "XDS_REGISTRY_TLS_KEY": str(files / "server.key"),
+        "XDS_REGISTRY_TLS_CLIENT_CA": str(files / "trust")}), records=records)
     key = PatientKey.parse(DMP_PATIENT)
     assert key is not None
     with registry.store.write() as tx:

@@ -27,10 +27,12 @@ class AccessMode(str, Enum):
 
 class AuthenticatedBy(str, Enum):
     """How the caller was authenticated: the assertion's own XML signature, or (DMP DIRECTE with an
-    unsigned VIHF) the TLS client certificate of the connection, the professional's card."""
+    unsigned VIHF) the professional's card: the TLS client certificate of the connection, or the card a
+    trusted forwarder (the repository in front of the registry) verified on its own connection and passed on."""
 
     SIGNATURE = "signature"
     TLS_CLIENT_CERTIFICATE = "tls-client-certificate"
+    FORWARDED_TLS_CLIENT_CERTIFICATE = "forwarded-tls-client-certificate"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Principal:
     authn_instant: str = ""
     signer: SignerCertificate | None = None  # the assertion's signer, or the TLS client certificate (below)
     authenticated_by: AuthenticatedBy = AuthenticatedBy.SIGNATURE
+    forwarded_by: SignerCertificate | None = None  # the trusted forwarder's TLS client certificate, if any
     # --- IHE XUA attributes ---
     organization: str = ""
     organization_id: str = ""

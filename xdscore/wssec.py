@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from xdscore import saml, vihf, xmldsig, xua
-from xdscore.principal import AccessMode, AuthenticatedBy, Principal
+from xdscore import forwarded, saml, vihf, xmldsig, xua
+from xdscore.principal import AccessMode, AuthenticatedBy, Principal, SignerCertificate
 from xdscore.vocabulary import NS
 from xdscore.wsse_faults import SecurityFault, WsseFault
 
@@ -68,6 +68,9 @@ class Policy:
     max_assertion_age: timedelta | None = None  # refuse assertions issued longer ago than this
     allow_sha1: bool = True  # RSA-SHA1 is still used by deployed VIHF clients
     check_issuer_dn: bool = True  # an X509SubjectName Issuer must be the signing certificate's subject
+    # SHA-256 fingerprints of the TLS client certificates of services trusted to forward a DMP DIRECTE caller's
+    # card (xdscore.forwarded): the repository in front of this registry
+    trusted_forwarders: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -185,17 +188,21 @@ def holder_name(cert: x509.Certificate) -> str:
 
 
 def principal_from(
-    facts: saml.AssertionFacts, signed: xmldsig.VerifiedSignature, policy: Policy, by_tls: bool = False
+    facts: saml.AssertionFacts, signed: xmldsig.VerifiedSignature, policy: Policy, by_tls: bool = False,
+    forwarder: x509.Certificate | None = None,
 ) -> Principal:
     """Map the verified assertion's facts and attributes to a Principal. `by_tls`: the caller was
-    authenticated by its TLS client certificate (DMP DIRECTE, unsigned VIHF), whose holder names it."""
+    authenticated by its TLS client certificate (DMP DIRECTE, unsigned VIHF), whose holder names it;
+    `forwarder`: on the connection of that trusted forwarder, which passed the card on."""
     attributes = facts.attributes
     _check_required(attributes, policy)
     claims = xua.read_claims(attributes)
     french = vihf.read_claims(attributes, claims) if (policy.profile is Profile.VIHF or vihf.is_vihf(attributes)) else None
     return Principal(
         subject_id=claims.subject_id or (holder_name(signed.certificate) if by_tls else facts.name_id),
-        authenticated_by=AuthenticatedBy.TLS_CLIENT_CERTIFICATE if by_tls else AuthenticatedBy.SIGNATURE,
+        authenticated_by=(AuthenticatedBy.FORWARDED_TLS_CLIENT_CERTIFICATE if forwarder is not None
+                          else AuthenticatedBy.TLS_CLIENT_CERTIFICATE if by_tls else AuthenticatedBy.SIGNATURE),
+        forwarded_by=_certificate_of(forwarder) if forwarder is not None else None,
         name_id=facts.name_id,
         issuer=facts.issuer,
         sp_provided_id=facts.sp_provided_id,
@@ -220,12 +227,36 @@ def principal_from(
     )
 
 
+def is_trusted_forwarder(client_certificate: x509.Certificate | None, policy: Policy) -> bool:
+    """The connection's TLS client certificate is one of the pinned trusted forwarders."""
+    return client_certificate is not None and forwarded.fingerprint(client_certificate) in policy.trusted_forwarders
+
+
+def _certificate_of(cert: x509.Certificate) -> SignerCertificate:
+    der = cert.public_bytes(Encoding.DER)
+    return xmldsig.VerifiedSignature(cert, (), TLS_CLIENT_AUTH, der).signer()
+
+
+def _forwarded_card(security: etree._Element | None, forwarder: x509.Certificate) -> x509.Certificate:
+    card = forwarded.read_card(security) if security is not None else None
+    if card is None:
+        raise SecurityFault(
+            WsseFault.FAILED_AUTHENTICATION,
+            f"the trusted forwarder {forwarder.subject.rfc4514_string()!r} passed an unsigned DIRECTE VIHF without the "
+            "card it verified (a wsse:BinarySecurityToken, X509v3)",
+        )
+    return card
+
+
 def verify_unsigned_directe(
-    assertion: etree._Element, policy: Policy, client_certificate: x509.Certificate | None
+    assertion: etree._Element, policy: Policy, client_certificate: x509.Certificate | None,
+    security: etree._Element | None = None,
 ) -> Principal:
-    """An unsigned assertion is accepted in one case only: a DMP VIHF in DIRECTE mode over a TLS connection
-    whose client certificate (the professional's card) chains to the trust anchors (the official DIRECTE
-    requests, dmp-services.md). The card then authenticates the caller, and the Issuer must be its DN."""
+    """An unsigned assertion is accepted in one case only: a DMP VIHF in DIRECTE mode, authenticated by the
+    professional's card, which chains to the trust anchors and whose DN is the Issuer. The card is the TLS
+    client certificate of the connection (the official DIRECTE requests, dmp-services.md), or, when that
+    certificate is a trusted forwarder's (`policy.trusted_forwarders`), the card the forwarder passed on in
+    `security` (xdscore.forwarded)."""
     attributes = saml.read_attributes(assertion)
     french = policy.profile is Profile.VIHF or vihf.is_vihf(attributes)
     mode = vihf.authentication_mode(attributes) if french else ""
@@ -238,24 +269,29 @@ def verify_unsigned_directe(
             "the VIHF (DIRECTE) is not signed and the connection carries no verified TLS client certificate: an "
             "unsigned DIRECTE VIHF is accepted only over TLS authenticated by the professional's card",
         )
+    forwarder = client_certificate if is_trusted_forwarder(client_certificate, policy) else None
+    holder = _forwarded_card(security, forwarder) if forwarder is not None else client_certificate
+    what = "the forwarded card" if forwarder is not None else "the TLS client certificate"
     try:
-        chain = xmldsig.verify_chain(client_certificate, [], policy.trust_anchors, policy.now)
+        chain = xmldsig.verify_chain(holder, [], policy.trust_anchors, policy.now)
     except SecurityFault as fault:
-        raise SecurityFault(fault.kind, fault.reason.replace("the signing certificate", "the TLS client certificate")) from None
-    card = xmldsig.VerifiedSignature(client_certificate, chain, TLS_CLIENT_AUTH, client_certificate.public_bytes(Encoding.DER))
+        raise SecurityFault(fault.kind, fault.reason.replace("the signing certificate", what)) from None
+    card = xmldsig.VerifiedSignature(holder, chain, TLS_CLIENT_AUTH, holder.public_bytes(Encoding.DER))
     facts = saml.read_assertion(assertion, policy.now, policy.clock_skew, policy.audiences, policy.max_assertion_age)
     _check_issuer(facts, card, policy)
-    return principal_from(facts, card, policy, by_tls=True)
+    return principal_from(facts, card, policy, by_tls=True, forwarder=forwarder)
 
 
 def verify_assertion(
-    assertion: etree._Element, policy: Policy, client_certificate: x509.Certificate | None = None
+    assertion: etree._Element, policy: Policy, client_certificate: x509.Certificate | None = None,
+    security: etree._Element | None = None,
 ) -> Principal:
-    """Verify one located assertion (signature, chain, then content) and build the Principal."""
+    """Verify one located assertion (signature, chain, then content) and build the Principal; `security` is
+    the wsse:Security element it was found in."""
     saml.check_shape(assertion)
     signature = xmldsig.find_signature(assertion)
     if signature is None:
-        return verify_unsigned_directe(assertion, policy, client_certificate)
+        return verify_unsigned_directe(assertion, policy, client_certificate, security)
     signed = xmldsig.verify_enveloped(assertion, signature, policy.trust_anchors, policy.now, policy.allow_sha1)
     facts = saml.read_assertion(
         assertion, policy.now, policy.clock_skew, policy.audiences, policy.max_assertion_age
@@ -268,10 +304,14 @@ def verify(
     header: etree._Element | None, policy: Policy, client_certificate: x509.Certificate | None = None
 ) -> Principal | None:
     """Verify the WS-Security header of a request; see the module docstring for the order of checks.
-    `client_certificate`: the TLS client certificate the connection was authenticated with, if any."""
+    `client_certificate`: the TLS client certificate the connection was authenticated with, if any. A trusted
+    forwarder (`policy.trusted_forwarders`) may call without an assertion even when one is required: its
+    certificate, pinned in the settings, authenticates it (the repository's own ITI-18 before an ITI-43 or in
+    its cleanup); who it acts for is then the access layer's to read (xdscore.access.forward)."""
     security = find_security_header(header)
+    anonymous_allowed = not policy.require_assertion or is_trusted_forwarder(client_certificate, policy)
     if security is None:
-        if policy.require_assertion:
+        if not anonymous_allowed:
             raise _invalid("the message has no wsse:Security header; this service requires a signed SAML assertion")
         return None
     assert header is not None
@@ -279,7 +319,7 @@ def verify(
     check_timestamp(security, policy)
     assertion = find_assertion(security)
     if assertion is None:
-        if policy.require_assertion:
+        if not anonymous_allowed:
             raise _invalid("wsse:Security carries no saml2:Assertion; this service requires one")
         return None
-    return verify_assertion(assertion, policy, client_certificate)
+    return verify_assertion(assertion, policy, client_certificate, security)

@@ -13,8 +13,9 @@ XDS_ACCESS_* for both, XDS_REGISTRY_ACCESS_* / XDS_REPOSITORY_ACCESS_* for one):
 - `timer_seconds`: how often the registry's announcement job runs.
 
 Who is calling: the verified Principal (VIHF). A call without one is served as a trusted system only when
-its connection presented a TLS client certificate the server verified (the repository forwarding a
-DIRECTE caller's submission, docs/dmp.md); otherwise it is refused: the DMP takes no anonymous call.
+its connection presented the TLS client certificate of a configured trusted forwarder (`trusted_forwarders`
+of the security settings: the repository, docs/dmp.md); otherwise it is refused: the DMP takes no anonymous
+call.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from xdscore import forwarded
 from xdscore.access.decide import AccessPolicy
 from xdscore.access.habilitation import DEFAULT_MATRIX, HabilitationMatrix
 from xdscore.access.record import PatientRecord, PatientRecords
@@ -93,6 +95,9 @@ def load_records(settings: AccessSettings) -> PatientRecords:
     return records
 
 
-def trusted_system(context: Any) -> bool:
-    """An anonymous call over a TLS connection whose client certificate the server verified."""
-    return client_certificate(context) is not None
+def trusted_system(context: Any, forwarders: frozenset[str]) -> bool:
+    """A call over a TLS connection whose client certificate is one of the trusted forwarders the service was
+    configured with (`trusted_forwarders`, SHA-256 fingerprints: the repository). Not any verified client
+    certificate: a professional's card verifies too, and must not speak for someone else."""
+    cert = client_certificate(context)
+    return cert is not None and forwarded.fingerprint(cert) in forwarders

@@ -10,7 +10,8 @@ Settings (the `security` section of a service's settings, xdsservice.config), la
   / XDS_TRUST_DIR < XDS_<SERVICE>_SECURITY_* / XDS_<SERVICE>_SECURITY (mode of one service).
 Mode: `off` (no hook: the header is not processed, so a mandatory one gets a SOAP MustUnderstand
 fault from `SoapService`), `optional` (verify when an assertion is present; the
-default for `make run`), `required` (every call must carry a valid assertion).
+default), `required` (every call must carry a valid assertion; the default under the dmp profile, whose
+services want a VIHF on every call).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from cryptography import x509
 
-from xdscore import soap, wssec
+from xdscore import forwarded, soap, wssec
 from xdscore.principal import Principal
 from xdscore.wsse_faults import SecurityFault
 from xdsservice.config import Layout, SettingsError, Sources, Vars, setting
@@ -47,7 +49,8 @@ class SecurityConfigError(SettingsError):
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    mode: str = setting(Mode.OPTIONAL.value, choices=[m.value for m in Mode])
+    # default: required under the dmp profile (the DMP wants a VIHF on every call), else optional
+    mode: str = setting("", choices=[m.value for m in Mode])
     trust_dir: str = ""  # folder of PEM CA certificates (XDS_TRUST_DIR)
     audience: str = ""  # comma-separated; when set, an AudienceRestriction must name one of them
     clock_skew: int = setting(300, minimum=0)  # seconds
@@ -57,6 +60,9 @@ class SecuritySettings:
     max_age: int = setting(0, minimum=0)  # seconds; refuse assertions issued longer ago (0: no limit)
     allow_sha1: bool = True
     check_issuer_dn: bool = True
+    # PEM files (comma-separated) of the TLS client certificates of services trusted to forward a DMP DIRECTE
+    # caller's card: the repository in front of this registry (xdscore.forwarded). Needs mutual TLS.
+    trusted_forwarders: str = ""
 
     @classmethod
     def layout(cls, service: str) -> Layout:
@@ -69,18 +75,40 @@ class SecuritySettings:
             ),
         )
 
-    def complete(self, sources: Sources, _service: str) -> SecuritySettings:
-        if self.profile:
-            return self
-        french = sources.environ.get("XDS_PROFILE", "").strip().lower() in ("cisis", "dmp")
-        return replace(self, profile=wssec.Profile.VIHF.value if french else wssec.Profile.XUA.value)
+    def complete(self, sources: Sources, service: str) -> SecuritySettings:
+        """Defaults that follow the affinity-domain profile: the VIHF attribute profile under cisis and dmp,
+        and `required` under dmp (an explicit mode or profile wins)."""
+        affinity = affinity_profile(sources, service)
+        done = self
+        if not done.profile:
+            french = affinity in ("cisis", "dmp")
+            done = replace(done, profile=wssec.Profile.VIHF.value if french else wssec.Profile.XUA.value)
+        if not done.mode:
+            if affinity == "dmp" and not done.trust_dir:
+                raise SecurityConfigError(
+                    "profile dmp requires a VIHF on every call (WS-Security mode required by default) but no trusted "
+                    "CA is configured: set XDS_TRUST_DIR, or choose a mode with XDS_SECURITY")
+            done = replace(done, mode=(Mode.REQUIRED if affinity == "dmp" else Mode.OPTIONAL).value)
+        return done
 
     @property
     def mode_enum(self) -> Mode:
         try:
-            return Mode(self.mode.strip().lower())
+            return Mode(self.mode.strip().lower() or Mode.OPTIONAL.value)
         except ValueError:
             raise SecurityConfigError(f"security mode {self.mode!r} is not off, optional or required") from None
+
+
+def affinity_profile(sources: Sources, service: str) -> str:
+    """The service's affinity-domain profile as the registry reads it (`XDS_<SERVICE>_PROFILE` over
+    `XDS_PROFILE` over `profile` in `[<service>]`), lower case; "" when none is set."""
+    for var in (f"XDS_{service.upper()}_PROFILE", "XDS_PROFILE"):
+        value = sources.environ.get(var, "").strip()
+        if value:
+            return value.lower()
+    table = sources.table((service,)) or {}
+    value = table.get("profile")
+    return value.strip().lower() if isinstance(value, str) else ""
 
 
 def load_trust_dir(folder: str | Path) -> tuple[x509.Certificate, ...]:
@@ -101,7 +129,24 @@ def load_trust_dir(folder: str | Path) -> tuple[x509.Certificate, ...]:
     return tuple(anchors)
 
 
-def policy_from(settings: SecuritySettings, anchors: tuple[x509.Certificate, ...]) -> wssec.Policy:
+def load_forwarders(setting: str) -> frozenset[str]:
+    """SHA-256 fingerprints of every certificate in the comma-separated PEM files of `trusted_forwarders`."""
+    prints: set[str] = set()
+    for name in (n.strip() for n in setting.split(",")):
+        if not name:
+            continue
+        try:
+            certs = x509.load_pem_x509_certificates(Path(name).read_bytes())
+        except OSError as exc:
+            raise SecurityConfigError(f"trusted forwarder certificate {name}: {exc.strerror or exc}") from None
+        except ValueError:
+            raise SecurityConfigError(f"trusted forwarder certificate {name} is not a PEM certificate file") from None
+        prints.update(forwarded.fingerprint(c) for c in certs)
+    return frozenset(prints)
+
+
+def policy_from(settings: SecuritySettings, anchors: tuple[x509.Certificate, ...],
+                forwarders: frozenset[str] = frozenset()) -> wssec.Policy:
     try:
         profile = wssec.Profile(settings.profile.strip().lower())
     except ValueError:
@@ -118,6 +163,7 @@ def policy_from(settings: SecuritySettings, anchors: tuple[x509.Certificate, ...
         max_assertion_age=dt.timedelta(seconds=settings.max_age) if settings.max_age > 0 else None,
         allow_sha1=settings.allow_sha1,
         check_issuer_dn=settings.check_issuer_dn,
+        trusted_forwarders=forwarders,
     )
 
 
@@ -142,6 +188,11 @@ class WsSecurityHook:
     def __init__(self, policy: wssec.Policy, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.policy = policy
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def lets_in_without_assertion(self, tls_peer: dict[str, Any] | None) -> bool:
+        """The connection's TLS client certificate (the ASGI TLS extension) is a trusted forwarder's."""
+        cert = client_certificate(SimpleNamespace(tls_peer=tls_peer))
+        return wssec.is_trusted_forwarder(cert, self.policy)
 
     def __call__(self, request: soap.SoapRequest, context: Any) -> Principal | None:
         try:
@@ -170,4 +221,7 @@ def build_security_hook(
         if mode is Mode.REQUIRED:
             raise SecurityConfigError("security mode is required but no trusted CA is configured (XDS_TRUST_DIR)")
         log.warning("no trusted CA configured (XDS_TRUST_DIR): every signed assertion will be refused")
-    return WsSecurityHook(policy_from(settings, anchors), clock)
+    forwarders = load_forwarders(settings.trusted_forwarders)
+    if forwarders:
+        log.info("trusting %d forwarder certificate(s) to pass on a DMP DIRECTE caller's card", len(forwarders))
+    return WsSecurityHook(policy_from(settings, anchors, forwarders), clock)

@@ -103,21 +103,26 @@ async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int
     return b"".join([chunk async for chunk in body_chunks(receive, limit)])
 
 
-def anonymous_gate(security: object, content_type: str) -> HeaderGate | None:
+def anonymous_gate(security: object, content_type: str, tls_peer: dict[str, Any] | None = None) -> HeaderGate | None:
     """A HeaderGate when `security` (the endpoint's hook) requires an assertion and the body is a plain
-    SOAP envelope (xdscore.envelope_gate: an anonymous envelope is refused once its Header is read)."""
+    SOAP envelope (xdscore.envelope_gate: an anonymous envelope is refused once its Header is read). Not on a
+    trusted forwarder's connection (`tls_peer`, the ASGI TLS extension), which may call without one
+    (xdscore.wssec.verify)."""
     policy = getattr(security, "policy", None)
     if not getattr(policy, "require_assertion", False):
+        return None
+    lets_in = getattr(security, "lets_in_without_assertion", None)
+    if lets_in is not None and lets_in(tls_peer):
         return None
     media_type = content_type.split(";", 1)[0].strip().lower()
     return HeaderGate() if media_type in ("application/soap+xml", "") else None
 
 
 async def read_gated_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int, content_type: str,
-                          security: object) -> bytes:
+                          security: object, tls_peer: dict[str, Any] | None = None) -> bytes:
     """`read_body`, but an endpoint requiring an assertion refuses an anonymous envelope as soon as its
     Header is read: the rest of the body is neither read nor parsed (issue 18)."""
-    gate = anonymous_gate(security, content_type)
+    gate = anonymous_gate(security, content_type, tls_peer)
     chunks: list[bytes] = []
     async for chunk in body_chunks(receive, limit):
         if gate is not None:
@@ -241,7 +246,7 @@ class SoapService:
         content_type = _headers(scope).get("content-type", "")
         try:
             body = await read_gated_body(receive_within(receive, self.idle_timeout), self.max_bytes, content_type,
-                                         self.security)
+                                         self.security, scope.get("extensions", {}).get("tls"))
         except BodyTooLarge:
             note_body_size(scope, self.max_bytes)  # what was read before the refusal was memory too
             raise

@@ -78,7 +78,10 @@ def stack(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
             "XDS_REPOSITORY_REGISTRY_TLS_KEY": str(files / "client.key")}))
         with ServerThread(repository.asgi) as repository_server:
             env = {**common, "XDS_DMP_REPOSITORY_URL": repository_server.url("/xds/repository")}
-            registry = Registry(RegistrySettings.load(env))
+            registry = Registry(RegistrySettings.load({
+                **env, "XDS_REGISTRY_SECURITY_TRUSTED_FORWARDERS": str(files / "client.pem"),  # the repository
+                "XDS_REGISTRY_TLS_CERT": tls.cert, "XDS_REGISTRY_TLS_KEY": tls.key, "XDS_REGISTRY_TLS_CLIENT_CA": tls.client_ca,
+                "XDS_REGISTRY_TLS_CLIENT_AUTH": tls.client_auth}))
             patient = PatientKey.parse(cx(PATIENT))
             assert patient is not None
             with registry.store.write() as tx:

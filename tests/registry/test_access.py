@@ -41,7 +41,8 @@ def vihf(name_id: str, roles: tuple[CodedValue, ...] = MEDECIN, mode: str = "DIR
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[Registry]:
-    env = {"XDS_PROFILE": "dmp", "XDS_DATA_DIR": str(tmp_path), "XDS_REGISTRY_FEED_PORT": "0",
+    # the handlers are called with their Principal: no WS-Security (required by default under dmp) here
+    env = {"XDS_PROFILE": "dmp", "XDS_SECURITY": "optional", "XDS_DATA_DIR": str(tmp_path), "XDS_REGISTRY_FEED_PORT": "0",
            "XDS_AUDIT_SENDER_TRANSPORT": "off", "XDS_CONFIG": "/dev/null"}
     reg = Registry(RegistrySettings.load(env), records=MemoryRecords([RECORD, PatientRecord(OTHER_PATIENT)]))
     for patient in (DMP_PATIENT, OTHER_PATIENT):

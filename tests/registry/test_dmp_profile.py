@@ -11,6 +11,7 @@ from harness.builders import DMP_PATIENT, dmp_submission
 from registry.app import load_profile
 from registry.config import RegistrySettings
 from registry.register import RegisterSettings
+from registry.valuesets import SHIPPED_DMP
 from tests.registry.helpers import RegistryHarness
 from xdscore.vocabulary import ErrorCode
 
@@ -20,9 +21,15 @@ def profile():  # type: ignore[no-untyped-def]
     return load_profile(RegistrySettings(profile="dmp"))
 
 
-def test_load_profile_dmp_warns_about_unbound_attributes(caplog: pytest.LogCaptureFixture) -> None:
+def test_load_profile_dmp_warns_about_unbound_attributes(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     with caplog.at_level(logging.WARNING, logger="xds.registry"):
         assert load_profile(RegistrySettings(profile="dmp")).name == "dmp"
+    assert "no value set loaded" not in caplog.text  # every binding has its shipped set
+    for f in SHIPPED_DMP.glob("*.xml"):
+        if "J59" not in f.name:
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    with caplog.at_level(logging.WARNING, logger="xds.registry"):
+        load_profile(RegistrySettings(profile="dmp", value_sets_dir=str(tmp_path)))
     assert "no value set loaded for contentTypeCode (J59)" in caplog.text
 
 

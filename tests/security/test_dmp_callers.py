@@ -247,23 +247,3 @@ def test_registry_dmp_refuses_an_unsigned_submission_with_the_reason(pki: TestPk
     errors = rr.findall(f".//{{{NS.RS}}}RegistryError")
     assert [e.get("errorCode") for e in errors] == ["XDSRegistryMetadataError"]
     assert "XAdES signature of its SubmissionSet" in errors[0].get("codeContext", "")
-
-
-def test_the_repository_does_not_forward_an_unsigned_directe_vihf(pki: TestPki, now: dt.datetime) -> None:
-    """Only the card on the caller's connection authenticated it; to the registry it would prove nothing."""
-    from repository.app import caller_security
-
-    def decoded_with(security: etree._Element) -> DecodedRequest:
-        data = request(etree.Element("{urn:example:echo}Echo"), "urn:example:echo:Echo", security)
-        return DecodedRequest(soap.read_envelope(xmlsafe.parse_bytes(data)))
-
-    def ctx(principal: Principal | None) -> RequestContext:
-        return RequestContext(None, None, "https://127.0.0.1/xds/repository", {}, principal)
-
-    unsigned = decoded_with(directe(pki.card, now))
-    by_card = wssec.verify(unsigned.request.header, policy(pki, now), pki.card.certificate)
-    assert caller_security(unsigned, ctx(by_card)) is None
-    sealed = decoded_with(indirecte(pki.seal, now))
-    by_seal = wssec.verify(sealed.request.header, policy(pki, now))
-    forwarded = caller_security(sealed, ctx(by_seal))
-    assert forwarded is not None and forwarded.tag == f"{{{NS.WSSE}}}Security"

@@ -55,6 +55,27 @@ def test_profile_follows_xds_profile() -> None:
     assert load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_PROFILE": "cisis", "XDS_SECURITY_PROFILE": "xua"}).profile == "xua"
 
 
+def test_mode_is_required_by_default_under_dmp(tmp_path: Path) -> None:
+    """The DMP wants a VIHF on every call: `required` is the default under the dmp profile, however the profile
+    is set; an explicit mode wins; without a trust folder the default cannot work and the service stops."""
+    trust = {"XDS_TRUST_DIR": "/trust"}
+    for env in ({"XDS_PROFILE": "dmp"}, {"XDS_REGISTRY_PROFILE": "DMP"}, {"XDS_PROFILE": "ihe", "XDS_REGISTRY_PROFILE": "dmp"}):
+        s = load_settings(SecuritySettings, "registry", NO_FILE | trust | env)
+        assert (s.mode_enum, s.profile) == (Mode.REQUIRED, "vihf"), env
+    assert load_settings(SecuritySettings, "registry", NO_FILE | trust | {"XDS_PROFILE": "dmp", "XDS_SECURITY": "optional"}).mode == "optional"
+    assert load_settings(SecuritySettings, "registry", NO_FILE | trust | {"XDS_PROFILE": "dmp", "XDS_REGISTRY_SECURITY": "off"}).mode == "off"
+    assert load_settings(SecuritySettings, "registry", NO_FILE | trust | {"XDS_PROFILE": "cisis"}).mode == "optional"
+    assert load_settings(SecuritySettings, "registry", NO_FILE | trust | {"XDS_PROFILE": "dmp", "XDS_REGISTRY_PROFILE": "ihe"}).mode == "optional"
+    config = tmp_path / "xds.toml"
+    config.write_text('[registry]\nprofile = "dmp"\n')
+    assert load_settings(SecuritySettings, "registry", {"XDS_CONFIG": str(config)} | trust).mode == "required"
+    config.write_text('[registry]\nprofile = "dmp"\n[registry.security]\nmode = "optional"\n')
+    assert load_settings(SecuritySettings, "registry", {"XDS_CONFIG": str(config)} | trust).mode == "optional"
+    with pytest.raises(SecurityConfigError, match=r"^profile dmp requires a VIHF on every call .* set XDS_TRUST_DIR"):
+        load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_PROFILE": "dmp"})
+    assert SecuritySettings().mode_enum is Mode.OPTIONAL  # built in code without the loader: the plain default
+
+
 def test_bad_mode_is_refused() -> None:
     with pytest.raises(SettingsError, match="XDS_SECURITY"):
         load_settings(SecuritySettings, "registry", NO_FILE | {"XDS_SECURITY": "maybe"})

@@ -98,12 +98,15 @@ CASES: list[tuple[str, Callable[[SubmissionBuilder], None], str]] = [
     ("formatCode outside J60", set_code("Document01", UUID.DE_FORMAT_CODE, Code("urn:ihe:rad:TEXT", "1.3.6.1.4.1.19376.1.2.3")),
      "DocumentEntry Document01: formatCode 'urn:ihe:rad:TEXT' (codingScheme 1.3.6.1.4.1.19376.1.2.3) is not in the "
      "affinity domain's value set JDV_J60-FormatCode-DMP (OID 1.2.250.1.213.1.1.5.8)$"),
-    ("healthcareFacilityTypeCode outside J61", set_code("Document01", UUID.DE_HEALTHCARE_FACILITY_TYPE_CODE, Code("SA11", "1.2.250.1.71.4.2.4")),
-     "DocumentEntry Document01: healthcareFacilityTypeCode 'SA11' (codingScheme 1.2.250.1.71.4.2.4) is not in the "
+    ("healthcareFacilityTypeCode outside J61", set_code("Document01", UUID.DE_HEALTHCARE_FACILITY_TYPE_CODE, Code("SA66", "1.2.250.1.71.4.2.4")),
+     "DocumentEntry Document01: healthcareFacilityTypeCode 'SA66' (codingScheme 1.2.250.1.71.4.2.4) is not in the "
      "affinity domain's value set JDV_J61-HealthcareFacilityTypeCode-DMP (OID 1.2.250.1.213.1.1.5.3)$"),
     ("practiceSettingCode outside J62 / J04", set_code("Document01", UUID.DE_PRACTICE_SETTING_CODE, Code("CLINIC", "1.2.250.1.213.1.1.4.9")),
      "DocumentEntry Document01: practiceSettingCode 'CLINIC' (codingScheme 1.2.250.1.213.1.1.4.9) is not in the "
      "affinity domain's value set JDV_J04-XdsPracticeSettingCode-CISIS (OID 1.2.250.1.213.1.1.5.467)$"),
+    ("contentTypeCode outside J59", set_code("SubmissionSet01", UUID.SS_CONTENT_TYPE_CODE, Code("SA01", "1.2.250.1.71.4.2.4")),
+     "SubmissionSet SubmissionSet01: contentTypeCode 'SA01' (codingScheme 1.2.250.1.71.4.2.4) is not in the "
+     "affinity domain's value set JDV_J59-ContentTypeCode-DMP (OID 1.2.250.1.213.1.1.5.2)$"),
     ("confidentialityCode outside J58", add_code("Document01", UUID.DE_CONFIDENTIALITY_CODE, Code("MASQUE_PT", "1.2.250.1.213.1.1.4.13"), "c2"),
      "DocumentEntry Document01: confidentialityCode 'MASQUE_PT' (codingScheme 1.2.250.1.213.1.1.4.13) is not in the "
      "value set JDV_J58-ConfidentialityCode-DMP (OID 1.2.250.1.213.1.1.5.9)$"),
@@ -139,7 +142,10 @@ CASES: list[tuple[str, Callable[[SubmissionBuilder], None], str]] = [
      "DocumentEntry Document01: authorPerson ^MAX^LIBRE has no identifier (XCN.1)"),
     ("authorPerson not an IdNat_PS", author_slot("Document01", Slot.AUTHOR_PERSON, "99900063480^MAX^LIBRE^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"),
      "DocumentEntry Document01: authorPerson 99900063480^MAX^LIBRE^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS has "
-     "'99900063480', not an IdNat_PS"),
+     "'99900063480', not an IdNat_PS (0 + ADELI, 8 + RPPS, or 1, 3, 4, 5, 6 + a structure's id / internal id)$"),
+    ("authorPerson IdNat_PS with two slashes", author_slot("Document01", Slot.AUTHOR_PERSON, "3750100125/14/53^MAX^^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^EI"),
+     "DocumentEntry Document01: authorPerson 3750100125/14/53^MAX^^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^EI has "
+     "'3750100125/14/53', not an IdNat_PS"),
     ("authorPerson type code", author_slot("Document01", Slot.AUTHOR_PERSON, "899900063480^MAX^LIBRE^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^PN"),
      "DocumentEntry Document01: authorPerson 899900063480^MAX^LIBRE^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^PN has the "
      "identifier type code (XCN.13) 'PN'"),
@@ -157,8 +163,15 @@ CASES: list[tuple[str, Callable[[SubmissionBuilder], None], str]] = [
     ("authorInstitution id without authority", author_slot("Document01", Slot.AUTHOR_INSTITUTION, "CABINET^^^^^^IDNST^^^499900063480001"),
      "DocumentEntry Document01: authorInstitution CABINET^^^^^^IDNST^^^499900063480001 has an identifier (XON.10) but "
      "no assigning authority"),
-    ("legalAuthenticator not an IdNat_PS", set_slot("Document01", Slot.LEGAL_AUTHENTICATOR, "123^MAX^^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"),
-     "DocumentEntry Document01: legalAuthenticator 123^MAX^^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS has '123', not an IdNat_PS"),
+    ("legalAuthenticator not an IdNat_PS", set_slot("Document01", Slot.LEGAL_AUTHENTICATOR, "723^MAX^^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"),
+     "DocumentEntry Document01: legalAuthenticator 723^MAX^^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS has '723', not an IdNat_PS"),
+    ("legalAuthenticator a patient with a bad NIR (VAC_2023.01)", set_slot(
+        "Document01", Slot.LEGAL_AUTHENTICATOR, "276059205062865^DECOURCY^Marie^^^^^^&1.2.250.1.213.1.4.8&ISO^D^^^NH"),
+     "DocumentEntry Document01: legalAuthenticator 276059205062865^DECOURCY^Marie^^^^^^&1.2.250.1.213.1.4.8&ISO^D^^^NH "
+     "is a patient whose NIR 276059205062865 has the control key 65, the NIR's key is 83$"),
+    ("authorInstitution with neither name nor id", author_slot("Document01", Slot.AUTHOR_INSTITUTION, "^^^^^^^^^"),
+     "DocumentEntry Document01: authorInstitution ^^^^^^^^^ has neither an organization name (XON.1) nor an "
+     "identifier (XON.10)$"),
     ("no signature", drop_signature,
      f"{SIG} (DMP TD2.1, IHE DSG): a DocumentEntry with classCode urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1 and formatCode "
      "http://www.w3.org/2000/09/xmldsig# or urn:ihe:iti:dsg:detached:2014, source of a signs association to the "
@@ -217,6 +230,39 @@ def test_the_kit_s_other_author_shapes() -> None:
     assert violations(b) == []
 
 
+@pytest.mark.parametrize(
+    "person",
+    [
+        "369838578^ROY^Alain^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",  # CANCER-D2LM-FIN: 3 + 8 digits
+        "401234567890009^MULLER^Charles^^^M^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",  # CANCER-FRCP Appareil
+        "01234567897^HENNEQUIN^Rémi^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",  # OPH-CR-RTN: 0 + 10 digits
+        "3750100125/1453^MARTIN^Philippe^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^EI",  # PDSM4DMP AuthorStructure
+        "518003502400041/1.2.250.1.215.1.2^Assurance Maladie^.^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",  # CNAM-HR
+        # systems (XCN.10 U, XCN.13 RI): PDSM4DMP AuthorDispositif, CNAM-HR, eDISP-MED, BIO-CR-BIO TSH_2 (an RPPS)
+        "3750100125/9762^Automate de laboratoire X^waralab1000^^^^^^&1.2.250.1.71.4.2.1&ISO^U^^^RI",
+        "518003502400041/1.2.250.1.215.1.2^^^^^^^^&1.2.250.1.71.4.2.1&ISO^U^^^RI",
+        "578435954900010/1.2.250.1.176.1^^^^^^^^&1.2.250.1.71.4.2.1&ISO^U^^^RI",
+        "801234534765^^^^^^^^&1.2.250.1.71.4.2.1&ISO^U^^^RI",
+        "124018852493334^FORM-TROIS^Gérard^^^^^^&1.2.250.1.213.1.4.8&ISO^D^^^NH",  # PDSM4DMP AuthorPatient
+    ],
+)
+def test_the_author_shapes_the_dmp_accepts(person: str) -> None:
+    """PDSM4DMP PSIdNat (its invariant sets prefixes, no length), ActorSystem and ActorPatient, as the official
+    CDA examples and PDSM4DMP's own examples write them: as authorPerson and as legalAuthenticator."""
+    b = dmp_submission()
+    author_slot("Document01", Slot.AUTHOR_PERSON, person)(b)
+    set_slot("Document01", Slot.LEGAL_AUTHENTICATOR, person)(b)
+    assert violations(b) == []
+
+
+def test_an_institution_known_by_its_id_alone() -> None:
+    """PDSM4DMP AuthorInstitution: a CDA representedOrganization/name in nullFlavor is an empty XON.1 (the
+    CARD-F-PRC examples have an id and no name)."""
+    b = dmp_submission()
+    author_slot("Document01", Slot.AUTHOR_INSTITUTION, "^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1750803447")(b)
+    assert violations(b) == []
+
+
 def test_accepted_ins_authorities_are_configurable() -> None:
     production_only = dmp.build_profile(load_value_sets(""), [dmp.INS_NIR])
     got = violations(dmp_submission(), production_only)
@@ -264,10 +310,15 @@ def test_svs_parser_reads_the_official_kit_files() -> None:
 
 def test_shipped_value_sets() -> None:
     sets = {vs.jdv: vs for vs in load_value_sets("")}
-    assert set(sets) == {"J04", "J07", "J57", "J58", "J60", "J61"}
+    assert set(sets) == {"J04", "J07", "J57", "J58", "J59", "J60", "J61"}
     assert sets["J57"].oid == "1.2.250.1.213.1.1.5.6" and len(sets["J57"].concepts) == 12
     assert ("urn:ihe:iti:dsg:detached:2014", "1.3.6.1.4.1.19376.1.2.3") in sets["J60"].pairs
-    assert dmp.unbound(list(sets.values())) == ["contentTypeCode (J59)"]
+    assert sets["J59"].oid == "1.2.250.1.213.1.1.5.2" and len(sets["J59"].concepts) == 100
+    assert {("EXP_PATIENT", "1.2.250.1.213.1.1.4.6"), ("05", "1.2.250.1.213.1.6.1.128"), ("97", "1.2.250.1.213.2.2"),
+            ("SA69", "1.2.250.1.71.4.2.4")} <= sets["J59"].pairs
+    assert ("SA04", "1.2.250.1.71.4.2.4") not in sets["J59"].pairs  # establishments are J61's, not J59's
+    assert len(sets["J61"].concepts) == 68 and ("SA11", "1.2.250.1.71.4.2.4") in sets["J61"].pairs
+    assert dmp.unbound(list(sets.values())) == []
 
 
 def test_a_deployer_s_folder_replaces_a_shipped_set(tmp_path: Path) -> None:

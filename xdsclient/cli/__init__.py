@@ -5,6 +5,7 @@
     xds query PATIENT_CX [--status ...] [--class CODE^^SCHEME] [--type ...]        ITI-18 FindDocuments
     xds retrieve UNIQUE_ID [-o FILE] [--repository-id OID]                         ITI-43
     xds patient ACTION PATIENT_CX …    the patient's choices on their DMP (xdsclient.cli.patient)
+With --key and --cert, every SOAP call carries a VIHF signed with that key (a DMP service wants one).
 
 Endpoints default to `make run`'s (`xdsclient.cli.endpoints`). An error is one line on stderr and a
 non-zero exit (1: a service refused or failed, 2: bad usage), never a traceback.
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+from lxml import etree
 
 from xdsclient.cli import feed as feed_cmd
 from xdsclient.cli import patient as patient_cmd
@@ -44,6 +46,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="repository URL (ITI-41, ITI-43; default $XDS_CLIENT_REPOSITORY_URL or make run's)")
     common.add_argument("--feed-address", dest="feed_address", metavar="HOST:PORT",
                         help="patient feed, MLLP (ITI-8; default $XDS_CLIENT_FEED or 127.0.0.1:2575)")
+    signing = argparse.ArgumentParser(add_help=False)  # a signed VIHF on each SOAP call
+    signing.add_argument("--key", type=Path, default=os.environ.get("XDS_CLIENT_KEY"),
+                         help="PEM private key: signs the VIHF (and, for submit, the XAdES signature document) ($XDS_CLIENT_KEY)")
+    signing.add_argument("--cert", type=Path, default=os.environ.get("XDS_CLIENT_CERT"),
+                         help="PEM certificate of the key ($XDS_CLIENT_CERT)")
+    signing.add_argument("--mode", choices=("INDIRECTE", "DIRECTE"), default="INDIRECTE",
+                         help="the VIHF's authentication mode: INDIRECTE (the key is a structure's seal, default) or "
+                              "DIRECTE (a professional's card)")
+    signing.add_argument("--name-id", dest="name_id", default="",
+                         help="the VIHF's NameID, the professional's IdNat_PS (submit: default each document's first "
+                              "author; query, retrieve: xuatool's test professional)")
     sub = p.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("feed", parents=[common], help="send a patient (HL7 v2.5 ADT^A01) to the registry's patient feed")
@@ -52,13 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--birth", default="", help="birth date YYYYMMDD")
     f.add_argument("--sex", default="", choices=["", "F", "M", "U"])
 
-    s = sub.add_parser("submit", parents=[common], help="send each CDA of a file or folder by ITI-41")
+    s = sub.add_parser("submit", parents=[common, signing], help="send each CDA of a file or folder by ITI-41")
     s.add_argument("path", metavar="FILE_OR_FOLDER", type=Path)
     s.add_argument("--feed", action="store_true", help="feed each document's patient first (ITI-8)")
-    s.add_argument("--key", type=Path, default=os.environ.get("XDS_CLIENT_KEY"),
-                   help="PEM private key: signs the VIHF and the XAdES signature document ($XDS_CLIENT_KEY)")
-    s.add_argument("--cert", type=Path, default=os.environ.get("XDS_CLIENT_CERT"),
-                   help="PEM certificate of the key ($XDS_CLIENT_CERT)")
     s.add_argument("--algorithm", choices=sorted(ALGORITHMS), help="signature algorithm (default by key type, SHA-256)")
     s.add_argument("--no-signature-document", dest="signature_document", action="store_false",
                    help="with a key, sign the VIHF only (no XAdES signature document)")
@@ -69,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="progress bar (default: on a terminal, for a folder)")
     s.add_argument("-q", "--quiet", action="store_true", help="no warnings, only the final table")
 
-    q = sub.add_parser("query", parents=[common], help="the patient's documents (ITI-18 FindDocuments)")
+    q = sub.add_parser("query", parents=[common, signing], help="the patient's documents (ITI-18 FindDocuments)")
     q.add_argument("patient", metavar="PATIENT_CX")
     q.add_argument("--status", choices=sorted(query_cmd.STATUSES), default="approved")
     for flag, param in (("class", "ClassCode"), ("type", "TypeCode"), ("format", "FormatCode"),
@@ -79,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--created-from", metavar="DTM", help="creationTime from (inclusive, YYYY[MM[DD[hh[mm[ss]]]]])")
     q.add_argument("--created-to", metavar="DTM", help="creationTime to (exclusive)")
 
-    r = sub.add_parser("retrieve", parents=[common], help="a document by its uniqueId (ITI-43)")
+    r = sub.add_parser("retrieve", parents=[common, signing], help="a document by its uniqueId (ITI-43)")
     r.add_argument("unique_id", metavar="UNIQUE_ID")
     r.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     r.add_argument("--repository-id", help="repositoryUniqueId (default: asked from the registry, GetDocuments)")
@@ -96,11 +105,25 @@ def _feed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _submit(args: argparse.Namespace) -> int:
-    ends = endpoints(args.registry, args.repository, args.feed_address)
+def _signer(args: argparse.Namespace) -> submit_cmd.Signer | None:
     if (args.key is None) != (args.cert is None):
         raise CliError("--key and --cert go together")
-    signer = submit_cmd.Signer.load(args.key, args.cert, args.algorithm) if args.key else None
+    if args.key is None:
+        return None
+    return submit_cmd.Signer.load(args.key, args.cert, getattr(args, "algorithm", None), args.mode, args.name_id)
+
+
+def _security(args: argparse.Namespace, patient_id: str = "") -> etree._Element | None:
+    """The signed VIHF of a query or retrieve (about `patient_id` when known), or None without a key."""
+    signer = _signer(args)
+    if signer is None:
+        return None
+    return submit_cmd.signed_vihf(signer, submit_cmd.DEFAULT_SOURCE_ID, **({"resource_id": patient_id} if patient_id else {}))
+
+
+def _submit(args: argparse.Namespace) -> int:
+    ends = endpoints(args.registry, args.repository, args.feed_address)
+    signer = _signer(args)
     settings = submit_cmd.Settings(
         repository=ends.repository, feed=ends.feed_address if args.feed else None, source_id=args.source_id,
         signer=signer, signature_document=args.signature_document, strict=args.strict,
@@ -124,6 +147,9 @@ def _submit(args: argparse.Namespace) -> int:
         for o in outcomes:
             for w in o.warnings:
                 print(f"warning: {o.file.name}: {w}", file=sys.stderr)
+    for o in outcomes:  # the table cuts long cells: each refusal in full, one line each
+        if not o.ok:
+            print(f"xds: {o.file.name}: {o.result}: {o.detail}", file=sys.stderr)
     base = args.path if args.path.is_dir() else args.path.parent
     rows = [(str(o.file.relative_to(base)), o.result, o.unique_id, o.detail) for o in outcomes]
     print(table(("file", "result", "uniqueId", "registry codes / reason"), rows, max_width=100))
@@ -138,7 +164,8 @@ def _query(args: argparse.Namespace) -> int:
                ("ClassCode", "TypeCode", "FormatCode", "PracticeSettingCode", "HealthcareFacilityTypeCode")}
     times = {name: value for name, value in (("$XDSDocumentEntryCreationTimeFrom", args.created_from),
                                              ("$XDSDocumentEntryCreationTimeTo", args.created_to)) if value}
-    entries = query_cmd.find_documents(ends.registry, args.patient, args.status, filters, times)
+    entries = query_cmd.find_documents(ends.registry, args.patient, args.status, filters, times,
+                                       security=_security(args, args.patient))
     rows = [(e.unique_id or "", e.creation_time or "", (e.class_code.display or e.class_code.code) if e.class_code else "",
              e.type_code.code if e.type_code else "", e.title or "", (e.availability_status or "").rsplit(":", 1)[-1],
              e.mime_type or "", e.size or "") for e in entries]
@@ -151,13 +178,13 @@ def _retrieve(args: argparse.Namespace) -> int:
     ends = endpoints(args.registry, args.repository, args.feed_address)
     repository_id = args.repository_id
     if not repository_id:
-        found = query_cmd.get_documents(ends.registry, args.unique_id)
+        found = query_cmd.get_documents(ends.registry, args.unique_id, security=_security(args))
         if not found:
             raise CliError(f"the registry knows no document {args.unique_id}")
         repository_id = found[0].repository_unique_id
         if not repository_id:
             raise CliError(f"document {args.unique_id} has no repositoryUniqueId in the registry")
-    doc = query_cmd.retrieve(ends.repository, args.unique_id, repository_id)
+    doc = query_cmd.retrieve(ends.repository, args.unique_id, repository_id, security=_security(args))
     if args.output:
         args.output.write_bytes(doc.data)
         print(f"{args.unique_id}: {len(doc.data)} bytes ({doc.mime_type}) written to {args.output}", file=sys.stderr)

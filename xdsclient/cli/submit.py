@@ -54,12 +54,15 @@ class Signer:
     cert_pem: bytes
     credential: Credential
     algorithm: str = "rsa-sha256"
+    mode: str = "INDIRECTE"  # the VIHF's Authentification_mode: a structure's seal, or DIRECTE (a card)
+    name_id: str = ""  # the VIHF's NameID (IdNat_PS); default: a submitted document's first author
 
     @classmethod
-    def load(cls, key: Path, cert: Path, algorithm: str | None = None) -> Signer:
+    def load(cls, key: Path, cert: Path, algorithm: str | None = None, mode: str = "INDIRECTE",
+             name_id: str = "") -> Signer:
         credential = Credential.load(cert, key)
         default = "ecdsa-sha256" if "EC" in type(credential.private_key).__name__ else "rsa-sha256"
-        return cls(key.read_bytes(), cert.read_bytes(), credential, algorithm or default)
+        return cls(key.read_bytes(), cert.read_bytes(), credential, algorithm or default, mode, name_id)
 
 
 @dataclass(frozen=True)
@@ -112,26 +115,39 @@ def _xcn_parts(xcn: str | None) -> list[str]:
     return (xcn or "").split("^")
 
 
-def vihf(d: Derivation, signer: Signer, source_id: str) -> etree._Element:
-    """A VIHF (INDIRECTE, signed with the signer's key) for the document's author and patient."""
-    author = d.document_entry.authors[0] if d.document_entry.authors else None
-    person = _xcn_parts(author.person if author else None)
-    institution = (author.institutions[0] if author and author.institutions else "").split("^")
-    facility = d.document_entry.healthcare_facility_type_code
+def signed_vihf(signer: Signer, source_id: str, **who: str) -> etree._Element:
+    """A wsse:Security header with a VIHF signed with the signer's key (INDIRECTE: a structure's seal; DIRECTE:
+    a professional's card); `who` sets AssertionSpec fields (name_id, subject_id, structure_id, activity_sector,
+    resource_id), the signer's name_id wins, the others keep xuatool's test identity."""
     spec = AssertionSpec(
-        name_id=person[0] or "unknown",
-        subject_id=", ".join(p for p in person[1:3] if p) or "unknown",
-        structure_id=institution[9] if len(institution) > 9 else "",
-        activity_sector=f"{facility.code}^{facility.scheme}" if facility else "",
-        resource_id=d.document_entry.patient_id or "",
-        authentication_mode="INDIRECTE",
+        authentication_mode=signer.mode,
         lps_nom="pyxds xds",
         lps_version="0.1",
         lps_id=source_id,
         lps_homologation="pyxds-xds",  # no DMP homologation number: a test client
     )
+    for name, value in {**who, **({"name_id": signer.name_id} if signer.name_id else {})}.items():
+        setattr(spec, name, value)
     assertion = sign_assertion(build_assertion(spec, signer.credential), signer.credential)
     return security_header(assertion, timestamp_for())
+
+
+def vihf(d: Derivation, signer: Signer, source_id: str) -> etree._Element:
+    """A VIHF signed with the signer's key for the document's first author (NameID, structure) and patient."""
+    author = d.document_entry.authors[0] if d.document_entry.authors else None
+    person = _xcn_parts(author.person if author else None)
+    institution = (author.institutions[0] if author and author.institutions else "").split("^")
+    facility = d.document_entry.healthcare_facility_type_code
+    who = {
+        "name_id": person[0],
+        "subject_id": ", ".join(p for p in person[1:3] if p),
+        "structure_id": institution[9] if len(institution) > 9 else "",
+        "activity_sector": f"{facility.code}^{facility.scheme}" if facility else "",
+        "resource_id": d.document_entry.patient_id or "",
+    }
+    # What the header does not say (an institution named but not identified...) keeps the test identity's value:
+    # the VIHF profile wants each of these attributes.
+    return signed_vihf(signer, source_id, **{k: v for k, v in who.items() if v})
 
 
 def patient_of(d: Derivation) -> Patient:

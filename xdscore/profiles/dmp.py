@@ -150,10 +150,16 @@ ROWS: tuple[Row, ...] = (
 # --- authors (PDSM4DMP ActorPS / ActorSystem / ActorPatient / AuthorInstitution; KIT-MSG TD2.1, TD3.1) -------
 IDNAT_PS = "1.2.250.1.71.4.2.1"  # XCN.9 of a health professional or a system: IdNat_PS
 IDNAT_STRUCT = "1.2.250.1.71.4.2.2"  # XON.6 of a structure: IdNat_Struct
-# IdNat_PS prefixes: 0 + ADELI (9), 8 + RPPS (11), 3 + structure id "/" internal id (staff without RPPS / ADELI)
-_IDNAT_PS = re.compile(r"^(0[0-9A-Z]{9}|8\d{11}|3[^/\s]+/[^/\s]+)$")
-# IdNat_Struct prefixes: 1 + FINESS (9), 2 + SIREN (9), 3 + SIRET (14), 4 + RPPS (11) and rank (3)
-_IDNAT_STRUCT = re.compile(r"^(1[0-9A-Z]{9}|2\d{9}|3\d{14}|4\d{14})$")
+# IdNat_PS (PDSM4DMP PSIdNat): 0 + ADELI, 8 + RPPS, or 1 / 3 / 4 / 5 / 6 + a structure's id (cabinet ADELI,
+# FINESS, SIREN, SIRET, cabinet RPPS) "/" an internal id. Its invariant, "an integer starting with 0, 1, 3, 4,
+# 5, 6 or 8", sets no length (the official CDA examples send 369838578, 401234567890009, 01234567897); the
+# "/" form is the one its text and its ActorPS example (3750100125/1453) give. Letters: Corsican ADELI (2A/2B).
+_IDNAT_PS = re.compile(r"^([0134568][0-9A-Z]+|[13456][^/\s]+/[^/\s]+)$")
+# A system (XCN.10 U, XCN.13 RI) has the same forms: PDSM4DMP's IdentifiantSysteme is the "/" one, and a device
+# under a professional's responsibility carries that professional's 8 + RPPS (BIO-CR-BIO_2024.01_TSH_2).
+# IdNat_Struct (PDSM4DMP StructIdNat): 0 + cabinet ADELI (9), 1 + FINESS (9), 2 + SIREN (9), 3 + SIRET (14),
+# 4 + RPPS (11) and rank (3). Its prefix-less "N° technique" form is not accepted (no official message has it).
+_IDNAT_STRUCT = re.compile(r"^(0[0-9A-Z]{9}|1[0-9A-Z]{9}|2\d{9}|3\d{14}|4\d{14})$")
 PS_TYPE_CODES = frozenset({"IDNPS", "EI", "RI"})  # professional (IDNPS; EI in older messages), system (RI)
 AUTHOR_SCHEMES = {DE: UUID.DE_AUTHOR, SS: UUID.SS_AUTHOR}
 
@@ -180,20 +186,21 @@ def xcn_problem(xcn: str, authorities: frozenset[str]) -> str | None:
         if type_code not in PS_TYPE_CODES:
             return f"has the identifier type code (XCN.13) '{type_code}', expected one of {', '.join(sorted(PS_TYPE_CODES))}"
         if not _IDNAT_PS.match(ident):
-            return f"has '{ident}', not an IdNat_PS (8 + RPPS, 0 + ADELI, or 3 + structure / internal id)"
+            return (f"has '{ident}', not an IdNat_PS (0 + ADELI, 8 + RPPS, or 1, 3, 4, 5, 6 + a structure's id / "
+                    "internal id)")
     elif not type_code:
         return "has no identifier type code (XCN.13)"
     return None
 
 
 def xon_problem(xon: str) -> str | None:
-    """What is wrong with an authorInstitution XON for the DMP, or None (a name alone is allowed)."""
+    """What is wrong with an authorInstitution XON for the DMP, or None. A name alone is allowed, and so is an
+    identifier alone: PDSM4DMP AuthorInstitution maps a CDA `representedOrganization/name` in nullFlavor to an
+    empty XON.1 (the structure is then known by its IdNat_Struct)."""
     c = xon.split("^") + [""] * 10
     name, authority, type_code, ident = c[0].strip(), _hd_oid(c[5]), c[6].strip(), c[9].strip()
-    if not name:
-        return "has no organization name (XON.1)"
     if not ident:
-        return None
+        return None if name else "has neither an organization name (XON.1) nor an identifier (XON.10)"
     if not authority:
         return "has an identifier (XON.10) but no assigning authority written &OID&ISO (XON.6)"
     if authority == IDNAT_STRUCT:
