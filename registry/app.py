@@ -117,6 +117,7 @@ class Registry:
                 Action.DELETE.value: self.on_delete,
             },
             max_bytes=settings.max_request_bytes,
+            max_header_bytes=settings.max_header_bytes,
             idle_timeout=settings.idle_timeout,
             security=security,
             wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),

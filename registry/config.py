@@ -17,7 +17,7 @@ from pathlib import Path
 from xdscore.queries import Limits
 from xdsservice.access import AccessSettings
 from xdsservice.audit_sender import AuditSenderSettings
-from xdsservice.config import Layout, Sources, Vars, load_settings
+from xdsservice.config import Layout, Sources, Vars, load_settings, setting
 from xdsservice.security import SecuritySettings
 from xdsservice.tls import TlsSettings
 
@@ -45,6 +45,8 @@ class RegistrySettings:
     feed_workers: int = 1  # threads interpreting and storing ITI-8 messages (never the SOAP handlers' threads)
     idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
     max_request_bytes: int = 64 * 1024 * 1024
+    # bytes of an envelope before its soap:Body: the WS-Security header is verified there (xdscore.envelope_gate)
+    max_header_bytes: int = setting(1024 * 1024, minimum=1024)
     max_query_results: int = 5000  # beyond this a stored query answers XDSTooManyResults
     # What one stored query may ask (xdscore.queries.Limits): beyond, XDSRegistryError naming the limit.
     query_max_values: int = 256  # values of one parameter

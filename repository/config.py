@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from xdsservice.audit_sender import AuditSenderSettings
-from xdsservice.config import Layout, Sources, Vars, load_settings
+from xdsservice.config import Layout, Sources, Vars, load_settings, setting
 from xdsservice.security import SecuritySettings
 from xdsservice.tls import TlsSettings
 
@@ -43,6 +43,8 @@ class RepositorySettings:
     database_url: str = ""  # default sqlite:///<data_dir>/repository.db
     max_request_bytes: int = 1024**3  # whole ITI-41 / ITI-43 HTTP body (1 GiB)
     max_envelope_bytes: int = 64 * 1024**2  # the SOAP envelope, inline base64 documents included
+    # bytes of an envelope before its soap:Body: the WS-Security header is verified there (xdscore.envelope_gate)
+    max_header_bytes: int = setting(1024**2, minimum=1024)
     spill_threshold: int = 1024**2  # attachments above this many bytes go to disk while they arrive
     max_retrieve_documents: int = 100  # DocumentRequests in one ITI-43; beyond, Failure with XDSRepositoryError
     idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
