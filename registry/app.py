@@ -11,14 +11,21 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from dmp.app import DmpServices, PathRouter
+from dmp.choices import Choices
+from dmp.model import Who, person_from_feed
+from dmp.patients import Rules
+from dmp.sql.store import SqlRecords
 from registry import query
 from registry.access import AccessNote, Acting, RegistryAccess, acting
 from registry.announce import ANNOUNCED, Announcement, Announcer
 from registry.config import RegistrySettings
+from registry.dmp_facts import RegistryFactsSql
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterSettings, lock_keys, register
@@ -31,7 +38,7 @@ from registry.update import update
 from registry.valuesets import ValueSetFolderError, load_value_sets
 from xdscore.access.record import PatientRecords
 from xdscore.clock import dtm
-from xdscore.ebrim import query_response, remove_objects, response, submit_objects
+from xdscore.ebrim import limits, query_response, remove_objects, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.model import Submission
 from xdscore.profiles import Profile, dmp
@@ -84,21 +91,31 @@ def new_uuid() -> str:
 class Registry:
     """The running registry: its store and its SOAP endpoint (an ASGI app at `.asgi`)."""
 
-    def __init__(self, settings: RegistrySettings, records: PatientRecords | None = None) -> None:
+    def __init__(self, settings: RegistrySettings, records: PatientRecords | None = None,
+                 audit: AuditTrail | None = None) -> None:
         self.settings = settings
         # Settings that can be refused are checked before anything is opened or created.
         security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
-        # The DMP's access rules (docs/dmp-access.md): on every read and write of the dmp profile.
-        self.access = RegistryAccess(records or load_records(settings.access), settings.access.policy()) \
-            if settings.profile == "dmp" else None
+        self.submission_limits = settings.submission_limits()
+        dmp_profile = settings.profile == "dmp"
+        configured = load_records(settings.access) if dmp_profile and settings.access.records and not records else None
         self.store = SqlRegistry(settings.database_url)
         self.store.migrate()
-        self.audit = AuditTrail(settings.audit_sender)
+        # The DMP records (docs/dmp-services.md) live in the registry's database; they are the access rules'
+        # patient records unless the constructor or `access_records` names others.
+        self.records: SqlRecords | None = None
+        if dmp_profile:
+            self.records = SqlRecords(self.store.engine, settings.dmp.authorization_days)
+            self.records.migrate()
+        # The DMP's access rules (docs/dmp-access.md): on every read and write of the dmp profile.
+        self.access = RegistryAccess(records or configured or self.records,
+                                     settings.access.policy()) if dmp_profile else None
+        self.audit = audit or AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,
             max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
-            workers=settings.feed_workers,
+            workers=settings.feed_workers, max_segments=settings.feed_max_segments,
         )
         # The announcement timer of documents hidden from the patient (DMP, CSP R1111-53; registry.announce).
         self.announcer = Announcer(self.store, settings.access.policy(), settings.access.timer_seconds,
@@ -106,7 +123,7 @@ class Registry:
         startup = [self.start_feed] if settings.feed_port else []
         if self.announcer is not None:
             startup.append(self.announcer.start)
-        self.asgi = SoapService(
+        soap = SoapService(
             path=settings.path,
             endpoint=settings.endpoint,
             handlers={
@@ -118,6 +135,7 @@ class Registry:
             },
             max_bytes=settings.max_request_bytes,
             max_header_bytes=settings.max_header_bytes,
+            xml_limits=settings.xml_limits(),
             idle_timeout=settings.idle_timeout,
             security=security,
             wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),
@@ -125,6 +143,17 @@ class Registry:
             on_startup=startup,
             on_shutdown=[self.stop],
         )
+        self.asgi: Any = soap
+        self.dmp: DmpServices | None = None
+        if self.records is not None:
+            authorities = settings.ins_authorities.split(",") if settings.ins_authorities.strip() else dmp.INS_AUTHORITIES
+            rules = Rules(frozenset(a.strip() for a in authorities), settings.dmp.allow_creation,
+                          settings.dmp.authorization_days)
+            public = settings.endpoint[: len(settings.endpoint) - len(settings.path)] if settings.endpoint.endswith(
+                settings.path) else settings.endpoint
+            self.dmp = DmpServices(settings.dmp, self.records, RegistryFactsSql(self.store), rules, self.audit,
+                                   security, public, idle_timeout=settings.idle_timeout)
+            self.asgi = PathRouter(soap, *self.dmp.routes(soap, settings.path))
 
     async def start_feed(self) -> None:
         await self.feed.start()
@@ -134,15 +163,19 @@ class Registry:
             await self.announcer.stop()
         if self.settings.feed_port:
             await self.feed.stop()
+        if self.dmp is not None:
+            await self.dmp.close()
         self.audit.close()
 
     def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
         note, who = AccessNote(), self.acting(decoded, context)
-        # ebRS 3.0 schema first (element order, object kinds): nothing reads a malformed submission.
+        # Its size first (objects, Slots, values: xdscore.ebrim.limits), then the ebRS 3.0 schema (element
+        # order, object kinds): nothing reads an oversized or malformed submission.
         violations = []
         if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:
-            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+            violations = limits.violations(body, self.submission_limits) or schema_validation.violations(
+                body, ErrorCode.XDSRegistryMetadataError)
         sub = None if violations else submit_objects.read(body)
         if sub is not None and self.access is not None:
             violations = self.access.check_submission(who, sub, note)
@@ -191,8 +224,9 @@ class Registry:
     def _update(self, decoded: DecodedRequest, context: RequestContext, restricted: bool) -> SoapReply:
         body = decoded.request.body
         violations = []
-        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:  # ebRS 3.0 schema first, as for ITI-42
-            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:  # its size and the ebRS 3.0 schema first, as for ITI-42
+            violations = limits.violations(body, self.submission_limits) or schema_validation.violations(
+                body, ErrorCode.XDSRegistryMetadataError)
         sub = None if violations else submit_objects.read(body)
         note, who = AccessNote(), self.acting(decoded, context)
         if sub is not None:
@@ -327,3 +361,14 @@ class Registry:
             self.audit.record(ae.AuditFacts(
                 transaction=ae.Transaction.ITI_8, patient_ids=(str(merge.surviving),),
                 hl7=ae.Hl7Event(decision.trigger, decision.control_id, str(merge.subsumed)), **base))
+        if self.records is not None and self.settings.dmp.open_on_feed:
+            self.open_records(saved)
+
+    def open_records(self, saved: list[SavePatient]) -> None:
+        """dmp `open_on_feed`: a fed patient without a DMP gets an open one (as Mon espace santé creates them)."""
+        assert self.records is not None
+        for patient in saved:
+            with self.records.write(str(patient.key)) as tx:
+                if tx.record(str(patient.key)) is None:
+                    Choices(tx, str(patient.key), Who("feed", "", "ITI-8"), now_dtm()).open(
+                        person_from_feed(patient.demographics))

@@ -1,6 +1,7 @@
 """Registry settings: `[registry]` in the config file and XDS_REGISTRY_* variables (xdsservice.config), with
 its sections: TLS (`tls_*` keys, XDS_REGISTRY_TLS_*), WS-Security (`[registry.security]`,
-XDS_REGISTRY_SECURITY_*) and the audit sender (`[audit_sender]`, XDS_AUDIT_SENDER_*).
+XDS_REGISTRY_SECURITY_*), the audit sender (`[audit_sender]`, XDS_AUDIT_SENDER_*) and, with the dmp profile,
+the DMP's services (`[registry.dmp]`, XDS_DMP_*: dmp.config).
 
 Global variables the README documents: XDS_DATA_DIR (data folder, default ./data), XDS_PROFILE
 (affinity-domain profile: ihe | nist | dmp; XDS_REGISTRY_PROFILE wins over it), XDS_SECURITY and XDS_TRUST_DIR
@@ -14,7 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dmp.config import DmpSettings
+from xdscore.ebrim.limits import SubmissionLimits
 from xdscore.queries import Limits
+from xdscore.xmlsafe import XmlLimits
 from xdsservice.access import AccessSettings
 from xdsservice.audit_sender import AuditSenderSettings
 from xdsservice.config import Layout, Sources, Vars, load_settings, setting
@@ -43,8 +47,19 @@ class RegistrySettings:
     feed_max_message_bytes: int = 1024 * 1024  # a larger MLLP frame is skipped and answered AR
     feed_idle_timeout: float = 300.0  # seconds an MLLP connection may stay silent before it is closed
     feed_workers: int = 1  # threads interpreting and storing ITI-8 messages (never the SOAP handlers' threads)
+    feed_max_segments: int = setting(50_000, minimum=1)  # segments of one ITI-8 message; beyond, it is answered AR
     idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
-    max_request_bytes: int = 64 * 1024 * 1024
+    # ITI-42 and ITI-18 carry metadata only (a 2,000-object submission is ~10 MB): beyond, HTTP 413.
+    max_request_bytes: int = 16 * 1024 * 1024
+    # The shape of a received envelope (xdscore.xmlsafe.XmlLimits; 0 = no limit): beyond, a soap:Sender fault.
+    xml_max_depth: int = setting(64, minimum=0)
+    xml_max_elements: int = setting(250_000, minimum=0)
+    xml_max_attribute_chars: int = setting(64 * 1024, minimum=0)
+    xml_max_text_chars: int = setting(1024 * 1024, minimum=0)
+    # One submission (xdscore.ebrim.limits): beyond, XDSRegistryMetadataError naming the setting.
+    submission_max_objects: int = setting(2_000, minimum=1)
+    submission_max_slots: int = setting(40_000, minimum=1)
+    submission_max_values: int = setting(100_000, minimum=1)
     # bytes of an envelope before its soap:Body: the WS-Security header is verified there (xdscore.envelope_gate)
     max_header_bytes: int = setting(1024 * 1024, minimum=1024)
     max_query_results: int = 5000  # beyond this a stored query answers XDSTooManyResults
@@ -58,6 +73,7 @@ class RegistrySettings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     audit_sender: AuditSenderSettings = field(default_factory=AuditSenderSettings)
+    dmp: DmpSettings = field(default_factory=DmpSettings)  # [registry.dmp], XDS_DMP_*: the dmp profile's services
     access: AccessSettings = field(default_factory=AccessSettings)  # dmp: access rules (xdsservice.access)
 
     @classmethod
@@ -73,6 +89,13 @@ class RegistrySettings:
         folder = Path(self.data_dir) if self.data_dir else sources.data_root / service
         url = self.database_url or f"sqlite:///{(folder / 'registry.db').resolve()}"
         return replace(self, data_dir=str(folder), database_url=url)
+
+    def xml_limits(self) -> XmlLimits:
+        return XmlLimits.of(self.max_request_bytes, self.xml_max_depth, self.xml_max_elements,
+                            self.xml_max_attribute_chars, self.xml_max_text_chars)
+
+    def submission_limits(self) -> SubmissionLimits:
+        return SubmissionLimits(self.submission_max_objects, self.submission_max_slots, self.submission_max_values)
 
     def query_limits(self) -> Limits:
         return Limits(self.query_max_values, self.query_max_slots, self.query_max_parameters,

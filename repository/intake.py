@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from repository.blobs import BlobStore
@@ -28,10 +29,23 @@ from xdscore import mtom, soap, xmlsafe
 from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES
 from xdsservice.early_security import EnvelopeCheck
 from xdsservice.idle import receive_within
-from xdsservice.soapapp import DecodedRequest, body_chunks, decode_bytes, envelope_check, read_gated_body
+from xdsservice.soapapp import (
+    PARSE_INLINE_BYTES,
+    BodyTooLarge,
+    DecodedRequest,
+    body_chunks,
+    content_type,
+    decode_off_loop,
+    envelope_check,
+    note_body_size,
+    read_gated_body,
+)
 
 BATCH_BYTES = 1024 * 1024
 INLINE_BYTES = 64 * 1024  # smaller batches are decoded on the loop: a thread hop would cost more
+# Attachments of one request kept in memory together (each below spill_threshold); past this, the next
+# ones spill to disk too, so a thousand parts just under the threshold never sit in memory at once.
+ATTACHMENTS_IN_MEMORY = 8 * 1024 * 1024
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -39,10 +53,11 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 class StreamingDecoder:
     def __init__(self, blobs: BlobStore, max_request_bytes: int, max_envelope_bytes: int, spill_threshold: int,
                  idle_timeout: float | None = None, security: object = None,
-                 max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES) -> None:
+                 xml_limits: xmlsafe.XmlLimits | None = None, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES) -> None:
         self.blobs = blobs
         self.security = security  # the endpoint's hook: it verifies the Header before the Body is read
         self.max_header_bytes = max_header_bytes
+        self.xml_limits = replace(xml_limits or xmlsafe.XmlLimits(), max_bytes=max_envelope_bytes)
         self.idle_timeout = idle_timeout  # a body pausing longer is refused (408): xdsservice.idle
         self.max_request_bytes = max_request_bytes
         self.max_envelope_bytes = max_envelope_bytes
@@ -51,17 +66,23 @@ class StreamingDecoder:
     async def __call__(self, scope: dict[str, Any], receive: Receive) -> DecodedRequest:
         receive = receive_within(receive, self.idle_timeout)
         header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"content-type"), "")
-        ctype = mtom.ContentType.parse(header or soap.SOAP12_CONTENT_TYPE)
+        ctype = content_type(header)
         check = envelope_check(self.security, header, scope, self.max_header_bytes)
         if not ctype.is_multipart:
-            body = await read_gated_body(receive, self.max_envelope_bytes, check)
-            decoded = decode_bytes(body, header, self.max_envelope_bytes)
+            try:
+                body = await read_gated_body(receive, self.max_envelope_bytes, check)
+            except BodyTooLarge:
+                note_body_size(scope, self.max_envelope_bytes)
+                raise
+            note_body_size(scope, len(body))
+            decoded = await decode_off_loop(body, header, self.max_envelope_bytes, self.xml_limits)
             decoded.verified = check.verified if check is not None else None
             return decoded
 
         assembler = mtom.MtomAssembler(
             ctype,
-            sink_factory=self.blobs.sink_factory(self.spill_threshold, limit=self.max_request_bytes),
+            sink_factory=self.blobs.sink_factory(self.spill_threshold, limit=self.max_request_bytes,
+                                                 budget=mtom.MemoryBudget(ATTACHMENTS_IN_MEMORY)),
             max_root_bytes=self.max_envelope_bytes,
             watcher=check,  # the root part's Header is verified before any attachment is hashed or spooled
         )
@@ -71,8 +92,13 @@ class StreamingDecoder:
         except BaseException:
             await asyncio.to_thread(assembler.abort)
             raise
+        note_body_size(scope, len(message.root))
         try:
-            root = xmlsafe.parse_bytes(message.root, self.max_envelope_bytes, "SOAP envelope")
+            if len(message.root) > PARSE_INLINE_BYTES:
+                root = await asyncio.to_thread(xmlsafe.parse_bytes, message.root, self.max_envelope_bytes,
+                                               "SOAP envelope", self.xml_limits)
+            else:
+                root = xmlsafe.parse_bytes(message.root, self.max_envelope_bytes, "SOAP envelope", self.xml_limits)
             request = soap.read_envelope(root)
         except BaseException:
             _remove_spooled(message.attachments)

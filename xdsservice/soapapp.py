@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -23,10 +23,15 @@ from xdscore import mtom, soap, xmlsafe
 from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES
 from xdscore.errors import FaultCode, SoapFault
 from xdscore.vocabulary import NS
+from xdsservice import memory
 from xdsservice.early_security import EnvelopeCheck, Verified, header_verifier
 from xdsservice.idle import receive_within
 
 log = logging.getLogger("xds.soap")
+
+# A body larger than this is parsed in a worker thread: the event loop keeps serving the other requests
+# (lxml parses ~50 MB/s, so a body of this size holds the loop ~1 ms at most).
+PARSE_INLINE_BYTES = 64 * 1024
 
 
 @dataclass
@@ -102,7 +107,7 @@ async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int
 
 
 # Bodies that are a SOAP envelope themselves (decode_bytes); MTOM's multipart/related carries one as its root.
-ENVELOPE_MEDIA_TYPES = ("application/soap+xml", "application/xop+xml", "text/xml", "")
+ENVELOPE_MEDIA_TYPES = ("application/soap+xml", "application/xop+xml", "text/xml")
 MTOM_MEDIA_TYPE = "multipart/related"
 
 
@@ -140,26 +145,48 @@ async def read_gated_body(receive: Callable[[], Awaitable[dict[str, Any]]], limi
     return b"".join(chunks)
 
 
-async def read_mtom(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int, content_type: str,
-                    check: EnvelopeCheck | None, max_bytes: int) -> DecodedRequest:
+def content_type(header: str) -> mtom.ContentType:
+    """The request's Content-Type; none at all is refused (415) rather than guessed (SOAP 1.2 Part 2 §7.1.4:
+    a SOAP 1.2 request is application/soap+xml, or multipart/related for MTOM)."""
+    if not header.strip():
+        raise SoapFault(FaultCode.SENDER, "the request has no Content-Type; a SOAP 1.2 request is "
+                        "application/soap+xml (multipart/related with MTOM)", http_status=415)
+    return mtom.ContentType.parse(header)
+
+
+async def read_mtom(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]], limit: int,
+                    check: EnvelopeCheck | None, max_bytes: int, limits: xmlsafe.XmlLimits | None = None
+                    ) -> DecodedRequest:
     """An MTOM request assembled as it arrives, in memory (the repository spools instead: repository.intake).
     While the Header is unverified the assembler runs in a worker thread, where `check` verifies it as the
     root part's Body starts: a refused request is answered before its attachments are read."""
-    assembler = mtom.MtomAssembler(mtom.ContentType.parse(content_type), max_root_bytes=max_bytes, watcher=check)
-    async for chunk in body_chunks(receive, limit):
-        if check is not None and check.pending:
-            await asyncio.to_thread(assembler.feed, chunk)
-        else:
-            assembler.feed(chunk)
-    assembler.feed_eof()
+    ctype = content_type(_headers(scope).get("content-type", ""))
+    assembler = mtom.MtomAssembler(ctype, max_root_bytes=max_bytes, watcher=check)
+    size = 0
+    try:
+        async for chunk in body_chunks(receive, limit):
+            size += len(chunk)
+            if check is not None and check.pending:
+                await asyncio.to_thread(assembler.feed, chunk)
+            else:
+                assembler.feed(chunk)
+        assembler.feed_eof()
+    finally:
+        note_body_size(scope, size)  # what was read is memory too, refused or not
     message = assembler.result()
-    root = xmlsafe.parse_bytes(message.root, max_bytes, "SOAP envelope")
+    if len(message.root) > PARSE_INLINE_BYTES:
+        root = await asyncio.to_thread(xmlsafe.parse_bytes, message.root, max_bytes, "SOAP envelope", limits)
+    else:
+        root = xmlsafe.parse_bytes(message.root, max_bytes, "SOAP envelope", limits)
     return DecodedRequest(soap.read_envelope(root), message.attachments, message.root)
 
 
-def decode_bytes(body: bytes, content_type_header: str, max_bytes: int) -> DecodedRequest:
-    """Decode a complete HTTP body: application/soap+xml or multipart/related (MTOM/XOP)."""
-    ctype = mtom.ContentType.parse(content_type_header or "application/soap+xml")
+def decode_bytes(
+    body: bytes, content_type_header: str, max_bytes: int, limits: xmlsafe.XmlLimits | None = None
+) -> DecodedRequest:
+    """Decode a complete HTTP body: application/soap+xml or multipart/related (MTOM/XOP); the envelope
+    is parsed under `limits` (default: `max_bytes` alone, xdscore.xmlsafe)."""
+    ctype = content_type(content_type_header)
     attachments: dict[str, mtom.Attachment] = {}
     if ctype.is_multipart:
         message = mtom.decode_message(body, ctype)
@@ -171,7 +198,7 @@ def decode_bytes(body: bytes, content_type_header: str, max_bytes: int) -> Decod
         envelope_bytes = body
     else:
         raise SoapFault(FaultCode.SENDER, f"unsupported Content-Type {ctype.media_type}", http_status=415)
-    root = xmlsafe.parse_bytes(envelope_bytes, max_bytes, "SOAP envelope")
+    root = xmlsafe.parse_bytes(envelope_bytes, max_bytes, "SOAP envelope", limits)
     return DecodedRequest(soap.read_envelope(root), attachments, envelope_bytes)
 
 
@@ -180,6 +207,20 @@ _WSSE_SECURITY = f"{{{NS.WSSE}}}Security"
 
 def _has_security_header(header: etree._Element | None) -> bool:
     return header is not None and any(child.tag == _WSSE_SECURITY for child in header)
+
+
+async def decode_off_loop(
+    body: bytes, content_type_header: str, max_bytes: int, limits: xmlsafe.XmlLimits | None = None
+) -> DecodedRequest:
+    """`decode_bytes`, in a worker thread when the body is large enough to hold the event loop."""
+    if len(body) <= PARSE_INLINE_BYTES:
+        return decode_bytes(body, content_type_header, max_bytes, limits)
+    return await asyncio.to_thread(decode_bytes, body, content_type_header, max_bytes, limits)
+
+
+def note_body_size(scope: dict[str, Any], size: int) -> None:
+    """Tell the service how large this request's body was (for `xdsservice.memory` once it is over)."""
+    scope["xds.body_bytes"] = size
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:
@@ -224,6 +265,7 @@ class SoapService:
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
         idle_timeout: float | None = None,
         max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        xml_limits: xmlsafe.XmlLimits | None = None,
     ) -> None:
         self.path = path.rstrip("/") or "/"
         self.max_header_bytes = max_header_bytes  # bytes before soap:Body (xdscore.envelope_gate)
@@ -232,6 +274,8 @@ class SoapService:
         self.handlers = handlers
         self.wsdl = wsdl
         self.max_bytes = max_bytes
+        # The envelope's shape (depth, elements, value lengths: xdscore.xmlsafe); its bytes are max_bytes.
+        self.xml_limits = replace(xml_limits or xmlsafe.XmlLimits(), max_bytes=max_bytes)
         self.security = security
         # Without a hook nothing processes wsse:Security, so a mandatory one is not understood (SOAP 1.2).
         self.understood = soap.UNDERSTOOD if security is not None else soap.UNDERSTOOD_WITHOUT_SECURITY
@@ -244,13 +288,20 @@ class SoapService:
     async def _decode_in_memory(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
     ) -> DecodedRequest:
-        content_type = _headers(scope).get("content-type", "")
+        header = _headers(scope).get("content-type", "")
         receive = receive_within(receive, self.idle_timeout)
-        check = envelope_check(self.security, content_type, scope, self.max_header_bytes)
-        if media_type_of(content_type) == MTOM_MEDIA_TYPE:
-            decoded = await read_mtom(receive, self.max_bytes, content_type, check, self.max_bytes)
+        content_type(header)  # none at all: 415 before the body is read
+        check = envelope_check(self.security, header, scope, self.max_header_bytes)
+        if media_type_of(header) == MTOM_MEDIA_TYPE:
+            decoded = await read_mtom(scope, receive, self.max_bytes, check, self.max_bytes, self.xml_limits)
         else:
-            decoded = decode_bytes(await read_gated_body(receive, self.max_bytes, check), content_type, self.max_bytes)
+            try:
+                body = await read_gated_body(receive, self.max_bytes, check)
+            except BodyTooLarge:
+                note_body_size(scope, self.max_bytes)  # what was read before the refusal was memory too
+                raise
+            note_body_size(scope, len(body))
+            decoded = await decode_off_loop(body, header, self.max_bytes, self.xml_limits)
         decoded.verified = check.verified if check is not None else None
         return decoded
 
@@ -308,6 +359,9 @@ class SoapService:
                     await asyncio.to_thread(callback)
                 except Exception:  # clean-up must not break the exchange
                     log.exception("request clean-up callback failed")
+            decoded = None  # the parsed tree goes before the memory it took is handed back
+            if memory.should_trim(scope.get("xds.body_bytes", 0)):
+                await asyncio.to_thread(memory.trim)
 
     async def _serve(self, scope: dict[str, Any], decoded: DecodedRequest, send: Any) -> None:
         relates_to: str | None = None
