@@ -137,6 +137,7 @@ class Registry:
                 Action.DELETE.value: self.on_delete,
             },
             max_bytes=settings.max_request_bytes,
+            max_header_bytes=settings.max_header_bytes,
             xml_limits=settings.xml_limits(),
             idle_timeout=settings.idle_timeout,
             security=security,

@@ -60,6 +60,8 @@ class RegistrySettings:
     submission_max_objects: int = setting(2_000, minimum=1)
     submission_max_slots: int = setting(40_000, minimum=1)
     submission_max_values: int = setting(100_000, minimum=1)
+    # bytes of an envelope before its soap:Body: the WS-Security header is verified there (xdscore.envelope_gate)
+    max_header_bytes: int = setting(1024 * 1024, minimum=1024)
     max_query_results: int = 5000  # beyond this a stored query answers XDSTooManyResults
     # What one stored query may ask (xdscore.queries.Limits): beyond, XDSRegistryError naming the limit.
     query_max_values: int = 256  # values of one parameter

@@ -78,7 +78,7 @@ class Repository:
             max_bytes=settings.max_envelope_bytes,
             security=security,  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
             decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold,
-                                     settings.idle_timeout, security, settings.xml_limits()),
+                                     settings.idle_timeout, security, settings.xml_limits(), settings.max_header_bytes),
             on_startup=[self.reconciler.start],
             on_shutdown=[self._close],
         )

@@ -45,6 +45,8 @@ class RepositorySettings:
     database_url: str = ""  # default sqlite:///<data_dir>/repository.db
     max_request_bytes: int = 1024**3  # whole ITI-41 / ITI-43 HTTP body (1 GiB)
     max_envelope_bytes: int = 64 * 1024**2  # the SOAP envelope, inline base64 documents included
+    # bytes of an envelope before its soap:Body: the WS-Security header is verified there (xdscore.envelope_gate)
+    max_header_bytes: int = setting(1024**2, minimum=1024)
     spill_threshold: int = 1024**2  # attachments above this many bytes go to disk while they arrive
     # The shape of a received envelope (xdscore.xmlsafe.XmlLimits; 0 = no limit): beyond, a soap:Sender fault.
     # Text is not limited by default: a document may be inlined as base64 (NIST PnrXop/NoXop).

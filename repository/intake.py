@@ -10,6 +10,11 @@ inline base64) are read whole under the envelope limit.
 Received bytes are handed to the assembler in batches of about 1 MiB, in a worker thread, so hashing
 and disk writes never block the event loop. Spool files are removed when the request ends, unless the
 transaction filed them in the blob store meanwhile.
+
+Security first (issue 18): until the envelope's Header is verified (`xdsservice.early_security`), each
+chunk goes to the assembler at once, in a worker thread, and the root part's Header is verified there as
+soon as its Body starts; a refused request (anonymous under `required`, a forged assertion) is answered
+before any attachment byte is hashed or spooled, and the rest of the body is never read.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any
 
 from repository.blobs import BlobStore
 from xdscore import mtom, soap, xmlsafe
+from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES
+from xdsservice.early_security import EnvelopeCheck
 from xdsservice.idle import receive_within
 from xdsservice.soapapp import (
     PARSE_INLINE_BYTES,
@@ -29,6 +36,7 @@ from xdsservice.soapapp import (
     body_chunks,
     content_type,
     decode_off_loop,
+    envelope_check,
     note_body_size,
     read_gated_body,
 )
@@ -45,9 +53,10 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 class StreamingDecoder:
     def __init__(self, blobs: BlobStore, max_request_bytes: int, max_envelope_bytes: int, spill_threshold: int,
                  idle_timeout: float | None = None, security: object = None,
-                 xml_limits: xmlsafe.XmlLimits | None = None) -> None:
+                 xml_limits: xmlsafe.XmlLimits | None = None, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES) -> None:
         self.blobs = blobs
-        self.security = security  # the endpoint's hook: when it requires an assertion, anonymous bodies stop early
+        self.security = security  # the endpoint's hook: it verifies the Header before the Body is read
+        self.max_header_bytes = max_header_bytes
         self.xml_limits = replace(xml_limits or xmlsafe.XmlLimits(), max_bytes=max_envelope_bytes)
         self.idle_timeout = idle_timeout  # a body pausing longer is refused (408): xdsservice.idle
         self.max_request_bytes = max_request_bytes
@@ -58,23 +67,27 @@ class StreamingDecoder:
         receive = receive_within(receive, self.idle_timeout)
         header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"content-type"), "")
         ctype = content_type(header)
+        check = envelope_check(self.security, header, scope, self.max_header_bytes)
         if not ctype.is_multipart:
             try:
-                body = await read_gated_body(receive, self.max_envelope_bytes, header, self.security)
+                body = await read_gated_body(receive, self.max_envelope_bytes, check)
             except BodyTooLarge:
                 note_body_size(scope, self.max_envelope_bytes)
                 raise
             note_body_size(scope, len(body))
-            return await decode_off_loop(body, header, self.max_envelope_bytes, self.xml_limits)
+            decoded = await decode_off_loop(body, header, self.max_envelope_bytes, self.xml_limits)
+            decoded.verified = check.verified if check is not None else None
+            return decoded
 
         assembler = mtom.MtomAssembler(
             ctype,
             sink_factory=self.blobs.sink_factory(self.spill_threshold, limit=self.max_request_bytes,
                                                  budget=mtom.MemoryBudget(ATTACHMENTS_IN_MEMORY)),
             max_root_bytes=self.max_envelope_bytes,
+            watcher=check,  # the root part's Header is verified before any attachment is hashed or spooled
         )
         try:
-            await self._pump(receive, assembler)
+            await self._pump(receive, assembler, check)
             message = assembler.result()
         except BaseException:
             await asyncio.to_thread(assembler.abort)
@@ -90,14 +103,18 @@ class StreamingDecoder:
         except BaseException:
             _remove_spooled(message.attachments)
             raise
-        decoded = DecodedRequest(request, message.attachments, message.root)
+        decoded = DecodedRequest(request, message.attachments, message.root,
+                                 verified=check.verified if check is not None else None)
         decoded.on_close.append(lambda: _remove_spooled(message.attachments))
         return decoded
 
-    async def _pump(self, receive: Receive, assembler: mtom.MtomAssembler) -> None:
+    async def _pump(self, receive: Receive, assembler: mtom.MtomAssembler, check: EnvelopeCheck | None) -> None:
         batch: list[bytes] = []
         batched = 0
         async for chunk in body_chunks(receive, self.max_request_bytes):
+            if check is not None and check.pending:  # each chunk at once, in a thread where the Header is verified
+                await asyncio.to_thread(assembler.feed, chunk)
+                continue
             batch.append(chunk)
             batched += len(chunk)
             if batched >= BATCH_BYTES:

@@ -9,7 +9,9 @@ holds what MTOM/XOP adds to it, none of which opens a socket or a file:
   (SHA-1) and counts them as they pass. `SpillingSink` keeps small attachments in memory and moves big
   ones to a `Spill` that the *caller* provides (the repository gives a spool file beside its blob
   store), so memory stays flat whatever the document size; this module never opens, reads or deletes
-  a file itself. After a fault the assembler discards what its sinks held, spills included.
+  a file itself. After a fault the assembler discards what its sinks held, spills included. A
+  `RootWatcher` sees the root part's bytes as they arrive and is asked before each attachment starts,
+  so a service can verify the WS-Security header before any attachment is read.
 - XOP references: `element_content` resolves an `xop:Include` (or inline base64) to its `Attachment`.
 - `encode_stream` / `encode_message`: build an MTOM message from the envelope and parts. Parts are either
   bytes (`Part`) or lazily read chunks (`StreamingPart`), so a response can stream documents from disk.
@@ -65,7 +67,7 @@ __all__ = [
     "DEFAULT_MAX_HEADER_BYTES", "DEFAULT_MAX_PARTS", "DEFAULT_MAX_ROOT_BYTES", "DEFAULT_SPILL_THRESHOLD",
     "NEED_DATA", "SOAP12_MEDIA_TYPE", "XOP_INCLUDE", "XOP_MEDIA_TYPE", "AnyPart", "Attachment", "AttachmentSink",
     "ContentType", "EncodedMessage", "Event", "MemoryBudget", "MessageEnd", "MtomAssembler", "MtomMessage",
-    "MultipartReader", "NeedData", "Part", "PartData", "PartEnd", "PartStart", "SinkFactory", "SpillingSink",
+    "MultipartReader", "NeedData", "Part", "PartData", "PartEnd", "PartStart", "RootWatcher", "SinkFactory", "SpillingSink",
     "StreamingPart",
     "content_id", "decode_message", "element_content", "encode_message", "encode_stream", "href_content_id",
     "include_href", "inline_content", "new_content_id", "parse_headers", "split_multipart", "xop_include"
@@ -280,6 +282,15 @@ class _Base64Stream:
             raise _fault("MIME part is not valid base64") from None
 
 
+class RootWatcher(Protocol):
+    """Sees the root part (the SOAP envelope) as it arrives, before any attachment is read: the service
+    checks the WS-Security header there (`xdsservice.early_security`). Either may raise a SoapFault."""
+
+    def root_data(self, data: bytes) -> None: ...
+
+    def attachment_starts(self) -> None: ...
+
+
 class MtomAssembler:
     """Turn a stream of multipart/related bytes into the root SOAP part and hashed attachments."""
 
@@ -290,6 +301,7 @@ class MtomAssembler:
         max_root_bytes: int = DEFAULT_MAX_ROOT_BYTES,
         max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
         max_parts: int = DEFAULT_MAX_PARTS,
+        watcher: RootWatcher | None = None,
     ) -> None:
         if not content_type.is_multipart:
             raise _fault(f"expected multipart/related, got {content_type.media_type}")
@@ -304,6 +316,7 @@ class MtomAssembler:
         self._reader = MultipartReader(boundary, max_header_bytes, max_parts)
         self._sink_factory = sink_factory or (lambda cid, ctype: SpillingSink(cid, ctype))
         self._max_root_bytes = max_root_bytes
+        self._watcher = watcher
         self._root: list[bytes] | None = None
         self._root_size = 0
         self._in_root = False
@@ -389,6 +402,8 @@ class MtomAssembler:
             if not cid:
                 raise _fault("a MIME attachment part has no Content-ID")
             self._in_root = False
+            if self._watcher is not None:
+                self._watcher.attachment_starts()
             self._sink = self._sink_factory(cid, ctype)
 
     def _data(self, data: bytes) -> None:
@@ -403,6 +418,8 @@ class MtomAssembler:
             if self._root_size > self._max_root_bytes:
                 raise _fault(f"the SOAP envelope part is larger than the limit of {self._max_root_bytes} bytes")
             self._root.append(data)
+            if self._watcher is not None and data:
+                self._watcher.root_data(data)
         elif self._sink is not None:
             self._sink.write(data)
 

@@ -22,10 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from cryptography import x509
+from lxml import etree
 
 from xdscore import forwarded, soap, wssec
 from xdscore.principal import Principal
@@ -183,28 +183,42 @@ def client_certificate(context: Any) -> x509.Certificate | None:
 
 
 class WsSecurityHook:
-    """`SoapService(security=...)`: verify the request's WS-Security header, return the Principal."""
+    """`SoapService(security=...)`: verify the request's WS-Security header, return the Principal.
+
+    It reads only the soap:Header and the connection, so `SoapService` runs `verify_header` as soon as
+    the Header has arrived, before the Body is read (`xdsservice.early_security`), then `check_envelope`
+    once the whole envelope is parsed; called with a whole request it does both at once."""
 
     def __init__(self, policy: wssec.Policy, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.policy = policy
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
-    def lets_in_without_assertion(self, tls_peer: dict[str, Any] | None) -> bool:
-        """The connection's TLS client certificate (the ASGI TLS extension) is a trusted forwarder's."""
-        cert = client_certificate(SimpleNamespace(tls_peer=tls_peer))
-        return wssec.is_trusted_forwarder(cert, self.policy)
-
     def __call__(self, request: soap.SoapRequest, context: Any) -> Principal | None:
+        return self.verify_header(request.header, context)
+
+    def verify_header(self, header: etree._Element | None, context: Any) -> Principal | None:
+        """Every `xdscore.wssec` check; the IDs are checked over the tree `header` belongs to (the partial
+        envelope when called before the Body is read: `check_envelope` then covers the rest)."""
         try:
-            return wssec.verify(request.header, self.policy.at(self.clock()), client_certificate(context))
+            return wssec.verify(header, self.policy.at(self.clock()), client_certificate(context))
         except SecurityFault as fault:
-            log.warning(
-                "WS-Security refused a call from %s (%s): %s",
-                getattr(context, "client_host", None),
-                fault.kind.value,
-                fault.reason,
-            )
+            self._refused(fault, context)
             raise
+
+    def check_envelope(self, request: soap.SoapRequest, context: Any) -> None:
+        """After an early `verify_header`: no ID of the whole envelope repeats another (wssec step 2)."""
+        if wssec.find_security_header(request.header) is None:
+            return
+        try:
+            wssec.check_unique_ids(request.envelope)
+        except SecurityFault as fault:
+            self._refused(fault, context)
+            raise
+
+    @staticmethod
+    def _refused(fault: SecurityFault, context: Any) -> None:
+        log.warning("WS-Security refused a call from %s (%s): %s", getattr(context, "client_host", None),
+                    fault.kind.value, fault.reason)
 
 
 def build_security_hook(

@@ -2,7 +2,8 @@
 
 The I/O plumbing only: read the body (plain SOAP or MTOM) under a size limit, parse it safely, read the
 envelope and its WS-Addressing headers, let the security hook turn the WS-Security header into a
-principal, dispatch on wsa:Action, and write the reply. Every `SoapFault` and every unexpected
+principal (as soon as the Header has arrived, before the Body is read: `xdsservice.early_security`),
+dispatch on wsa:Action, and write the reply. Every `SoapFault` and every unexpected
 exception becomes a SOAP Fault here, and only here: a client never gets a stack trace or a bare 500.
 Synchronous handlers (the registry's rules and SQL) run in a worker thread so the loop keeps serving.
 """
@@ -19,10 +20,11 @@ from urllib.parse import unquote
 from lxml import etree
 
 from xdscore import mtom, soap, xmlsafe
-from xdscore.envelope_gate import HeaderGate, Verdict
+from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES
 from xdscore.errors import FaultCode, SoapFault
-from xdscore.wsse_faults import SecurityFault, WsseFault
+from xdscore.vocabulary import NS
 from xdsservice import memory
+from xdsservice.early_security import EnvelopeCheck, Verified, header_verifier
 from xdsservice.idle import receive_within
 
 log = logging.getLogger("xds.soap")
@@ -52,6 +54,7 @@ class DecodedRequest:
     raw: bytes = b""  # the SOAP envelope bytes, for audit (ParticipantObjectQuery)
     # Run once the exchange is over, whatever happened (e.g. a streaming decoder removing spilled parts).
     on_close: list[Callable[[], Any]] = field(default_factory=list)
+    verified: Verified | None = None  # the security hook's answer, given before the Body was read
 
 
 @dataclass
@@ -103,35 +106,41 @@ async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int
     return b"".join([chunk async for chunk in body_chunks(receive, limit)])
 
 
-def anonymous_gate(security: object, content_type: str, tls_peer: dict[str, Any] | None = None) -> HeaderGate | None:
-    """A HeaderGate when `security` (the endpoint's hook) requires an assertion and the body is a plain
-    SOAP envelope (xdscore.envelope_gate: an anonymous envelope is refused once its Header is read). Not on a
-    trusted forwarder's connection (`tls_peer`, the ASGI TLS extension), which may call without one
-    (xdscore.wssec.verify)."""
-    policy = getattr(security, "policy", None)
-    if not getattr(policy, "require_assertion", False):
-        return None
-    lets_in = getattr(security, "lets_in_without_assertion", None)
-    if lets_in is not None and lets_in(tls_peer):
-        return None
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return HeaderGate() if media_type in ("application/soap+xml", "") else None
+# Bodies that are a SOAP envelope themselves (decode_bytes); MTOM's multipart/related carries one as its root.
+ENVELOPE_MEDIA_TYPES = ("application/soap+xml", "application/xop+xml", "text/xml")
+MTOM_MEDIA_TYPE = "multipart/related"
 
 
-async def read_gated_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int, content_type: str,
-                          security: object, tls_peer: dict[str, Any] | None = None) -> bytes:
-    """`read_body`, but an endpoint requiring an assertion refuses an anonymous envelope as soon as its
-    Header is read: the rest of the body is neither read nor parsed (issue 18)."""
-    gate = anonymous_gate(security, content_type, tls_peer)
+def media_type_of(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def connection_context(scope: dict[str, Any], endpoint: str = "") -> RequestContext:
+    """What is known of the exchange before its body is read: the client and its TLS certificate."""
+    client = scope.get("client") or (None, None)
+    return RequestContext(client_host=client[0], client_port=client[1], endpoint=endpoint, headers=_headers(scope),
+                          tls_peer=scope.get("extensions", {}).get("tls"))
+
+
+def envelope_check(security: object, content_type: str, scope: dict[str, Any],
+                   max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES) -> EnvelopeCheck | None:
+    """An `EnvelopeCheck` when the endpoint's hook verifies a Header on its own (xdsservice.early_security)
+    and the body is an envelope or an MTOM message: the Header is then verified before the Body is read."""
+    hook = header_verifier(security)
+    media_type = media_type_of(content_type)
+    if hook is None or (media_type not in ENVELOPE_MEDIA_TYPES and media_type != MTOM_MEDIA_TYPE):
+        return None
+    return EnvelopeCheck(hook, connection_context(scope), max_header_bytes)
+
+
+async def read_gated_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int,
+                          check: EnvelopeCheck | None) -> bytes:
+    """`read_body`, with the envelope's Header verified as soon as it has arrived (`check`): a request the
+    security hook refuses is answered before the rest of its body is read or parsed (issue 18)."""
     chunks: list[bytes] = []
     async for chunk in body_chunks(receive, limit):
-        if gate is not None:
-            verdict = gate.feed(chunk)
-            if verdict is Verdict.ANONYMOUS:
-                raise SecurityFault(WsseFault.INVALID_SECURITY, "the message has no wsse:Security header with "
-                                    "a SAML assertion; this service requires a signed SAML assertion")
-            if verdict is not Verdict.NEED_DATA:
-                gate = None
+        if check is not None and check.pending:
+            await check.feed_async(chunk)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -143,6 +152,33 @@ def content_type(header: str) -> mtom.ContentType:
         raise SoapFault(FaultCode.SENDER, "the request has no Content-Type; a SOAP 1.2 request is "
                         "application/soap+xml (multipart/related with MTOM)", http_status=415)
     return mtom.ContentType.parse(header)
+
+
+async def read_mtom(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]], limit: int,
+                    check: EnvelopeCheck | None, max_bytes: int, limits: xmlsafe.XmlLimits | None = None
+                    ) -> DecodedRequest:
+    """An MTOM request assembled as it arrives, in memory (the repository spools instead: repository.intake).
+    While the Header is unverified the assembler runs in a worker thread, where `check` verifies it as the
+    root part's Body starts: a refused request is answered before its attachments are read."""
+    ctype = content_type(_headers(scope).get("content-type", ""))
+    assembler = mtom.MtomAssembler(ctype, max_root_bytes=max_bytes, watcher=check)
+    size = 0
+    try:
+        async for chunk in body_chunks(receive, limit):
+            size += len(chunk)
+            if check is not None and check.pending:
+                await asyncio.to_thread(assembler.feed, chunk)
+            else:
+                assembler.feed(chunk)
+        assembler.feed_eof()
+    finally:
+        note_body_size(scope, size)  # what was read is memory too, refused or not
+    message = assembler.result()
+    if len(message.root) > PARSE_INLINE_BYTES:
+        root = await asyncio.to_thread(xmlsafe.parse_bytes, message.root, max_bytes, "SOAP envelope", limits)
+    else:
+        root = xmlsafe.parse_bytes(message.root, max_bytes, "SOAP envelope", limits)
+    return DecodedRequest(soap.read_envelope(root), message.attachments, message.root)
 
 
 def decode_bytes(
@@ -164,6 +200,13 @@ def decode_bytes(
         raise SoapFault(FaultCode.SENDER, f"unsupported Content-Type {ctype.media_type}", http_status=415)
     root = xmlsafe.parse_bytes(envelope_bytes, max_bytes, "SOAP envelope", limits)
     return DecodedRequest(soap.read_envelope(root), attachments, envelope_bytes)
+
+
+_WSSE_SECURITY = f"{{{NS.WSSE}}}Security"
+
+
+def _has_security_header(header: etree._Element | None) -> bool:
+    return header is not None and any(child.tag == _WSSE_SECURITY for child in header)
 
 
 async def decode_off_loop(
@@ -221,9 +264,11 @@ class SoapService:
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
         idle_timeout: float | None = None,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
         xml_limits: xmlsafe.XmlLimits | None = None,
     ) -> None:
         self.path = path.rstrip("/") or "/"
+        self.max_header_bytes = max_header_bytes  # bytes before soap:Body (xdscore.envelope_gate)
         self.idle_timeout = idle_timeout  # a body pausing longer is refused (408): xdsservice.idle
         self.endpoint = endpoint
         self.handlers = handlers
@@ -243,15 +288,22 @@ class SoapService:
     async def _decode_in_memory(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
     ) -> DecodedRequest:
-        content_type = _headers(scope).get("content-type", "")
-        try:
-            body = await read_gated_body(receive_within(receive, self.idle_timeout), self.max_bytes, content_type,
-                                         self.security, scope.get("extensions", {}).get("tls"))
-        except BodyTooLarge:
-            note_body_size(scope, self.max_bytes)  # what was read before the refusal was memory too
-            raise
-        note_body_size(scope, len(body))
-        return await decode_off_loop(body, content_type, self.max_bytes, self.xml_limits)
+        header = _headers(scope).get("content-type", "")
+        receive = receive_within(receive, self.idle_timeout)
+        content_type(header)  # none at all: 415 before the body is read
+        check = envelope_check(self.security, header, scope, self.max_header_bytes)
+        if media_type_of(header) == MTOM_MEDIA_TYPE:
+            decoded = await read_mtom(scope, receive, self.max_bytes, check, self.max_bytes, self.xml_limits)
+        else:
+            try:
+                body = await read_gated_body(receive, self.max_bytes, check)
+            except BodyTooLarge:
+                note_body_size(scope, self.max_bytes)  # what was read before the refusal was memory too
+                raise
+            note_body_size(scope, len(body))
+            decoded = await decode_off_loop(body, header, self.max_bytes, self.xml_limits)
+        decoded.verified = check.verified if check is not None else None
+        return decoded
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -293,8 +345,8 @@ class SoapService:
         try:
             try:
                 decoded = await self.decoder(scope, receive)
-            except SoapFault as fault:  # no message id known yet
-                await self._send_fault(send, fault, None)
+            except SoapFault as fault:  # the envelope is not parsed: a refused Header gives its wsa:MessageID
+                await self._send_fault(send, fault, getattr(fault, "relates_to", None))
                 return
             except Exception:  # an unexpected decoder error is still answered with a fault
                 log.exception("unhandled error while decoding a SOAP request")
@@ -316,15 +368,8 @@ class SoapService:
         try:
             relates_to = decoded.request.addressing.message_id
             soap.check_must_understand(decoded.request.header, self.understood)
-            client = scope.get("client") or (None, None)
-            context = RequestContext(
-                client_host=client[0],
-                client_port=client[1],
-                endpoint=self.endpoint,
-                headers=_headers(scope),
-                tls_peer=scope.get("extensions", {}).get("tls"),
-                reply_to=decoded.request.addressing.reply_to or decoded.request.addressing.from_address or "",
-            )
+            context = connection_context(scope, self.endpoint)
+            context.reply_to = decoded.request.addressing.reply_to or decoded.request.addressing.from_address or ""
             action = decoded.request.addressing.action
             handler = self.handlers.get(action)
             if handler is None:
@@ -334,7 +379,7 @@ class SoapService:
                     soap.WSA_ACTION_NOT_SUPPORTED,
                 )
             if self.security is not None:
-                context.principal = await asyncio.to_thread(self.security, decoded.request, context)
+                context.principal = await self._principal(decoded, context)
             if asyncio.iscoroutinefunction(handler):
                 reply = await handler(decoded, context)
             else:
@@ -352,6 +397,21 @@ class SoapService:
                 callback()
             except Exception:  # a failing audit hook must not break the exchange
                 log.exception("after-send callback failed")
+
+    async def _principal(self, decoded: DecodedRequest, context: RequestContext) -> Any:
+        """The caller's Principal: verified already on the Header (then only the whole envelope's IDs are
+        left to check, xdsservice.early_security), else by the hook now. Signature work runs in a worker
+        thread; a request without a wsse:Security header takes no thread hop."""
+        secured = _has_security_header(decoded.request.header)
+        if decoded.verified is not None:
+            hook: Any = self.security
+            if secured:
+                await asyncio.to_thread(hook.check_envelope, decoded.request, context)
+            return decoded.verified.principal
+        assert self.security is not None
+        if secured:
+            return await asyncio.to_thread(self.security, decoded.request, context)
+        return self.security(decoded.request, context)
 
     async def _send_fault(self, send: Any, fault: SoapFault, relates_to: str | None) -> None:
         await _send(send, fault.http_status, soap.fault_content_type(fault), soap.write_fault(fault, relates_to))
