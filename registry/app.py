@@ -6,6 +6,7 @@ function, encodes the answer. Store exceptions are translated to IHE codes here,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -18,9 +19,10 @@ from registry import query
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
-from registry.register import RegisterSettings, lock_keys, register
+from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
+from registry.sql.group_commit import GroupCommitter
 from registry.sql.queries import QuerySql
-from registry.sql.store import SqlRegistry
+from registry.sql.store import RegistryTx, SqlRegistry
 from registry.valuesets import ValueSetFolderError, load_value_sets
 from xdscore.clock import dtm
 from xdscore.ebrim import query_response, response, submit_objects
@@ -80,6 +82,7 @@ class Registry:
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
         self.store = SqlRegistry(settings.database_url)
         self.store.migrate()
+        self.writer = GroupCommitter(self.store)  # ITI-42 writes share durable commits (registry.sql.group_commit)
         self.audit = AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed
@@ -102,16 +105,22 @@ class Registry:
     async def stop(self) -> None:
         if self.settings.feed_port:
             await self.feed.stop()
+        await asyncio.to_thread(self.writer.close)
         self.audit.close()
 
-    def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+    async def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-42: read the request here, check and write it in the writer's next group commit."""
         sub = submit_objects.read(decoded.request.body)
         now = now_dtm()
+
+        def work(tx: RegistryTx) -> RegisterOutcome:
+            outcome = register(sub, tx, self.register_settings, now, new_uuid)
+            if outcome.changes is not None:
+                tx.apply(outcome.changes, now)
+            return outcome
+
         try:
-            with self.store.write(lock_keys(sub)) as tx:
-                outcome = register(sub, tx, self.register_settings, now, new_uuid)
-                if outcome.changes is not None:
-                    tx.apply(outcome.changes, now)
+            outcome = await asyncio.wrap_future(self.writer.submit(work, lock_keys(sub)))
             violations = outcome.violations
         except IntegrityError:
             log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)

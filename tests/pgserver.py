@@ -31,8 +31,10 @@ def _bin_dir() -> Path | None:
 
 
 class PgServer:
-    def __init__(self, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: dict[str, str] | None = None, durable: bool = False) -> None:
         self.settings = settings or {}  # extra postgresql.conf settings, e.g. shared_buffers
+        # Tests run with fsync off (fast, and nothing survives them anyway); a write benchmark must not.
+        self.durable = durable
         bindir = _bin_dir()
         if bindir is None:
             raise RuntimeError("PostgreSQL (initdb) is not installed")
@@ -52,7 +54,8 @@ class PgServer:
         if self.as_root:
             shutil.chown(self.tmp, "postgres", "postgres")
         self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "xds", "-A", "trust", "-E", "UTF8")
-        opts = f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 -F -c max_connections=200"
+        opts = f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        opts += "" if self.durable else " -F"
         opts += "".join(f" -c {k}={v}" for k, v in self.settings.items())
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts, "-l", str(self.tmp / "log"), "-w", "start")
         deadline = time.time() + 30

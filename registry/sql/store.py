@@ -22,16 +22,16 @@ from registry.sql import merge, writes
 from registry.sql.reads import SqlReader
 from registry.store import Changes
 from xdscore.model import PatientKey
-from xdsservice.database import advisory_lock, make_engine, writing
+from xdsservice.database import advisory_locks, make_engine, writing
 
 
 class RegistryTx(SqlReader):
     """One write transaction: the reads of `SqlReader`, and the writes."""
 
     def lock(self, keys: Iterable[str]) -> None:
-        """Serialize concurrent writers on these keys (PostgreSQL; SQLite is already serialized)."""
-        for key in sorted(set(keys)):  # in one order, so two writers cannot wait on each other
-            advisory_lock(self.conn, key)
+        """Serialize concurrent writers on these keys (PostgreSQL; SQLite is already serialized), in one
+        round trip, in one order (so two writers cannot wait on each other)."""
+        advisory_locks(self.conn, keys)
 
     def apply(self, changes: Changes, now: str) -> None:
         writes.apply(self.conn, changes, now)

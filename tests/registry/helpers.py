@@ -10,7 +10,8 @@ from sqlalchemy import text
 from registry.app import new_uuid
 from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
 from registry.sql.fragments import unpack
-from registry.sql.store import SqlRegistry
+from registry.sql.group_commit import GroupCommitter
+from registry.sql.store import RegistryTx, SqlRegistry
 from tests.builders import SubmissionBuilder
 from xdscore.model import PatientKey
 from xdscore.profiles.ihe import PROFILE
@@ -24,10 +25,11 @@ def tick() -> str:
 
 
 class RegistryHarness:
-    def __init__(self, url: str = "sqlite://", settings: RegisterSettings | None = None) -> None:
+    def __init__(self, url: str = "sqlite://", settings: RegisterSettings | None = None, writers: int | None = None) -> None:
         self.store = SqlRegistry(url)
         self.store.migrate()
         self.settings = settings or RegisterSettings(PROFILE)
+        self.writer = GroupCommitter(self.store, writers=writers)  # as the service writes ITI-42: group commits
 
     def feed(self, patient_id: str) -> None:
         key = PatientKey.parse(patient_id)
@@ -37,12 +39,15 @@ class RegistryHarness:
 
     def submit(self, builder: SubmissionBuilder, now: str | None = None) -> RegisterOutcome:
         sub = builder.submission()
-        now = now or tick()
-        with self.store.write(lock_keys(sub)) as tx:
-            outcome = register(sub, tx, self.settings, now, new_uuid)
+        when = now or tick()
+
+        def work(tx: RegistryTx) -> RegisterOutcome:
+            outcome = register(sub, tx, self.settings, when, new_uuid)
             if outcome.changes is not None:
-                tx.apply(outcome.changes, now)
-        return outcome
+                tx.apply(outcome.changes, when)
+            return outcome
+
+        return self.writer.submit(work, lock_keys(sub)).result()
 
     def sql(self, query: str, **params: Any) -> list[Any]:
         with self.store.read() as tx:
