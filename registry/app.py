@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lxml import etree
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from registry import query
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
+from registry.sql.errors import database_violation, is_contention
 from registry.sql.group_commit import GroupCommitter
 from registry.sql.queries import QuerySql
 from registry.sql.store import RegistryTx, SqlRegistry
@@ -85,7 +86,9 @@ class Registry:
         self.writer = GroupCommitter(self.store)  # ITI-42 writes share durable commits (registry.sql.group_commit)
         self.audit = AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
-            self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed
+            self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,
+            max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
+            workers=settings.feed_workers,
         )
         self.asgi = SoapService(
             path=settings.path,
@@ -126,9 +129,9 @@ class Registry:
             log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)
             violations = [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
                                     "registered concurrently by another submission")]
-        except OperationalError:
-            log.exception("ITI-42: database unavailable")
-            violations = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
+        except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+            violations = [database_violation(exc)]
+            log.exception("ITI-42: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
         status = response.status_for(violations)
         ss = sub.submission_set
         facts = self.audit.soap_facts(
@@ -147,10 +150,10 @@ class Registry:
             with self.store.read() as tx:
                 outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
                                        self.settings.query_limits())
-        except OperationalError:
-            log.exception("ITI-18: database unavailable")
-            busy = [Violation(ErrorCode.XDSRegistryBusy, "the registry database is busy or unavailable; retry later")]
-            outcome = query.QueryOutcome(query_response.failure(busy), None, busy)
+        except DBAPIError as exc:  # contention is Busy; a query the database cannot run is an error
+            refused = [database_violation(exc)]
+            log.exception("ITI-18: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
+            outcome = query.QueryOutcome(query_response.failure(refused), None, refused)
         adhoc = body.find(f"{{{NS.RIM}}}AdhocQuery")
         facts = self.audit.soap_facts(
             ae.Transaction.ITI_18, context, response.status_for(outcome.violations),

@@ -39,6 +39,10 @@ class RegistrySettings:
     feed_host: str = "127.0.0.1"
     feed_port: int = 2575  # ITI-8 MLLP; 0 disables the listener
     affinity_domain: str = ""  # assigning authority OID accepted from the feed; empty = any ISO authority
+    feed_max_message_bytes: int = 1024 * 1024  # a larger MLLP frame is skipped and answered AR
+    feed_idle_timeout: float = 300.0  # seconds an MLLP connection may stay silent before it is closed
+    feed_workers: int = 1  # threads interpreting and storing ITI-8 messages (never the SOAP handlers' threads)
+    idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
     max_request_bytes: int = 64 * 1024 * 1024
     max_query_results: int = 5000  # beyond this a stored query answers XDSTooManyResults
     # What one stored query may ask (xdscore.queries.Limits): beyond, XDSRegistryError naming the limit.

@@ -1,8 +1,11 @@
 """The ITI-8 MLLP listener: asyncio TCP server, one task per connection (I/O only).
 
-Each framed message is interpreted and applied in a worker thread (hl7apy and SQL are blocking); the
-ACK goes back on the same connection. Nothing a client sends can stop the listener: every failure
-becomes an AE/AR ACK, or at worst a closed connection.
+Each framed message is interpreted and applied on the feed's own worker threads (`workers`, default one:
+hl7apy and SQL are blocking), never on the default executor where the SOAP handlers run, so feed traffic
+cannot delay a query by taking its threads; the ACK goes back on the same connection. Nothing a client
+sends can stop the listener: every failure becomes an AE/AR ACK (a frame over `max_message_bytes` is
+skipped without being held in memory and answered AR, ERR 207, built from its MSH), or at worst a closed
+connection. A connection that sends nothing for `idle_timeout` seconds is closed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from registry import patient_feed
 from registry.sql.store import SqlRegistry
@@ -28,8 +32,15 @@ class FeedServer:
         now: Callable[[], str],
         affinity_domain: str = "",
         on_applied: Callable[[patient_feed.FeedDecision, str], None] | None = None,
+        *,
+        max_message_bytes: int = mllp.DEFAULT_MAX_FRAME,
+        idle_timeout: float = 300.0,
+        workers: int = 1,
     ) -> None:
         self.store = store
+        self.max_message_bytes = max_message_bytes
+        self.idle_timeout = idle_timeout
+        self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="iti8-feed")
         self.host = host
         self.port = port
         self.now = now
@@ -47,6 +58,15 @@ class FeedServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def refuse_oversized(self, event: mllp.Oversized) -> bytes:
+        """The AR of a frame too large to read: its MSH (from the frame's head) gives what the ACK echoes."""
+        decision = patient_feed.header_only(event.head.decode("latin-1"))
+        reason = f"message of {event.size} bytes is larger than the limit of {self.max_message_bytes} bytes"
+        log.warning("ITI-8 message %s refused: %s", decision.control_id or "?", reason)
+        decision.error = patient_feed.APPLICATION_INTERNAL_ERROR  # table 0357 of v2.5 has no "too long"
+        return patient_feed.ack(decision, self.now(), uuid.uuid4().hex[:20], "AR", reason).encode()
 
     def handle(self, payload: bytes, peer: str = "") -> bytes:
         """One framed message in, one ACK out (runs in a worker thread); `peer` is the sender's address."""
@@ -75,20 +95,23 @@ class FeedServer:
         return patient_feed.ack(decision, now, ack_id).encode()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        framer = mllp.MllpReader()
+        framer = mllp.MllpReader(self.max_message_bytes)
         peer = (writer.get_extra_info("peername") or ("",))[0]
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                data = await reader.read(65536)
+                data = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
                 if not data:
                     break
                 for event in framer.feed(data):
                     if isinstance(event, mllp.Oversized):
-                        log.warning("ITI-8: dropped an oversized frame of %d bytes", event.size)
-                        continue
-                    reply = await asyncio.to_thread(self.handle, event.payload, peer)
+                        reply = self.refuse_oversized(event)
+                    else:
+                        reply = await loop.run_in_executor(self._executor, self.handle, event.payload, peer)
                     writer.write(mllp.frame(reply))
                     await writer.drain()
+        except TimeoutError:
+            log.info("ITI-8 connection from %s closed: nothing received for %gs", peer, self.idle_timeout)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except Exception:  # one connection's failure never stops the listener

@@ -4,6 +4,11 @@
 update the patient of each PID-3 identifier of the affinity domain; A40 merges the MRG-1 (subsumed) id
 into the PID-3 (surviving) id. `apply` writes the decision in a store transaction; `ack` builds the HL7
 ACK (AA, or AE / AR with the reason). The MLLP listener (`registry.mllp_server`) does the I/O.
+
+Only the segments read here (MSH, EVN, PID, MRG) go to hl7apy, each at most `MAX_SEGMENT` characters and
+at most `MAX_PATIENT_SEGMENTS` PID/MRG of them: the time to interpret a message is then linear in its
+size (splitting it into segments), whatever NTE, OBX or Z segments it carries, where hl7apy's cost per
+segment made an 80 KB ADT take a second of CPU (issue 18).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from xdscore.model import PatientKey
 CREATE_OR_UPDATE = frozenset({"A01", "A04", "A05", "A08"})
 MERGE = "A40"
 SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
+READ_SEGMENTS = ("MSH", "EVN", "PID", "MRG")  # the only ones interpret() looks at
+MAX_SEGMENT = 16 * 1024  # characters of one PID or MRG segment
+MAX_PATIENT_SEGMENTS = 200  # PID + MRG segments of one message (an A40 may merge several patients)
 # HL7 v2 table 0357 (message error condition codes) used in the ERR segment of a refusal.
 SEGMENT_SEQUENCE_ERROR = "100"
 UNSUPPORTED_MESSAGE_TYPE = "200"
@@ -134,8 +142,17 @@ def interpret(text: str, affinity_domain: str = "") -> FeedDecision:
         decision.reject = ("AR", f"event {decision.trigger[:20] or '?'} is not part of ITI-8 (A01, A04, A05, A08, A40)")
         decision.error = UNSUPPORTED_EVENT_CODE
         return decision
+    segments = [seg for seg in text.split("\r") if seg[:3] in READ_SEGMENTS]
+    patient_segments = [seg for seg in segments if seg[:3] in ("PID", "MRG")]
+    if len(patient_segments) > MAX_PATIENT_SEGMENTS:
+        decision.reject = ("AE", f"the message has {len(patient_segments)} PID/MRG segments; at most "
+                                 f"{MAX_PATIENT_SEGMENTS} are accepted")
+        return decision
+    if any(len(seg) > MAX_SEGMENT for seg in patient_segments):
+        decision.reject = ("AE", f"a PID or MRG segment is longer than {MAX_SEGMENT} characters")
+        return decision
     try:
-        msg = parse_message(text, find_groups=False)
+        msg = parse_message("\r".join(segments), find_groups=False)
     except Exception as exc:  # noqa: BLE001 - hl7apy signals bad input with many exception types
         decision.reject = ("AE", f"message cannot be parsed: {exc}")
         return decision
@@ -196,6 +213,13 @@ def apply(decision: FeedDecision, tx: RegistryTx, now: str) -> None:
             if tx.patient(action.surviving) is None:
                 tx.save_patient(action.surviving, action.cx, {}, now)
             tx.merge_patient(action.subsumed, action.surviving, now)
+
+
+def header_only(text: str) -> FeedDecision:
+    """What the ACK of a message needs, read from its first bytes (an oversized frame's head)."""
+    decision = FeedDecision()
+    _header(text.replace("\n", "\r").lstrip("\r"), decision)
+    return decision
 
 
 def ack(decision: FeedDecision, now: str, ack_control_id: str, code: str = "AA", text: str = "") -> str:

@@ -1,8 +1,9 @@
 """MLLP framing for HL7 v2 (HL7 v2.5 Appendix C, Minimal Lower Layer Protocol): 0x0B message 0x1C 0x0D.
 
 `MllpReader` is h11-style: feed the bytes as they arrive, pull complete messages. Bytes outside a frame
-are discarded; a frame larger than the limit is dropped and reported, and reading resynchronizes on the
-next start byte. No I/O.
+are discarded; a frame larger than the limit is dropped and reported once it ends, with its first
+`HEAD_BYTES` (so the receiver can still ACK it: the MSH segment is there), and reading resynchronizes on
+the next start byte. Memory stays bounded by the limit whatever the frame's size. No I/O.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 START = b"\x0b"
 END = b"\x1c\x0d"
 DEFAULT_MAX_FRAME = 4 * 1024 * 1024
+HEAD_BYTES = 4096  # kept of an oversized frame: enough for its MSH segment
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class Frame:
 @dataclass(frozen=True)
 class Oversized:
     size: int
+    head: bytes = b""  # the frame's first bytes (at most HEAD_BYTES)
 
 
 Event = Frame | Oversized
@@ -38,6 +41,8 @@ class MllpReader:
         self._in_frame = False
         self._dropping = False
         self._dropped = 0
+        self._head = b""
+        self._scanned = 0  # bytes of the current frame already searched for END
 
     def feed(self, data: bytes) -> list[Event]:
         events: list[Event] = []
@@ -50,19 +55,27 @@ class MllpReader:
                     return events
                 del self._buf[: start + 1]
                 self._in_frame = True
-            end = self._buf.find(END)
+                self._scanned = 0
+            # Search only what was not searched yet (less one byte: END may straddle two reads), so a
+            # frame arriving in many reads costs time linear in its size.
+            end = self._buf.find(END, max(0, self._scanned - 1))
             if end < 0:
+                self._scanned = len(self._buf)
                 if len(self._buf) > self.max_frame:
+                    if not self._dropping:
+                        self._head = bytes(self._buf[:HEAD_BYTES])
                     self._dropping = True
-                    self._dropped += len(self._buf)
+                    self._dropped += len(self._buf) - 1
                     # keep a byte in case it is the first half of END
                     del self._buf[:-1]
+                    self._scanned = 1
                 return events
             payload = bytes(self._buf[:end])
             del self._buf[: end + len(END)]
             self._in_frame = False
             if self._dropping or len(payload) > self.max_frame:
-                events.append(Oversized(self._dropped + len(payload)))
-                self._dropping, self._dropped = False, 0
+                head = self._head if self._dropping else payload[:HEAD_BYTES]
+                events.append(Oversized(self._dropped + len(payload), head))
+                self._dropping, self._dropped, self._head = False, 0, b""
             else:
                 events.append(Frame(payload))
