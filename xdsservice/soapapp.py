@@ -20,6 +20,7 @@ from lxml import etree
 
 from xdscore import mtom, soap, xmlsafe
 from xdscore.errors import FaultCode, SoapFault
+from xdscore.vocabulary import NS
 
 log = logging.getLogger("xds.soap")
 
@@ -105,6 +106,13 @@ def decode_bytes(body: bytes, content_type_header: str, max_bytes: int) -> Decod
         raise SoapFault(FaultCode.SENDER, f"unsupported Content-Type {ctype.media_type}", http_status=415)
     root = xmlsafe.parse_bytes(envelope_bytes, max_bytes, "SOAP envelope")
     return DecodedRequest(soap.read_envelope(root), attachments, envelope_bytes)
+
+
+_WSSE_SECURITY = f"{{{NS.WSSE}}}Security"
+
+
+def _has_security_header(header: etree._Element | None) -> bool:
+    return header is not None and any(child.tag == _WSSE_SECURITY for child in header)
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:
@@ -245,7 +253,10 @@ class SoapService:
                     soap.WSA_ACTION_NOT_SUPPORTED,
                 )
             if self.security is not None:
-                context.principal = await asyncio.to_thread(self.security, decoded.request, context)
+                if _has_security_header(decoded.request.header):  # signature checks: milliseconds, off the loop
+                    context.principal = await asyncio.to_thread(self.security, decoded.request, context)
+                else:  # nothing to verify (an anonymous call is accepted or refused at once): no thread hop
+                    context.principal = self.security(decoded.request, context)
             if asyncio.iscoroutinefunction(handler):
                 reply = await handler(decoded, context)
             else:
