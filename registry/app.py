@@ -95,6 +95,7 @@ class Registry:
             endpoint=settings.endpoint,
             handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
             max_bytes=settings.max_request_bytes,
+            idle_timeout=settings.idle_timeout,
             security=security,
             wsdl=lambda: wsdl_document("registry", settings.endpoint),
             xsd=lambda name: schema_document(name, settings.endpoint),

@@ -64,7 +64,8 @@ class Repository:
             xsd=lambda name: _schema_document(name),
             max_bytes=settings.max_envelope_bytes,
             security=security,  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
-            decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold),
+            decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold,
+                                     settings.idle_timeout),
             on_shutdown=[self._close],
         )
 
@@ -103,7 +104,8 @@ class Repository:
     def on_retrieve(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         try:
             requests = parse_request(decoded.request.body)
-            outcome = retrieve(requests, self.settings.repository_unique_id, self.store, self.blobs)
+            outcome = retrieve(requests, self.settings.repository_unique_id, self.store, self.blobs,
+                               self.settings.max_retrieve_documents)
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-43 all the same
             self._record(retrieve_audit_facts(self.audit, context, (), ResponseStatus.FAILURE))
             raise

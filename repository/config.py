@@ -43,6 +43,8 @@ class RepositorySettings:
     max_request_bytes: int = 1024**3  # whole ITI-41 / ITI-43 HTTP body (1 GiB)
     max_envelope_bytes: int = 64 * 1024**2  # the SOAP envelope, inline base64 documents included
     spill_threshold: int = 1024**2  # attachments above this many bytes go to disk while they arrive
+    max_retrieve_documents: int = 100  # DocumentRequests in one ITI-43; beyond, Failure with XDSRepositoryError
+    idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
     cleanup_grace_seconds: int = 3600  # the cleanup command leaves younger files and entries alone
     log_level: str = "info"
     tls: TlsSettings = field(default_factory=TlsSettings)

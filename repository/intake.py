@@ -21,6 +21,7 @@ from typing import Any
 from repository.blobs import BlobStore
 from xdscore import mtom, soap, xmlsafe
 from xdscore.errors import FaultCode, SoapFault
+from xdsservice.idle import receive_within
 from xdsservice.soapapp import BodyTooLarge, DecodedRequest, decode_bytes, read_body
 
 BATCH_BYTES = 1024 * 1024
@@ -30,13 +31,16 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class StreamingDecoder:
-    def __init__(self, blobs: BlobStore, max_request_bytes: int, max_envelope_bytes: int, spill_threshold: int) -> None:
+    def __init__(self, blobs: BlobStore, max_request_bytes: int, max_envelope_bytes: int, spill_threshold: int,
+                 idle_timeout: float | None = None) -> None:
         self.blobs = blobs
+        self.idle_timeout = idle_timeout  # a body pausing longer is refused (408): xdsservice.idle
         self.max_request_bytes = max_request_bytes
         self.max_envelope_bytes = max_envelope_bytes
         self.spill_threshold = spill_threshold
 
     async def __call__(self, scope: dict[str, Any], receive: Receive) -> DecodedRequest:
+        receive = receive_within(receive, self.idle_timeout)
         header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"content-type"), "")
         ctype = mtom.ContentType.parse(header or soap.SOAP12_CONTENT_TYPE)
         if not ctype.is_multipart:

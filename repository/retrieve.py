@@ -11,7 +11,8 @@ Per request that cannot be served, one RegistryError whose location is the Docum
   XDSMissingDocument, which is ITI-41's code);
 - a stored row whose blob is gone → XDSRepositoryError.
 Status: Success when all were served, PartialSuccess when some were (NIST 15816 retrieve_partial_uid),
-Failure when none (NIST 15816 retrieve_bad_doc_uid).
+Failure when none (NIST 15816 retrieve_bad_doc_uid). A request with more DocumentRequests than the
+repository's `max_retrieve_documents` is a Failure with one XDSRepositoryError naming the limit.
 
 The outcome lists every requested document, served or not, with the patient this repository stored it
 for (ITI-41 time), so that `repository.app` can build the ITI-43 audit messages (TF-2b 3.43.6.1.2).
@@ -101,8 +102,19 @@ def parse_request(body: etree._Element) -> list[DocumentRequest]:
     return requests
 
 
-def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: DocumentStore, blobs: BlobStore) -> RetrieveOutcome:
-    """Look every request up and open the blobs now, so a missing file is an error, not a cut stream."""
+def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: DocumentStore, blobs: BlobStore,
+             max_documents: int | None = None) -> RetrieveOutcome:
+    """Look every request up and open the blobs now, so a missing file is an error, not a cut stream.
+
+    More than `max_documents` DocumentRequests are refused as a whole, before anything is looked up: a
+    Failure with one XDSRepositoryError naming the limit (the TF has no code of its own for it; a
+    request of a few hundred KB could otherwise stream gigabytes back)."""
+    if max_documents is not None and len(requests) > max_documents:
+        context = (f"the request holds {len(requests)} DocumentRequests; this repository serves at most "
+                   f"{max_documents} in one request: split it")
+        response = etree.Element(RETRIEVE_RESPONSE, nsmap={"xdsb": NS.XDSB})
+        response.append(registry_response([Violation(ErrorCode.XDSRepositoryError, context)]))
+        return RetrieveOutcome(response, [], tuple(DocumentResult(r, "", ErrorCode.XDSRepositoryError) for r in requests))
     stored = store.get_many(r.document_unique_id for r in requests if r.repository_unique_id == repository_unique_id)
     violations: list[Violation] = []
     results: list[DocumentResult] = []

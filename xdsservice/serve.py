@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from xdsservice import idle
 from xdsservice.config import SettingsError
 from xdsservice.tls import TlsSettings, uvicorn_ssl_kwargs
 
@@ -30,6 +31,9 @@ class ServedSettings(Protocol):
 
     @property
     def endpoint(self) -> str: ...
+
+    @property
+    def idle_timeout(self) -> float: ...
 
 
 def configure_logging(level: str) -> None:
@@ -56,5 +60,6 @@ def serve(service: str, settings: ServedSettings, build: Callable[[], Any], bann
         access_log=False,
         log_level=settings.log_level,
         lifespan="on",
+        http=idle.protocol(settings.idle_timeout),  # request heads within idle_timeout (xdsservice.idle)
         **ssl_kwargs,
     )

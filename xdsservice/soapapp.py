@@ -21,6 +21,7 @@ from lxml import etree
 from xdscore import mtom, soap, xmlsafe
 from xdscore.errors import FaultCode, SoapFault
 from xdscore.vocabulary import NS
+from xdsservice.idle import receive_within
 
 log = logging.getLogger("xds.soap")
 
@@ -155,8 +156,10 @@ class SoapService:
         xsd: Callable[[str], bytes] | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.path = path.rstrip("/") or "/"
+        self.idle_timeout = idle_timeout  # a body pausing longer is refused (408): xdsservice.idle
         self.endpoint = endpoint
         self.handlers = handlers
         self.wsdl = wsdl
@@ -173,7 +176,7 @@ class SoapService:
     async def _decode_in_memory(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
     ) -> DecodedRequest:
-        body = await read_body(receive, self.max_bytes)
+        body = await read_body(receive_within(receive, self.idle_timeout), self.max_bytes)
         return decode_bytes(body, _headers(scope).get("content-type", ""), self.max_bytes)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

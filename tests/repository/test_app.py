@@ -164,3 +164,11 @@ async def test_wsdl_is_served_with_our_address(client: httpx.AsyncClient, reposi
     assert addresses and set(addresses) == {repository.settings.endpoint}
     schema = await client.get(PATH + "?xsd=IHEXDSB.xsd")
     assert schema.status_code == 200 and b"RetrieveDocumentSetRequest" in schema.content
+
+
+async def test_retrieve_over_the_document_cap_is_refused(tmp_path: Path, registry: Service) -> None:
+    repo = Repository(repository_settings(tmp_path, registry.url, max_retrieve_documents=2))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=repo.asgi), base_url="http://r.test") as c:
+        got = await retrieve(c, "1.1", "1.2", "1.3")
+    assert got.status == "Failure" and got.error_codes == ["XDSRepositoryError"] and got.documents() == {}
+    repo.store.close()

@@ -155,3 +155,17 @@ def test_outcome_names_each_document_with_its_patient(tmp_path: Path) -> None:
         assert retrieve([requests[2]], REPO_ID, store, blobs).status == ResponseStatus.FAILURE
     finally:
         store.close()
+
+
+def test_more_document_requests_than_the_cap_are_refused_as_a_whole(repo: tuple[DocumentStore, BlobStore]) -> None:
+    """Issue 18: a 217 KB request of ~1,000 DocumentRequests streamed back 1 GB; now a cap, with its answer."""
+    store, blobs = repo
+    requests = [DocumentRequest(REPO_ID, "1.1")] * 3
+    assert retrieve(requests, REPO_ID, store, blobs, max_documents=3).status is ResponseStatus.SUCCESS
+    outcome = retrieve([*requests, DocumentRequest(REPO_ID, "1.2")], REPO_ID, store, blobs, max_documents=3)
+    rr = outcome.response.find(f"{RS}RegistryResponse")
+    assert outcome.status is ResponseStatus.FAILURE and outcome.parts == []
+    [error] = rr.iter(f"{RS}RegistryError")
+    assert error.get("errorCode") == "XDSRepositoryError"
+    assert "4 DocumentRequests" in error.get("codeContext", "") and "at most 3" in error.get("codeContext", "")
+    assert [d.served for d in outcome.documents] == [False] * 4  # each is audited as not returned
