@@ -21,7 +21,6 @@ from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
 from registry.sql.errors import database_violation, is_contention
-from registry.sql.group_commit import GroupCommitter
 from registry.sql.queries import QuerySql
 from registry.sql.store import RegistryTx, SqlRegistry
 from registry.valuesets import ValueSetFolderError, load_value_sets
@@ -83,7 +82,7 @@ class Registry:
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
         self.store = SqlRegistry(settings.database_url)
         self.store.migrate()
-        self.writer = GroupCommitter(self.store)  # ITI-42 writes share durable commits (registry.sql.group_commit)
+        self.writer = self.store.group_committer()  # ITI-42 writes share durable commits (xdsservice.group_commit)
         self.audit = AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 
 from registry.sql import schema as t
 from registry.sql.columns import KINDS, chunks
-from registry.sql.dbapi import Dbapi, in_list
+from xdsservice.dbapi import Dbapi, in_list
 from registry.store import StoredDocument, StoredRef
 from xdscore.model import Patient, PatientKey
 from xdscore.vocabulary import AssociationType

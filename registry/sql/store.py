@@ -23,6 +23,7 @@ from registry.sql.reads import SqlReader
 from registry.store import Changes
 from xdscore.model import PatientKey
 from xdsservice.database import advisory_locks, make_engine, writing
+from xdsservice.group_commit import GroupCommitter
 
 
 class RegistryTx(SqlReader):
@@ -81,6 +82,10 @@ class SqlRegistry:
             return
         with self.engine.connect() as conn, conn.begin():
             yield SqlReader(conn)
+
+    def group_committer(self, writers: int | None = None) -> GroupCommitter[RegistryTx]:
+        """The writer that runs ITI-42 jobs in shared durable commits (xdsservice.group_commit)."""
+        return GroupCommitter(self.write, self.engine.dialect.name == "sqlite", "registry", writers=writers)
 
     def dispose(self) -> None:
         self.engine.dispose()

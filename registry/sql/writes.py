@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, update
 from registry.sql import fragments
 from registry.sql import schema as t
 from registry.sql.columns import KIND_CODES, code_value, pad_time
-from registry.sql.dbapi import Dbapi
+from xdsservice.dbapi import Dbapi
 from registry.store import Changes
 from xdscore.ebrim import rim as rim_codec
 from xdscore.model import Association, DocumentEntry, Folder, PatientKey, RegistryEntry, SubmissionSet

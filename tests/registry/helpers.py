@@ -10,7 +10,6 @@ from sqlalchemy import text
 from registry.app import new_uuid
 from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
 from registry.sql.fragments import unpack
-from registry.sql.group_commit import GroupCommitter
 from registry.sql.store import RegistryTx, SqlRegistry
 from tests.builders import SubmissionBuilder
 from xdscore.model import PatientKey
@@ -29,7 +28,7 @@ class RegistryHarness:
         self.store = SqlRegistry(url)
         self.store.migrate()
         self.settings = settings or RegisterSettings(PROFILE)
-        self.writer = GroupCommitter(self.store, writers=writers)  # as the service writes ITI-42: group commits
+        self.writer = self.store.group_committer(writers)  # as the service writes ITI-42: group commits
 
     def feed(self, patient_id: str) -> None:
         key = PatientKey.parse(patient_id)

@@ -1,5 +1,5 @@
-"""Plain DBAPI statements for the registry's write path (ITI-42), on the connection of a SQLAlchemy
-transaction.
+"""Plain DBAPI statements for the write paths (the registry's ITI-42, the repository's document rows), on
+the connection of a SQLAlchemy transaction.
 
 A single-document registration runs about ten statements. Through SQLAlchemy Core each costs 60-100 µs
 of Python (statement cache key, parameter processing, result set-up), more than SQLite takes to run it;

@@ -1,4 +1,4 @@
-"""Group commit (registry.sql.group_commit): concurrent ITI-42 writes share one durable commit, and each
+"""Group commit (xdsservice.group_commit): concurrent ITI-42 writes share one durable commit, and each
 keeps its own all-or-nothing outcome, on SQLite and PostgreSQL."""
 
 from __future__ import annotations

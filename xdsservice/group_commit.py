@@ -7,8 +7,13 @@ the other in one database transaction, and commits them with one sync; the reque
 that sync form the next batch. Under load the cost of the sync is shared by the whole batch; alone, a
 job still commits at once (nothing waits for a batch to fill).
 
-Theory of operation. Each job is a function of the write transaction (`RegistryTx`): it reads, checks
-and writes, and returns its outcome (a rejected ITI-42 returns its violations and writes nothing). Jobs
+Used by the registry (ITI-42 registrations, `registry.app`) and the repository (its document rows,
+`repository.store`); each store passes how it opens one write transaction (`transaction(lock_keys)`, a
+context manager giving an object with the SQLAlchemy `conn` of the transaction: the registry's
+`RegistryTx`, the repository's connection holder).
+
+Theory of operation. Each job is a function of the write transaction: it reads, checks and writes, and
+returns its outcome (a rejected ITI-42 returns its violations and writes nothing). Jobs
 run in order, each inside its own SAVEPOINT, so a later job sees what the earlier ones wrote (two
 submissions of one uniqueId in one batch: the second is a resubmission or a conflict, as if they had
 come one after the other), and a job that raises is rolled back to its savepoint alone: its request
@@ -26,24 +31,32 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from registry.sql.dbapi import Dbapi
-from registry.sql.store import RegistryTx, SqlRegistry
+from sqlalchemy import Connection
 
-log = logging.getLogger("xds.registry.writer")
+log = logging.getLogger("xds.writer")
 
 T = TypeVar("T")
 MAX_BATCH = 128  # bounds one transaction's size and the time a late job of a batch waits
 PG_WRITERS = 4
 
 
+class WriteTx(Protocol):
+    @property
+    def conn(self) -> Connection: ...
+
+
+Tx = TypeVar("Tx", bound=WriteTx)
+
+
 @dataclass
 class Job(Generic[T]):
-    work: Callable[[RegistryTx], T]
+    work: Callable[[Any], T]
     lock_keys: tuple[str, ...]
     future: Future[T] = field(default_factory=Future)
     result: Any = None
@@ -54,16 +67,17 @@ class _Stop:
     pass
 
 
-class GroupCommitter:
+class GroupCommitter(Generic[Tx]):
     """`submit(work, lock_keys)` → a Future of `work(tx)`'s result, set once it is committed."""
 
-    def __init__(self, store: SqlRegistry, max_batch: int = MAX_BATCH, writers: int | None = None) -> None:
-        self.store = store
+    def __init__(self, transaction: Callable[[Sequence[str]], AbstractContextManager[Tx]], sqlite: bool, name: str,
+                 max_batch: int = MAX_BATCH, writers: int | None = None) -> None:
+        self.transaction = transaction
+        self.name = name
         self.max_batch = max_batch
         # SQLite has one writer at a time. PostgreSQL runs transactions side by side, and a job there
         # waits on several round trips: more writers keep the server busy while each waits (and
         # PostgreSQL groups their WAL flushes itself).
-        sqlite = store.engine.dialect.name == "sqlite"
         self.writers = writers or (1 if sqlite else PG_WRITERS)
         self._queue: queue.SimpleQueue[Job[Any] | _Stop] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -72,13 +86,13 @@ class GroupCommitter:
         self.batches = 0  # committed batches and jobs, for tests and benchmarks (approximate with several writers)
         self.jobs = 0
 
-    def submit(self, work: Callable[[RegistryTx], T], lock_keys: Iterable[str] = ()) -> Future[T]:
+    def submit(self, work: Callable[[Tx], T], lock_keys: Iterable[str] = ()) -> Future[T]:
         if self._closed:
-            raise RuntimeError("the registry's writer is closed")
+            raise RuntimeError(f"the {self.name} writer is closed")
         if not self._threads:
             with self._start_lock:
                 if not self._threads:
-                    self._threads = [threading.Thread(target=self._run, name=f"registry-writer-{n}", daemon=True)
+                    self._threads = [threading.Thread(target=self._run, name=f"{self.name}-writer-{n}", daemon=True)
                                      for n in range(self.writers)]
                     for thread in self._threads:
                         thread.start()
@@ -144,16 +158,17 @@ class GroupCommitter:
 
     def _run_in_one_transaction(self, batch: list[Job[Any]]) -> None:
         keys = [k for job in batch for k in job.lock_keys]
-        with self.store.write(keys) as tx:
+        with self.transaction(keys) as tx:
             if len(batch) == 1:  # the transaction is the job's: what it raises rolls it back
                 batch[0].result = batch[0].work(tx)
                 return
-            db = Dbapi(tx.conn)
+            driver = tx.conn.connection.driver_connection  # sqlite3 and psycopg connections both .execute()
+            assert driver is not None
             for job in batch:
-                db.execute("SAVEPOINT job")
+                driver.execute("SAVEPOINT job")
                 try:
                     job.result = job.work(tx)
                 except Exception as exc:  # noqa: BLE001 - this job alone is undone; the batch goes on
-                    db.execute("ROLLBACK TO SAVEPOINT job")
+                    driver.execute("ROLLBACK TO SAVEPOINT job")
                     job.error = exc
-                db.execute("RELEASE SAVEPOINT job")
+                driver.execute("RELEASE SAVEPOINT job")
