@@ -5,7 +5,7 @@ from, and the write loop (`audit.writer`) stores it as an event or as a rejectio
 TLS reader waits when the queue is full (backpressure on the sender); a UDP datagram that finds the queue
 full is counted as dropped, as UDP allows. Nothing a peer sends can stop a listener: bad frames, bad
 syslog and bad XML become rejected records with the reason, and an error on one connection closes that
-connection only. A TLS sender that negotiated acknowledgements (`audit.ack`, ALPN) is told, on its
+connection only. A TLS sender that negotiated acknowledgements (`xdscore.syslog_ack`, ALPN) is told, on its
 connection, how many of its frames are durably stored; it deletes nothing from its spool before that.
 Connections that send nothing for `idle_timeout` seconds are closed.
 """
@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from audit import ack
 from audit.config import AuditSettings
 from audit.pending import FILE_NAME, PendingFile
 from audit.store import AuditStore, Origin
 from audit.tls import peer_subject, server_context
 from audit.writer import Item, Writer
 from xdscore import syslog
+from xdscore import syslog_ack as ack
 
 log = logging.getLogger("xds.audit.receiver")
 

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from audit.ack import ACK_PROTOCOL
 from audit.config import AuditSettings
-from xdsservice.audit_sender import DEV_CERT_NAME, DEV_KEY_NAME, AuditSenderSettings
-from xdsservice.tls import TlsSettings, client_ssl_context, server_ssl_context
+from xdscore.syslog_ack import ACK_PROTOCOL
+from xdsservice.audit_sender import DEV_CERT_NAME, DEV_KEY_NAME
+from xdsservice.tls import TlsSettings, server_ssl_context
 
 
 def ensure_dev_certificate(folder: Path) -> tuple[Path, Path]:
@@ -94,17 +94,7 @@ def server_context(settings: AuditSettings) -> ssl.SSLContext:
     tls = TlsSettings(cert, key, settings.tls_key_password, settings.tls_client_ca, client_auth)
     context = server_ssl_context(tls)
     assert context is not None  # a certificate is always configured here
-    context.set_alpn_protocols([ACK_PROTOCOL])  # selected only for a client that offers it (audit.ack)
-    return context
-
-
-def client_context(settings: AuditSenderSettings, acknowledged: bool = False) -> ssl.SSLContext:
-    """The sender's context: the sink's certificate and name are always verified; `acknowledged` offers
-    the acknowledgement protocol (audit.ack) in ALPN."""
-    ca = settings.tls_ca or (settings.dev_ca if settings.dev_ca and Path(settings.dev_ca).exists() else None)
-    context = client_ssl_context(ca, settings.tls_cert or None, settings.tls_key or None)
-    if acknowledged:
-        context.set_alpn_protocols([ACK_PROTOCOL])
+    context.set_alpn_protocols([ACK_PROTOCOL])  # selected only for a client that offers it (xdscore.syslog_ack)
     return context
 
 

@@ -35,11 +35,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audit.sender import AuditSender  # noqa: E402
 from xdscore import audit_events as ae  # noqa: E402
 from xdscore import syslog  # noqa: E402
 from xdscore.principal import CodedValue, Principal  # noqa: E402
-from xdsservice.audit_sender import AuditSenderSettings  # noqa: E402
+from xdsservice.audit_sender import AuditSender, AuditSenderSettings  # noqa: E402
 from xdsservice.config import load_settings  # noqa: E402
 
 

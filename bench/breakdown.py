@@ -27,8 +27,8 @@ from pathlib import Path
 
 from bench.loadgen import machine, run
 from bench.register import CT, SUCCESS, Bodies, cpu_seconds
-from tests.builders import new_patient_id
-from tests.services import audit_sender_env, feed_patient, start_audit_sink, start_registry
+from harness.builders import new_patient_id
+from harness.services import audit_sender_env, feed_patient, start_audit_sink, start_registry
 
 # (stage, frame substrings): a sample goes to the first stage one of whose substrings is in one of its
 # frames ("function (file:line)" as py-spy writes them). Order matters: commit and SQL execution are

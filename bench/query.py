@@ -8,7 +8,7 @@ hours), then starts `python -m registry` on it and measures, over HTTP with keep
 - GetDocuments (LeafClass) for one random entryUUID.
 
 Run:  .venv/bin/python -m bench.query [--sizes 100000 1000000] [--backend sqlite|postgresql|both]
-PostgreSQL: a throwaway cluster is started (tests/pgserver.py) with PG_SETTINGS (shared_buffers 4 GB on
+PostgreSQL: a throwaway cluster is started (harness/pgserver.py) with PG_SETTINGS (shared_buffers 4 GB on
 this 24 GB machine, as a registry's server would be tuned), unless --pg-url is given.
 """
 
@@ -25,11 +25,11 @@ from lxml import etree
 from sqlalchemy import insert
 
 from bench.loadgen import machine, peak_rss_mb, run
+from harness.builders import document
 from registry.sql import schema as t
 from registry.sql.columns import code_value, pad_time
 from registry.sql.fragments import pack
 from registry.sql.store import SqlRegistry
-from tests.builders import document
 from xdscore import soap
 from xdscore.ebrim import document_entry
 from xdscore.ebrim import rim as rim_codec
@@ -152,7 +152,7 @@ def measure(port: int, seconds: float, connections: int, sample: list[str]) -> l
 
 
 def bench_one(backend: str, n: int, seconds: float, connections: int, workdir: Path, pg_url: str | None) -> None:
-    from tests.services import start_registry
+    from harness.services import start_registry
 
     url = pg_url if backend == "postgresql" else f"sqlite:///{workdir}/bench-{n}.db"
     print(f"{backend}, {n:,} DocumentEntries over {PATIENTS:,} patients: loading", flush=True)
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.pg_url:
                         pg_url = args.pg_url
                     else:
-                        from tests.pgserver import PgServer
+                        from harness.pgserver import PgServer
 
                         # A server tuned as a registry's would be: the working set in shared buffers.
                         pg = pg or PgServer(PG_SETTINGS).start()

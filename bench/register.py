@@ -30,8 +30,8 @@ from lxml import etree
 
 from bench.floor import Floor
 from bench.loadgen import machine, peak_rss_mb, run
-from tests.builders import new_patient_id, single_document
-from tests.services import audit_sender_env, feed_patient, start_audit_sink, start_registry
+from harness.builders import new_patient_id, single_document
+from harness.services import audit_sender_env, feed_patient, start_audit_sink, start_registry
 from xdscore import soap
 from xdscore.vocabulary import UUID, Action
 
@@ -89,7 +89,7 @@ def databases(backend: str, work: Path, pg_url: str | None) -> Iterator[tuple[st
             c.execute(f'CREATE DATABASE "bench_floor_{stamp}"')
         yield f"{base}/bench_reg_{stamp}", f"{base}/bench_floor_{stamp}"
         return
-    from tests.pgserver import PgServer
+    from harness.pgserver import PgServer
 
     server = PgServer(PG_SETTINGS, durable=True).start()
     try:

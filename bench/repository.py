@@ -145,7 +145,7 @@ class Submissions:
     one MTOM template (cheap to make thousands)."""
 
     def __init__(self, patient: str) -> None:
-        from tests.repository.wire import Content, builder_without_repository_slots, mtom_request, pnr_element
+        from harness.wire import Content, builder_without_repository_slots, mtom_request, pnr_element
         from xdscore.vocabulary import UUID, Action
 
         builder = builder_without_repository_slots(patient)
@@ -205,8 +205,9 @@ def bench_submissions(repository: object, registry: object, sink: object | None,
 
 
 def bench_retrieve(repository: object, patient: str, size: int, rounds: int, work: Path) -> None:
-    from tests.pgserver import free_port
-    from tests.repository.wire import (
+    from harness.pgserver import free_port
+    from harness.services import wait_port
+    from harness.wire import (
         Content,
         builder_without_repository_slots,
         provide,
@@ -214,7 +215,6 @@ def bench_retrieve(repository: object, patient: str, size: int, rounds: int, wor
         retrieve_streaming,
         simple_request,
     )
-    from tests.services import wait_port
     from xdscore.vocabulary import UUID, Action
 
     url, port = repository.url, repository.ports["http"]  # type: ignore[attr-defined]
@@ -273,7 +273,7 @@ def reset_peak(pid: int) -> int:
 
 
 def bench_memory(repository: object, patient: str, size: int) -> None:
-    from tests.repository.wire import Content, builder_without_repository_slots, provide, retrieve_streaming
+    from harness.wire import Content, builder_without_repository_slots, provide, retrieve_streaming
     from xdscore.vocabulary import UUID
 
     url, pid = repository.url, repository.process.pid  # type: ignore[attr-defined]
@@ -310,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], choices=("provide", "retrieve", "memory"))
     args = parser.parse_args(argv)
 
-    from tests.builders import new_patient_id
-    from tests.services import audit_sender_env, feed_patient, start_audit_sink, start_registry, start_repository
+    from harness.builders import new_patient_id
+    from harness.services import audit_sender_env, feed_patient, start_audit_sink, start_registry, start_repository
 
     with tempfile.TemporaryDirectory(prefix="bench-repository-") as tmp:
         work = Path(tmp)

@@ -1,5 +1,9 @@
 """Read-only view of the ebRIM 3.0 objects in a request or a response (ITI TF-3 4.2.3).
 
+Independent of the server's reader (`xdscore.ebrim`) on purpose: the kit grades any registry, ours
+included, and a grader that shared our reader would share its bugs and pass what it should fail. So it
+reads the raw elements itself, the way the NIST toolkit's `Metadata` class does.
+
 The graders count and inspect what a registry returned: DocumentEntries (ExtrinsicObject), SubmissionSets
 and Folders (RegistryPackage told apart by their classification node, ITI TF-3 4.2.3.3 / 4.2.3.4),
 Associations and ObjectRefs, as the toolkit's `Metadata` class does.
@@ -97,16 +101,6 @@ class Metadata:
     def submission_set(self) -> etree._Element | None:
         sets = self.submission_sets
         return sets[0] if sets else None
-
-    def find_association(self, source: str | None, target: str | None, short_type: str) -> etree._Element | None:
-        for a in self.associations:
-            if (
-                a.get("sourceObject") == source
-                and a.get("targetObject") == target
-                and strip_namespace(a.get("associationType")) == short_type
-            ):
-                return a
-        return None
 
     def extrinsic_object(self, object_id: str) -> etree._Element | None:
         for eo in self.extrinsic_objects:

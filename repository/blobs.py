@@ -49,6 +49,32 @@ def read_chunks(handle: BinaryIO, chunk_size: int = READ_CHUNK) -> Iterator[byte
         handle.close()
 
 
+class SpoolFile:
+    """A document arriving on disk, under `root/tmp`: the `mtom.Spill` the repository gives its MTOM decoder
+    for attachments past `spill_threshold`, then the file `BlobStore.place_file` renames into place."""
+
+    def __init__(self, folder: Path) -> None:
+        fd, name = tempfile.mkstemp(prefix="spool-", dir=folder)
+        self.path = Path(name)
+        self._file: IO[bytes] | None = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> int:
+        assert self._file is not None, "spool file written after it was closed"
+        return self._file.write(data)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
 class BlobStore:
     """Documents filed by SHA-1 under `root/blobs`, spool files under `root/tmp`."""
 
@@ -70,10 +96,9 @@ class BlobStore:
 
     # -- arriving documents -------------------------------------------------------------------------
 
-    def spool(self) -> tuple[IO[bytes], Path]:
+    def spool(self) -> SpoolFile:
         """A new spool file, open for writing (`mtom.SpillingSink` calls this past its threshold)."""
-        fd, name = tempfile.mkstemp(prefix="spool-", dir=self.tmp_dir)
-        return os.fdopen(fd, "wb"), Path(name)
+        return SpoolFile(self.tmp_dir)
 
     def sink_factory(self, threshold: int, limit: int | None = None) -> mtom.SinkFactory:
         def factory(content_id: str, content_type: str) -> mtom.AttachmentSink:
@@ -110,10 +135,10 @@ class BlobStore:
         """File an in-memory document (small attachment, inline base64) under its hash."""
         if self.path(sha1).exists():
             return False
-        handle, spooled = self.spool()
-        with handle:
-            handle.write(data)
-        return self.place_file(spooled, sha1)
+        spooled = self.spool()
+        spooled.write(data)
+        spooled.close()
+        return self.place_file(spooled.path, sha1)
 
     # -- stored documents ---------------------------------------------------------------------------
 

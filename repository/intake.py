@@ -20,9 +20,8 @@ from typing import Any
 
 from repository.blobs import BlobStore
 from xdscore import mtom, soap, xmlsafe
-from xdscore.errors import FaultCode, SoapFault
 from xdsservice.idle import receive_within
-from xdsservice.soapapp import BodyTooLarge, DecodedRequest, decode_bytes, read_body
+from xdsservice.soapapp import DecodedRequest, body_chunks, decode_bytes, read_body
 
 BATCH_BYTES = 1024 * 1024
 INLINE_BYTES = 64 * 1024  # smaller batches are decoded on the loop: a thread hop would cost more
@@ -69,33 +68,27 @@ class StreamingDecoder:
         return decoded
 
     async def _pump(self, receive: Receive, assembler: mtom.MtomAssembler) -> None:
-        total = 0
         batch: list[bytes] = []
         batched = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise SoapFault(FaultCode.SENDER, "client disconnected before the body was complete")
-            chunk = message.get("body", b"")
-            more = message.get("more_body", False)
-            total += len(chunk)
-            if total > self.max_request_bytes:
-                raise BodyTooLarge(self.max_request_bytes)
-            if chunk:
-                batch.append(chunk)
-                batched += len(chunk)
-            if batched >= BATCH_BYTES or (not more and batch):
-                data = b"".join(batch)
+        async for chunk in body_chunks(receive, self.max_request_bytes):
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= BATCH_BYTES:
+                await self._feed(assembler, b"".join(batch))
                 batch, batched = [], 0
-                if len(data) > INLINE_BYTES:
-                    await asyncio.to_thread(assembler.feed, data)
-                else:
-                    assembler.feed(data)
+        if batch:
+            await self._feed(assembler, b"".join(batch))
         assembler.feed_eof()
+
+    @staticmethod
+    async def _feed(assembler: mtom.MtomAssembler, data: bytes) -> None:
+        if len(data) > INLINE_BYTES:
+            await asyncio.to_thread(assembler.feed, data)
+        else:
+            assembler.feed(data)
 
 
 def _remove_spooled(attachments: dict[str, mtom.Attachment]) -> None:
     for attachment in attachments.values():
-        if attachment.path is not None:
-            attachment.path.unlink(missing_ok=True)
+        if attachment.spilled is not None:
+            attachment.spilled.discard()

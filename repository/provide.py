@@ -32,13 +32,15 @@ from typing import Protocol
 
 from lxml import etree
 
-from repository import metadata
-from repository.blobs import BlobStore
+from repository.blobs import BlobStore, SpoolFile
 from repository.registry_client import RegistryAnswer
 from repository.responses import registry_response, response_status
 from repository.store import DocumentStore, StoredDocument
 from xdscore import mtom
-from xdscore.errors import Violation
+from xdscore.ebrim import provide_and_register as pnr
+from xdscore.ebrim import rim
+from xdscore.errors import SoapFault, Violation
+from xdscore.model import DocumentEntry, Submission
 from xdscore.vocabulary import ErrorCode, ResponseStatus, Slot
 
 log = logging.getLogger("xds.repository.provide")
@@ -91,15 +93,13 @@ class ProvideOutcome:
 
 def submission_facts(body: etree._Element) -> SubmissionFacts:
     """The patient and submission set uniqueId of a request, whatever else is wrong with it (never raises)."""
-    if body.tag != metadata.PROVIDE_AND_REGISTER_REQUEST:
+    try:
+        submission = pnr.read(body).submission
+    except SoapFault:
         return SubmissionFacts()
-    sor = body.find(metadata.SUBMIT_OBJECTS_REQUEST)
-    if sor is None:
-        return SubmissionFacts()
-    patient, unique = metadata.submission_set_ids(sor)
-    if not patient:
-        patient = next((p for p in map(metadata.patient_id, metadata.document_entries(sor)) if p), None)
-    return SubmissionFacts(patient or "", unique or "")
+    ss = submission.submission_sets[0] if submission.submission_sets else None
+    patient = (ss.patient_id if ss else None) or next((d.patient_id for d in submission.document_entries if d.patient_id), None)
+    return SubmissionFacts(patient or "", (ss.unique_id if ss else None) or "")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -139,11 +139,11 @@ def entry_has_document(entry_id: str, contents: dict[str, mtom.Attachment]) -> I
         yield Violation(ErrorCode.XDSMissingDocument, f"DocumentEntry {entry_id} has no Document", entry_id)
 
 
-def entry_is_storable(entry: etree._Element, entry_id: str, seen: dict[str, str]) -> Iterator[Violation]:
+def entry_is_storable(entry: DocumentEntry, entry_id: str, seen: dict[str, str]) -> Iterator[Violation]:
     """uniqueId present and unique in the message (XDSRepositoryDuplicateUniqueIdInMessage); mimeType present
     (TF-3 Table 4.3.1-3, R for the Document Source) → XDSRepositoryMetadataError."""
-    uid = metadata.unique_id(entry)
-    if uid is None:
+    uid = entry.unique_id
+    if not uid:
         yield Violation(ErrorCode.XDSRepositoryMetadataError, f"DocumentEntry {entry_id} has no XDSDocumentEntry.uniqueId", entry_id)
     elif uid in seen:
         yield Violation(
@@ -153,21 +153,26 @@ def entry_is_storable(entry: etree._Element, entry_id: str, seen: dict[str, str]
         )
     else:
         seen[uid] = entry_id
-    if not (entry.get("mimeType") or "").strip():
+    if not (entry.mime_type or "").strip():
         yield Violation(ErrorCode.XDSRepositoryMetadataError, f"DocumentEntry {entry_id} has no mimeType", entry_id)
 
 
-def hash_and_size_agree(entry: etree._Element, entry_id: str, content: mtom.Attachment) -> Iterator[Violation]:
+def _given(entry: DocumentEntry, name: str) -> tuple[str, ...] | None:
+    """The values of a slot the source supplied, or None when it sent no such slot (an empty one counts)."""
+    return next((slot.values for slot in entry.rim.slots if slot.name == name), None)
+
+
+def hash_and_size_agree(entry: DocumentEntry, entry_id: str, content: mtom.Attachment) -> Iterator[Violation]:
     """TF-2b 3.41.4.1.3.2 / NIST 11981, 12369: a supplied hash or size must match the received bytes
     → XDSRepositoryMetadataError. Hashes compare without regard to letter case."""
-    given_hash = metadata.slot_values(entry, Slot.HASH)
+    given_hash = _given(entry, Slot.HASH)
     if given_hash is not None and (len(given_hash) != 1 or given_hash[0].lower() != (content.sha1 or "")):
         yield Violation(
             ErrorCode.XDSRepositoryMetadataError,
             f"DocumentEntry {entry_id}: hash {'/'.join(given_hash) or '(empty)'} does not match the document, whose SHA-1 is {content.sha1}",
             entry_id,
         )
-    given_size = metadata.slot_values(entry, Slot.SIZE)
+    given_size = _given(entry, Slot.SIZE)
     if given_size is not None and (len(given_size) != 1 or given_size[0] != str(content.size)):
         yield Violation(
             ErrorCode.XDSRepositoryMetadataError,
@@ -178,14 +183,14 @@ def hash_and_size_agree(entry: etree._Element, entry_id: str, content: mtom.Atta
 
 def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repository_unique_id: str) -> Prepared | list[Violation]:
     """Check a ProvideAndRegisterDocumentSetRequest and patch its metadata; SoapFault for a malformed one."""
-    sor, document_elements = metadata.split_request(body)
-    contents, violations = _documents_by_id(document_elements, attachments)
-    entries = metadata.document_entries(sor)
-    violations += documents_have_metadata(contents, {(e.get("id") or "") for e in entries})
+    request = pnr.read(body)
+    contents, violations = _documents_by_id(request.documents, attachments)
+    entries = request.submission.document_entries
+    violations += documents_have_metadata(contents, {e.entry_uuid for e in entries})
     seen: dict[str, str] = {}
-    matched: list[tuple[etree._Element, str]] = []
+    matched: list[tuple[DocumentEntry, str]] = []
     for entry in entries:
-        entry_id = entry.get("id") or ""
+        entry_id = entry.entry_uuid
         missing = list(entry_has_document(entry_id, contents))
         violations += missing
         violations += entry_is_storable(entry, entry_id, seen)
@@ -195,17 +200,23 @@ def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repos
     if violations:
         return violations
     documents = []
-    submission_patient = metadata.submission_set_ids(sor)[0] or ""
+    submission_patient = _submission_patient(request.submission)
+    elements = request.entry_elements()
     for entry, entry_id in matched:
         content = contents[entry_id]
-        metadata.set_slot(entry, Slot.HASH, [content.sha1 or ""])
-        metadata.set_slot(entry, Slot.SIZE, [str(content.size)])
-        metadata.set_slot(entry, Slot.REPOSITORY_UNIQUE_ID, [repository_unique_id])
-        uid = metadata.unique_id(entry)
-        assert uid is not None
-        patient = metadata.patient_id(entry) or submission_patient
-        documents.append(Document(entry_id, uid, (entry.get("mimeType") or "").strip(), content, patient))
-    return Prepared(sor, tuple(documents))
+        element = elements[entry_id]
+        rim.set_slot(element, Slot.HASH, [content.sha1 or ""])
+        rim.set_slot(element, Slot.SIZE, [str(content.size)])
+        rim.set_slot(element, Slot.REPOSITORY_UNIQUE_ID, [repository_unique_id])
+        assert entry.unique_id
+        patient = entry.patient_id or submission_patient
+        documents.append(Document(entry_id, entry.unique_id, (entry.mime_type or "").strip(), content, patient))
+    return Prepared(request.submit_objects, tuple(documents))
+
+
+def _submission_patient(submission: Submission) -> str:
+    ss = submission.submission_sets[0] if submission.submission_sets else None
+    return (ss.patient_id if ss else None) or ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -214,8 +225,9 @@ def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repos
 
 def _file_blobs(documents: tuple[Document, ...], blobs: BlobStore) -> None:
     for doc in documents:
-        if doc.content.path is not None and doc.content.path.exists():
-            blobs.place_file(doc.content.path, doc.sha1)
+        spooled = doc.content.spilled
+        if isinstance(spooled, SpoolFile) and spooled.path.exists():
+            blobs.place_file(spooled.path, doc.sha1)
         elif doc.content.data is not None:
             blobs.place_bytes(doc.content.data, doc.sha1)
         elif not blobs.exists(doc.sha1):  # same bytes twice in one submission: the first filed them

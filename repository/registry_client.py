@@ -31,8 +31,10 @@ from lxml import etree
 from repository.config import RepositorySettings
 from repository.responses import REGISTRY_RESPONSE
 from xdscore import soap, xmlsafe
+from xdscore.ebrim import document_entry, rim
 from xdscore.errors import SoapFault, Violation
-from xdscore.vocabulary import NS, UUID, Action, ErrorCode, StoredQueryId
+from xdscore.queries import ReturnType, encode_request
+from xdscore.vocabulary import NS, Action, ErrorCode, StoredQueryId
 from xdsservice.tls import client_ssl_context
 
 RIM = f"{{{NS.RIM}}}"
@@ -160,15 +162,7 @@ class RegistryClient:
         ids = list(unique_ids)
         if not ids:
             return set()
-        request = etree.Element(f"{QUERY}AdhocQueryRequest", nsmap={"query": NS.QUERY, "rim": NS.RIM})
-        option = etree.SubElement(request, f"{QUERY}ResponseOption")
-        option.set("returnType", "LeafClass")
-        option.set("returnComposedObjects", "true")
-        query = etree.SubElement(request, f"{RIM}AdhocQuery", id=StoredQueryId.GetDocuments.value)
-        slot = etree.SubElement(query, f"{RIM}Slot", name="$XDSDocumentEntryUniqueId")
-        values = etree.SubElement(slot, f"{RIM}ValueList")
-        quoted = ",".join("'" + i.replace("'", "''") + "'" for i in ids)
-        etree.SubElement(values, f"{RIM}Value").text = f"({quoted})"
+        request = encode_request(StoredQueryId.GetDocuments, {"$XDSDocumentEntryUniqueId": ids}, ReturnType.LEAF_CLASS)
         try:
             response = self._post(request, Action.STORED_QUERY)
             body = self._envelope_body(response)
@@ -179,16 +173,10 @@ class RegistryClient:
         if body.get("status", "").endswith(":Failure"):
             raise RegistryUnavailable("registry answered the stored query with Failure")
         found = set()
-        for entry in body.iterfind(f"{RIM}RegistryObjectList/{RIM}ExtrinsicObject"):
-            repo = [
-                (v.text or "").strip()
-                for s in entry.iterchildren(f"{RIM}Slot")
-                if s.get("name") == "repositoryUniqueId"
-                for v in s.iterfind(f"{RIM}ValueList/{RIM}Value")
-            ]
-            for ext in entry.iterchildren(f"{RIM}ExternalIdentifier"):
-                if ext.get("identificationScheme") == UUID.DE_UNIQUE_ID and repository_unique_id in repo:
-                    found.add((ext.get("value") or "").strip())
+        for element in body.iterfind(f"{RIM}RegistryObjectList/{RIM}ExtrinsicObject"):
+            entry = document_entry.read(rim.read_object(element))
+            if entry.unique_id and entry.repository_unique_id == repository_unique_id:
+                found.add(entry.unique_id)
         return found
 
 

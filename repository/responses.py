@@ -1,5 +1,5 @@
 """The repository's RegistryResponses (ITI TF-3 4.2.4), written by `xdscore.ebrim.response` (one place),
-and the readers the repository needs for the registry's answers.
+and the status of the registry's answers. Their errors are read by `xdscore.ebrim.response.read_errors`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from lxml import etree
 
 from xdscore.ebrim.response import status_for, write
 from xdscore.errors import Violation
-from xdscore.vocabulary import NS, ResponseStatus, Severity
+from xdscore.vocabulary import NS, ResponseStatus
 
 RS = f"{{{NS.RS}}}"
 REGISTRY_RESPONSE = f"{RS}RegistryResponse"
@@ -31,11 +31,3 @@ def response_status(response: etree._Element) -> ResponseStatus:
         return ResponseStatus(read_status(response))
     except ValueError:
         return ResponseStatus.FAILURE
-
-
-def read_errors(response: etree._Element) -> list[tuple[str, str, str]]:
-    """(errorCode, severity, codeContext) of every RegistryError (used by clients and tests)."""
-    return [
-        (e.get("errorCode", ""), e.get("severity", Severity.ERROR.value), e.get("codeContext", ""))
-        for e in response.iterfind(f"{RS}RegistryErrorList/{RS}RegistryError")
-    ]

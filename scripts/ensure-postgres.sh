@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL server binaries (initdb, pg_ctl, postgres) are installed. The tests start their own
-# throwaway cluster on a free port (tests/pgserver.py); nothing here starts a server.
+# throwaway cluster on a free port (harness/pgserver.py); nothing here starts a server.
 set -euo pipefail
 if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   exit 0

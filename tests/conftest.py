@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.pgserver import PgServer
+from harness.pgserver import PgServer
 
 _db_counter = itertools.count()
 

@@ -20,9 +20,16 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.audit import poison
-from tests.builders import new_patient_id, single_document
-from tests.repository.wire import (
+from harness.builders import new_patient_id, single_document
+from harness.services import (
+    Service,
+    audit_sender_env,
+    feed_patient,
+    start_audit_sink,
+    start_registry,
+    start_repository,
+)
+from harness.wire import (
     Content,
     Reply,
     builder_without_repository_slots,
@@ -31,14 +38,7 @@ from tests.repository.wire import (
     retrieve_element,
     simple_request,
 )
-from tests.services import (
-    Service,
-    audit_sender_env,
-    feed_patient,
-    start_audit_sink,
-    start_registry,
-    start_repository,
-)
+from tests.audit import poison
 from xdscore import soap
 from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import NS, UUID, Action, ResponseStatus, Status

@@ -38,9 +38,9 @@ from zeep.proxy import ServiceProxy
 from zeep.transports import Transport
 
 from xdsclient import xop
+from xdscore.artefacts import artefact_dir
 from xdscore.errors import SoapFault
 from xdscore.vocabulary import NS
-from xdsservice.wsdl import artefact_dir
 
 log = logging.getLogger("xds.client")
 

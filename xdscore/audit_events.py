@@ -466,5 +466,5 @@ BUILDERS: dict[Transaction, Callable[[AuditFacts], tuple[bytes, ...]]] = {
 
 
 def build(facts: AuditFacts) -> tuple[bytes, ...]:
-    """The audit messages of one transaction, ready for `audit.sender.AuditSender.emit_all`."""
+    """The audit messages of one transaction, ready for `xdsservice.audit_sender.AuditSender.emit_all`."""
     return BUILDERS[facts.transaction](facts)

@@ -7,9 +7,9 @@ holds what MTOM/XOP adds to it, none of which opens a socket or a file:
   and `type` parameters, keeps it in memory under a limit, decodes `binary` and `base64` transfer
   encodings (RFC 2045 §6), and hands every attachment to an `AttachmentSink` that hashes the bytes
   (SHA-1) and counts them as they pass. `SpillingSink` keeps small attachments in memory and moves big
-  ones to a file object that the *caller* provides (the repository gives a temporary file beside its
-  blob store), so memory stays flat whatever the document size. After a fault the assembler discards
-  what its sinks held, spilled files included.
+  ones to a `Spill` that the *caller* provides (the repository gives a spool file beside its blob
+  store), so memory stays flat whatever the document size; this module never opens, reads or deletes
+  a file itself. After a fault the assembler discards what its sinks held, spills included.
 - XOP references: `element_content` resolves an `xop:Include` (or inline base64) to its `Attachment`.
 - `encode_stream` / `encode_message`: build an MTOM message from the envelope and parts. Parts are either
   bytes (`Part`) or lazily read chunks (`StreamingPart`), so a response can stream documents from disk.
@@ -27,8 +27,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 from urllib.parse import unquote
 
 from lxml import etree
@@ -74,22 +73,36 @@ def _fault(reason: str) -> SoapFault:
     return SoapFault(FaultCode.SENDER, reason)
 
 
+class Spill(Protocol):
+    """Where an attachment too big for memory goes, provided by the I/O side (the repository: a spool file
+    beside its blob store, `repository.blobs.SpoolFile`). Written in order, closed once, then read back or
+    discarded by whoever holds the `Attachment`."""
+
+    def write(self, data: bytes) -> object: ...
+
+    def close(self) -> None: ...
+
+    def read(self) -> bytes: ...
+
+    def discard(self) -> None: ...
+
+
 @dataclass
 class Attachment:
-    """One MIME part referenced from the XML by Content-ID: in memory (`data`) or on disk (`path`)."""
+    """One MIME part referenced from the XML by Content-ID: in memory (`data`) or spilled (`spilled`)."""
 
     content_id: str
     content_type: str = "application/octet-stream"
     data: bytes | None = None
-    path: Path | None = None
+    spilled: Spill | None = None
     size: int = 0
     sha1: str | None = None  # hex, lower case; set by the sinks while the bytes pass
 
     def read(self) -> bytes:
         if self.data is not None:
             return self.data
-        if self.path is not None:
-            return self.path.read_bytes()
+        if self.spilled is not None:
+            return self.spilled.read()
         return b""
 
 
@@ -124,16 +137,16 @@ class AttachmentSink(Protocol):
 class SpillingSink:
     """Hash and count an attachment; keep it in memory up to `threshold` bytes, then spill.
 
-    `spill` is called once, when the threshold is crossed, and returns an open binary file object and
-    its path; the sink writes the rest there and closes it in `finish`. With `spill=None` everything
-    stays in memory (up to `limit`). The caller owns the file afterwards (`Attachment.path`).
+    `spill` is called once, when the threshold is crossed, and returns a new `Spill`; the sink writes the
+    rest there and closes it in `finish`. With `spill=None` everything stays in memory (up to `limit`).
+    The caller owns the spill afterwards (`Attachment.spilled`).
     """
 
     def __init__(
         self,
         content_id: str,
         content_type: str,
-        spill: Callable[[], tuple[IO[bytes], Path]] | None = None,
+        spill: Callable[[], Spill] | None = None,
         threshold: int = DEFAULT_SPILL_THRESHOLD,
         limit: int | None = None,
     ) -> None:
@@ -145,8 +158,7 @@ class SpillingSink:
         self._sha1 = hashlib.sha1()
         self._size = 0
         self._memory: list[bytes] = []
-        self._file: IO[bytes] | None = None
-        self._path: Path | None = None
+        self._spilled: Spill | None = None
 
     def write(self, data: bytes) -> None:
         if not data:
@@ -155,33 +167,30 @@ class SpillingSink:
         if self._limit is not None and self._size > self._limit:
             raise _fault(f"MIME part cid:{self.content_id} is larger than the limit of {self._limit} bytes")
         self._sha1.update(data)
-        if self._file is not None:
-            self._file.write(data)
+        if self._spilled is not None:
+            self._spilled.write(data)
             return
         self._memory.append(data)
         if self._spill is not None and self._size > self._threshold:
-            self._file, self._path = self._spill()
+            self._spilled = self._spill()
             for piece in self._memory:
-                self._file.write(piece)
+                self._spilled.write(piece)
             self._memory = []
 
     def finish(self) -> Attachment:
         attachment = Attachment(self.content_id, self.content_type, size=self._size, sha1=self._sha1.hexdigest())
-        if self._file is not None:
-            self._file.close()
-            attachment.path = self._path
+        if self._spilled is not None:
+            self._spilled.close()
+            attachment.spilled = self._spilled
         else:
             attachment.data = b"".join(self._memory)
         return attachment
 
     def discard(self) -> None:
         self._memory = []
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
-            self._path = None
+        if self._spilled is not None:
+            self._spilled.discard()
+            self._spilled = None
 
 
 SinkFactory = Callable[[str, str], AttachmentSink]  # (content_id, content_type) -> sink
@@ -277,14 +286,14 @@ class MtomAssembler:
         return MtomMessage(root=b"".join(self._root), attachments=self._attachments)
 
     def abort(self) -> None:
-        """Discard everything the sinks hold (spilled files included)."""
+        """Discard everything the sinks hold (spills included)."""
         self._failed = True
         if self._sink is not None:
             self._sink.discard()
             self._sink = None
         for attachment in self._attachments.values():
-            if attachment.path is not None:
-                attachment.path.unlink(missing_ok=True)
+            if attachment.spilled is not None:
+                attachment.spilled.discard()
         self._attachments = {}
 
     def _guard(self) -> None:

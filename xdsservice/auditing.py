@@ -1,6 +1,6 @@
 """The audit trail of one service process: facts of a transaction → DICOM audit messages → durable sender.
 
-`AuditTrail(settings)` owns the process's `audit.sender.AuditSender` (the service's `audit_sender` settings,
+`AuditTrail(settings)` owns the process's `xdsservice.audit_sender.AuditSender` (the service's `audit_sender` settings,
 `[audit_sender]` / XDS_AUDIT_SENDER_*; `transport = off` turns the trail off). `record(facts)` hands the
 facts of a transaction to the trail's own thread and returns at once (a queue put, a few µs): that thread
 builds the messages with `xdscore.audit_events` and puts them in the local spool, all the facts that
@@ -22,10 +22,9 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from audit.sender import AuditSender
 from xdscore import audit_events as ae
 from xdscore.vocabulary import ResponseStatus
-from xdsservice.audit_sender import AuditSenderSettings
+from xdsservice.audit_sender import AuditSender, AuditSenderSettings
 
 log = logging.getLogger("xds.audit.trail")
 

@@ -22,15 +22,18 @@ log = logging.getLogger("xds.http")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
-def protocol(timeout: float) -> type[Any] | str:
-    """The uvicorn `http=` protocol class enforcing `timeout` on request heads ("auto" without httptools)."""
+def protocol(timeout: float, base: type[Any] | None = None) -> type[Any] | str:
+    """The uvicorn `http=` protocol class enforcing `timeout` on request heads, built on `base` (an
+    httptools protocol, e.g. `xdsservice.tls_peer.TlsPeerHttpToolsProtocol`; default uvicorn's own);
+    "auto" without httptools."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # uvicorn[standard] brings httptools; without it, uvicorn's own defaults
         log.warning("httptools is missing: HTTP request heads have no time limit")
         return "auto"
+    parent = base if base is not None else HttpToolsProtocol
 
-    class HeadTimeoutProtocol(HttpToolsProtocol):  # type: ignore[misc]
+    class HeadTimeoutProtocol(parent):  # type: ignore[misc, valid-type]
         _head_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: Any) -> None:

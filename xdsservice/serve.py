@@ -60,6 +60,7 @@ def serve(service: str, settings: ServedSettings, build: Callable[[], Any], bann
         access_log=False,
         log_level=settings.log_level,
         lifespan="on",
-        http=idle.protocol(settings.idle_timeout),  # request heads within idle_timeout (xdsservice.idle)
+        # request heads within idle_timeout (xdsservice.idle), on the TLS peer protocol when TLS asks for it
+        http=idle.protocol(settings.idle_timeout, ssl_kwargs.pop("http", None)),
         **ssl_kwargs,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -74,8 +74,9 @@ class BodyTooLarge(SoapFault):
         super().__init__(FaultCode.SENDER, f"request body is larger than the limit of {limit} bytes", http_status=413)
 
 
-async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> bytes:
-    chunks: list[bytes] = []
+async def body_chunks(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives: the one loop over ASGI `http.request` messages. A body past `limit`
+    is BodyTooLarge (HTTP 413) as soon as it crosses it; a client gone before the end is a Sender fault."""
     size = 0
     more = True
     while more:
@@ -83,12 +84,17 @@ async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int
         if message["type"] == "http.disconnect":
             raise SoapFault(FaultCode.SENDER, "client disconnected before the body was complete")
         chunk = message.get("body", b"")
+        more = message.get("more_body", False)
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(limit)
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
+        if chunk:
+            yield chunk
+
+
+async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> bytes:
+    """The whole body in memory (under `limit`)."""
+    return b"".join([chunk async for chunk in body_chunks(receive, limit)])
 
 
 def decode_bytes(body: bytes, content_type_header: str, max_bytes: int) -> DecodedRequest:

@@ -9,22 +9,13 @@ listed here are served. Pure functions of their arguments (the files are read on
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from lxml import etree
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def artefact_dir(name: str) -> Path:
-    """`wsdl/` or `schemas/`: in the source tree (checkout, editable install), else where
-    `pip install .` put them (setup.cfg data_files: <prefix>/share/pyxds/<name>)."""
-    local = ROOT / name
-    return local if local.is_dir() else Path(sys.prefix) / "share" / "pyxds" / name
-
+from xdscore.artefacts import artefact_dir
 
 WSDL_DIR = artefact_dir("wsdl")
 SCHEMA_DIR = artefact_dir("schemas")

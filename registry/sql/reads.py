@@ -15,10 +15,10 @@ from sqlalchemy import Connection, select
 
 from registry.sql import schema as t
 from registry.sql.columns import KINDS, chunks
-from xdsservice.dbapi import Dbapi, in_list
 from registry.store import StoredDocument, StoredRef
 from xdscore.model import Patient, PatientKey
 from xdscore.vocabulary import AssociationType
+from xdsservice.dbapi import Dbapi, in_list
 
 HAS_MEMBER = AssociationType.HAS_MEMBER.value
 

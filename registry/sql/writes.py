@@ -19,10 +19,10 @@ from sqlalchemy import Connection, insert, update
 from registry.sql import fragments
 from registry.sql import schema as t
 from registry.sql.columns import KIND_CODES, code_value, pad_time
-from xdsservice.dbapi import Dbapi
 from registry.store import Changes
 from xdscore.ebrim import rim as rim_codec
 from xdscore.model import Association, DocumentEntry, Folder, PatientKey, RegistryEntry, SubmissionSet
+from xdsservice.dbapi import Dbapi
 
 # The columns each insert fills, in the order `_rows_for` builds its tuples (tests/registry/sql/
 # test_writes.py checks them against the schema, so a new column cannot be forgotten here).

@@ -1,4 +1,4 @@
-"""Acknowledged TLS (audit.ack), the sender's default transport: a message leaves the spool only once the
+"""Acknowledged TLS (xdscore.syslog_ack), the sender's default transport: a message leaves the spool only once the
 sink has stored it; a sink that does not acknowledge gets nothing until told `tls-plain`."""
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ from dataclasses import replace
 
 import pytest
 
-from audit import ack
-from audit.sender import AuditSender
 from audit.service import Sink
+from harness.pgserver import free_port
 from tests.audit.collector import Collector
 from tests.audit.conftest import facts
 from tests.audit.test_integration import sender_for, sink_settings
-from tests.pgserver import free_port
 from xdscore import audit_events as ae
-from xdsservice.audit_sender import AuditSenderSettings
+from xdscore import syslog_ack as ack
+from xdsservice.audit_sender import AuditSender, AuditSenderSettings
 
 T = ae.Transaction
 

@@ -16,13 +16,12 @@ from urllib.parse import quote
 import httpx
 
 from audit.config import AuditSettings
-from audit.sender import AuditSender
 from audit.service import Sink
+from harness.pgserver import free_port
 from tests.audit.conftest import PATIENT, ROOT, doctor, facts
-from tests.pgserver import free_port
 from xdscore import audit_events as ae
 from xdscore import syslog
-from xdsservice.audit_sender import AuditSenderSettings
+from xdsservice.audit_sender import AuditSender, AuditSenderSettings
 from xdsservice.config import load_settings
 
 T = ae.Transaction

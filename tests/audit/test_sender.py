@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from audit.sender import AuditSender, Spool
+from harness.pgserver import free_port
 from tests.audit.collector import Collector
 from tests.audit.conftest import facts
-from tests.pgserver import free_port
 from xdscore import audit_events as ae
 from xdscore import syslog
-from xdsservice.audit_sender import AuditSenderSettings
+from xdsservice.audit_sender import AuditSender, AuditSenderSettings, Spool
 from xdsservice.config import load_settings
 
 T = ae.Transaction

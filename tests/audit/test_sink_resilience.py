@@ -20,12 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audit.sender import AuditSender
+from harness.services import Service, start_audit_sink
 from tests.audit import poison
 from tests.audit.conftest import facts
-from tests.services import Service, start_audit_sink
 from xdscore import audit_events as ae
-from xdsservice.audit_sender import AuditSenderSettings
+from xdsservice.audit_sender import AuditSender, AuditSenderSettings
 
 T = ae.Transaction
 

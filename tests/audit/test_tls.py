@@ -8,8 +8,8 @@ import pytest
 from cryptography import x509
 
 from audit.config import AuditSettings
-from audit.tls import client_context, ensure_dev_certificate, server_context
-from xdsservice.audit_sender import AuditSenderSettings
+from audit.tls import ensure_dev_certificate, server_context
+from xdsservice.audit_sender import AuditSenderSettings, client_context
 from xdsservice.tls import TlsConfigError
 
 

@@ -27,7 +27,7 @@ from conformance.results import TestResult
 from conformance.runner import Endpoints, Runner
 from conformance.testplan import TestKit
 from conformance.xua import XuaSource
-from tests.services import Service, start_registry, start_repository
+from harness.services import Service, start_registry, start_repository
 from xuatool.pki import generate
 
 ROOT = Path(__file__).resolve().parents[2]

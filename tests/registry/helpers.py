@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import text
 
+from harness.builders import SubmissionBuilder
 from registry.app import new_uuid
 from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
 from registry.sql.fragments import unpack
 from registry.sql.store import RegistryTx, SqlRegistry
-from tests.builders import SubmissionBuilder
 from xdscore.model import PatientKey
 from xdscore.profiles.ihe import PROFILE
 

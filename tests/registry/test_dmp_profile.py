@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.builders import DMP_PATIENT, dmp_submission
 from registry.app import load_profile
 from registry.config import RegistrySettings
 from registry.register import RegisterSettings
-from tests.builders import DMP_PATIENT, dmp_submission
 from tests.registry.helpers import RegistryHarness
 from xdscore.vocabulary import ErrorCode
 

@@ -13,12 +13,12 @@ import time
 import httpx
 from lxml import etree
 
+from harness.builders import new_patient_id, single_document
+from harness.services import feed_patient, start_registry
 from registry import patient_feed
 from registry.mllp_server import FeedServer
 from registry.sql.store import SqlRegistry
-from tests.builders import new_patient_id, single_document
 from tests.registry.helpers import tick
-from tests.services import feed_patient, start_registry
 from xdscore import mllp, soap
 from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import Action, Status

@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
+from harness.builders import single_document
 from registry import patient_feed
 from registry.mllp_server import FeedServer
 from registry.sql.store import SqlRegistry
-from tests.builders import single_document
 from tests.registry.helpers import RegistryHarness, tick
 from xdscore import mllp
 from xdscore.model import PatientKey

@@ -23,8 +23,8 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.builders import SubmissionBuilder, new_oid, new_patient_id
-from tests.services import Service, feed_patient, start_registry
+from harness.builders import SubmissionBuilder, new_oid, new_patient_id
+from harness.services import Service, feed_patient, start_registry
 from xdscore import soap
 from xdscore.ebrim import response
 from xdscore.model import Author, Code

@@ -12,9 +12,9 @@ import random
 import pytest
 from lxml import etree
 
+from harness.builders import SubmissionBuilder, new_patient_id
 from registry.query import answer
 from registry.sql.queries import QuerySql
-from tests.builders import SubmissionBuilder, new_patient_id
 from tests.registry.helpers import RegistryHarness
 from tests.xdscore.test_queries import TOKENS, VALID, _request, _seeds
 from xdscore.model import Author

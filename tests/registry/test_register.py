@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
+from harness.builders import SubmissionBuilder, extra_slot, new_oid, new_patient_id, single_document
 from registry.register import RegisterSettings
-from tests.builders import SubmissionBuilder, extra_slot, new_oid, new_patient_id, single_document
 from tests.registry.helpers import RegistryHarness, tick
 from xdscore.model import PatientKey
 from xdscore.profiles.ihe import PROFILE

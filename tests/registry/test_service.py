@@ -8,8 +8,8 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.builders import new_patient_id, single_document
-from tests.services import Service, feed_patient, start_registry
+from harness.builders import new_patient_id, single_document
+from harness.services import Service, feed_patient, start_registry
 from xdscore import soap
 from xdscore.ebrim import response
 from xdscore.vocabulary import NS, Action, ErrorCode, ResponseStatus

@@ -1,4 +1,4 @@
-"""Fixtures: the real registry as a process on free ports (tests.services), the repository in-process (ASGI)
+"""Fixtures: the real registry as a process on free ports (harness.services), the repository in-process (ASGI)
 or as a process (`python -m repository`) pointed at it."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.builders import new_patient_id
+from harness.services import Service, feed_patient, start_registry, start_repository
 from repository.app import Repository
 from repository.config import RepositorySettings
-from tests.builders import new_patient_id
-from tests.services import Service, feed_patient, start_registry, start_repository
 
 REPO_ID = "1.19.6.24.109.42.1"
 
@@ -22,7 +22,7 @@ REPO_ID = "1.19.6.24.109.42.1"
 @pytest.fixture(autouse=True)
 def no_audit_sending(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process repositories build their audit messages but send none: a test must never reach a sink it
-    did not start (the processes of tests.services are started with the same setting)."""
+    did not start (the processes of harness.services are started with the same setting)."""
     monkeypatch.setenv("XDS_AUDIT_SENDER_TRANSPORT", "off")
 
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 from lxml import etree
 
-from repository.app import Repository
-from tests.builders import new_patient_id
-from tests.repository.conftest import REPO_ID, repository_settings
-from tests.repository.wire import (
+from harness.builders import new_patient_id
+from harness.services import Service
+from harness.wire import (
     Content,
     Reply,
     builder_without_repository_slots,
@@ -22,7 +21,8 @@ from tests.repository.wire import (
     retrieve_element,
     simple_request,
 )
-from tests.services import Service
+from repository.app import Repository
+from tests.repository.conftest import REPO_ID, repository_settings
 from xdscore import mtom
 from xdscore.vocabulary import NS, Action
 

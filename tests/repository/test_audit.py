@@ -16,6 +16,8 @@ import httpx
 import pytest
 from lxml import etree
 
+from harness.builders import new_patient_id
+from harness.services import Service
 from repository.app import (
     Repository,
     provide_audit_facts,
@@ -24,10 +26,8 @@ from repository.app import (
 )
 from repository.provide import SubmissionFacts
 from repository.retrieve import DocumentRequest, DocumentResult
-from tests.builders import new_patient_id
 from tests.repository.conftest import REPO_ID, repository_settings
 from tests.repository.test_app import post, provide, retrieve
-from tests.services import Service
 from xdscore import audit_events as ae
 from xdscore.principal import CodedValue, Principal
 from xdscore.vocabulary import Action, ErrorCode, ResponseStatus

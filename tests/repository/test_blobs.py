@@ -17,10 +17,10 @@ def sha(data: bytes) -> str:
 
 
 def spooled(blobs: BlobStore, data: bytes) -> Path:
-    handle, path = blobs.spool()
-    with handle:
-        handle.write(data)
-    return path
+    spool = blobs.spool()
+    spool.write(data)
+    spool.close()
+    return spool.path
 
 
 def test_place_file_files_under_the_hash_and_drops_the_spool(tmp_path: Path) -> None:

@@ -44,20 +44,20 @@ def test_cleanup_removes_old_leftovers_and_keeps_the_rest(tmp_path: Path) -> Non
     for sha in (kept, orphan):
         _age(blobs.path(sha), 7200)
     old_spool = blobs.spool()
-    old_spool[0].close()
-    _age(old_spool[1], 7200)
+    old_spool.close()
+    _age(old_spool.path, 7200)
     young_spool = blobs.spool()
-    young_spool[0].close()
+    young_spool.close()
     store.close()
 
     dry = run(settings, grace_seconds=3600, dry_run=True)
-    assert (dry.blobs_removed, dry.spool_removed) == ([orphan], [old_spool[1].name])
-    assert blobs.exists(orphan) and old_spool[1].exists()
+    assert (dry.blobs_removed, dry.spool_removed) == ([orphan], [old_spool.path.name])
+    assert blobs.exists(orphan) and old_spool.path.exists()
 
     report = run(settings, grace_seconds=3600)
-    assert report.blobs_removed == [orphan] and report.spool_removed == [old_spool[1].name]
-    assert not blobs.exists(orphan) and not old_spool[1].exists()
-    assert blobs.exists(kept) and blobs.exists(young_orphan) and young_spool[1].exists()
+    assert report.blobs_removed == [orphan] and report.spool_removed == [old_spool.path.name]
+    assert not blobs.exists(orphan) and not old_spool.path.exists()
+    assert blobs.exists(kept) and blobs.exists(young_orphan) and young_spool.path.exists()
     assert "unreferenced blobs removed: 1" in report.summary()
 
 

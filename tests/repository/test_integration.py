@@ -17,21 +17,21 @@ import httpx
 import pytest
 import zeep
 
-from repository.cleanup import run as cleanup
-from repository.config import RepositorySettings
-from repository.provide import Prepared, prepare
-from repository.registry_client import RegistryClient
-from repository.store import DocumentStore, StoredDocument
-from tests.builders import new_patient_id
-from tests.repository.conftest import REPO_ID
-from tests.repository.wire import (
+from harness.builders import new_patient_id
+from harness.services import Service
+from harness.wire import (
     Content,
     builder_without_repository_slots,
     pnr_element,
     provide,
     retrieve_streaming,
 )
-from tests.services import Service
+from repository.cleanup import run as cleanup
+from repository.config import RepositorySettings
+from repository.provide import Prepared, prepare
+from repository.registry_client import RegistryClient
+from repository.store import DocumentStore, StoredDocument
+from tests.repository.conftest import REPO_ID
 from xdscore import mtom
 from xdscore.vocabulary import UUID
 

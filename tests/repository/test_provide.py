@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from repository import metadata
+from harness.builders import SubmissionBuilder, new_oid, new_patient_id
+from harness.wire import Content, builder_without_repository_slots, pnr_element
 from repository.blobs import BlobStore
 from repository.provide import (
     Prepared,
@@ -23,14 +24,22 @@ from repository.provide import (
 )
 from repository.registry_client import RegistryClient
 from repository.store import PENDING, STORED, DocumentStore, StoredDocument
-from tests.builders import SubmissionBuilder, new_oid, new_patient_id
-from tests.repository.wire import Content, builder_without_repository_slots, pnr_element
 from xdscore import mtom
+from xdscore.ebrim import provide_and_register as pnr
+from xdscore.ebrim import rim
 from xdscore.errors import SoapFault, Violation
 from xdscore.vocabulary import UUID, ResponseStatus, Slot
 
 REPO_ID = "1.19.6.24.109.42.1"
 NIST_11981 = Path(__file__).resolve().parents[3] / "shared/testkits/nist-xdstools/testkit/tests/11981"
+
+
+def document_entries(sor: etree._Element) -> list[etree._Element]:
+    return list(sor.iterfind(f"{rim.R}RegistryObjectList/{rim.R}ExtrinsicObject"))
+
+
+def slot_values(entry: etree._Element, name: str) -> list[str]:
+    return list(rim.read_object(entry).slot(name))
 
 
 def _request(documents: dict[str, bytes], builder=None, inline: bool = False, **changes: object) -> tuple[etree._Element, dict[str, mtom.Attachment]]:
@@ -51,7 +60,7 @@ def _codes(result: Prepared | list[Violation]) -> list[str]:
 
 
 def _entry(result: Prepared, entry_id: str = "Document01") -> etree._Element:
-    return next(e for e in metadata.document_entries(result.submit_objects_request) if e.get("id") == entry_id)
+    return next(e for e in document_entries(result.submit_objects_request) if e.get("id") == entry_id)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -63,9 +72,9 @@ def test_hash_size_and_repository_id_are_computed_and_set() -> None:
     result = prepare(body, atts, REPO_ID)
     assert isinstance(result, Prepared)
     entry = _entry(result)
-    assert metadata.slot_values(entry, Slot.HASH) == [hashlib.sha1(b"hello world").hexdigest()]
-    assert metadata.slot_values(entry, Slot.SIZE) == ["11"]
-    assert metadata.slot_values(entry, Slot.REPOSITORY_UNIQUE_ID) == [REPO_ID]
+    assert slot_values(entry, Slot.HASH) == [hashlib.sha1(b"hello world").hexdigest()]
+    assert slot_values(entry, Slot.SIZE) == ["11"]
+    assert slot_values(entry, Slot.REPOSITORY_UNIQUE_ID) == [REPO_ID]
     # ebRIM order kept: the added slots sit among the slots, before rim:Name
     tags = [etree.QName(c).localname for c in entry]
     assert tags.index("Name") > max(i for i, t in enumerate(tags) if t == "Slot")
@@ -77,7 +86,7 @@ def test_a_repository_unique_id_given_by_the_source_is_overwritten() -> None:
     body, atts = _request({"Document01": b"x"}, repository_unique_id="9.9.9")
     result = prepare(body, atts, REPO_ID)
     assert isinstance(result, Prepared)
-    assert metadata.slot_values(_entry(result), Slot.REPOSITORY_UNIQUE_ID) == [REPO_ID]
+    assert slot_values(_entry(result), Slot.REPOSITORY_UNIQUE_ID) == [REPO_ID]
 
 
 def test_correct_hash_and_size_from_the_source_are_accepted() -> None:
@@ -94,7 +103,7 @@ def test_uppercase_hash_matches_nist_11981() -> None:
     body, atts = _request({"Document01": data}, hash=given, size=str(len(data)))
     result = prepare(body, atts, REPO_ID)
     assert isinstance(result, Prepared)
-    assert metadata.slot_values(_entry(result), Slot.HASH) == [given.lower()]
+    assert slot_values(_entry(result), Slot.HASH) == [given.lower()]
 
 
 @pytest.mark.parametrize(
@@ -137,14 +146,14 @@ def test_duplicate_unique_id_in_message() -> None:
 
 def test_missing_mime_type_is_repository_metadata_error() -> None:
     body, atts = _request({"Document01": b"a"})
-    del metadata.document_entries(metadata.split_request(body)[0])[0].attrib["mimeType"]
+    del document_entries(pnr.submit_objects_element(body))[0].attrib["mimeType"]
     assert _codes(prepare(body, atts, REPO_ID)) == ["XDSRepositoryMetadataError"]
 
 
 def test_missing_unique_id_is_repository_metadata_error() -> None:
     body, atts = _request({"Document01": b"a"})
-    entry = metadata.document_entries(metadata.split_request(body)[0])[0]
-    for ext in entry.findall(f"{metadata.RIM}ExternalIdentifier"):
+    entry = document_entries(pnr.submit_objects_element(body))[0]
+    for ext in entry.findall(f"{rim.R}ExternalIdentifier"):
         if ext.get("identificationScheme") == "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab":
             entry.remove(ext)
     assert _codes(prepare(body, atts, REPO_ID)) == ["XDSRepositoryMetadataError"]
@@ -152,7 +161,7 @@ def test_missing_unique_id_is_repository_metadata_error() -> None:
 
 def test_two_documents_with_one_id_is_repository_metadata_error() -> None:
     body, atts = _request({"Document01": b"a"})
-    body.append(etree.fromstring(etree.tostring(body.find(metadata.DOCUMENT))))
+    body.append(etree.fromstring(etree.tostring(body.find(pnr.DOCUMENT))))
     assert _codes(prepare(body, atts, REPO_ID)) == ["XDSRepositoryMetadataError"]
 
 
@@ -162,12 +171,12 @@ def test_inline_base64_document_is_accepted_nist_noxop() -> None:
     result = prepare(body, atts, REPO_ID)
     assert isinstance(result, Prepared)
     assert result.documents[0].content.data == b"inline bytes"
-    assert metadata.slot_values(_entry(result), Slot.HASH) == [hashlib.sha1(b"inline bytes").hexdigest()]
+    assert slot_values(_entry(result), Slot.HASH) == [hashlib.sha1(b"inline bytes").hexdigest()]
 
 
 def test_url_encoded_cid_href_nist_encodedurl() -> None:
     body, atts = _request({"Document01": b"abc"})
-    include = body.find(f"{metadata.DOCUMENT}/{mtom.XOP_INCLUDE}")
+    include = body.find(f"{pnr.DOCUMENT}/{mtom.XOP_INCLUDE}")
     assert include is not None
     cid = next(iter(atts))
     atts = {"1.urn:uuid:x@urn:ihe:iti:xds-b:2007": mtom.Attachment("1.urn:uuid:x@urn:ihe:iti:xds-b:2007", data=b"abc", size=3, sha1=atts[cid].sha1)}
@@ -206,10 +215,10 @@ def _closed_port() -> int:
 def _spooled(blobs: BlobStore, data: bytes) -> tuple[dict[str, bytes], dict[str, mtom.Attachment], etree._Element]:
     body, atts = _request({"Document01": data})
     cid = next(iter(atts))
-    handle, path = blobs.spool()
-    with handle:
-        handle.write(data)
-    atts[cid] = mtom.Attachment(cid, path=path, size=len(data), sha1=hashlib.sha1(data).hexdigest())
+    spooled = blobs.spool()
+    spooled.write(data)
+    spooled.close()
+    atts[cid] = mtom.Attachment(cid, spilled=spooled, size=len(data), sha1=hashlib.sha1(data).hexdigest())
     return {"cid": cid.encode()}, atts, body
 
 
@@ -326,7 +335,7 @@ def test_submission_facts() -> None:
     assert submission_facts(body) == SubmissionFacts(patient, "")
     # not a Provide and Register request, or one without metadata: nothing known, nothing raised
     assert submission_facts(etree.Element("other")) == SubmissionFacts()
-    assert submission_facts(etree.Element(metadata.PROVIDE_AND_REGISTER_REQUEST)) == SubmissionFacts()
+    assert submission_facts(etree.Element(pnr.PROVIDE_AND_REGISTER_REQUEST)) == SubmissionFacts()
 
 
 def test_every_outcome_carries_the_submission_facts(stores: tuple[DocumentStore, BlobStore]) -> None:

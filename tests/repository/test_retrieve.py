@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from harness.wire import retrieve_element
 from repository.blobs import BlobStore
 from repository.retrieve import DocumentRequest, parse_request, retrieve
 from repository.store import DocumentStore, StoredDocument
-from tests.repository.wire import retrieve_element
 from xdscore import mtom
 from xdscore.errors import SoapFault
 from xdscore.vocabulary import NS, ErrorCode, ResponseStatus

@@ -24,12 +24,9 @@ import httpx
 import pytest
 from lxml import etree
 
-from repository.app import Repository
-from repository.registry_client import RegistryClient
-from repository.store import DocumentStore
-from tests.builders import new_patient_id
-from tests.repository.conftest import REPO_ID, repository_settings
-from tests.repository.wire import (
+from harness.builders import new_patient_id
+from harness.services import Service, feed_patient, start_registry, start_repository
+from harness.wire import (
     Content,
     Reply,
     builder_without_repository_slots,
@@ -41,7 +38,10 @@ from tests.repository.wire import (
     retrieve_element,
     simple_request,
 )
-from tests.services import Service, feed_patient, start_registry, start_repository
+from repository.app import Repository
+from repository.registry_client import RegistryClient
+from repository.store import DocumentStore
+from tests.repository.conftest import REPO_ID, repository_settings
 from xdscore import soap
 from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import NS, UUID, Action, ErrorCode, ResponseStatus, Status

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from lxml import etree
 
+from harness.builders import DMP_PATIENT, dmp_submission
 from registry.app import Registry
 from registry.config import RegistrySettings
-from tests.builders import DMP_PATIENT, dmp_submission
 from tests.security import fixtures
 from tests.security.server import ServerThread
 from xdscore import soap, vihf, wssec, xmlsafe, xua

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from signxml import XMLVerifier
 
-from tests.services import Service, start_registry, start_repository
+from harness.services import Service, start_registry, start_repository
 from tests.xdscore.cda_samples import EXAMPLES, HL7, all_examples, changed
 from xdsclient.cli import query
 from xdscore.cda.metadata import Options, derive

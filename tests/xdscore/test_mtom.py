@@ -9,7 +9,6 @@ import hashlib
 import io
 import random
 from pathlib import Path
-from typing import IO
 
 import pytest
 from lxml import etree
@@ -206,13 +205,33 @@ def test_element_content_faults(xml: bytes, reason: str) -> None:
 # Spilling to disk
 
 
+class FileSpill:
+    """A `mtom.Spill` on a file, as the repository's spool files are (the core itself never touches files)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.file = path, path.open("wb")
+
+    def write(self, data: bytes) -> int:
+        return self.file.write(data)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+    def discard(self) -> None:
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
 def _spiller(tmp_path: Path) -> tuple[list[Path], mtom.SinkFactory]:
     made: list[Path] = []
 
-    def spill() -> tuple[IO[bytes], Path]:
+    def spill() -> FileSpill:
         path = tmp_path / f"spill{len(made)}"
         made.append(path)
-        return path.open("wb"), path
+        return FileSpill(path)
 
     return made, lambda cid, ctype: mtom.SpillingSink(cid, ctype, spill=spill, threshold=1000)
 
@@ -227,9 +246,10 @@ def test_large_attachment_spills_small_stays_in_memory(tmp_path: Path) -> None:
     assembler.feed_eof()
     message = assembler.result()
     big_att, small_att = message.attachments["big"], message.attachments["small"]
-    assert big_att.data is None and big_att.path == made[0] and big_att.path.read_bytes() == big
+    assert big_att.data is None and isinstance(big_att.spilled, FileSpill) and big_att.spilled.path == made[0]
+    assert big_att.read() == big and made[0].read_bytes() == big
     assert big_att.sha1 == hashlib.sha1(big).hexdigest() and big_att.size == 5000
-    assert small_att.path is None and small_att.data == b"s" * 10
+    assert small_att.spilled is None and small_att.data == b"s" * 10
     assert len(made) == 1
 
 
@@ -253,7 +273,7 @@ def test_sink_limit_is_a_fault() -> None:
 
 def test_sink_discard_removes_its_file(tmp_path: Path) -> None:
     path = tmp_path / "f"
-    sink = mtom.SpillingSink("c", "a/b", spill=lambda: (path.open("wb"), path), threshold=1)
+    sink = mtom.SpillingSink("c", "a/b", spill=lambda: FileSpill(path), threshold=1)
     sink.write(b"12345")
     assert path.exists()
     sink.discard()
@@ -338,9 +358,10 @@ def test_fuzz_never_raises_anything_but_a_fault() -> None:
             pass
 
 
-def test_attachment_read_from_path(tmp_path: Path) -> None:
-    p = tmp_path / "a"
-    p.write_bytes(b"on disk")
-    assert mtom.Attachment("c", path=p).read() == b"on disk"
+def test_attachment_read_from_its_spill(tmp_path: Path) -> None:
+    spill = FileSpill(tmp_path / "a")
+    spill.write(b"on disk")
+    spill.close()
+    assert mtom.Attachment("c", spilled=spill).read() == b"on disk"
     assert mtom.Attachment("c").read() == b""
     assert isinstance(io.BytesIO(b"").read(), bytes)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.builders import DMP_PATIENT, DMP_PS, MASQUE_PS, SubmissionBuilder, dmp_submission
 from registry.valuesets import SHIPPED_DMP, ValueSetFolderError, load_value_sets
-from tests.builders import DMP_PATIENT, DMP_PS, MASQUE_PS, SubmissionBuilder, dmp_submission
 from xdscore.ebrim.coded import write_code
 from xdscore.model import Code, RimSlot
 from xdscore.profiles import dmp

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import SubmissionBuilder, extra_slot, new_patient_id, single_document
+from harness.builders import SubmissionBuilder, extra_slot, new_patient_id, single_document
 from xdscore.ebrim.coded import write_code
 from xdscore.model import Code, RimClassification, RimLocalized, RimSlot
 from xdscore.profiles.ihe import PROFILE as IHE
@@ -89,7 +89,7 @@ def other_patient_document(b: SubmissionBuilder) -> None:
 
 
 def second_submission_set(b: SubmissionBuilder) -> None:
-    from tests.builders import submission_set_for
+    from harness.builders import submission_set_for
     from xdscore.ebrim import submission_set as ssc
 
     b.objects.append(ssc.write(submission_set_for(b.patient_id, "SubmissionSet02")))
@@ -178,7 +178,7 @@ def signs_an_earlier_submission_set(b: SubmissionBuilder) -> None:
 
 
 def folder_holding_folder(b: SubmissionBuilder) -> None:
-    from tests.builders import folder_for
+    from harness.builders import folder_for
     from xdscore.ebrim import folder as fdc
 
     b.objects.append(fdc.write(folder_for(b.patient_id, "Folder02")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from tests.pgserver import free_port
+from harness.pgserver import free_port
 from xdscore import audit_events as ae
 from xdsservice.audit_sender import AuditSenderSettings
 from xdsservice.auditing import AuditTrail

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from audit.config import AuditSettings
+from harness.services import ROOT
 from registry.config import RegistrySettings
 from repository.config import RepositorySettings
-from tests.services import ROOT
 from xdsservice.config import SettingsError, load_settings
 from xdsservice.tls import TlsSettings
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from harness.builders import SubmissionBuilder, new_oid, new_patient_id, single_document
 from registry.app import new_uuid
 from registry.register import RegisterOutcome, lock_keys, register
 from registry.sql.store import RegistryTx
-from tests.builders import SubmissionBuilder, new_oid, new_patient_id, single_document
 from tests.registry.helpers import RegistryHarness, tick
 from xdscore.vocabulary import ErrorCode
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.services import Service, start_registry
 from repository.blobs import BlobStore
 from repository.intake import StreamingDecoder
-from tests.services import Service, start_registry
 from xdscore.errors import SoapFault
 
 TIMEOUT = 1.0

@@ -16,6 +16,8 @@ from xdscore.vocabulary import NS
 
 R = f"{{{NS.RIM}}}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# RegistryObject children after the slots, in schema order: a new Slot goes before these.
+_AFTER_SLOTS = frozenset(R + n for n in ("Name", "Description", "VersionInfo", "Classification", "ExternalIdentifier", "ContentVersionInfo"))
 
 
 def q(local: str) -> str:
@@ -102,6 +104,24 @@ def write_slots(parent: etree._Element, slots: Iterable[RimSlot]) -> None:
         vl = etree.SubElement(s, q("ValueList"))
         for v in slot.values:
             etree.SubElement(vl, q("Value")).text = v
+
+
+def set_slot(el: etree._Element, name: str, values: Iterable[str]) -> None:
+    """Add or overwrite one slot of a RegistryObject element in place, keeping the schema's child order
+    (the Document Repository patches hash, size and repositoryUniqueId this way, ITI TF-2b 3.41.4.1.3.2)."""
+    slot = next((s for s in el.iterchildren(q("Slot")) if s.get("name") == name), None)
+    if slot is None:
+        slot = etree.Element(q("Slot"), name=name)
+        anchor = next((c for c in el if c.tag in _AFTER_SLOTS), None)
+        if anchor is None:
+            el.append(slot)
+        else:
+            anchor.addprevious(slot)
+    for child in list(slot):
+        slot.remove(child)
+    value_list = etree.SubElement(slot, q("ValueList"))
+    for v in values:
+        etree.SubElement(value_list, q("Value")).text = v
 
 
 def write_localized(parent: etree._Element, tag: str, values: tuple[RimLocalized, ...]) -> None:

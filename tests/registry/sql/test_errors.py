@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.exc import DBAPIError
 
+from harness.builders import new_patient_id, single_document
+from harness.pgserver import free_port
 from registry.config import RegistrySettings
 from registry.sql.errors import database_violation, is_contention
-from tests.builders import new_patient_id, single_document
-from tests.pgserver import free_port
 from xdscore import soap
 from xdscore.model import PatientKey
 from xdscore.queries import ReturnType, encode_request

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
+from harness.builders import new_patient_id, single_document
 from registry.sql.fragments import CorruptFragment, pack, unpack
-from tests.builders import new_patient_id, single_document
 from xdscore.ebrim import rim as rim_codec
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from harness.builders import new_patient_id, single_document
 from registry import query
 from registry.sql.queries import QuerySql
-from tests.builders import new_patient_id, single_document
 from tests.registry.helpers import RegistryHarness
 from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import AssociationType, Status

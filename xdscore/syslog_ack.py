@@ -11,7 +11,8 @@ unaffected:
   first frame of the connection. n only grows; the sink may skip values (one line per stored batch).
 The sender deletes a message from its spool only once it is acknowledged; frames not acknowledged when
 a connection ends are sent again on the next one, and the sink's digest check stores them once.
-No I/O here: `encode` and `AckReader` are used by `audit.receiver` and `audit.sender`.
+No I/O here: `encode` and `AckReader` are used by the sink (`audit.receiver`) and the sender
+(`xdsservice.audit_sender`).
 """
 
 from __future__ import annotations

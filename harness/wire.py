@@ -1,7 +1,7 @@
 """Document source / consumer side of the wire for repository tests and the benchmark.
 
 Builds ITI-41 requests (MTOM with xop:Include, or inline base64) around the SubmitObjectsRequest of
-`tests.builders`, ITI-43 requests, and sends them with httpx, streaming large documents from
+`harness.builders`, ITI-43 requests, and sends them with httpx, streaming large documents from
 generators so that a 200 MB test document is never held in memory by the client either.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 from lxml import etree
 
-from tests.builders import SubmissionBuilder, new_patient_id
+from harness.builders import SubmissionBuilder, new_patient_id
 from xdscore import mtom, soap
 from xdscore.vocabulary import NS, Action
 from xuatool.header import add_security

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.pgserver import free_port
+from harness.pgserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
