@@ -18,9 +18,11 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m xdsservice.launch
 
-# Installs, makes sure PostgreSQL binaries are present (the tests start a throwaway cluster), runs all tests.
+# Installs, makes sure PostgreSQL binaries are present (the tests start a throwaway cluster) and the Java SOAP
+# tools the WSDL interoperability tests use (wsdl4j, wsimport), runs all tests.
 test: install lint
 	scripts/ensure-postgres.sh
+	scripts/ensure-java-tools.sh
 	$(BIN)/python -m pytest -q
 
 # ruff over the whole tree (configuration in pyproject.toml), mypy --strict on the protocol core.

@@ -27,10 +27,12 @@ from registry.valuesets import ValueSetFolderError, load_value_sets
 from xdscore.clock import dtm
 from xdscore.ebrim import query_response, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
+from xdscore.model import Submission
 from xdscore.profiles import Profile, dmp
 from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
+from xdsservice import schema_validation
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
@@ -96,7 +98,7 @@ class Registry:
             max_bytes=settings.max_request_bytes,
             idle_timeout=settings.idle_timeout,
             security=security,
-            wsdl=lambda: wsdl_document("registry", settings.endpoint),
+            wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),
             xsd=lambda name: schema_document(name, settings.endpoint),
             on_startup=[self.start_feed] if settings.feed_port else [],
             on_shutdown=[self.stop],
@@ -112,8 +114,26 @@ class Registry:
         self.audit.close()
 
     async def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
-        """ITI-42: read the request here, check and write it in the writer's next group commit."""
-        sub = submit_objects.read(decoded.request.body)
+        """ITI-42: read the request here; it is checked and written in the writer's next group commit."""
+        body = decoded.request.body
+        # ebRS 3.0 schema first (element order, object kinds): nothing reads a malformed submission.
+        violations = []
+        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:
+            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+        sub = None if violations else submit_objects.read(body)
+        if sub is not None:
+            violations = await self._register(sub)
+        status = response.status_for(violations)
+        ss = sub.submission_set if sub is not None else None
+        facts = self.audit.soap_facts(
+            ae.Transaction.ITI_42, context, status,
+            patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
+            submission_set_unique_id=(ss.unique_id or "") if ss else "",
+        )
+        return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
+                         after_send=[lambda: self.audit.record(facts)])
+
+    async def _register(self, sub: Submission) -> list[Violation]:
         now = now_dtm()
 
         def work(tx: RegistryTx) -> RegisterOutcome:
@@ -123,33 +143,27 @@ class Registry:
             return outcome
 
         try:
-            outcome = await asyncio.wrap_future(self.writer.submit(work, lock_keys(sub)))
-            violations = outcome.violations
+            return (await asyncio.wrap_future(self.writer.submit(work, lock_keys(sub)))).violations
         except IntegrityError:
             log.warning("ITI-42 refused by a uniqueness constraint (concurrent submission)", exc_info=True)
-            violations = [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
-                                    "registered concurrently by another submission")]
+            return [Violation(ErrorCode.XDSRegistryMetadataError, "an id or uniqueId of this submission was "
+                              "registered concurrently by another submission")]
         except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
-            violations = [database_violation(exc)]
             log.exception("ITI-42: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
-        status = response.status_for(violations)
-        ss = sub.submission_set
-        facts = self.audit.soap_facts(
-            ae.Transaction.ITI_42, context, status,
-            patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
-            submission_set_unique_id=(ss.unique_id or "") if ss else "",
-        )
-        return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
-                         after_send=[lambda: self.audit.record(facts)])
+            return [database_violation(exc)]
 
     def on_query(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
         if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
+        invalid = schema_validation.violations(body, ErrorCode.XDSRegistryError, query=True)
         try:
-            with self.store.read() as tx:
-                outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
-                                       self.settings.query_limits())
+            if invalid:
+                outcome = query.QueryOutcome(query_response.failure(invalid), None, invalid)
+            else:
+                with self.store.read() as tx:
+                    outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
+                                           self.settings.query_limits())
         except DBAPIError as exc:  # contention is Busy; a query the database cannot run is an error
             refused = [database_violation(exc)]
             log.exception("ITI-18: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")

@@ -60,8 +60,8 @@ class Repository:
                 Action.PROVIDE_AND_REGISTER.value: self.on_provide_and_register,
                 Action.RETRIEVE.value: self.on_retrieve,
             },
-            wsdl=lambda: _wsdl_document(endpoint),
-            xsd=lambda name: _schema_document(name),
+            wsdl=lambda actions: _wsdl_document(endpoint, actions),
+            xsd=lambda name: _schema_document(name, endpoint),
             max_bytes=settings.max_envelope_bytes,
             security=security,  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
             decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold,
@@ -179,16 +179,17 @@ def caller_security(decoded: DecodedRequest, context: RequestContext) -> etree._
     return wssec.find_security_header(decoded.request.header)
 
 
-def _wsdl_document(endpoint: str) -> bytes:
+def _wsdl_document(endpoint: str, actions: frozenset[str]) -> bytes:
     from xdsservice.wsdl import wsdl_document
 
-    return wsdl_document("repository", endpoint)
+    return wsdl_document("repository", endpoint, actions)
 
 
-def _schema_document(name: str) -> bytes:
+def _schema_document(name: str, endpoint: str) -> bytes:
+    """Imports as absolute URLs of this endpoint: RFC 2396 clients (wsdl4j, xjc) misresolve `?xsd=` ones."""
     from xdsservice.wsdl import UnknownDocument, schema_document
 
     try:
-        return schema_document(name)
+        return schema_document(name, endpoint)
     except UnknownDocument as exc:
         raise KeyError(name) from exc

@@ -42,6 +42,7 @@ from xdscore.ebrim import rim
 from xdscore.errors import SoapFault, Violation
 from xdscore.model import DocumentEntry, Submission
 from xdscore.vocabulary import ErrorCode, ResponseStatus, Slot
+from xdsservice import schema_validation
 
 log = logging.getLogger("xds.repository.provide")
 
@@ -183,6 +184,10 @@ def hash_and_size_agree(entry: DocumentEntry, entry_id: str, content: mtom.Attac
 
 def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repository_unique_id: str) -> Prepared | list[Violation]:
     """Check a ProvideAndRegisterDocumentSetRequest and patch its metadata; SoapFault for a malformed one."""
+    # ebRS 3.0 schema first (element order, object kinds): nothing is read or stored for malformed metadata.
+    invalid = schema_validation.violations(pnr.submit_objects_element(body), ErrorCode.XDSRegistryMetadataError)
+    if invalid:
+        return invalid
     request = pnr.read(body)
     contents, violations = _documents_by_id(request.documents, attachments)
     entries = request.submission.document_entries

@@ -31,6 +31,7 @@ from repository.store import DocumentStore
 from xdscore import mtom
 from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.vocabulary import NS, ErrorCode, ResponseStatus
+from xdsservice import schema_validation
 
 XDSB = f"{{{NS.XDSB}}}"
 RETRIEVE_REQUEST = f"{XDSB}RetrieveDocumentSetRequest"
@@ -99,6 +100,10 @@ def parse_request(body: etree._Element) -> list[DocumentRequest]:
         requests.append(DocumentRequest(repo, doc, _text(el, "HomeCommunityId") or None))
     if not requests:
         raise SoapFault(FaultCode.SENDER, "RetrieveDocumentSetRequest holds no DocumentRequest")
+    # What the checks above do not name (an unknown child, the order of the fields): the IHE schema's word.
+    invalid = schema_validation.violations(body, ErrorCode.XDSRepositoryError)
+    if invalid:
+        raise SoapFault(FaultCode.SENDER, "; ".join(v.context for v in invalid))
     return requests
 
 

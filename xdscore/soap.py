@@ -3,6 +3,13 @@
 `read_envelope` turns a parsed envelope into a `SoapRequest` (addressing headers, the security header
 and the single body element) or raises a `SoapFault`. `write_response` (or `response_parts`, the same
 bytes in pieces) and `write_fault` produce the reply envelope with wsa:Action and wsa:RelatesTo. No I/O.
+
+Envelope structure (SOAP 1.2 Part 1 §5.1-5.3): an optional Header then one Body, nothing else, no
+encodingStyle on them, namespace-qualified header blocks, no processing instruction in
+the message (§5: a receiver SHOULD answer env:Sender). Anything else is a `soap:Sender` fault naming what
+is wrong. An Envelope of another SOAP version is a `VersionMismatch`: SOAP 1.2 Part 1 §5.4.7 and Appendix A
+have a SOAP 1.2 node answer a SOAP 1.1 message with a SOAP 1.1 fault (text/xml, faultcode
+VersionMismatch) carrying the `Upgrade` header block that names the envelope it supports.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from xdscore.vocabulary import NS, Action
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_CONTENT_TYPE = "application/soap+xml"
+SOAP11_CONTENT_TYPE = "text/xml"
 
 _ENV = f"{{{NS.SOAP12}}}"
 _WSA = f"{{{NS.WSA}}}"
@@ -36,6 +44,15 @@ _OUR_ROLES = frozenset({"", ROLE_NEXT, ROLE_ULTIMATE_RECEIVER})
 WSA_ACTION_NOT_SUPPORTED = (NS.WSA, "ActionNotSupported")
 WSA_HEADER_REQUIRED = (NS.WSA, "MessageAddressingHeaderRequired")
 WSA_INVALID_HEADER = (NS.WSA, "InvalidAddressingHeader")
+
+
+class VersionMismatch(SoapFault):
+    """The Envelope is not SOAP 1.2's; `soap11` when it is SOAP 1.1's (answered in a SOAP 1.1 envelope)."""
+
+    def __init__(self, namespace: str | None) -> None:
+        self.soap11 = namespace == SOAP11_NS
+        what = "a SOAP 1.1 envelope" if self.soap11 else f"an Envelope in namespace {namespace or '(none)'}"
+        super().__init__(FaultCode.VERSION_MISMATCH, f"{what} received; XDS.b requires SOAP 1.2 ({NS.SOAP12})")
 
 
 @dataclass(frozen=True)
@@ -91,20 +108,67 @@ def check_must_understand(header: etree._Element | None, understood: frozenset[s
             )
 
 
+def _sender(reason: str) -> SoapFault:
+    return SoapFault(FaultCode.SENDER, f"malformed SOAP 1.2 envelope (SOAP 1.2 Part 1 §5): {reason}")
+
+
+def _text_only_whitespace(el: etree._Element) -> bool:
+    texts = [el.text] + [c.tail for c in el]
+    return all(t is None or not t.strip() for t in texts)
+
+
+def _structure(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:
+    """The Header (or None) and the Body of an Envelope that has exactly the SOAP 1.2 structure."""
+    header: etree._Element | None = None
+    body: etree._Element | None = None
+    for child in root:
+        if not isinstance(child.tag, str):
+            if isinstance(child, etree._ProcessingInstruction):
+                raise _sender("a processing instruction in the Envelope")
+            continue  # comments are allowed
+        if child.tag == f"{_ENV}Header":
+            if body is not None:
+                raise _sender("the Header comes after the Body")
+            if header is not None:
+                raise _sender("two Header elements")
+            header = child
+        elif child.tag == f"{_ENV}Body":
+            if body is not None:
+                raise _sender("two Body elements")
+            body = child
+        else:
+            raise _sender(f"{child.tag} in the Envelope (only an optional Header and one Body may be there)")
+    if body is None:
+        raise _sender("no Body")
+    if not _text_only_whitespace(root):
+        raise _sender("character data in the Envelope")
+    for el in (root, header, body):
+        if el is not None and el.get(f"{_ENV}encodingStyle") is not None:
+            raise _sender(f"env:encodingStyle on {etree.QName(el).localname}")
+    for part in (header, body):
+        if part is not None and not _text_only_whitespace(part):
+            raise _sender(f"character data in the {etree.QName(part).localname}")
+    # §5.2.1: header blocks MUST be namespace-qualified (Body children only SHOULD: the handlers judge them).
+    for block in header if header is not None else ():
+        if isinstance(block.tag, str) and not etree.QName(block).namespace:
+            raise _sender(f"Header block {block.tag} is not namespace-qualified")
+    for pi in (root.getprevious(), root.getnext(), *root.iter(etree.ProcessingInstruction)):
+        if isinstance(pi, etree._ProcessingInstruction):
+            raise _sender(f"a processing instruction <?{pi.target}?> in the message")
+    return header, body
+
+
 def read_envelope(root: etree._Element, understood: frozenset[str] = UNDERSTOOD) -> SoapRequest:
     """Check a parsed SOAP 1.2 envelope and pull out its addressing headers and body element.
 
     `understood`: namespaces of the header blocks the caller processes (see `check_must_understand`).
     """
-    if root.tag == f"{{{SOAP11_NS}}}Envelope":
-        raise SoapFault(FaultCode.VERSION_MISMATCH, "SOAP 1.1 envelope received; XDS.b requires SOAP 1.2")
+    if etree.QName(root).localname == "Envelope" and root.tag != f"{_ENV}Envelope":
+        raise VersionMismatch(etree.QName(root).namespace)
     if root.tag != f"{_ENV}Envelope":
         raise SoapFault(FaultCode.SENDER, f"root element is {root.tag}, not a SOAP 1.2 Envelope")
 
-    header = root.find(f"{_ENV}Header")
-    body = root.find(f"{_ENV}Body")
-    if body is None:
-        raise SoapFault(FaultCode.SENDER, "SOAP envelope has no Body")
+    header, body = _structure(root)
     children = [c for c in body if isinstance(c.tag, str)]
     if len(children) != 1:
         raise SoapFault(FaultCode.SENDER, f"SOAP Body must hold exactly one element, found {len(children)}")
@@ -168,8 +232,24 @@ def response_parts(body: etree._Element | bytes, action: str, relates_to: str | 
     return [head[: -len(empty)] + b"<soap:Body>", body, b"</soap:Body></soap:Envelope>"]
 
 
+UPGRADE = f"{_ENV}Upgrade"
+
+
+def _upgrade(header: etree._Element) -> None:
+    """SOAP 1.2 Part 1 §5.4.7.2: the Upgrade header block names the envelope this node supports."""
+    upgrade = etree.SubElement(header, UPGRADE, nsmap={"upg": NS.SOAP12})
+    supported = etree.SubElement(upgrade, f"{_ENV}SupportedEnvelope", nsmap={"ns1": NS.SOAP12})
+    supported.set("qname", "ns1:Envelope")
+
+
 def fault_envelope(fault: SoapFault, relates_to: str | None = None) -> etree._Element:
+    if isinstance(fault, VersionMismatch) and fault.soap11:
+        return _soap11_fault_envelope(fault)
     env, body = _envelope(Action.SOAP_FAULT.value, relates_to)
+    if fault.code is FaultCode.VERSION_MISMATCH:
+        header = env.find(f"{_ENV}Header")
+        assert header is not None
+        _upgrade(header)
     f = etree.SubElement(body, f"{_ENV}Fault")
     code = etree.SubElement(f, f"{_ENV}Code")
     etree.SubElement(code, f"{_ENV}Value").text = f"soap:{fault.code.value}"
@@ -185,8 +265,25 @@ def fault_envelope(fault: SoapFault, relates_to: str | None = None) -> etree._El
     return env
 
 
+def _soap11_fault_envelope(fault: SoapFault) -> etree._Element:
+    """SOAP 1.2 Part 1 Appendix A: the VersionMismatch answer to a SOAP 1.1 sender, in SOAP 1.1."""
+    s11 = f"{{{SOAP11_NS}}}"
+    env = etree.Element(f"{s11}Envelope", nsmap={"soap": SOAP11_NS})
+    _upgrade(etree.SubElement(env, f"{s11}Header"))
+    f = etree.SubElement(etree.SubElement(env, f"{s11}Body"), f"{s11}Fault")
+    etree.SubElement(f, "faultcode").text = "soap:VersionMismatch"
+    etree.SubElement(f, "faultstring").text = fault.reason
+    return env
+
+
 def write_fault(fault: SoapFault, relates_to: str | None = None) -> bytes:
     return bytes(etree.tostring(fault_envelope(fault, relates_to), xml_declaration=True, encoding="UTF-8"))
+
+
+def fault_content_type(fault: SoapFault) -> str:
+    """The media type of `write_fault(fault)`: SOAP 1.1's text/xml for the answer to a SOAP 1.1 message."""
+    soap11 = isinstance(fault, VersionMismatch) and fault.soap11
+    return f"{SOAP11_CONTENT_TYPE if soap11 else SOAP12_CONTENT_TYPE}; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -197,10 +294,15 @@ class ParsedFault:
 
 
 def read_fault(root: etree._Element) -> ParsedFault | None:
-    """Return the fault carried by a response envelope, or None (used by clients and the test kit)."""
+    """Return the fault carried by a response envelope (SOAP 1.2, or SOAP 1.1's faultcode / faultstring),
+    or None (used by clients and the test kit)."""
     fault = root.find(f"{_ENV}Body/{_ENV}Fault")
     if fault is None:
-        return None
+        old = root.find(f"{{{SOAP11_NS}}}Body/{{{SOAP11_NS}}}Fault")
+        if old is None:
+            return None
+        return ParsedFault(code=old.findtext("faultcode", "").strip(), subcode=None,
+                           reason=old.findtext("faultstring", "").strip())
     code = fault.findtext(f"{_ENV}Code/{_ENV}Value", "").strip()
     sub = fault.findtext(f"{_ENV}Code/{_ENV}Subcode/{_ENV}Value")
     reason = fault.findtext(f"{_ENV}Reason/{_ENV}Text", "").strip()

@@ -154,7 +154,7 @@ class SoapService:
         path: str,
         endpoint: str,
         handlers: dict[str, Handler | AsyncHandler],
-        wsdl: Callable[[], bytes] | None = None,
+        wsdl: Callable[[frozenset[str]], bytes] | None = None,
         max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES,
         security: SecurityHook | None = None,
         decoder: Decoder | None = None,
@@ -203,7 +203,8 @@ class SoapService:
         if method == "GET":
             first = query.split("&")[0]
             if self.wsdl is not None and first in ("wsdl", "wsdl="):
-                await _send(send, 200, "text/xml; charset=utf-8", self.wsdl())
+                # The WSDL lists the operations whose actions this endpoint answers (xdsservice.wsdl).
+                await _send(send, 200, "text/xml; charset=utf-8", self.wsdl(frozenset(self.handlers)))
             elif self.xsd is not None and first.startswith("xsd="):
                 try:
                     schema = self.xsd(unquote(first[4:]))
@@ -285,7 +286,7 @@ class SoapService:
                 log.exception("after-send callback failed")
 
     async def _send_fault(self, send: Any, fault: SoapFault, relates_to: str | None) -> None:
-        await _send(send, fault.http_status, f"{soap.SOAP12_CONTENT_TYPE}; charset=utf-8", soap.write_fault(fault, relates_to))
+        await _send(send, fault.http_status, soap.fault_content_type(fault), soap.write_fault(fault, relates_to))
 
     async def _send_reply(self, send: Any, reply: SoapReply, relates_to: str | None) -> None:
         envelope = soap.response_parts(reply.body, reply.action, relates_to)

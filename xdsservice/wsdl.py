@@ -1,10 +1,18 @@
 """The standard WSDLs and schemas a service publishes at `?wsdl` and `?xsd=NAME` (ITI TF-2x V.3.1, V.3.2).
 
-`wsdl_document(name, endpoint_url)` returns one of the WSDLs of `wsdl/` with its soap12:address set to
-the serving endpoint and its schema imports pointed at `endpoint_url?xsd=...`; `schema_document(name)`
-returns one of the schemas of `schemas/` with its own imports pointed the same way, so that a client
-given only the `?wsdl` URL (zeep, SoapUI, a .NET svcutil) can fetch everything over HTTP. Only the files
-listed here are served. Pure functions of their arguments (the files are read once and cached).
+`wsdl_document(name, endpoint_url, actions)` returns one of the WSDLs of `wsdl/` as the endpoint serves it:
+- only the operations whose input wsa:Action (`wsaw:Action`, or `wsam:Action`) is in `actions`, the
+  actions the endpoint really answers (`SoapService` passes its handlers' actions), with their binding
+  operations; messages, and schema imports, no remaining operation uses are dropped. So a service that
+  starts answering ITI-57 lists it in its WSDL by itself, and a client never sees an operation it cannot
+  call;
+- its soap12:address set to the endpoint;
+- its schema imports pointed at `endpoint_url?xsd=NAME`, absolute URLs.
+`schema_document(name, endpoint_url)` returns one of the schemas of `schemas/` with its imports pointed
+the same way. The URLs are absolute because a relative `?xsd=rim.xsd` is resolved differently by RFC 2396
+clients (wsdl4j, JAXB xjc, so Axis2, CXF and wsimport; Python xmlschema), which drop the last path segment
+(`/xds/?xsd=rim.xsd`), and by RFC 3986 ones (zeep), which keep it.
+Only the files listed here are served. Pure functions of their arguments (files read once and cached).
 """
 
 from __future__ import annotations
@@ -25,11 +33,15 @@ WSDLS = {
     "registry": "XDS.b_DocumentRegistry.wsdl",
     "repository": "XDS.b_DocumentRepository.wsdl",
 }
-SCHEMAS = ("IHEXDSB.xsd", "rim.xsd", "rs.xsd", "lcm.xsd", "query.xsd", "xml.xsd")
+SCHEMAS = ("IHEXDSB.xsd", "RMD.xsd", "rim.xsd", "rs.xsd", "lcm.xsd", "query.xsd", "xml.xsd")
 
 _XSD = "http://www.w3.org/2001/XMLSchema"
+_WSDL = "{http://schemas.xmlsoap.org/wsdl/}"
 _SOAP12_WSDL = "http://schemas.xmlsoap.org/wsdl/soap12/"
 _IMPORTS = (f"{{{_XSD}}}import", f"{{{_XSD}}}include", f"{{{_XSD}}}redefine")
+# WS-Addressing 1.0 WSDL binding (IHE's WSDLs) and Metadata (its W3C Recommendation) action attributes.
+WSAW_ACTION = "{http://www.w3.org/2006/05/addressing/wsdl}Action"
+WSAM_ACTION = "{http://www.w3.org/2007/05/addressing/metadata}Action"
 
 
 class UnknownDocument(KeyError):
@@ -53,27 +65,67 @@ def schema_name(name: str) -> str:
     raise UnknownDocument(name)
 
 
-def _schema_url(location: str, endpoint_url: str | None) -> str:
-    name = schema_name(PurePosixPath(location).name)
-    query = "?xsd=" + quote(name)
-    return endpoint_url + query if endpoint_url else query
-
-
-def _point_imports(root: etree._Element, endpoint_url: str | None) -> None:
+def _point_imports(root: etree._Element, endpoint_url: str) -> None:
     for element in root.iter(*_IMPORTS):
         location = element.get("schemaLocation")
         if location:
-            element.set("schemaLocation", _schema_url(location, endpoint_url))
+            name = schema_name(PurePosixPath(location).name)
+            element.set("schemaLocation", f"{endpoint_url}?xsd={quote(name)}")
 
 
 def _serialize(root: etree._Element) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
+def input_action(operation: etree._Element) -> str | None:
+    """The wsa:Action of a portType operation's input."""
+    message = operation.find(f"{_WSDL}input")
+    if message is None:
+        return None
+    return message.get(WSAW_ACTION) or message.get(WSAM_ACTION)
+
+
+def _resolve(el: etree._Element, qname: str) -> tuple[str | None, str]:
+    prefix, _, local = qname.rpartition(":")
+    return el.nsmap.get(prefix or None), local
+
+
+def _keep_operations(root: etree._Element, actions: frozenset[str]) -> None:
+    """Drop the operations not served, their binding operations, then unused messages and imports."""
+    dropped: set[str] = set()
+    for port_type in root.iterfind(f"{_WSDL}portType"):
+        for op in port_type.findall(f"{_WSDL}operation"):
+            if input_action(op) not in actions:
+                port_type.remove(op)
+                dropped.add(op.get("name", ""))
+    for binding in root.iterfind(f"{_WSDL}binding"):
+        for op in binding.findall(f"{_WSDL}operation"):
+            if op.get("name") in dropped:
+                binding.remove(op)
+    used_messages = {
+        _resolve(io, io.get("message", ""))[1]
+        for io in root.iterfind(f"{_WSDL}portType/{_WSDL}operation/*")
+        if io.get("message")
+    }
+    used_namespaces: set[str | None] = set()
+    for message in root.findall(f"{_WSDL}message"):
+        if message.get("name") not in used_messages:
+            root.remove(message)
+            continue
+        for part in message.iterfind(f"{_WSDL}part"):
+            used_namespaces.add(_resolve(part, part.get("element", ""))[0])
+    for imp in list(root.iterfind(f"{_WSDL}types/{{{_XSD}}}schema/{{{_XSD}}}import")):
+        if imp.get("namespace") not in used_namespaces:
+            imp.getparent().remove(imp)
+
+
 @lru_cache(maxsize=64)
-def wsdl_document(name: str, endpoint_url: str) -> bytes:
-    """WSDL `name` ("registry", "repository" or a file name) as served by the endpoint `endpoint_url`."""
+def wsdl_document(name: str, endpoint_url: str, actions: frozenset[str] | None = None) -> bytes:
+    """WSDL `name` ("registry", "repository" or a file name) as served by the endpoint `endpoint_url`
+    answering `actions` (None: every operation of the file)."""
     root = etree.parse(str(WSDL_DIR / _wsdl_file(name))).getroot()
+    if actions is not None:
+        _keep_operations(root, actions)
     for address in root.iter(f"{{{_SOAP12_WSDL}}}address"):
         address.set("location", endpoint_url)
     _point_imports(root, endpoint_url)
@@ -81,12 +133,8 @@ def wsdl_document(name: str, endpoint_url: str) -> bytes:
 
 
 @lru_cache(maxsize=64)
-def schema_document(name: str, endpoint_url: str | None = None) -> bytes:
-    """Schema `name` (e.g. "rim.xsd") with its imports pointed at `?xsd=` of the same endpoint.
-
-    Without `endpoint_url` the imports are the relative references `?xsd=rim.xsd`, which resolve
-    against the URL the schema was fetched from (RFC 3986 §5.2), so any endpoint path works.
-    """
+def schema_document(name: str, endpoint_url: str) -> bytes:
+    """Schema `name` (e.g. "rim.xsd") with its imports pointed at `endpoint_url?xsd=NAME`."""
     root = etree.parse(str(SCHEMA_DIR / schema_name(name))).getroot()
     _point_imports(root, endpoint_url)
     return _serialize(root)

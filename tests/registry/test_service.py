@@ -93,10 +93,24 @@ def test_hostile_xml_gets_a_sender_fault(registry: Service, payload: bytes) -> N
 
 
 def test_soap11_gets_version_mismatch(registry: Service) -> None:
+    """SOAP 1.2 Part 1 Appendix A: a SOAP 1.1 message gets a SOAP 1.1 fault with the Upgrade header."""
     body = b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body/></e:Envelope>'
     r = post(registry.url, body, "text/xml")
-    fault = soap.read_fault(etree.fromstring(r.content))
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/xml")
+    root = etree.fromstring(r.content)
+    assert root.tag == f"{{{soap.SOAP11_NS}}}Envelope"
+    assert root.find(f"{{{soap.SOAP11_NS}}}Header/{ENV}Upgrade/{ENV}SupportedEnvelope") is not None
+    fault = soap.read_fault(root)
     assert fault is not None and fault.code == "soap:VersionMismatch"
+
+
+def test_header_after_body_is_a_sender_fault(registry: Service) -> None:
+    env = soap.request_envelope(single_document(new_patient_id()).xml(), Action.REGISTER.value)
+    env.append(env.find(f"{ENV}Header"))  # moved after the Body
+    r = post(registry.url, etree.tostring(env))
+    fault = soap.read_fault(etree.fromstring(r.content))
+    assert r.status_code == 400 and fault is not None and fault.code == "soap:Sender"
+    assert "the Header comes after the Body" in fault.reason
 
 
 def test_oversized_body_is_refused_and_nothing_stored(tmp_path) -> None:  # type: ignore[no-untyped-def]

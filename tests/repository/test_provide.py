@@ -28,7 +28,7 @@ from xdscore import mtom
 from xdscore.ebrim import provide_and_register as pnr
 from xdscore.ebrim import rim
 from xdscore.errors import SoapFault, Violation
-from xdscore.vocabulary import UUID, ResponseStatus, Slot
+from xdscore.vocabulary import NS, UUID, ResponseStatus, Slot
 
 REPO_ID = "1.19.6.24.109.42.1"
 NIST_11981 = Path(__file__).resolve().parents[3] / "shared/testkits/nist-xdstools/testkit/tests/11981"
@@ -148,6 +148,19 @@ def test_missing_mime_type_is_repository_metadata_error() -> None:
     body, atts = _request({"Document01": b"a"})
     del document_entries(pnr.submit_objects_element(body))[0].attrib["mimeType"]
     assert _codes(prepare(body, atts, REPO_ID)) == ["XDSRepositoryMetadataError"]
+
+
+def test_ebrim_out_of_schema_order_is_registry_metadata_error_before_anything_else() -> None:
+    """NIST soap-pnr-element-order.xml: rim:Name between the Slots; refused by the ebRS 3.0 schema check,
+    which runs first (so the missing document is not even looked at)."""
+    body, _ = _request({"Document01": b"a"})
+    entry = next(pnr.submit_objects_element(body).iter(f"{{{NS.RIM}}}ExtrinsicObject"))
+    name = entry.find(f"{{{NS.RIM}}}Name")
+    entry.remove(name)
+    entry.insert(1, name)
+    result = prepare(body, {}, REPO_ID)
+    assert _codes(result) == ["XDSRegistryMetadataError"]
+    assert isinstance(result, list) and "rim:Slot" in result[0].context and result[0].location == "Document01"
 
 
 def test_missing_unique_id_is_repository_metadata_error() -> None:

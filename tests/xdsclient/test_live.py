@@ -126,15 +126,15 @@ def live() -> Iterator[Live]:
         "/pyxds/registry",
         registry_url,
         {a.value: stand.registry for a in (Action.REGISTER, Action.STORED_QUERY, Action.UPDATE)},
-        wsdl=lambda: wsdl_document("registry", registry_url),
+        wsdl=lambda actions: wsdl_document("registry", registry_url, actions),
         xsd=lambda name: schema_document(name, registry_url),
     )
     repository = SoapService(
         "/pyxds/repository",
         repository_url,
         {Action.PROVIDE_AND_REGISTER.value: stand.provide, Action.RETRIEVE.value: stand.retrieve},
-        wsdl=lambda: wsdl_document("repository", repository_url),
-        xsd=lambda name: schema_document(name),  # relative ?xsd= references work as well
+        wsdl=lambda actions: wsdl_document("repository", repository_url, actions),
+        xsd=lambda name: schema_document(name, repository_url),
     )
     config = uvicorn.Config(Router(registry, repository), log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
@@ -180,7 +180,7 @@ def test_schemas_are_served_and_only_those(live: Live) -> None:
         assert etree.fromstring(rim.content).get("targetNamespace") == NS.RIM
         imports = etree.fromstring(http.get(live.repository + "?xsd=IHEXDSB.xsd").content)
         assert {i.get("schemaLocation") for i in imports.iter("{http://www.w3.org/2001/XMLSchema}import")} == {
-            "?xsd=rim.xsd", "?xsd=rs.xsd", "?xsd=lcm.xsd", "?xsd=query.xsd"}
+            live.repository + "?xsd=" + name for name in ("rim.xsd", "rs.xsd", "lcm.xsd", "query.xsd")}
         for bad in ("../setup.cfg", "%2e%2e%2fsetup.cfg", "nothing.xsd", ""):
             assert http.get(live.registry + "?xsd=" + bad).status_code == 404
         wsdl = http.get(live.repository + "?wsdl")

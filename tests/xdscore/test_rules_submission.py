@@ -54,6 +54,15 @@ def add_classification(entry: str, c: RimClassification) -> Callable[[Submission
     return change
 
 
+def uplink_ext(entry: str, scheme: str, owner: str) -> Callable[[SubmissionBuilder], None]:
+    """The ExternalIdentifier of `scheme` inside `entry` names `owner` as its registryObject."""
+    def change(b: SubmissionBuilder) -> None:
+        o = b.get(entry)
+        b.replace_object(entry, external_identifiers=tuple(
+            replace(e, registry_object=owner) if e.scheme == scheme else e for e in o.external_identifiers))
+    return change
+
+
 def drop_ext(entry: str, scheme: str) -> Callable[[SubmissionBuilder], None]:
     def change(b: SubmissionBuilder) -> None:
         o = b.get(entry)
@@ -103,7 +112,12 @@ def unclassified_package(b: SubmissionBuilder) -> None:
 
 def rename(old: str, new: str) -> Callable[[SubmissionBuilder], None]:
     def change(b: SubmissionBuilder) -> None:
-        b.replace_object(old, id=new)
+        obj = next(o for o in b.objects if o.id == old)
+        b.replace_object(
+            old, id=new,
+            classifications=tuple(replace(c, classified_object=new) for c in obj.classifications),
+            external_identifiers=tuple(replace(e, registry_object=new) for e in obj.external_identifiers),
+        )
         for o in b.objects:
             if o.tag == "Association" and old in (o.source_object, o.target_object):
                 b.replace_object(
@@ -262,6 +276,11 @@ CASES: list[tuple[str, Callable[[SubmissionBuilder], None], ErrorCode]] = [
     # object rules
     ("OBJ-id malformed UUID", rename("Folder01", "urn:uuid:not-a-uuid"), MD),
     ("OBJ-slot-unique", duplicate_slot, MD),
+    # NIST pnr-bad-uplink: a nested Classification / ExternalIdentifier pointing at another object
+    ("OBJ-uplink classification", add_classification(
+        "Document01", RimClassification("c9", "Document011", scheme=UUID.DE_AUTHOR, node_representation="",
+                                       slots=(RimSlot("authorPerson", ("^Dopplemeyer^Sherry^^^",)),))), MD),
+    ("OBJ-uplink identifier", uplink_ext("Document01", UUID.DE_UNIQUE_ID, "SubmissionSet01"), MD),
     ("OBJ-extra urn:ihe", set_slot("Document01", "urn:ihe:iti:xds:2099:madeUp", "x"), MD),
     ("OBJ-extra not urn", set_slot("Document01", "myLocalSlot", "x"), MD),
     ("OBJ-limited", add_classification("Document01", RimClassification("lm", "Document01", node=UUID.DE_LIMITED_METADATA)), MD),

@@ -45,6 +45,19 @@ def entry_id(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
         yield Violation(MD, f"{kind.value} id {obj.id} is not a valid UUID URN (ITI TF-3 4.1.12.1)", obj.id)
 
 
+def nested_references(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
+    """OBJ-uplink: a Classification or ExternalIdentifier inside an object describes that object: its
+    classifiedObject / registryObject names it (ebRIM 3.0 §4.3.2, §4.4.2; NIST pnr-bad-uplink)."""
+    for c in obj.classifications:
+        if c.classified_object != obj.id:
+            yield Violation(MD, f"{kind.value} {obj.id}: rim:Classification {c.id} inside it has classifiedObject "
+                                f"{c.classified_object}, not {obj.id}", obj.id)
+    for e in obj.external_identifiers:
+        if e.registry_object != obj.id:
+            yield Violation(MD, f"{kind.value} {obj.id}: rim:ExternalIdentifier {e.id} inside it has registryObject "
+                                f"{e.registry_object}, not {obj.id}", obj.id)
+
+
 def unique_slot_names(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-slot-unique: a slot name appears once per object (ebRIM 3.0 §4.3.1)."""
     seen: set[str] = set()
@@ -125,6 +138,7 @@ def service_time_order(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
 ObjectRule = Callable[[RimObject, ObjectKind], Iterator[Violation]]
 OBJECT_RULES: tuple[ObjectRule, ...] = (
     entry_id,
+    nested_references,
     unique_slot_names,
     extra_metadata_names,
     no_limited_metadata,
