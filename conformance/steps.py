@@ -31,7 +31,14 @@ from conformance.prepare import (
 from conformance.results import StepResult, TestResult
 from conformance.testplan import Step, Transaction
 from conformance.transactions import ACTION_NOT_SUPPORTED, HL7_NOT_SUPPORTED, KINDS, Kind
-from conformance.transport import SoapExchange, TransportError, a43_message, send_feed, send_hl7
+from conformance.transport import (
+    SoapExchange,
+    TransportError,
+    a43_message,
+    a43_probe_message,
+    send_feed,
+    send_hl7,
+)
 
 if TYPE_CHECKING:
     from conformance.runner import Runner, TestRun
@@ -311,8 +318,7 @@ def probe(runner: Runner, kind: Kind) -> str | None:
                 return f"not applicable: the {kind.receiver} does not serve {kind.transaction} ({ex.fault})"
             return None
         host, port = _feed_endpoint(runner)
-        message = a43_message("", "").split("\r")[0] + "\r" + "EVN|A43|\r"
-        ex_feed = send_hl7(host, port, message)
+        ex_feed = send_hl7(host, port, a43_probe_message())
         refused = set(ex_feed.error_codes) & HL7_NOT_SUPPORTED
         if ex_feed.ack_code in ("AR", "CR") and refused:
             return (f"not applicable: the registry does not implement {kind.transaction} (ADT^A43 acknowledged "

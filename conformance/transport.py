@@ -183,6 +183,13 @@ def a43_message(new_xad_pid: str, old_xad_pid: str, new_local_pid: str = "", old
     return "\r".join(line.format(**fields) for line in A43_TEMPLATE) + "\r"
 
 
+def a43_probe_message() -> str:
+    """An ADT^A43 naming no patient (no PID, no MRG): a registry implementing ITI-64 refuses it as
+    malformed, one that does not refuses the event itself (HL7 error 201). Nothing can change."""
+    fields = {"now": _now(), "control_id": uuid.uuid4().hex[:20]}
+    return "\r".join(line.format(**fields) for line in A43_TEMPLATE[:2]) + "\r"
+
+
 def _error_codes(segment: str) -> list[str]:
     """ERR-3 (v2.5 CWE code^text^table) or ERR-1 (v2.3.1 ELD ...^^^code&text&table)."""
     fields = segment.split("|")
