@@ -15,6 +15,8 @@ from lxml import etree
 
 from xdscore.ebrim import association, document_entry, folder, submission_set, submit_objects
 from xdscore.model import Author, Code, DocumentEntry, Folder, RimObject, RimSlot, Submission, SubmissionSet
+from xdscore.profiles import Profile
+from xdscore.profiles.ihe import PROFILE as IHE
 from xdscore.vocabulary import AssociationType, ObjectType
 
 AUTHORITY = "1.3.6.1.4.1.21367.2005.3.7"
@@ -209,3 +211,10 @@ def dmp_submission(patient_id: str = DMP_PATIENT, signed: bool = True) -> Submis
         b.add_document("Signature01", **DMP_SIGNATURE)
         b.link("Signature01", b.ss_id, "Original", AssociationType.SIGNS)
     return b
+
+
+def iti41_profile() -> Profile:
+    """The IHE rows as a Document Source's ITI-41 metadata must meet them: hash, size and repositoryUniqueId
+    are the repository's to add (ITI TF-3 Table 4.3.1-3), so they may be absent."""
+    added_by_the_repository = {"DE-hash", "DE-size", "DE-repositoryUniqueId"}
+    return Profile("ihe-iti41", tuple(replace(r, min=0) if r.rule_id in added_by_the_repository else r for r in IHE.rows))

@@ -20,6 +20,7 @@ from xdscore.ebrim import query_response
 from xdscore.errors import Violation, XdsError
 from xdscore.model import PatientKey
 from xdscore.queries import Limits, ReturnType, StoredQuery, decode, sql_like_pattern
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import AssociationType, ErrorCode, ObjectType, StoredQueryId
 
 Q = StoredQueryId
@@ -46,6 +47,7 @@ class Selection:
         return found.uuids
 
 
+@RULES.rule("Q-patient", ErrorCode.XDSRegistryError, ref="ITI TF-2a 3.18.4.1.2.3.7", family="ITI-18 registry")
 def patient(q: StoredQuery, name: str) -> str:
     raw = q.one(name) or ""
     key = PatientKey.parse(raw)
@@ -300,6 +302,7 @@ class QueryOutcome:
         return [p for p in (self.query.one(name) for name in PATIENT_PARAMETERS) if p]
 
 
+@RULES.rule("Q-results", ErrorCode.XDSTooManyResults, ErrorCode.XDSResultNotSinglePatient, ref="ITI TF-2a 3.18.4.1.3", family="ITI-18 registry")
 def answer(request: etree._Element, sql: QuerySql, limits: Limits = Limits()) -> QueryOutcome:  # noqa: B008
     decoded = decode(request, limits)
     if decoded.query is None:

@@ -12,7 +12,7 @@ uniqueIds, lid/version, folders, association targets, RPLC, patient of associati
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from registry.store import Changes, RegistryReader, StoredRef
 from xdscore.ebrim import association as assoc_codec
@@ -30,6 +30,7 @@ from xdscore.model import (
     SubmissionSet,
 )
 from xdscore.profiles import Profile
+from xdscore.rules.catalog import RULES
 from xdscore.rules.submission import is_symbolic
 from xdscore.rules.validate import validate_submission
 from xdscore.vocabulary import DOCUMENT_RELATIONSHIPS, REPLACEMENTS, AssociationType, ErrorCode, Severity, Slot, Status
@@ -56,7 +57,6 @@ class RegisterOutcome:
     changes: Changes | None = None
     patient_id: str | None = None
     submission_set_unique_id: str | None = None
-    document_unique_ids: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -83,7 +83,6 @@ def register(
         violations=[],
         patient_id=ss.patient_id if ss else None,
         submission_set_unique_id=ss.unique_id if ss else None,
-        document_unique_ids=[d.unique_id for d in sub.document_entries if d.unique_id],
     )
     structural = validate_submission(sub, settings.profile)
     if any(v.is_error for v in structural):
@@ -109,15 +108,7 @@ def register(
     changes = Changes()
     for obj in sub.all_objects():
         rim, dropped = _finalize(obj, id_map, new_uuid, settings.keep_extra_metadata, now)
-        if dropped:
-            warnings.append(
-                Violation(
-                    ErrorCode.XDSExtraMetadataNotSaved,
-                    f"{obj.kind.value} {rim.id}: extra metadata not saved: {', '.join(dropped)}",
-                    rim.id,
-                    Severity.WARNING,
-                )
-            )
+        warnings += _extra_metadata_not_saved(obj.kind, rim.id, dropped)
         changes.new_objects.append(_retype(obj.kind, rim))
 
     _apply_relationships(changes, store, now, new_uuid)
@@ -130,6 +121,7 @@ def register(
 # --- stateful rules --------------------------------------------------------------------------------
 
 
+@RULES.rule("REG-patient", ErrorCode.XDSUnknownPatientId, ref="ITI TF-2b 3.42.4.1.3.1", family="ITI-42 registry")
 def _patient_known(ss: SubmissionSet, store: RegistryReader) -> Iterable[Violation]:
     """REG-patient: the patientId was received from the Patient Identity Feed (TF-2b 3.42.4.1.3.1)."""
     key = PatientKey.parse(ss.patient_id or "")
@@ -144,6 +136,7 @@ def _patient_known(ss: SubmissionSet, store: RegistryReader) -> Iterable[Violati
         )
 
 
+@RULES.rule("REG-uuid", MD, ref="ITI TF-3 4.1.12.1", family="ITI-42 registry")
 def _preassigned_ids(sub: Submission, store: RegistryReader) -> Iterable[Violation]:
     """REG-uuid: a pre-assigned entryUUID must be new to the registry (TF-3 4.1.12.1; NIST 15806)."""
     uuids = [o.entry_uuid for o in sub.all_objects() if not is_symbolic(o.entry_uuid)]
@@ -151,6 +144,7 @@ def _preassigned_ids(sub: Submission, store: RegistryReader) -> Iterable[Violati
         yield Violation(MD, f"entryUUID {uuid} is already used in the registry", uuid)
 
 
+@RULES.rule("REG-uniqueId", ErrorCode.XDSNonIdenticalHash, ErrorCode.XDSNonIdenticalSize, ErrorCode.XDSDuplicateUniqueIdInRegistry, ref="ITI TF-2b 3.42.4.1.3.3", family="ITI-42 registry")
 def _unique_ids(sub: Submission, store: RegistryReader) -> Iterable[Violation]:
     """REG-uniqueId: reuse of a DocumentEntry uniqueId is a resubmission of the same document (same hash
     and size) or an error; a SubmissionSet or Folder uniqueId is never reused (TF-2b 3.42.4.1.3.3)."""
@@ -187,6 +181,7 @@ def _external_targets(sub: Submission) -> set[str]:
     }
 
 
+@RULES.rule("REG-assoc", ErrorCode.UnresolvedReferenceException, ref="ITI TF-3 4.2.2", family="ITI-42 registry")
 def _association_targets(sub: Submission, existing: dict[str, StoredRef]) -> Iterable[Violation]:
     """REG-assoc: ends outside the submission exist, are of the right kind, are not deprecated (document
     relationships) and belong to the submission's patient (TF-3 4.2.2; TF-2b 3.42.4.1.3.5-6)."""
@@ -220,6 +215,7 @@ def _patient_of(obj: RegistryEntry | StoredRef) -> str | None:
     return str(key) if key else None
 
 
+@RULES.rule("REG-relationship", MD, ErrorCode.XDSRegistryDeprecatedDocumentError, ErrorCode.XDSPatientIdDoesNotMatch, ref="ITI TF-2b 3.42.4.1.3.5", family="ITI-42 registry")
 def _relationship_target(a: Association, target: RegistryEntry | StoredRef, own_patient: str | None) -> Iterable[Violation]:
     where = f"Association {a.entry_uuid} ({a.association_type.rsplit(':', 1)[-1]})"
     if target.kind is not ObjectKind.DOCUMENT_ENTRY:
@@ -239,6 +235,7 @@ def _relationship_target(a: Association, target: RegistryEntry | StoredRef, own_
         )
 
 
+@RULES.rule("REG-membership", MD, ErrorCode.XDSPatientIdDoesNotMatch, ref="ITI TF-3 4.2.2.1", family="ITI-42 registry")
 def _membership(
     a: Association,
     source: RegistryEntry | StoredRef,
@@ -268,6 +265,14 @@ def _membership(
             f"{where}: Folder {a.source_uuid} and DocumentEntry {a.target_uuid} belong to different patients",
             a.target_uuid,
         )
+
+
+@RULES.rule("REG-extra-metadata", ErrorCode.XDSExtraMetadataNotSaved, ref="ITI TF-3 4.1.14", family="ITI-42 registry")
+def _extra_metadata_not_saved(kind: ObjectKind, entry_uuid: str, dropped: list[str]) -> Iterable[Violation]:
+    """REG-extra-metadata: extra slots the registry does not keep are named in a warning (keep_extra_metadata off)."""
+    if dropped:
+        yield Violation(ErrorCode.XDSExtraMetadataNotSaved, f"{kind.value} {entry_uuid}: extra metadata not saved: {', '.join(dropped)}",
+                        entry_uuid, Severity.WARNING)
 
 
 # --- building what is written ----------------------------------------------------------------------

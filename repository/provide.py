@@ -41,6 +41,7 @@ from xdscore.ebrim import provide_and_register as pnr
 from xdscore.ebrim import rim
 from xdscore.errors import SoapFault, Violation
 from xdscore.model import DocumentEntry, Submission
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import ErrorCode, ResponseStatus, Slot
 from xdsservice import schema_validation
 
@@ -107,6 +108,7 @@ def submission_facts(body: etree._Element) -> SubmissionFacts:
 # Rules: each yields Violations with its code; none raises.
 
 
+@RULES.rule("REP-document-id", ErrorCode.XDSRepositoryMetadataError, ref="ITI TF-2b 3.41.4.1.2", family="ITI-41 repository")
 def _documents_by_id(documents: list[etree._Element], attachments: dict[str, mtom.Attachment]) -> tuple[dict[str, mtom.Attachment], list[Violation]]:
     """Document/@id is required and unique (IHEXDSB.xsd) → XDSRepositoryMetadataError."""
     contents: dict[str, mtom.Attachment] = {}
@@ -123,6 +125,7 @@ def _documents_by_id(documents: list[etree._Element], attachments: dict[str, mto
     return contents, violations
 
 
+@RULES.rule("REP-document-metadata", ErrorCode.XDSMissingDocumentMetadata, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
 def documents_have_metadata(contents: dict[str, mtom.Attachment], entry_ids: set[str]) -> Iterator[Violation]:
     """TF-2b 3.41.4.1.3: a Document with no DocumentEntry → XDSMissingDocumentMetadata."""
     for doc_id in contents:
@@ -134,12 +137,14 @@ def documents_have_metadata(contents: dict[str, mtom.Attachment], entry_ids: set
             )
 
 
+@RULES.rule("REP-entry-document", ErrorCode.XDSMissingDocument, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
 def entry_has_document(entry_id: str, contents: dict[str, mtom.Attachment]) -> Iterator[Violation]:
     """TF-2b 3.41.4.1.3: a DocumentEntry with no Document → XDSMissingDocument."""
     if entry_id not in contents:
         yield Violation(ErrorCode.XDSMissingDocument, f"DocumentEntry {entry_id} has no Document", entry_id)
 
 
+@RULES.rule("REP-entry", ErrorCode.XDSRepositoryMetadataError, ErrorCode.XDSRepositoryDuplicateUniqueIdInMessage, ref="ITI TF-3 4.3.1", family="ITI-41 repository")
 def entry_is_storable(entry: DocumentEntry, entry_id: str, seen: dict[str, str]) -> Iterator[Violation]:
     """uniqueId present and unique in the message (XDSRepositoryDuplicateUniqueIdInMessage); mimeType present
     (TF-3 Table 4.3.1-3, R for the Document Source) → XDSRepositoryMetadataError."""
@@ -163,6 +168,7 @@ def _given(entry: DocumentEntry, name: str) -> tuple[str, ...] | None:
     return next((slot.values for slot in entry.rim.slots if slot.name == name), None)
 
 
+@RULES.rule("REP-hash-size", ErrorCode.XDSRepositoryMetadataError, ref="ITI TF-2b 3.41.4.1.3.2", family="ITI-41 repository")
 def hash_and_size_agree(entry: DocumentEntry, entry_id: str, content: mtom.Attachment) -> Iterator[Violation]:
     """TF-2b 3.41.4.1.3.2 / NIST 11981, 12369: a supplied hash or size must match the received bytes
     → XDSRepositoryMetadataError. Hashes compare without regard to letter case."""
@@ -258,6 +264,7 @@ def provide_and_register(
     return replace(outcome, submission=facts)
 
 
+@RULES.rule("REP-storage", ErrorCode.XDSRepositoryError, ErrorCode.XDSRepositoryOutOfResources, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
 def _provide_and_register(
     body: etree._Element,
     attachments: dict[str, mtom.Attachment],

@@ -34,6 +34,7 @@ from xdscore import soap, xmlsafe
 from xdscore.ebrim import document_entry, rim
 from xdscore.errors import SoapFault, Violation
 from xdscore.queries import ReturnType, encode_request
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import NS, Action, ErrorCode, StoredQueryId
 from xdsservice.tls import client_ssl_context
 
@@ -61,6 +62,7 @@ class BadAnswer(Exception):
     """The registry answered, but with a fault or with something that is not the expected element."""
 
 
+@RULES.rule("REP-registry-unavailable", ErrorCode.XDSRegistryNotAvailable, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
 def _not_available(reason: str, unknown: bool = False) -> RegistryAnswer:
     return RegistryAnswer(None, Violation(ErrorCode.XDSRegistryNotAvailable, reason), outcome_unknown=unknown)
 
@@ -130,6 +132,7 @@ class RegistryClient:
             raise BadAnswer("registry response has no single SOAP body element")
         return children[0]
 
+    @RULES.rule("REP-registry-answer", ErrorCode.XDSRegistryError, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
     def register(self, submit_objects_request: etree._Element, security: etree._Element | None = None) -> RegistryAnswer:
         """Send ITI-42 and read the RegistryResponse (the element moves into the request envelope); a copy
         of `security`, when given, goes in the SOAP header."""

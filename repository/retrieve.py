@@ -30,6 +30,7 @@ from repository.responses import REGISTRY_RESPONSE, registry_response, response_
 from repository.store import DocumentStore
 from xdscore import mtom
 from xdscore.errors import FaultCode, SoapFault, Violation
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import NS, ErrorCode, ResponseStatus
 from xdsservice import schema_validation
 
@@ -87,6 +88,7 @@ def _text(parent: etree._Element, local: str) -> str | None:
     return (el.text or "").strip()
 
 
+@RULES.rule("RET-request", ErrorCode.XDSRepositoryError, ref="ITI TF-2b 3.43.4.1.2", family="ITI-43 repository")
 def parse_request(body: etree._Element) -> list[DocumentRequest]:
     """The DocumentRequests of a RetrieveDocumentSetRequest; SoapFault for another body or a missing field."""
     if body.tag != RETRIEVE_REQUEST:
@@ -107,6 +109,7 @@ def parse_request(body: etree._Element) -> list[DocumentRequest]:
     return requests
 
 
+@RULES.rule("RET-documents", ErrorCode.XDSUnknownRepositoryId, ErrorCode.XDSDocumentUniqueIdError, ErrorCode.XDSRepositoryError, ref="ITI TF-2b 3.43.4.2.3", family="ITI-43 repository")
 def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: DocumentStore, blobs: BlobStore,
              max_documents: int | None = None) -> RetrieveOutcome:
     """Look every request up and open the blobs now, so a missing file is an error, not a cut stream.

@@ -28,6 +28,7 @@ from sqlalchemy import BigInteger, Column, Connection, Float, MetaData, String, 
 from sqlalchemy.exc import IntegrityError
 
 from repository.migrations import upgrade
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import ErrorCode
 from xdsservice.database import make_engine, writing
 from xdsservice.dbapi import Dbapi, in_list
@@ -125,6 +126,7 @@ class DocumentStore:
 
     # -- ITI-41 -------------------------------------------------------------------------------------
 
+    @RULES.rule("REP-uniqueId", ErrorCode.XDSNonIdenticalHash, ErrorCode.XDSNonIdenticalSize, ErrorCode.XDSRepositoryError, ref="ITI TF-3 4.2.4.1", family="ITI-41 repository")
     def reserve(self, entries: Iterable[StoredDocument]) -> Reservation:
         """Insert pending rows for new uniqueIds in one transaction, or insert nothing on any conflict.
 

@@ -1,18 +1,27 @@
-"""Completeness: every error code is raised somewhere or said not to be (and why); every stored query has a
-parameter table and a handler; every wsa:Action a service is asked for has a transaction behind it.
+"""Completeness: every error code is raised by a rule of the catalog (`xdscore.rules.catalog`, and the
+profiles' cardinality rows) or said not to be (and why), so removing a rule from the catalog fails here;
+every rule says its TF section; every stored query has a parameter table and a handler; every wsa:Action a
+service is asked for has a transaction behind it.
 """
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from pathlib import Path
 
+import pytest
+
+import registry.app  # noqa: F401  (the two services import every module that registers rules)
+import repository.app  # noqa: F401
 from registry.query import QUERIES
+from xdscore.profiles.ihe import PROFILE as IHE
 from xdscore.queries import SPECS
+from xdscore.rules.catalog import RULES, Catalog
+from xdscore.rules.objects import OBJECT_RULES
+from xdscore.rules.submission import SUBMISSION_RULES
 from xdscore.vocabulary import Action, ErrorCode, StoredQueryId
 
 ROOT = Path(__file__).resolve().parent.parent
-ACTOR_SOURCES = ("xdscore", "registry", "repository")
 
 NOT_RAISED = {
     ErrorCode.XDSRegistryOutOfResources: "no resource quota is enforced; the database's own errors become XDSRegistryBusy",
@@ -45,18 +54,43 @@ NOT_SERVED = {
 }
 
 
-def _sources() -> str:
-    return "\n".join(p.read_text() for d in ACTOR_SOURCES for p in (ROOT / d).rglob("*.py"))
+def raised(catalog: Catalog) -> set[ErrorCode]:
+    return catalog.codes() | {row.code for row in IHE.rows}
+
+
+def missing(catalog: Catalog) -> set[ErrorCode]:
+    return {code for code in ErrorCode if code not in NOT_RAISED and code not in raised(catalog)}
 
 
 def test_every_error_code_is_raised_or_explained() -> None:
-    text = _sources()
-    raised = set(re.findall(r"ErrorCode\.([A-Za-z]+)", text))
-    for code in ErrorCode:
-        if code in NOT_RAISED:
-            assert code.name not in raised, f"{code.name} is raised now: drop it from NOT_RAISED"
-        else:
-            assert code.name in raised, f"{code.name} is raised nowhere and not listed as 'not raised, because'"
+    assert missing(RULES) == set(), "raised by no rule of the catalog and not listed as 'not raised, because'"
+    assert {code for code in NOT_RAISED if code in raised(RULES)} == set(), "raised now: drop from NOT_RAISED"
+
+
+def test_removing_a_rule_from_the_catalog_is_noticed() -> None:
+    assert missing(RULES.without("REG-patient")) == {ErrorCode.XDSUnknownPatientId}
+    for rule in RULES:  # whatever a rule alone raises goes missing without it
+        alone = set(rule.codes) - raised(RULES.without(rule.rule_id))
+        assert missing(RULES.without(rule.rule_id)) == alone
+
+
+def test_every_rule_names_its_section() -> None:
+    for rule in RULES:
+        assert rule.reference.startswith(("ITI TF-", "ebRIM 3.0")) and rule.codes and rule.family, rule
+    for row in IHE.rows:
+        assert row.rule_id and row.ref.startswith("ITI TF-"), row
+
+
+def test_no_two_attributes_share_a_tf_reference() -> None:
+    """Each attribute of TF-3 4.2.3.2-4 has its own section: a reference used by two attributes is wrong."""
+    per_reference = {row.ref: {(r.kind, r.label) for r in IHE.rows if r.ref == row.ref} for row in IHE.rows}
+    assert {ref: names for ref, names in per_reference.items() if len(names) > 1} == {}
+    assert [rid for rid, n in Counter(row.rule_id for row in IHE.rows).items() if n > 1] == []
+
+
+@pytest.mark.parametrize(("rules", "family"), [(OBJECT_RULES, "object"), (SUBMISSION_RULES, "submission")])
+def test_what_runs_is_the_catalog(rules: tuple[object, ...], family: str) -> None:
+    assert rules == RULES.family(family) and len(rules) >= 7
 
 
 def test_every_stored_query_has_parameters_and_a_handler() -> None:

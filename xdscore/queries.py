@@ -25,6 +25,7 @@ from lxml import etree
 
 from xdscore.errors import Violation
 from xdscore.rules import formats
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import NS, AssociationType, ErrorCode, ObjectType, Status, StoredQueryId
 
 Q = StoredQueryId
@@ -373,6 +374,7 @@ class Decoded:
     violations: list[Violation] = field(default_factory=list)
 
 
+@RULES.rule("Q-decode", ErrorCode.XDSUnknownStoredQuery, ErrorCode.XDSStoredQueryMissingParam, ErrorCode.XDSStoredQueryParamNumber, ErrorCode.XDSRegistryError, ref="ITI TF-2a 3.18.4.1.2.3", family="ITI-18 request")
 def decode(request: etree._Element, limits: Limits = Limits()) -> Decoded:
     """query:AdhocQueryRequest → StoredQuery, or the ITI-18 violations (TF-2a 3.18.4.1.3)."""
     err = ErrorCode.XDSRegistryError

@@ -15,6 +15,7 @@ import sqlite3
 from sqlalchemy.exc import DBAPIError
 
 from xdscore.errors import Violation
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import ErrorCode
 
 # SQLite primary result codes (the low byte of extended codes) that mean "busy or unavailable".
@@ -53,6 +54,7 @@ def reason(exc: DBAPIError) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
+@RULES.rule("REG-database", ErrorCode.XDSRegistryBusy, ErrorCode.XDSRegistryError, ref="ITI TF-3 4.2.4.1", family="registry boundary")
 def database_violation(exc: DBAPIError) -> Violation:
     """The RegistryError for a database error: Busy for contention, RegistryError (with why) otherwise."""
     if is_contention(exc):

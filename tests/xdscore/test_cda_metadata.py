@@ -7,19 +7,18 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
+from harness.builders import iti41_profile
 from tests.xdscore.cda_samples import HL7, all_examples, changed, example
 from xdscore.cda import tables
 from xdscore.cda.header import NotACda, dtm
 from xdscore.cda.metadata import Options, derive, submission_objects
 from xdscore.ebrim import submit_objects
 from xdscore.model import Code
-from xdscore.profiles import Profile
-from xdscore.profiles.ihe import repository_rows
 from xdscore.rules.validate import validate_submission
 
 OPTIONS = Options(submission_set_unique_id="1.2.250.1.999.1.1.7898.1", source_id="1.2.250.1.999.1.1.7898",
                   submission_time="20240601120000")
-ITI41 = Profile("ihe-iti41", repository_rows())
+ITI41 = iti41_profile()
 LOINC, TEST_INS = tables.LOINC, "^^^&1.2.250.1.213.1.4.10&ISO^NH"
 IPP = "1234567890121^^^&1.2.3.4.567.8.9.10&ISO^PI"
 BIRTH_NAME = "PID-5|PAT-TROIS^DOMINIQUE^DOMINIQUE MARIE-LOUISE^^^^L~PAT-TROIS^DOMINIQUE^^^^^D"  # birth and used names

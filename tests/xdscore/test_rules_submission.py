@@ -351,13 +351,12 @@ def test_extra_urn_slots_are_allowed_everywhere() -> None:
 
 
 def test_repository_profile_allows_missing_hash_size_repository() -> None:
-    from xdscore.profiles import Profile
-    from xdscore.profiles.ihe import repository_rows
+    from harness.builders import iti41_profile
 
     b = base()
     for name in (Slot.HASH, Slot.SIZE, Slot.REPOSITORY_UNIQUE_ID):
         drop_slot(name)(b)
-    assert validate_submission(b.submission(), Profile("repo", repository_rows())) == []
+    assert validate_submission(b.submission(), iti41_profile()) == []
 
 
 def test_every_error_is_listed_not_just_the_first() -> None:

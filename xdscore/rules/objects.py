@@ -1,6 +1,7 @@
 """Rules on one registry object that are not plain cardinality (ITI TF-3 4.1.12-4.1.14, 4.2.3).
 
-Each function yields Violations and names its code; `OBJECT_RULES` lists them in the order they run.
+Each function yields Violations and registers its id, code and TF section in the rule catalog
+(`xdscore.rules.catalog`); `OBJECT_RULES` is the catalog's "object" family, in the order they are written.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from xdscore.errors import Violation
 from xdscore.model import STANDARD_SLOTS, ObjectKind, RimObject
 from xdscore.rules import formats
 from xdscore.rules.cardinality import check_coded
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import IHE_URN_SLOTS, UUID, ErrorCode, ObjectType, Slot, Status
 
 MD = ErrorCode.XDSRegistryMetadataError
@@ -37,6 +39,7 @@ LIMITED_METADATA = {
 }
 
 
+@RULES.rule("OBJ-id", MD, ref="ITI TF-3 4.1.12.1", family="object")
 def entry_id(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-id: an entryUUID is a valid urn:uuid, or a symbolic id the registry replaces (TF-3 4.1.12.1)."""
     if not obj.id.strip():
@@ -45,6 +48,7 @@ def entry_id(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
         yield Violation(MD, f"{kind.value} id {obj.id} is not a valid UUID URN (ITI TF-3 4.1.12.1)", obj.id)
 
 
+@RULES.rule("OBJ-uplink", MD, ref="ITI TF-3 4.2.3.1.2", family="object")
 def nested_references(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-uplink: a Classification or ExternalIdentifier inside an object describes that object: its
     classifiedObject / registryObject names it (ebRIM 3.0 §4.3.2, §4.4.2; NIST pnr-bad-uplink)."""
@@ -58,6 +62,7 @@ def nested_references(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
                                 f"{e.registry_object}, not {obj.id}", obj.id)
 
 
+@RULES.rule("OBJ-slot-unique", MD, ref="ebRIM 3.0 4.3.1", family="object")
 def unique_slot_names(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-slot-unique: a slot name appears once per object (ebRIM 3.0 §4.3.1)."""
     seen: set[str] = set()
@@ -67,6 +72,7 @@ def unique_slot_names(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
         seen.add(s.name)
 
 
+@RULES.rule("OBJ-extra", MD, ref="ITI TF-3 4.1.14", family="object")
 def extra_metadata_names(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-extra: a slot IHE does not define must be named urn:... and not urn:ihe:... (TF-3 4.1.14)."""
     for s in obj.slots:
@@ -81,6 +87,7 @@ def extra_metadata_names(obj: RimObject, kind: ObjectKind) -> Iterator[Violation
             )
 
 
+@RULES.rule("OBJ-limited", MD, ref="ITI TF-3 4.1.1", family="object")
 def no_limited_metadata(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-limited: the limitedMetadata flag is for XDR/XDM only, never XDS (TF-3 4.1.1)."""
     node = LIMITED_METADATA.get(kind)
@@ -88,6 +95,7 @@ def no_limited_metadata(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]
         yield Violation(MD, f"{kind.value} {obj.id}: limitedMetadata is not allowed in XDS", obj.id)
 
 
+@RULES.rule("OBJ-objectType", MD, ref="ITI TF-3 4.2.3.2.30", family="object")
 def stable_document_type(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-objectType: ITI-42 registers Stable DocumentEntries only; On-Demand ones need ITI-61."""
     if kind is ObjectKind.DOCUMENT_ENTRY and obj.object_type and obj.object_type != ObjectType.STABLE_DOCUMENT.value:
@@ -96,12 +104,14 @@ def stable_document_type(obj: RimObject, kind: ObjectKind) -> Iterator[Violation
         )
 
 
+@RULES.rule("OBJ-status", MD, ref="ITI TF-3 4.2.3.2.2", family="object")
 def submitted_status(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-status: the registry assigns availabilityStatus; a source may only say Approved (TF-3 4.2.3.2.2)."""
     if obj.status is not None and obj.status != Status.APPROVED.value:
         yield Violation(MD, f"{kind.value} {obj.id}: a submitted object cannot have status {obj.status}", obj.id)
 
 
+@RULES.rule("OBJ-code", MD, ref="ITI TF-3 4.2.3.1.2", family="object")
 def coded_values(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-code: every coded value has a code and one codingScheme (TF-3 4.2.3.1.2)."""
     schemes = CODED_SCHEMES.get(kind, {})
@@ -110,6 +120,7 @@ def coded_values(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
             yield from check_coded(c, kind, schemes[c.scheme], MD)
 
 
+@RULES.rule("OBJ-author", MD, ref="ITI TF-3 4.2.3.1.4", family="object")
 def authors(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-author: an author has a person, an institution or a telecom; one authorPerson (TF-3 4.2.3.1.4)."""
     scheme = AUTHOR_SCHEMES.get(kind)
@@ -124,6 +135,7 @@ def authors(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
             yield Violation(MD, f"{kind.value} {obj.id}: author has more than one authorPerson", obj.id)
 
 
+@RULES.rule("OBJ-serviceTime", MD, ref="ITI TF-3 4.2.3.2.19", family="object")
 def service_time_order(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-serviceTime: serviceStartTime is not after serviceStopTime (TF-3 4.2.3.2.19-20)."""
     if kind is not ObjectKind.DOCUMENT_ENTRY:
@@ -136,15 +148,4 @@ def service_time_order(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
 
 
 ObjectRule = Callable[[RimObject, ObjectKind], Iterator[Violation]]
-OBJECT_RULES: tuple[ObjectRule, ...] = (
-    entry_id,
-    nested_references,
-    unique_slot_names,
-    extra_metadata_names,
-    no_limited_metadata,
-    stable_document_type,
-    submitted_status,
-    coded_values,
-    authors,
-    service_time_order,
-)
+OBJECT_RULES: tuple[ObjectRule, ...] = RULES.family("object")  # in the order they are written above

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 from xdscore.errors import Violation
 from xdscore.model import Association, DocumentEntry, Folder, PatientKey, Submission, SubmissionSet
+from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import DOCUMENT_RELATIONSHIPS, AssociationType, ErrorCode
 
 PatientObject = DocumentEntry | SubmissionSet | Folder
@@ -30,6 +31,7 @@ def is_symbolic(entry_id: str) -> bool:
     return not entry_id.lower().startswith("urn:uuid:")
 
 
+@RULES.rule("SUB-one-SS", MD, ref="ITI TF-3 4.1.4", family="submission")
 def one_submission_set(sub: Submission) -> Iterator[Violation]:
     """SUB-one-SS: exactly one SubmissionSet per submission (TF-3 4.1.4)."""
     n = len(sub.submission_sets)
@@ -37,12 +39,14 @@ def one_submission_set(sub: Submission) -> Iterator[Violation]:
         yield Violation(MD, f"a submission holds exactly one SubmissionSet, found {n} (ITI TF-3 4.1.4)")
 
 
+@RULES.rule("SUB-package", MD, ref="ITI TF-3 4.2.1.2", family="submission")
 def packages_classified(sub: Submission) -> Iterator[Violation]:
     """SUB-package: a RegistryPackage is classified as SubmissionSet or Folder (TF-3 4.2.1.2)."""
     for p in sub.unclassified_packages:
         yield Violation(MD, f"RegistryPackage {p.id} is classified neither as SubmissionSet nor as Folder", p.id)
 
 
+@RULES.rule("SUB-ids", MD, ref="ebRIM 3.0 2.5.2", family="submission")
 def unique_entry_ids(sub: Submission) -> Iterator[Violation]:
     """SUB-ids: each object id appears once in the submission (ebRIM 3.0 §2.5.2)."""
     counts = Counter(o.entry_uuid for o in sub.all_objects())
@@ -51,6 +55,7 @@ def unique_entry_ids(sub: Submission) -> Iterator[Violation]:
             yield Violation(MD, f"id {oid} is used by {n} objects of the submission", oid)
 
 
+@RULES.rule("SUB-uniqueId", ErrorCode.XDSRegistryDuplicateUniqueIdInMessage, ref="ITI TF-3 4.1.12.2", family="submission")
 def unique_unique_ids(sub: Submission) -> Iterator[Violation]:
     """SUB-uniqueId: a uniqueId is used once in the message (TF-3 4.1.12.2)."""
     uids = [o.unique_id for o in _patient_objects(sub) if o.unique_id]
@@ -61,6 +66,7 @@ def unique_unique_ids(sub: Submission) -> Iterator[Violation]:
             )
 
 
+@RULES.rule("SUB-patient", ErrorCode.XDSPatientIdDoesNotMatch, ref="ITI TF-3 4.1.4", family="submission")
 def same_patient(sub: Submission) -> Iterator[Violation]:
     """SUB-patient: every DocumentEntry and Folder has the SubmissionSet's patientId (TF-3 4.1.4)."""
     ss = sub.submission_set
@@ -87,6 +93,7 @@ def _has_member_from_ss(sub: Submission, ss: SubmissionSet) -> set[str]:
     }
 
 
+@RULES.rule("SUB-members", MD, ref="ITI TF-3 4.1.4", family="submission")
 def members_of_submission_set(sub: Submission) -> Iterator[Violation]:
     """SUB-members: each DocumentEntry and Folder submitted is a member of the SubmissionSet (TF-3 4.1.4)."""
     ss = sub.submission_set
@@ -102,6 +109,7 @@ def members_of_submission_set(sub: Submission) -> Iterator[Violation]:
             )
 
 
+@RULES.rule("ASSOC-shapes", MD, ref="ITI TF-3 4.2.2", family="submission")
 def association_shapes(sub: Submission) -> Iterator[Violation]:
     """ASSOC-*: type, ends, HasMember and document-relationship shapes (TF-3 4.2.2)."""
     objects = sub.by_id()
@@ -173,12 +181,4 @@ def _relationship(
 
 
 SubmissionRule = Callable[[Submission], Iterator[Violation]]
-SUBMISSION_RULES: tuple[SubmissionRule, ...] = (
-    one_submission_set,
-    packages_classified,
-    unique_entry_ids,
-    unique_unique_ids,
-    same_patient,
-    members_of_submission_set,
-    association_shapes,
-)
+SUBMISSION_RULES: tuple[SubmissionRule, ...] = RULES.family("submission")  # in the order they are written above
