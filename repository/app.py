@@ -7,28 +7,26 @@ for ITI-41, `repository.retrieve` for ITI-43) and wraps the answer. The ITI-42 o
 assertion was verified carries the caller's wsse:Security header unchanged (`caller_security`).
 The endpoint also publishes the standard repository WSDL at `?wsdl` and its schemas at `?xsd=NAME`.
 
-Audit (ITI TF-2b 3.41.5.1.2, 3.43.6.1.2; docs/audit.md): every ITI-41 gives an Import event (patient,
-submission set uniqueId) and every ITI-43 Export events (documents returned, outcome 0; documents not
-returned, outcome 8; one pair per patient), with the human requestor from `context.principal`.
-`provide_audit_facts` and `retrieve_audit_facts` turn the transactions' outcomes into `AuditFacts`; the
-reply's `after_send` records them through the process's `AuditTrail` (its `audit_sender` settings). A request the
+Audit: `repository.audit_facts` turns each transaction's outcome into `AuditFacts`; the reply's
+`after_send` records them through the process's `AuditTrail` (its `audit_sender` settings). A request the
 handler answers with a SOAP fault is recorded as a failure before the fault goes out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from lxml import etree
 
+from repository.audit_facts import provide_audit_facts, retrieve_audit_facts
 from repository.blobs import BlobStore
 from repository.config import RepositorySettings
 from repository.intake import StreamingDecoder
-from repository.provide import SubmissionFacts, provide_and_register, submission_facts
+from repository.provide import provide_and_register, submission_facts
 from repository.registry_client import RegistryClient
-from repository.retrieve import DocumentResult, parse_request, retrieve
+from repository.retrieve import parse_request, retrieve
 from repository.store import DocumentStore
 from xdscore import wssec
 from xdscore.principal import AuthenticatedBy
@@ -112,59 +110,6 @@ class Repository:
         facts = retrieve_audit_facts(self.audit, context, outcome.documents, outcome.status)
         return SoapReply(outcome.response, Action.RETRIEVE_RESPONSE.value, parts=outcome.parts, mtom=True,
                          after_send=self._recorder(facts))
-
-
-# ------------------------------------------------------------------------------------------------
-# Audit facts (pure: the outcome and the request context in, AuditFacts out)
-
-
-def provide_audit_facts(
-    trail: AuditTrail, context: RequestContext, submission: SubmissionFacts, status: ResponseStatus
-) -> ae.AuditFacts:
-    """ITI-41, repository side (TF-2b 3.41.5.1.2): Import, the submission's patient and submission set."""
-    return trail.soap_facts(
-        ae.Transaction.ITI_41, context, status,
-        patient_ids=(submission.patient_id,) if submission.patient_id else (),
-        submission_set_unique_id=submission.submission_set_unique_id,
-    )
-
-
-def requested_patient(principal: object, documents: Sequence[DocumentResult]) -> str:
-    """The patient a Retrieve is about when a document does not say (one this repository does not hold).
-
-    The caller's assertion names it (XUA resource-id, the DMP patient's INS) when there is one; else the
-    request's documents found here belong to exactly one patient, and the caller asked for the others in
-    the same breath, so the failed read goes into that patient's trace too; else nobody ("")."""
-    resource_id = getattr(principal, "resource_id", "") or ""
-    if resource_id:
-        return str(resource_id)
-    known = {d.patient_id for d in documents if d.patient_id}
-    return known.pop() if len(known) == 1 else ""
-
-
-def retrieve_audit_facts(
-    trail: AuditTrail, context: RequestContext, documents: Sequence[DocumentResult], status: ResponseStatus
-) -> list[ae.AuditFacts]:
-    """ITI-43, repository side (TF-2b 3.43.6.1.2): Export. The builder takes one patient per event, so
-    the documents are grouped by their patient: one AuditFacts per patient, each giving a message for
-    the documents returned (0) and one for those not (8). Documents unknown here go to the patient of
-    `requested_patient`."""
-    fallback = requested_patient(context.principal, documents)
-    groups: dict[str, list[ae.DocumentRef]] = {}
-    for d in documents:
-        groups.setdefault(d.patient_id or fallback, []).append(ae.DocumentRef(
-            d.request.document_unique_id, d.request.repository_unique_id, d.request.home_community_id or "",
-            retrieved=d.served,
-        ))
-    if not groups:  # a request refused before any document was looked at
-        groups[fallback] = []
-    return [
-        trail.soap_facts(
-            ae.Transaction.ITI_43, context, status,
-            patient_ids=(patient,) if patient else (), documents=tuple(refs),
-        )
-        for patient, refs in groups.items()
-    ]
 
 
 def caller_security(decoded: DecodedRequest, context: RequestContext) -> etree._Element | None:

@@ -19,8 +19,10 @@ from urllib.parse import unquote
 from lxml import etree
 
 from xdscore import mtom, soap, xmlsafe
+from xdscore.envelope_gate import HeaderGate, Verdict
 from xdscore.errors import FaultCode, SoapFault
 from xdscore.vocabulary import NS
+from xdscore.wsse_faults import SecurityFault, WsseFault
 from xdsservice.idle import receive_within
 
 log = logging.getLogger("xds.soap")
@@ -182,8 +184,28 @@ class SoapService:
     async def _decode_in_memory(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
     ) -> DecodedRequest:
-        body = await read_body(receive_within(receive, self.idle_timeout), self.max_bytes)
-        return decode_bytes(body, _headers(scope).get("content-type", ""), self.max_bytes)
+        content_type = _headers(scope).get("content-type", "")
+        gate = self._anonymous_gate(content_type)
+        chunks: list[bytes] = []
+        async for chunk in body_chunks(receive_within(receive, self.idle_timeout), self.max_bytes):
+            if gate is not None:
+                verdict = gate.feed(chunk)
+                if verdict is Verdict.ANONYMOUS:  # refused before the Body is read, let alone parsed
+                    raise SecurityFault(WsseFault.INVALID_SECURITY, "the message has no wsse:Security header with "
+                                        "a SAML assertion; this service requires a signed SAML assertion")
+                if verdict is not Verdict.NEED_DATA:
+                    gate = None
+            chunks.append(chunk)
+        return decode_bytes(b"".join(chunks), content_type, self.max_bytes)
+
+    def _anonymous_gate(self, content_type: str) -> HeaderGate | None:
+        """A HeaderGate when this endpoint requires an assertion and the body is a plain SOAP envelope
+        (xdscore.envelope_gate: an anonymous envelope is refused once its Header is read)."""
+        policy = getattr(self.security, "policy", None)
+        if not getattr(policy, "require_assertion", False):
+            return None
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        return HeaderGate() if media_type in ("application/soap+xml", "") else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

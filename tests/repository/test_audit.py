@@ -18,12 +18,8 @@ from lxml import etree
 
 from harness.builders import new_patient_id
 from harness.services import Service
-from repository.app import (
-    Repository,
-    provide_audit_facts,
-    requested_patient,
-    retrieve_audit_facts,
-)
+from repository.app import Repository
+from repository.audit_facts import provide_audit_facts, requested_patient, retrieve_audit_facts
 from repository.provide import SubmissionFacts
 from repository.retrieve import DocumentRequest, DocumentResult
 from tests.repository.conftest import REPO_ID, repository_settings
