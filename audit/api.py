@@ -5,6 +5,10 @@ Routes (all GET, JSON):
   newest first: who (user id, name, roles), organisation, when, which transaction, which documents,
   outcome and access mode (normal, bris_de_glace, centre_15): the trace a DMP patient is entitled to see
   (Code de la santé publique R1111-44/-48).
+- `/patients/{patient id}/notifications` — what the patient was (or is to be) told, newest first: a
+  professional's first access, every emergency access, a document made visible, the announcement notice
+  (DMP, `audit.notify`).
+- `/notifications?kind=&limit=&offset=` — every patient's notifications.
 - `/events?user=&event_type=&patient=&since=&until=&limit=&offset=` — general search.
 - `/events/{id}` — one event, with the AuditMessage XML as received.
 - `/rejected?limit=&offset=` — messages that could not be stored as events, with the reason.
@@ -86,6 +90,17 @@ def _access_json(event: dict[str, Any]) -> dict[str, Any]:
         "submission_set": event["submission_set_id"] or None,
         "query": event["query_id"] or None,
         "source": {"id": event["source_user_id"], "address": event["source_address"]},
+        "decision": event.get("outcome_description") or None,  # DMP: what the access rules decided
+    }
+
+
+def _notification_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "event": row["event_id"], "patient_id": row["patient_id"], "kind": row["kind"],
+        "time": row["event_time"].isoformat(), "text": row["text"],
+        "user": {"id": row["user_id"], "name": row["user_name"]} if row["user_id"] else None,
+        "access_mode": row["access_mode"] or None, "transaction": row["transaction"],
+        "document": row["document_unique_id"] or None,
     }
 
 
@@ -99,6 +114,13 @@ def create_app(store: AuditStore, status: Callable[[], dict[str, Any]] | None = 
             _int(p, "limit", 100, MAX_LIMIT), _int(p, "offset", 0),
         )
         return JSONResponse({"patient_id": patient_id, "accesses": [_access_json(e) for e in events]})
+
+    async def notifications(request: Request) -> JSONResponse:
+        p = request.query_params
+        patient_id = request.path_params.get("patient_id")
+        rows = await run_in_threadpool(store.notifications, patient_id, p.get("kind") or None,
+                                       _int(p, "limit", 100, MAX_LIMIT), _int(p, "offset", 0))
+        return JSONResponse({"notifications": [_notification_json(r) for r in rows]})
 
     async def events(request: Request) -> JSONResponse:
         p = request.query_params
@@ -145,6 +167,8 @@ def create_app(store: AuditStore, status: Callable[[], dict[str, Any]] | None = 
     return Starlette(
         routes=[
             Route("/patients/{patient_id:path}/accesses", accesses),
+            Route("/patients/{patient_id:path}/notifications", notifications),
+            Route("/notifications", notifications),
             Route("/events", events),
             Route("/events/{event_id}", event),
             Route("/rejected", rejected),

@@ -50,8 +50,9 @@ LIMITS: dict[str, int] = {
     "repository_unique_id": 255, "home_community_id": 255,
     # display texts
     "event_name": 255, "event_type_name": 255, "user_name": 1024, "organisation": 1024,
+    "outcome_description": 2000,
 }
-TEXTS = frozenset({"event_name", "event_type_name", "user_name", "organisation"})
+TEXTS = frozenset({"event_name", "event_type_name", "user_name", "organisation", "outcome_description"})
 MAX_KEY_BYTES = 2000  # a PostgreSQL b-tree entry holds at most ~2,700 bytes: indexed identifiers stay below
 MAX_LIST = 10_000  # patients or documents named by one message
 # XML 1.0 cannot carry these, but a base64 ParticipantObjectDetail can; PostgreSQL text refuses NUL.
@@ -123,6 +124,7 @@ class AuditRecord:
     patient_ids: tuple[str, ...]
     documents: tuple[Document, ...] = field(default=())
     message: bytes = b""  # the AuditMessage XML as received
+    outcome_description: str = ""  # EventOutcomeDescription (DMP profile: the access decision)
 
 
 def _code(element: etree._Element) -> Code:
@@ -308,4 +310,5 @@ def read_message(data: bytes, max_bytes: int = syslog.DEFAULT_MAX_FRAME) -> Audi
         patient_ids=tuple(dict.fromkeys(patients)),
         documents=tuple(documents),
         message=message.msg,
+        outcome_description=(ident.findtext("EventOutcomeDescription") or "").strip(),
     ))

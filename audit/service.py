@@ -20,6 +20,7 @@ import uvicorn
 
 from audit.api import create_app
 from audit.config import AuditSettings
+from audit.notify import FileChannel, LogChannel
 from audit.receiver import AuditReceiver
 from audit.store import AuditStore
 
@@ -45,7 +46,8 @@ class Sink:
 
     async def start(self) -> None:
         s = self.settings
-        self.store = await asyncio.to_thread(AuditStore.open, s.database_url)
+        channels = [FileChannel(s.notify_file)] if s.notify_file else [LogChannel()]
+        self.store = await asyncio.to_thread(AuditStore.open, s.database_url, True, channels)
         self.receiver = AuditReceiver(s, self.store)
         await self.receiver.start()
         if s.http_enabled:

@@ -19,10 +19,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from audit import notify
 from audit.record import CONTROL_CHARACTERS, AuditRecord, Code
 from xdsservice.database import make_engine, writing
 
 MAX_REASON = 2000  # characters of a rejection's reason
+_NOTIFICATION_FIELDS = ("patient_id", "kind", "event_time", "user_id", "user_name", "access_mode", "transaction",
+                        "document_unique_id", "text")
 
 metadata = sa.MetaData()
 
@@ -61,6 +64,7 @@ audit_event = sa.Table(
     sa.Column("submission_set_id", sa.String(255), nullable=False),
     sa.Column("query_id", sa.String(255), nullable=False),
     sa.Column("message", sa.LargeBinary(), nullable=False),
+    sa.Column("outcome_description", sa.Text(), nullable=False, server_default=""),  # DMP: the access decision
     sa.Index("ix_audit_event_time", "event_time"),
     sa.Index("ix_audit_event_user", "user_id", "event_time"),
     sa.Index("ix_audit_event_type", "event_type", "event_time"),
@@ -82,6 +86,24 @@ audit_event_document = sa.Table(
     sa.Column("document_unique_id", sa.String(255), nullable=False),
     sa.Column("repository_unique_id", sa.String(255), nullable=False),
     sa.Column("home_community_id", sa.String(255), nullable=False),
+)
+
+# DMP notifications (audit.notify): derived from the events, in the same transaction.
+audit_notification = sa.Table(
+    "audit_notification",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.ForeignKey("audit_event.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("patient_id", sa.String(512), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("user_id", sa.String(1024), nullable=False),
+    sa.Column("user_name", sa.String(1024), nullable=False),
+    sa.Column("access_mode", sa.String(32), nullable=False),
+    sa.Column("transaction", sa.String(64), nullable=False),
+    sa.Column("document_unique_id", sa.String(255), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Index("ix_audit_notification_patient", "patient_id", "id"),
 )
 
 audit_rejected = sa.Table(
@@ -136,14 +158,15 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 class AuditStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, channels: Sequence[notify.NotificationChannel] = ()) -> None:
         self.engine = engine
+        self.channels = tuple(channels)  # where DMP notifications go once stored (audit.notify)
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {engine.dialect.name}; use SQLite or PostgreSQL")
 
     @classmethod
-    def open(cls, url: str, migrate: bool = True) -> AuditStore:
-        store = cls(make_engine(url))
+    def open(cls, url: str, migrate: bool = True, channels: Sequence[notify.NotificationChannel] = ()) -> AuditStore:
+        store = cls(make_engine(url), channels)
         if migrate:
             store.migrate()
         return store
@@ -188,13 +211,36 @@ class AuditStore:
                 conn.execute(audit_event_patient.insert(), patients)
             if documents:
                 conn.execute(audit_event_document.insert(), documents)
+            notes = self._notifications(conn, [(unique[digest][0], event_id) for digest, event_id in inserted.items()])
             if rejected:
                 conn.execute(
                     audit_rejected.insert(),
                     [{"received_at": _utc(o.received_at), "transport": _plain(o.transport, 8), "peer": _plain(o.peer, 255),
                       "reason": _plain(reason, MAX_REASON), "data": bytes(data)} for data, reason, o in rejected],
                 )
+        notify.deliver_all(self.channels, notes)  # after the commit: what is delivered is stored
         return len(inserted)
+
+    @staticmethod
+    def _notifications(conn: sa.Connection, new: list[tuple[AuditRecord, int]]) -> list[notify.Notification]:
+        """The DMP notifications of the new events (audit.notify), stored with them."""
+        e, p = audit_event, audit_event_patient
+        rows, out = [], []
+        for record, event_id in sorted(new, key=lambda pair: pair[1]):
+            first: set[str] = set()
+            if notify.is_access(record):
+                for patient in record.patient_ids:
+                    earlier = sa.select(e.c.id).join(p, p.c.event_id == e.c.id).where(
+                        p.c.patient_id == patient, e.c.user_id == record.user_id, e.c.outcome == 0,
+                        e.c.access_mode != "", e.c.id < event_id).limit(1)
+                    if conn.execute(earlier).first() is None:
+                        first.add(patient)
+            for note in notify.derive(record, frozenset(first)):
+                out.append(note)
+                rows.append({"event_id": event_id, **{k: getattr(note, k) for k in _NOTIFICATION_FIELDS}})
+        if rows:
+            conn.execute(audit_notification.insert(), rows)
+        return out
 
     @staticmethod
     def _ids(conn: sa.Connection, digests: list[str]) -> dict[str, int]:
@@ -235,6 +281,7 @@ class AuditStore:
             "submission_set_id": record.submission_set_id,
             "query_id": record.query_id,
             "message": record.message,
+            "outcome_description": record.outcome_description,
         }
 
     # --- reading -------------------------------------------------------------------------------------
@@ -265,6 +312,22 @@ class AuditStore:
                  limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """The access trace of one patient: every audited transaction naming them, newest first."""
         return self.search(EventFilter(patient_id=patient_id, since=since, until=until, limit=limit, offset=offset))
+
+    def notifications(self, patient_id: str | None = None, kind: str | None = None, limit: int = 100,
+                      offset: int = 0) -> list[dict[str, Any]]:
+        """DMP notifications, newest first."""
+        n = audit_notification
+        query = sa.select(n)
+        if patient_id is not None:
+            query = query.where(n.c.patient_id == patient_id)
+        if kind is not None:
+            query = query.where(n.c.kind == kind)
+        query = query.order_by(n.c.id.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            found = [dict(row._mapping) for row in conn.execute(query)]
+        for row in found:
+            row["event_time"] = _utc(row["event_time"])
+        return found
 
     def get(self, event_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

@@ -203,12 +203,16 @@ DMP_SIGNATURE: dict[str, object] = {
 DMP_CONTENT_TYPE = Code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour")
 
 
-def dmp_submission(patient_id: str = DMP_PATIENT, signed: bool = True) -> SubmissionBuilder:
+def dmp_submission(patient_id: str = DMP_PATIENT, signed: bool = True, author: Author = DMP_AUTHOR,
+                   **document: object) -> SubmissionBuilder:
+    """A DMP TD2.1 submission by `author` (authorPerson and legalAuthenticator: the DMP checks that the caller
+    is an author); `document` changes the document's metadata (e.g. confidentiality_codes)."""
+    by = {"authors": (author,), "legal_authenticator": author.person}
     b = SubmissionBuilder(patient_id).with_submission_set(
-        content_type_code=DMP_CONTENT_TYPE, authors=(DMP_AUTHOR,), source_id="1.2.250.1.999.1.1.7898")
-    b.add_document("Document01", **DMP_DOCUMENT)
+        content_type_code=DMP_CONTENT_TYPE, authors=(author,), source_id="1.2.250.1.999.1.1.7898")
+    b.add_document("Document01", **{**DMP_DOCUMENT, **by, **document})
     if signed:
-        b.add_document("Signature01", **DMP_SIGNATURE)
+        b.add_document("Signature01", **{**DMP_SIGNATURE, **by})
         b.link("Signature01", b.ss_id, "Original", AssociationType.SIGNS)
     return b
 

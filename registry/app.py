@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from lxml import etree
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from registry import query
+from registry.access import AccessNote, Acting, RegistryAccess, acting
+from registry.announce import ANNOUNCED, Announcement, Announcer
 from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
@@ -24,6 +27,7 @@ from registry.sql.errors import database_violation, is_contention
 from registry.sql.queries import QuerySql
 from registry.sql.store import RegistryTx, SqlRegistry
 from registry.valuesets import ValueSetFolderError, load_value_sets
+from xdscore.access.record import PatientRecords
 from xdscore.clock import dtm
 from xdscore.ebrim import query_response, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
@@ -33,6 +37,7 @@ from xdscore.profiles.ihe import PROFILE as IHE_PROFILE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.vocabulary import NS, Action, ErrorCode
 from xdsservice import schema_validation
+from xdsservice.access import load_records, trusted_system
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
@@ -77,11 +82,14 @@ def new_uuid() -> str:
 class Registry:
     """The running registry: its store and its SOAP endpoint (an ASGI app at `.asgi`)."""
 
-    def __init__(self, settings: RegistrySettings) -> None:
+    def __init__(self, settings: RegistrySettings, records: PatientRecords | None = None) -> None:
         self.settings = settings
         # Settings that can be refused are checked before anything is opened or created.
         security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
+        # The DMP's access rules (docs/dmp-access.md): on every read and write of the dmp profile.
+        self.access = RegistryAccess(records or load_records(settings.access), settings.access.policy()) \
+            if settings.profile == "dmp" else None
         self.store = SqlRegistry(settings.database_url)
         self.store.migrate()
         self.writer = self.store.group_committer()  # ITI-42 writes share durable commits (xdsservice.group_commit)
@@ -91,6 +99,12 @@ class Registry:
             max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
             workers=settings.feed_workers,
         )
+        # The announcement timer of documents hidden from the patient (DMP, CSP R1111-53; registry.announce).
+        self.announcer = Announcer(self.store, settings.access.policy(), settings.access.timer_seconds,
+                                   self.audit_announcements) if self.access else None
+        startup = [self.start_feed] if settings.feed_port else []
+        if self.announcer is not None:
+            startup.append(self.announcer.start)
         self.asgi = SoapService(
             path=settings.path,
             endpoint=settings.endpoint,
@@ -100,7 +114,7 @@ class Registry:
             security=security,
             wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),
             xsd=lambda name: schema_document(name, settings.endpoint),
-            on_startup=[self.start_feed] if settings.feed_port else [],
+            on_startup=startup,
             on_shutdown=[self.stop],
         )
 
@@ -108,6 +122,8 @@ class Registry:
         await self.feed.start()
 
     async def stop(self) -> None:
+        if self.announcer is not None:
+            await self.announcer.stop()
         if self.settings.feed_port:
             await self.feed.stop()
         await asyncio.to_thread(self.writer.close)
@@ -116,12 +132,15 @@ class Registry:
     async def on_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         """ITI-42: read the request here; it is checked and written in the writer's next group commit."""
         body = decoded.request.body
+        note, who = AccessNote(), self.acting(decoded, context)
         # ebRS 3.0 schema first (element order, object kinds): nothing reads a malformed submission.
         violations = []
         if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:
             violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
         sub = None if violations else submit_objects.read(body)
-        if sub is not None:
+        if sub is not None and self.access is not None:  # reads the patient's record: off the loop
+            violations = await asyncio.to_thread(self.access.check_submission, who, sub, note)
+        if sub is not None and not violations:  # a refused submission stores nothing
             violations = await self._register(sub)
         status = response.status_for(violations)
         ss = sub.submission_set if sub is not None else None
@@ -129,9 +148,15 @@ class Registry:
             ae.Transaction.ITI_42, context, status,
             patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
             submission_set_unique_id=(ss.unique_id or "") if ss else "",
+            outcome_description=note.describe() if self.access else "",
         )
+        facts = replace(facts, principal=who.principal) if who.principal else facts  # a forwarded caller
         return SoapReply(response.write(violations, status), Action.REGISTER_RESPONSE.value,
                          after_send=[lambda: self.audit.record(facts)])
+
+    @staticmethod
+    def acting(decoded: DecodedRequest, context: RequestContext) -> Acting:
+        return acting(context.principal, trusted_system(context), decoded.request.header)
 
     async def _register(self, sub: Submission) -> list[Violation]:
         now = now_dtm()
@@ -156,6 +181,8 @@ class Registry:
         body = decoded.request.body
         if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
             raise SoapFault(FaultCode.SENDER, f"body element is {body.tag}, expected query:AdhocQueryRequest")
+        note, who = AccessNote(), self.acting(decoded, context)
+        guard = self.access.query_guard(who, note) if self.access else None
         invalid = schema_validation.violations(body, ErrorCode.XDSRegistryError, query=True)
         try:
             if invalid:
@@ -163,7 +190,7 @@ class Registry:
             else:
                 with self.store.read() as tx:
                     outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
-                                           self.settings.query_limits())
+                                           self.settings.query_limits(), guard)
         except DBAPIError as exc:  # contention is Busy; a query the database cannot run is an error
             refused = [database_violation(exc)]
             log.exception("ITI-18: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
@@ -177,8 +204,22 @@ class Registry:
                 etree.tostring(body),
                 (outcome.query.home or "") if outcome.query else "",
             ),
+            outcome_description=note.describe() if self.access else "",
         )
+        facts = replace(facts, principal=who.principal) if who.principal else facts  # a forwarded caller
+        if self.access:
+            log.debug("ITI-18 %s", note.describe())
         return SoapReply(outcome.response, Action.STORED_QUERY_RESPONSE.value, after_send=[lambda: self.audit.record(facts)])
+
+    def audit_announcements(self, done: list[Announcement]) -> None:
+        """DMP announcements as audit events (the sink turns them into the patient's notifications)."""
+        node = self.audit.server(self.settings.endpoint)
+        for x in done:
+            kind = ae.Transaction.DMP_ANNOUNCED if x.kind == ANNOUNCED else ae.Transaction.DMP_ANNOUNCEMENT_NOTICE
+            self.audit.record(ae.AuditFacts(
+                transaction=kind, event_time=datetime.now(UTC), outcome=ae.EventOutcome.SUCCESS, client=node,
+                server=node, audit_source=self.audit.source, patient_ids=(x.patient_id,),
+                documents=(ae.DocumentRef(x.unique_id, x.repository_unique_id),)))
 
     def audit_feed(self, decision: FeedDecision, peer: str) -> None:
         """ITI-8: one Patient Record event per message applied (an A40 gives the delete and the update)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from xdscore.queries import Limits
+from xdsservice.access import AccessSettings
 from xdsservice.audit_sender import AuditSenderSettings
 from xdsservice.config import Layout, Sources, Vars, load_settings
 from xdsservice.security import SecuritySettings
@@ -55,6 +56,7 @@ class RegistrySettings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     audit_sender: AuditSenderSettings = field(default_factory=AuditSenderSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)  # dmp: access rules (xdsservice.access)
 
     @classmethod
     def layout(cls, service: str) -> Layout:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from typing import overload
 
 from lxml import etree
+from sqlalchemy.engine import Connection
 
-from registry.sql.queries import DocumentFilter, Found, QuerySql
+from registry.sql.queries import DocumentFilter, Found, QuerySql, StoredObject
 from xdscore.ebrim import query_response
 from xdscore.errors import Violation, XdsError
 from xdscore.model import PatientKey
@@ -302,8 +303,15 @@ class QueryOutcome:
         return [p for p in (self.query.one(name) for name in PATIENT_PARAMETERS) if p]
 
 
+# Applied to the selected objects before the answer is built: may drop objects or raise an XdsError
+# (the DMP access rules, registry.access.QueryGuard).
+Guard = Callable[[StoredQuery, list[StoredObject], Connection], list[StoredObject]]
+
+
 @RULES.rule("Q-results", ErrorCode.XDSTooManyResults, ErrorCode.XDSResultNotSinglePatient, ref="ITI TF-2a 3.18.4.1.3", family="ITI-18 registry")
-def answer(request: etree._Element, sql: QuerySql, limits: Limits = Limits()) -> QueryOutcome:  # noqa: B008
+def answer(
+    request: etree._Element, sql: QuerySql, limits: Limits = Limits(), guard: Guard | None = None  # noqa: B008
+) -> QueryOutcome:
     decoded = decode(request, limits)
     if decoded.query is None:
         return QueryOutcome(query_response.failure(decoded.violations), None, decoded.violations)
@@ -317,6 +325,11 @@ def answer(request: etree._Element, sql: QuerySql, limits: Limits = Limits()) ->
         v = Violation(ErrorCode.XDSTooManyResults, f"the query selects more than {sql.limit} objects; narrow it", q.query.name)
         return QueryOutcome(query_response.failure([v]), q, [v])
     objects = sql.fetch(ids)
+    if guard is not None:
+        try:
+            objects = guard(q, objects, sql.conn)
+        except XdsError as exc:
+            return QueryOutcome(query_response.failure([exc.violation]), q, [exc.violation])
     patients = sorted({o.patient for o in objects if o.patient})
     if q.return_type is ReturnType.OBJECT_REF:
         return QueryOutcome(query_response.object_refs([o.uuid for o in objects], q.home), q, [], patients)

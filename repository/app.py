@@ -14,23 +14,29 @@ handler answers with a SOAP fault is recorded as a failure before the fault goes
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from lxml import etree
 
+from repository.access import ANONYMOUS, feed_precheck
 from repository.audit_facts import provide_audit_facts, retrieve_audit_facts
 from repository.blobs import BlobStore
 from repository.config import RepositorySettings
 from repository.intake import StreamingDecoder
 from repository.provide import provide_and_register, submission_facts
-from repository.registry_client import RegistryClient
-from repository.retrieve import parse_request, retrieve
+from repository.registry_client import RegistryClient, RegistryUnavailable
+from repository.responses import registry_response
+from repository.retrieve import DocumentRequest, parse_request, retrieve
 from repository.store import DocumentStore
 from xdscore import wssec
+from xdscore.access import forward
+from xdscore.access.matrix import Operation
+from xdscore.errors import Violation
 from xdscore.principal import AuthenticatedBy
-from xdscore.vocabulary import Action, ResponseStatus
+from xdscore.vocabulary import Action, ErrorCode, ResponseStatus
 from xdsservice.auditing import AuditTrail, ae
 from xdsservice.security import build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
@@ -81,6 +87,14 @@ class Repository:
             self.audit.record(one)
 
     def on_provide_and_register(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        dmp = self.settings.profile == "dmp"
+        if dmp and (refused := feed_precheck(context.principal, decoded.request.body)):
+            # TD2.1 refused before anything is stored (docs/dmp-access.md)
+            facts = provide_audit_facts(self.audit, context, submission_facts(decoded.request.body), ResponseStatus.FAILURE)
+            facts = dataclasses.replace(facts, outcome_description=refused[0].context)
+            return SoapReply(registry_response(refused), Action.PROVIDE_AND_REGISTER_RESPONSE.value,
+                             after_send=self._recorder([facts]))
+        caller = forward.write(context.principal) if dmp and context.principal is not None else None
         try:
             outcome = provide_and_register(
                 decoded.request.body,
@@ -88,7 +102,7 @@ class Repository:
                 self.settings.repository_unique_id,
                 self.store,
                 self.blobs,
-                self.registry.on_behalf_of(caller_security(decoded, context)),
+                self.registry.on_behalf_of(caller_security(decoded, context), caller),
             )
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-41 all the same
             self._record([provide_audit_facts(self.audit, context, submission_facts(decoded.request.body), ResponseStatus.FAILURE)])
@@ -102,14 +116,38 @@ class Repository:
     def on_retrieve(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         try:
             requests = parse_request(decoded.request.body)
+            denied = self.denied(requests, context) if self.settings.profile == "dmp" else {}
             outcome = retrieve(requests, self.settings.repository_unique_id, self.store, self.blobs,
-                               self.settings.max_retrieve_documents)
+                               self.settings.max_retrieve_documents, denied)
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-43 all the same
             self._record(retrieve_audit_facts(self.audit, context, (), ResponseStatus.FAILURE))
             raise
         facts = retrieve_audit_facts(self.audit, context, outcome.documents, outcome.status)
+        if denied:  # the DMP's access decision in the trace (TD3.2)
+            reasons = sorted({v.context for v in denied.values()})
+            note = f"DMP access (TD3.2): {len(denied)} document(s) refused: {'; '.join(reasons)}"[:2000]
+            facts = [dataclasses.replace(f, outcome_description=note) for f in facts]
         return SoapReply(outcome.response, Action.RETRIEVE_RESPONSE.value, parts=outcome.parts, mtom=True,
                          after_send=self._recorder(facts))
+
+
+    def denied(self, requests: Sequence[DocumentRequest], context: RequestContext) -> dict[str, Violation]:
+        """DMP TD3.2: the requested documents the registry does not let this caller retrieve, with why."""
+        ours = [r.document_unique_id for r in requests if r.repository_unique_id == self.settings.repository_unique_id]
+        if not ours:
+            return {}
+        if context.principal is None:
+            return {uid: Violation(ErrorCode.XDSRegistryError, ANONYMOUS, uid) for uid in ours}
+        try:
+            visible, refusal = self.registry.visible_unique_ids(
+                ours, self.settings.repository_unique_id, forward.write(context.principal, Operation.RETRIEVE))
+        except RegistryUnavailable as exc:
+            reason = f"the Document Registry could not decide the DMP access rules: {exc}"
+            return {uid: Violation(ErrorCode.XDSRegistryNotAvailable, reason, uid) for uid in ours}
+        if refusal:
+            return {uid: Violation(refusal[0].code, refusal[0].context, uid) for uid in ours}
+        return {uid: Violation(ErrorCode.XDSDocumentUniqueIdError, f"document {uid} is not available", uid)
+                for uid in ours if uid not in visible}
 
 
 def caller_security(decoded: DecodedRequest, context: RequestContext) -> etree._Element | None:

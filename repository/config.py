@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from xdsservice.audit_sender import AuditSenderSettings
-from xdsservice.config import Sources, load_settings
+from xdsservice.config import Layout, Sources, Vars, load_settings
 from xdsservice.security import SecuritySettings
 from xdsservice.tls import TlsSettings
 
@@ -31,6 +31,7 @@ class RepositorySettings:
     path: str = "/xds/repository"
     public_url: str = ""  # the endpoint as clients reach it; default http://host:port/path
     repository_unique_id: str = NIST_TESTKIT_REPOSITORY_UNIQUE_ID
+    profile: str = "ihe"  # also XDS_PROFILE; dmp: the DMP's access rules, decided by the registry (docs/dmp-access.md)
     registry_url: str = "http://127.0.0.1:8081/xds/registry"  # ITI-42 endpoint of the Document Registry
     registry_timeout: float = 30.0  # seconds for one ITI-42 exchange
     # TLS towards an https registry_url: CA file or folder to trust (default: the system's CAs), and the
@@ -50,6 +51,11 @@ class RepositorySettings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     audit_sender: AuditSenderSettings = field(default_factory=AuditSenderSettings)
+
+    @classmethod
+    def layout(cls, service: str) -> Layout:
+        """`[repository]` and XDS_REPOSITORY_*, with XDS_PROFILE read as `profile` below them."""
+        return Layout(tables=((service,),), env=(Vars(also=(("XDS_PROFILE", "profile"),)), Vars(f"XDS_{service.upper()}_")))
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RepositorySettings:

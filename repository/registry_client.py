@@ -67,6 +67,13 @@ def _not_available(reason: str, unknown: bool = False) -> RegistryAnswer:
     return RegistryAnswer(None, Violation(ErrorCode.XDSRegistryNotAvailable, reason), outcome_unknown=unknown)
 
 
+def _code(value: str) -> ErrorCode:
+    try:
+        return ErrorCode(value)
+    except ValueError:
+        return ErrorCode.XDSRegistryError
+
+
 def _add_security(envelope: etree._Element, security: etree._Element) -> None:
     """A copy of `security` as the first block of the envelope's soap:Header (WSS 1.1 §5)."""
     header = envelope.find(f"{{{NS.SOAP12}}}Header")
@@ -104,12 +111,16 @@ class RegistryClient:
     def close(self) -> None:
         self._client.close()
 
-    def on_behalf_of(self, security: etree._Element | None) -> CallerRegistry:
-        """The registry port of one ITI-41: its ITI-42 carries `security` (the caller's wsse:Security), if any."""
-        return CallerRegistry(self, security)
+    def on_behalf_of(self, security: etree._Element | None, caller: etree._Element | None = None) -> CallerRegistry:
+        """The registry port of one ITI-41: its ITI-42 carries `security` (the caller's wsse:Security), if any,
+        and `caller` (the DMP profile's `xdscore.access.forward` block), if any."""
+        return CallerRegistry(self, security, caller)
 
-    def _post(self, body: etree._Element, action: Action, security: etree._Element | None = None) -> httpx.Response:
+    def _post(self, body: etree._Element, action: Action, security: etree._Element | None = None,
+              caller: etree._Element | None = None) -> httpx.Response:
         envelope = soap.request_envelope(body, action.value, to=self.url)
+        if caller is not None:
+            _add_security(envelope, caller)  # a header block like the Security one (not wsse: ours)
         if security is not None:
             _add_security(envelope, security)
         payload = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
@@ -133,11 +144,12 @@ class RegistryClient:
         return children[0]
 
     @RULES.rule("REP-registry-answer", ErrorCode.XDSRegistryError, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
-    def register(self, submit_objects_request: etree._Element, security: etree._Element | None = None) -> RegistryAnswer:
+    def register(self, submit_objects_request: etree._Element, security: etree._Element | None = None,
+                 caller: etree._Element | None = None) -> RegistryAnswer:
         """Send ITI-42 and read the RegistryResponse (the element moves into the request envelope); a copy
-        of `security`, when given, goes in the SOAP header."""
+        of `security` and of `caller`, when given, go in the SOAP header."""
         try:
-            response = self._post(submit_objects_request, Action.REGISTER, security)
+            response = self._post(submit_objects_request, Action.REGISTER, security, caller)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
             return _not_available(f"the Document Registry at {self.url} cannot be reached: {exc or type(exc).__name__}")
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -162,33 +174,50 @@ class RegistryClient:
 
         Raises RegistryUnavailable when the registry gives no usable answer.
         """
+        found, failure = self.visible_unique_ids(unique_ids, repository_unique_id)
+        if failure:
+            raise RegistryUnavailable("registry answered the stored query with Failure")
+        return found
+
+    def visible_unique_ids(
+        self, unique_ids: Iterable[str], repository_unique_id: str, caller: etree._Element | None = None
+    ) -> tuple[set[str], list[Violation]]:
+        """The uniqueIds the registry returns for GetDocuments, asked on behalf of `caller` (DMP: the registry
+        decides TD3.2 for it), and the RegistryErrors of a Failure answer.
+
+        Raises RegistryUnavailable when the registry gives no usable answer.
+        """
         ids = list(unique_ids)
         if not ids:
-            return set()
+            return set(), []
         request = encode_request(StoredQueryId.GetDocuments, {"$XDSDocumentEntryUniqueId": ids}, ReturnType.LEAF_CLASS)
         try:
-            response = self._post(request, Action.STORED_QUERY)
+            response = self._post(request, Action.STORED_QUERY, caller=caller)
             body = self._envelope_body(response)
         except (httpx.HTTPError, BadAnswer) as exc:
             raise RegistryUnavailable(str(exc)) from None
         if body.tag != f"{QUERY}AdhocQueryResponse":
             raise RegistryUnavailable(f"registry answered {body.tag} to a stored query")
         if body.get("status", "").endswith(":Failure"):
-            raise RegistryUnavailable("registry answered the stored query with Failure")
+            errors = [Violation(_code(e.get("errorCode", "")), e.get("codeContext", ""), e.get("location", ""))
+                      for e in body.iter(f"{{{NS.RS}}}RegistryError")]
+            return set(), errors or [Violation(ErrorCode.XDSRegistryError, "the registry refused the stored query")]
         found = set()
         for element in body.iterfind(f"{RIM}RegistryObjectList/{RIM}ExtrinsicObject"):
             entry = document_entry.read(rim.read_object(element))
             if entry.unique_id and entry.repository_unique_id == repository_unique_id:
                 found.add(entry.unique_id)
-        return found
+        return found, []
 
 
 @dataclass(frozen=True)
 class CallerRegistry:
-    """`repository.provide.RegistryPort` for one caller: ITI-42 with that caller's wsse:Security header."""
+    """`repository.provide.RegistryPort` for one caller: ITI-42 with that caller's wsse:Security header (and,
+    in the DMP profile, the caller stated for the registry's access rules)."""
 
     client: RegistryClient
     security: etree._Element | None
+    caller: etree._Element | None = None
 
     def register(self, submit_objects_request: etree._Element) -> RegistryAnswer:
-        return self.client.register(submit_objects_request, self.security)
+        return self.client.register(submit_objects_request, self.security, self.caller)

@@ -20,6 +20,7 @@ for (ITI-41 time), so that `repository.app` can build the ITI-43 audit messages 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -111,12 +112,13 @@ def parse_request(body: etree._Element) -> list[DocumentRequest]:
 
 @RULES.rule("RET-documents", ErrorCode.XDSUnknownRepositoryId, ErrorCode.XDSDocumentUniqueIdError, ErrorCode.XDSRepositoryError, ref="ITI TF-2b 3.43.4.2.3", family="ITI-43 repository")
 def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: DocumentStore, blobs: BlobStore,
-             max_documents: int | None = None) -> RetrieveOutcome:
+             max_documents: int | None = None, denied: Mapping[str, Violation] | None = None) -> RetrieveOutcome:
     """Look every request up and open the blobs now, so a missing file is an error, not a cut stream.
 
     More than `max_documents` DocumentRequests are refused as a whole, before anything is looked up: a
     Failure with one XDSRepositoryError naming the limit (the TF has no code of its own for it; a
-    request of a few hundred KB could otherwise stream gigabytes back)."""
+    request of a few hundred KB could otherwise stream gigabytes back).
+    `denied`: documents the access rules refuse (DMP TD3.2), by DocumentUniqueId, with the answer to give."""
     if max_documents is not None and len(requests) > max_documents:
         context = (f"the request holds {len(requests)} DocumentRequests; this repository serves at most "
                    f"{max_documents} in one request: split it")
@@ -139,6 +141,9 @@ def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: 
                    f"repositoryUniqueId {req.repository_unique_id} is not this repository ({repository_unique_id})")
             continue
         doc = stored.get(uid)
+        if denied and uid in denied:
+            refuse(req, denied[uid].code, denied[uid].context, doc.patient_id if doc else "")
+            continue
         if doc is None:
             refuse(req, ErrorCode.XDSDocumentUniqueIdError, f"document {uid} is not held by this repository")
             continue

@@ -47,6 +47,10 @@ class Transaction(str, Enum):
     ITI_42 = "ITI-42"
     ITI_43 = "ITI-43"
     ITI_57 = "ITI-57"
+    # The DMP announcement of a document hidden from the patient (CSP R1111-53), written by the registry's
+    # announcement job: no IHE transaction, so the EventTypeCode is ours (DMP_ANNOUNCED below).
+    DMP_ANNOUNCED = "DMP-ANNOUNCED"
+    DMP_ANNOUNCEMENT_NOTICE = "DMP-ANNOUNCEMENT-NOTICE"
 
     @property
     def display_name(self) -> str:
@@ -55,7 +59,8 @@ class Transaction(str, Enum):
     @property
     def code(self) -> Code:
         """As EventTypeCode (and ITI-18's query ParticipantObjectIDTypeCode) write it."""
-        return Code(self.value, "IHE Transactions", self.display_name)
+        system = DMP_EVENT_SYSTEM if self.value.startswith("DMP-") else "IHE Transactions"
+        return Code(self.value, system, self.display_name)
 
 
 _TRANSACTION_NAMES = {
@@ -65,7 +70,10 @@ _TRANSACTION_NAMES = {
     Transaction.ITI_42: "Register Document Set-b",
     Transaction.ITI_43: "Retrieve Document Set",
     Transaction.ITI_57: "Update Document Set",
+    Transaction.DMP_ANNOUNCED: "DMP document made visible to the patient (R1111-53)",
+    Transaction.DMP_ANNOUNCEMENT_NOTICE: "DMP announcement notice to the patient (R1111-53)",
 }
+DMP_EVENT_SYSTEM = "urn:pyxds:dmp"
 
 
 class EventOutcome(str, Enum):
@@ -455,7 +463,23 @@ def build_iti8(facts: AuditFacts) -> tuple[bytes, ...]:
     return tuple(messages)
 
 
+def build_dmp_announcement(facts: AuditFacts) -> tuple[bytes, ...]:
+    """The registry's announcement job (DMP, CSP R1111-53): a Patient Record update naming the patient and
+    the document now visible to it (or the notice at two weeks). The registry is the source and the
+    requestor: no human acted."""
+    message = _Message(facts, EVENT_PATIENT_RECORD, EventAction.UPDATE, facts.outcome)
+    message.participants(facts.server, facts.server, client_is_source=True)
+    message.audit_source()
+    message.patients(facts.patient_ids)
+    for doc in facts.documents:
+        message.participant_object(doc.unique_id, _SYSTEM, _ROLE_REPORT, ID_REPORT_NUMBER,
+                                   details=[("Repository Unique Id", doc.repository_unique_id)])
+    return (message.bytes(),)
+
+
 BUILDERS: dict[Transaction, Callable[[AuditFacts], tuple[bytes, ...]]] = {
+    Transaction.DMP_ANNOUNCED: build_dmp_announcement,
+    Transaction.DMP_ANNOUNCEMENT_NOTICE: build_dmp_announcement,
     Transaction.ITI_8: build_iti8,
     Transaction.ITI_18: build_iti18,
     Transaction.ITI_41: build_iti41,

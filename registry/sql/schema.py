@@ -142,3 +142,13 @@ associations = Table(
     Index("ix_associations_source", "source", "association_type"),
     Index("ix_associations_target", "target", "association_type"),
 )
+
+# DMP: what the announcement job (registry.announce, CSP R1111-53) has done for each logical document hidden
+# from the patient: the two-week notice and the one-month announcement, each at most once.
+dmp_announcements = Table(
+    "dmp_announcements",
+    metadata,
+    Column("lid", String(UUID_LEN), primary_key=True),
+    Column("notice_at", String(TIME_LEN)),
+    Column("announced_at", String(TIME_LEN)),
+)

@@ -57,6 +57,7 @@ async def test_access_trace_of_a_patient_by_url_encoded_cx(client):
         "submission_set": None,
         "query": None,
         "source": {"id": "https://xds.example.org/registry", "address": "xds.example.org"},
+        "decision": None,  # DMP: the access decision (EventOutcomeDescription); none in this event
     }
     assert (second["transaction"], second["submission_set"]) == ("ITI-42", "1.2.250.1.999.1.1.42")
 

@@ -22,10 +22,12 @@ from lxml import etree
 from harness.builders import DMP_PATIENT, dmp_submission
 from registry.app import Registry
 from registry.config import RegistrySettings
+from tests.dmp_records import MemoryRecords
 from tests.security import fixtures
 from tests.security.server import ServerThread
 from xdscore import soap, vihf, wssec, xmlsafe, xua
-from xdscore.model import PatientKey
+from xdscore.access.record import PatientRecord
+from xdscore.model import Author, PatientKey
 from xdscore.principal import AuthenticatedBy, Principal
 from xdscore.vocabulary import NS, Action, ResponseStatus
 from xdscore.wsse_faults import SecurityFault, WsseFault
@@ -200,7 +202,8 @@ def registry(files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     env = {"XDS_SECURITY": "required", "XDS_TRUST_DIR": str(files / "trust"), "XDS_PROFILE": "dmp",
            "XDS_CONFIG": os.devnull, "XDS_AUDIT_SENDER_TRANSPORT": "off", "XDS_DATA_DIR": str(data),
            "XDS_REGISTRY_FEED_PORT": "0"}
-    reg = Registry(RegistrySettings.load(env))
+    # the DMP's access rules (docs/dmp-access.md): the patient has an open DMP; the callers author what they send
+    reg = Registry(RegistrySettings.load(env), records=MemoryRecords([PatientRecord(DMP_PATIENT)]))
     key = PatientKey.parse(DMP_PATIENT)
     assert key is not None
     with reg.store.write() as tx:
@@ -209,8 +212,14 @@ def registry(files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield server.url("/xds/registry", "https")
 
 
+# The test VIHFs' professional (xuatool's default NameID) and structure, as the submission's author.
+CARD_AUTHOR = Author(person="899700000001^TEST^MEDECIN^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS",
+                     institutions=("STRUCTURE TEST^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^10B0012345",))
+
+
 def register(url: str, security: etree._Element, ctx: ssl.SSLContext, signed_submission: bool = True) -> etree._Element:
-    return post(url, dmp_submission(signed=signed_submission).xml(), Action.REGISTER.value, security, ctx)
+    submission = dmp_submission(signed=signed_submission, author=CARD_AUTHOR)
+    return post(url, submission.xml(), Action.REGISTER.value, security, ctx)
 
 
 def test_registry_dmp_directe_over_mutual_tls(pki: TestPki, files: Path, registry: str) -> None:

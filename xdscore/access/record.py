@@ -27,6 +27,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
+from xdscore.model import PatientKey
+
 
 class RecordStatus(str, Enum):
     """The DMP's state, with TD0.2's HL7 v3 `statusCode` values."""
@@ -106,9 +108,11 @@ class PatientRecord:
     def authorisation_of(
         self, at: datetime, professional_id: str = "", structure_id: str = ""
     ) -> AuthorisationStatus:
-        """TD0.2's answer for a caller: INTERDIT if blocked, VALIDE if the professional (or, for a caller
-        without a professional identity, its structure) holds a current authorisation, EXPIRE if only an
-        ended one, else NON_EXISTE. The médecin traitant is authorised by that role (TD0.3)."""
+        """TD0.2's answer for a caller: INTERDIT if blocked, VALIDE if the professional or the structure
+        holds a current authorisation, EXPIRE if only an ended one, else NON_EXISTE. The médecin traitant is
+        authorised by that role (TD0.3). Pass `structure_id` only for callers whose authorisation is their
+        structure's (indirect authentication, AIR: PDT-INF-606 note (1), "l'autorisation est donnée à la
+        structure"); a DIRECTE professional's authorisation is its own."""
         if self.is_blocked(professional_id):
             return AuthorisationStatus.FORBIDDEN
         if self.is_medecin_traitant(professional_id):
@@ -125,14 +129,11 @@ class PatientRecord:
 
 
 def patient_key(cx: str) -> str:
-    """The part of an INS CX that names the patient: `id^^^&authority&ISO` (CX.1 and the CX.4 OID).
-    CX.5 (`NH`), CX.7 dates and spelling differences of CX.4 (`&OID&ISO` vs `OID`) do not matter."""
-    parts = cx.strip().split("^")
-    ident = parts[0]
-    authority = parts[3] if len(parts) > 3 else ""
-    sub = authority.split("&")
-    oid = sub[1] if len(sub) > 1 else sub[0]
-    return f"{ident}^^^&{oid}&ISO"
+    """The part of an INS CX that names the patient, `id^^^&authority&ISO` (`xdscore.model.PatientKey`:
+    CX.1 and the CX.4 OID; CX.5 `NH`, CX.7 dates and the CX.4 spelling do not matter). A value that is no
+    CX is its own key."""
+    key = PatientKey.parse(cx.strip())
+    return str(key) if key is not None else cx.strip()
 
 
 class PatientRecords(Protocol):

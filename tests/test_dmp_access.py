@@ -1,0 +1,377 @@
+"""The DMP's access rules end to end (XDS_PROFILE=dmp, docs/dmp-access.md): a registry and a repository over
+HTTPS, the repository reaching the registry over mutual TLS, callers with DIRECTE VIHFs (unsigned, the card as
+TLS client certificate; or signed with the card) and INDIRECTE ones (signed with the structure's seal).
+
+Each caller sees, searches (ITI-18) and retrieves (ITI-43) exactly what the rules allow; ITI-43 refuses
+exactly what ITI-18 hides.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import ssl
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+from lxml import etree
+
+from harness.builders import DMP_PATIENT, INVISIBLE_PATIENT, MASQUE_PS, dmp_submission
+from harness.services import Service, audit_sender_env, feed_patient, start_audit_sink, start_registry
+from registry.app import Registry
+from registry.config import RegistrySettings
+from repository.app import Repository
+from repository.config import RepositorySettings
+from tests.dmp_records import RECORDS_FILE, MemoryRecords
+from tests.security import fixtures
+from tests.security.server import ServerThread
+from xdsclient.xop import read_message
+from xdscore.access.record import Authorisation, PatientRecord
+from xdscore.model import Code, PatientKey
+from xdscore.queries import ReturnType, encode_request
+from xdscore.vocabulary import NS, UUID, Action, StoredQueryId
+from xdsservice.tls import TlsSettings, client_ssl_context, uvicorn_ssl_kwargs
+from xuatool.assertion import (
+    ACCESS_BRIS_DE_GLACE,
+    ACCESS_NORMAL,
+    MEDECIN,
+    MEDECINE_GENERALE,
+    AssertionSpec,
+    build_assertion,
+    sign_assertion,
+)
+from xuatool.assertion import Code as VihfCode
+from xuatool.header import request, security_header, timestamp_for
+from xuatool.pki import TestPki
+
+pki, now = fixtures.pki, fixtures.now
+
+AUTHOR, DOCTOR, STRANGER, BLOCKED = "899900063480", "810000000001", "810000000007", "810000000009"
+STRUCTURE = "499900063480001"
+PATIENT_NIR = DMP_PATIENT.split("^")[0]
+REPOSITORY_ID = "1.2.250.1.213.4.1.1.1.2"
+RECORD = PatientRecord(DMP_PATIENT, authorised=(Authorisation(AUTHOR), Authorisation(DOCTOR), Authorisation(BLOCKED)),
+                       blocked=frozenset({BLOCKED}))
+N = Code("N", "2.16.840.1.113883.5.25", "Normal")
+APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+
+
+@dataclass
+class Platform:
+    registry: str
+    repository: str
+    records: MemoryRecords
+    files: Path
+    pki: TestPki
+    sink: Service
+    data: Path  # XDS_DATA_DIR: where the sink's development TLS certificate is, which the senders trust
+
+
+@pytest.fixture(scope="module")
+def files(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("dmp-access-pki")
+    pki.write(folder)
+    return folder
+
+
+def tls(files: Path) -> TlsSettings:
+    return TlsSettings(cert=str(files / "server.pem"), key=str(files / "server.key"),
+                       client_ca=str(files / "trust"), client_auth="optional")
+
+
+@pytest.fixture(scope="module")
+def platform(pki: TestPki, files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    data = tmp_path_factory.mktemp("dmp-access")
+    sink = start_audit_sink(data)
+    base = {"XDS_PROFILE": "dmp", "XDS_TRUST_DIR": str(files / "trust"), "XDS_CONFIG": os.devnull,
+            "XDS_DATA_DIR": str(data), **audit_sender_env(sink)}
+    records = MemoryRecords([RECORD])
+    # The registry: VIHFs optional, since the repository reaches it without one, over mutual TLS.
+    registry = Registry(RegistrySettings.load({**base, "XDS_SECURITY": "optional", "XDS_REGISTRY_FEED_PORT": "0"}),
+                        records=records)
+    key = PatientKey.parse(DMP_PATIENT)
+    assert key is not None
+    with registry.store.write() as tx:
+        tx.save_patient(key, DMP_PATIENT, {}, "20260101000000")
+    with ServerThread(registry.asgi, **uvicorn_ssl_kwargs(tls(files))) as rs:
+        registry_url = rs.url("/xds/registry", "https")
+        repository = Repository(RepositorySettings.load({
+            **base, "XDS_SECURITY": "required", "XDS_REPOSITORY_REGISTRY_URL": registry_url,
+            "XDS_REPOSITORY_REPOSITORY_UNIQUE_ID": REPOSITORY_ID,
+            "XDS_REPOSITORY_REGISTRY_TLS_CA": str(files / "trust" / "ca.pem"),
+            "XDS_REPOSITORY_REGISTRY_TLS_CERT": str(files / "client.pem"),
+            "XDS_REPOSITORY_REGISTRY_TLS_KEY": str(files / "client.key")}))
+        try:
+            with ServerThread(repository.asgi, **uvicorn_ssl_kwargs(tls(files))) as ps:
+                yield Platform(registry_url, ps.url("/xds/repository", "https"), records, files, pki, sink, data)
+        finally:
+            repository.audit.close()
+            registry.audit.close()
+            sink.stop()
+
+
+# --- callers -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Who:
+    name_id: str
+    mode: str = "DIRECTE"
+    signed: bool = False
+    roles: tuple[VihfCode, ...] = (MEDECIN, MEDECINE_GENERALE)
+    access: VihfCode = ACCESS_NORMAL
+    structure: str = STRUCTURE
+
+    def header(self, pki: TestPki) -> etree._Element:
+        when = dt.datetime.now(dt.UTC)
+        spec = AssertionSpec(authentication_mode=self.mode, name_id=self.name_id, roles=list(self.roles),
+                             purpose_of_use=[self.access], structure_id=self.structure, resource_id=DMP_PATIENT,
+                             vihf_version="3.0")
+        if self.mode == "DIRECTE" and not self.signed:  # KIT-MSG: unsigned, Issuer = the card, no subject-id
+            spec = replace(spec, issuer=pki.card.certificate.subject.rfc4514_string(),
+                           omit_attributes={"urn:oasis:names:tc:xspa:1.0:subject:subject-id"})
+            return security_header(build_assertion(spec, None, when), timestamp_for(when))
+        signer = pki.card if self.mode == "DIRECTE" else pki.seal
+        return security_header(sign_assertion(build_assertion(spec, signer, when), signer), timestamp_for(when))
+
+    def tls(self, files: Path) -> ssl.SSLContext:
+        if self.mode == "DIRECTE" and not self.signed:
+            return client_ssl_context(str(files / "trust"), str(files / "card.pem"), str(files / "card.key"))
+        return client_ssl_context(str(files / "trust"))
+
+
+AUTHOR_CARD = Who(AUTHOR)
+DOCTOR_CARD = Who(DOCTOR)
+DOCTOR_SIGNED = Who(DOCTOR, signed=True)
+# The patient's channel is Mon espace santé; here the patient calls with its INS as NameID (docs/dmp-access.md),
+# in the role "Expression personnelle du patient" (TRE_A00, the non-PS author role of patient documents).
+PATIENT = Who(PATIENT_NIR, roles=(VihfCode("EXP_PATIENT", "1.2.250.1.213.1.1.4.6"),))
+STRUCTURE_SEAL = Who(STRUCTURE, mode="INDIRECTE")
+EMERGENCY = Who(STRANGER, access=ACCESS_BRIS_DE_GLACE)
+
+
+def soap_call(p: Platform, url: str, who: Who, body: etree._Element, action: Action) -> tuple[etree._Element, dict[str, bytes]]:
+    r = httpx.post(url, content=request(body, action.value, who.header(p.pki)),
+                   headers={"content-type": "application/soap+xml"}, verify=who.tls(p.files), timeout=60)
+    message = read_message(r.content, r.headers.get("content-type", ""))
+    body_el = message.envelope.find(f"{{{NS.SOAP12}}}Body")
+    assert body_el is not None, r.content[:500]
+    return body_el[0], {cid: a.read() for cid, a in message.attachments.items()}
+
+
+def provide(p: Platform, who: Who, **document: object) -> tuple[etree._Element, str, str]:
+    """ITI-41 (inline documents) of one document and its XAdES signature entry: the answer and both uniqueIds."""
+    builder = dmp_submission(**document)
+    entries = {de.entry_uuid: de.unique_id or "" for de in builder.submission().document_entries}
+    pnr = etree.Element(f"{{{NS.XDSB}}}ProvideAndRegisterDocumentSetRequest", nsmap={"xdsb": NS.XDSB})
+    pnr.append(builder.xml())
+    for entry, content in (("Document01", b"hello"), ("Signature01", b"hello")):  # the builder's hash and size
+        etree.SubElement(pnr, f"{{{NS.XDSB}}}Document", id=entry).text = base64.b64encode(content).decode()
+    answer, _ = soap_call(p, p.repository, who, pnr, Action.PROVIDE_AND_REGISTER)
+    return answer, entries["Document01"], entries["Signature01"]
+
+
+def find(p: Platform, who: Who, return_type: ReturnType = ReturnType.LEAF_CLASS) -> tuple[set[str], list[str]]:
+    """FindDocuments (Approved) on the DMP's patient: the uniqueIds (or entryUUIDs) returned, and the errors."""
+    q = encode_request(StoredQueryId.FindDocuments, {"$XDSDocumentEntryPatientId": DMP_PATIENT, "$XDSDocumentEntryStatus": [APPROVED]},
+                       return_type)
+    answer, _ = soap_call(p, p.registry, who, q, Action.STORED_QUERY)
+    ids = {e.get("value", "") for e in answer.iter(f"{{{NS.RIM}}}ExternalIdentifier")
+           if e.get("identificationScheme") == UUID.DE_UNIQUE_ID}
+    refs = {r.get("id", "") for r in answer.iter(f"{{{NS.RIM}}}ObjectRef")}
+    return ids or refs, errors(answer)
+
+
+def retrieve(p: Platform, who: Who, unique_ids: list[str]) -> tuple[set[str], list[str]]:
+    body = etree.Element(f"{{{NS.XDSB}}}RetrieveDocumentSetRequest", nsmap={"xdsb": NS.XDSB})
+    for uid in unique_ids:
+        dr = etree.SubElement(body, f"{{{NS.XDSB}}}DocumentRequest")
+        etree.SubElement(dr, f"{{{NS.XDSB}}}RepositoryUniqueId").text = REPOSITORY_ID
+        etree.SubElement(dr, f"{{{NS.XDSB}}}DocumentUniqueId").text = uid
+    answer, _ = soap_call(p, p.repository, who, body, Action.RETRIEVE)
+    served = {(d.findtext(f"{{{NS.XDSB}}}DocumentUniqueId") or "") for d in answer.iter(f"{{{NS.XDSB}}}DocumentResponse")}
+    return served, errors(answer)
+
+
+def errors(answer: etree._Element) -> list[str]:
+    """The RegistryErrors of an answer; a SOAP fault fails the test with its reason."""
+    assert answer.tag != f"{{{NS.SOAP12}}}Fault", etree.tostring(answer)
+    return [f"{e.get('errorCode')}: {e.get('codeContext')}" for e in answer.iter(f"{{{NS.RS}}}RegistryError")]
+
+
+# --- the scenario ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fed:
+    documents: dict[str, str]  # name → uniqueId
+    signatures: set[str]  # their XAdES signature entries (MASQUE_PS + INVISIBLE_PATIENT, rule 17)
+
+    def everything(self) -> list[str]:
+        return sorted({*self.documents.values(), *self.signatures})
+
+
+@pytest.fixture(scope="module")
+def fed(platform: Platform) -> Fed:
+    """An author's three documents: plain, masked to professionals, hidden from the patient."""
+    out = Fed({}, set())
+    for name, codes in (("plain", (N,)), ("masked", (N, MASQUE_PS)), ("invisible", (N, INVISIBLE_PATIENT))):
+        answer, uid, signature = provide(platform, AUTHOR_CARD, confidentiality_codes=codes)
+        assert answer.get("status", "").endswith("Success"), errors(answer)
+        out.documents[name] = uid
+        out.signatures.add(signature)
+    return out
+
+
+def test_only_an_author_feeds_and_nothing_is_stored_otherwise(platform: Platform, fed: Fed) -> None:
+    answer, uid, _ = provide(platform, DOCTOR_CARD)
+    assert answer.get("status", "").endswith("Failure") and "rule 4" in errors(answer)[0]
+    assert uid not in find(platform, AUTHOR_CARD)[0]
+    answer, _, _ = provide(platform, Who(AUTHOR, mode="INDIRECTE_RENFORCEE", signed=True))  # AIR never feeds
+    assert "rule 12" in errors(answer)[0]
+
+
+def test_each_caller_sees_exactly_what_the_rules_allow(platform: Platform, fed: Fed) -> None:
+    documents = fed.documents
+    seen, errs = find(platform, AUTHOR_CARD)
+    assert errs == [] and seen == set(fed.everything())
+    for doctor in (DOCTOR_CARD, DOCTOR_SIGNED):
+        assert find(platform, doctor) == ({documents["plain"], documents["invisible"]}, [])
+    assert find(platform, PATIENT) == ({documents["plain"], documents["masked"]}, [])
+    assert find(platform, EMERGENCY) == ({documents["plain"], documents["invisible"]}, [])
+    stranger = find(platform, Who(STRANGER))
+    assert stranger[0] == set() and "rule 2" in stranger[1][0]
+    blocked = find(platform, Who(BLOCKED))
+    assert blocked[0] == set() and "rule 3" in blocked[1][0]
+    indirect = find(platform, STRUCTURE_SEAL)
+    assert "rule 12" in indirect[1][0]
+    refs, errs = find(platform, STRUCTURE_SEAL, ReturnType.OBJECT_REF)  # its structure's references only
+    assert errs == [] and len(refs) == 6
+
+
+@pytest.mark.parametrize("who", [AUTHOR_CARD, DOCTOR_CARD, DOCTOR_SIGNED, PATIENT, EMERGENCY],
+                         ids=["author", "doctor-card", "doctor-signed", "patient", "bris-de-glace"])
+def test_iti43_refuses_exactly_what_iti18_hides(platform: Platform, fed: Fed, who: Who) -> None:
+    everything = fed.everything()
+    seen, _ = find(platform, who)
+    served, errs = retrieve(platform, who, everything)
+    assert served == seen
+    assert len(errs) == len(everything) - len(seen)
+    assert all(e.startswith("XDSDocumentUniqueIdError") for e in errs)
+
+
+def test_refusals_of_the_whole_call_reach_iti43_with_their_reason(platform: Platform, fed: Fed) -> None:
+    documents = fed.documents
+    for who, rule in ((Who(STRANGER), "rule 2"), (Who(BLOCKED), "rule 3"), (STRUCTURE_SEAL, "rule 12")):
+        served, errs = retrieve(platform, who, [documents["plain"]])
+        assert served == set() and rule in errs[0], errs
+
+
+def test_the_patients_choices_change_what_is_seen(platform: Platform, fed: Fed) -> None:
+    documents = fed.documents
+    platform.records.put(replace(RECORD, opposes_bris_de_glace=True))
+    try:
+        seen, errs = find(platform, EMERGENCY)
+        assert seen == set() and "rule 14" in errs[0]
+        platform.records.put(replace(RECORD, blocked=frozenset({DOCTOR})))
+        assert "rule 3" in retrieve(platform, DOCTOR_CARD, [documents["plain"]])[1][0]
+    finally:
+        platform.records.put(RECORD)
+    assert retrieve(platform, DOCTOR_CARD, [documents["plain"]]) == ({documents["plain"]}, [])
+
+
+def test_a_patient_without_dmp_is_refused(platform: Platform) -> None:
+    platform.records.records.clear()
+    try:
+        answer, _, _ = provide(platform, AUTHOR_CARD)
+        assert any("has no DMP" in e for e in errors(answer)), errors(answer)
+    finally:
+        platform.records.put(RECORD)
+
+
+
+def trace(p: Platform, kind: str = "accesses") -> list[dict[str, object]]:
+    r = httpx.get(f"{p.sink.url}/patients/{urllib.parse.quote(DMP_PATIENT, safe='')}/{kind}", params={"limit": "1000"})
+    r.raise_for_status()
+    return list(r.json()[kind])
+
+
+def wait_for(p: Platform, kind: str, predicate, timeout: float = 30) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    deadline, found = time.time() + timeout, []
+    while time.time() < deadline:
+        found = trace(p, kind)
+        if predicate(found):
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"the sink did not list them in time; it has {found}")
+
+
+def test_the_patients_trace_lists_every_access_with_its_mode_and_decision(platform: Platform, fed: Fed) -> None:
+    retrieve(platform, DOCTOR_CARD, [fed.documents["plain"], fed.documents["masked"]])
+    find(platform, EMERGENCY)
+    find(platform, Who(STRANGER))
+
+    def by(name_id: str, events: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [e for e in events if f"<{name_id}@" in str(e["user"]["id"])]  # type: ignore[index]
+
+    events = wait_for(platform, "accesses", lambda ev: by(STRANGER, ev) and by(EMERGENCY.name_id, ev) and any(
+        e["transaction"] == "ITI-43" for e in by(DOCTOR, ev)))
+    doctor_43 = [e for e in by(DOCTOR, events) if e["transaction"] == "ITI-43"]
+    assert {e["outcome"] for e in doctor_43} == {0, 8}  # the masked document was not retrieved
+    assert all(e["access_mode"] == "normal" for e in doctor_43)
+    assert any("DMP access (TD3.2): 1 document(s) refused" in str(e["decision"]) for e in doctor_43)
+    # the registry's side of the ITI-43 (the forwarded TD3.2 check) names the doctor, not the repository
+    assert any(e["transaction"] == "ITI-18" and "médecin 810000000001 (DIRECTE, normal)" in str(e["decision"])
+               for e in by(DOCTOR, events))
+    # the emergency caller and the unauthorised one are the same professional (STRANGER) in two modes
+    searches = [e for e in by(STRANGER, events) if e["transaction"] == "ITI-18"]
+    emergency = [e for e in searches if e["access_mode"] == "bris_de_glace"]
+    assert emergency and all("DIRECTE, bris_de_glace" in str(e["decision"]) for e in emergency), emergency
+    refused = [e for e in searches if e["access_mode"] == "normal"]
+    assert refused and all(e["outcome"] == 8 and "rule 2" in str(e["decision"]) for e in refused), refused
+    notes = wait_for(platform, "notifications", lambda ns: {"emergency_access", "first_access"} <= {n["kind"] for n in ns})
+    assert any(n["kind"] == "emergency_access" and f"<{EMERGENCY.name_id}@" in str(n["user"]["id"]) for n in notes)  # type: ignore[index]
+    firsts = [n for n in notes if n["kind"] == "first_access"]
+    assert any(f"<{DOCTOR}@" in str(n["user"]["id"]) for n in firsts)  # type: ignore[index]
+    # the refused stranger's first *access* was its bris de glace one
+    [stranger_first] = [n for n in firsts if f"<{STRANGER}@" in str(n["user"]["id"])]  # type: ignore[index]
+    assert stranger_first["access_mode"] == "bris_de_glace"
+
+
+def test_the_announcement_timer_with_a_short_delay(platform: Platform, tmp_path: Path) -> None:
+    """A registry process (`python -m registry`, its records through `access_records`) with a 2 s announcement
+    and a 1 s notice: the patient sees the hidden document once announced, and is notified twice."""
+    records = tmp_path / "records.json"
+    records.write_text(json.dumps([{"patient_id": DMP_PATIENT, "authorised": [AUTHOR]}]))
+    day = 86400.0
+    registry = start_registry(platform.data, f"sqlite:///{tmp_path / 'registry.db'}", profile="dmp", env={
+        "XDS_SECURITY": "required", "XDS_TRUST_DIR": str(platform.files / "trust"), **audit_sender_env(platform.sink),
+        "XDS_REGISTRY_ACCESS_RECORDS": "tests.dmp_records:from_file", RECORDS_FILE: str(records),
+        "XDS_REGISTRY_ACCESS_ANNOUNCEMENT_DAYS": str(2 / day), "XDS_REGISTRY_ACCESS_NOTICE_DAYS": str(1 / day),
+        "XDS_REGISTRY_ACCESS_TIMER_SECONDS": "0.2"})
+    try:
+        feed_patient(registry.feed_port, DMP_PATIENT)
+        author, patient = Who(AUTHOR, signed=True), replace(PATIENT, signed=True)
+        builder = dmp_submission(confidentiality_codes=(N, INVISIBLE_PATIENT))
+        [uid] = [de.unique_id for de in builder.submission().document_entries if de.entry_uuid == "Document01"]
+        answer, _ = soap_call(platform, registry.url, author, builder.xml(), Action.REGISTER)
+        assert errors(answer) == []
+        local = replace(platform, registry=registry.url)
+        assert find(local, patient) == (set(), [])  # hidden from the patient until announced
+        deadline = time.time() + 20
+        while find(local, patient)[0] != {uid} and time.time() < deadline:
+            time.sleep(0.2)
+        assert find(local, patient) == ({uid}, [])
+        notes = wait_for(platform, "notifications", lambda ns: {"announcement_notice", "document_visible"} <= {
+            n["kind"] for n in ns if n["document"] == uid})
+        kinds = [n["kind"] for n in notes if n["document"] == uid]
+        assert kinds == ["document_visible", "announcement_notice"]  # newest first, each once
+    finally:
+        registry.stop()
