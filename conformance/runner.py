@@ -198,6 +198,7 @@ class TestRun:
         self.runner = runner
         self.result = result
         self.patient = runner.new_patient()
+        self.patient_param = ""  # the last $patientid$ a UseReport gave this test
         self.section: SectionResult | None = None
         self.section_def: Section | None = None
 
@@ -270,7 +271,14 @@ class TestRun:
         if step is None:
             raise PrepareError(f"UseReport: no step {use.step} in {test_id}/{use.section}")
         if use.report_name not in step.reports:
+            if use.report_name == "$patientid$" and test_id == self.result.test_id:
+                # The toolkit keeps $patientid$ as a parameter of the whole test, so a later step may read it
+                # back from any step (20001 reads it from a stored query's): the one last used, else the
+                # test's own patient.
+                return self.patient_param or self.patient
             raise PrepareError(f"UseReport: {test_id}/{use.section}/{use.step} did not report {use.report_name}")
+        if use.use_as == "$patientid$":
+            self.patient_param = step.reports[use.report_name]
         return step.reports[use.report_name]
 
     # --- sections and steps -----------------------------------------------------------------------

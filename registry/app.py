@@ -23,13 +23,16 @@ from registry.config import RegistrySettings
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
+from registry.remove import remove
 from registry.sql.errors import database_violation, is_contention
 from registry.sql.queries import QuerySql
 from registry.sql.store import RegistryTx, SqlRegistry
+from registry.update import lock_keys as update_lock_keys
+from registry.update import update
 from registry.valuesets import ValueSetFolderError, load_value_sets
 from xdscore.access.record import PatientRecords
 from xdscore.clock import dtm
-from xdscore.ebrim import query_response, response, submit_objects
+from xdscore.ebrim import query_response, remove_objects, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.model import Submission
 from xdscore.profiles import Profile, dmp
@@ -108,7 +111,13 @@ class Registry:
         self.asgi = SoapService(
             path=settings.path,
             endpoint=settings.endpoint,
-            handlers={Action.REGISTER.value: self.on_register, Action.STORED_QUERY.value: self.on_query},
+            handlers={
+                Action.REGISTER.value: self.on_register,
+                Action.STORED_QUERY.value: self.on_query,
+                Action.UPDATE.value: self.on_update,
+                Action.RESTRICTED_UPDATE.value: self.on_restricted_update,
+                Action.DELETE.value: self.on_delete,
+            },
             max_bytes=settings.max_request_bytes,
             idle_timeout=settings.idle_timeout,
             security=security,
@@ -177,6 +186,76 @@ class Registry:
             log.exception("ITI-42: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
             return [database_violation(exc)]
 
+    def on_update(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-57 Update Document Set."""
+        return self._update(decoded, context, restricted=False)
+
+    def on_restricted_update(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-92 Restricted Update Document Set."""
+        return self._update(decoded, context, restricted=True)
+
+    def _update(self, decoded: DecodedRequest, context: RequestContext, restricted: bool) -> SoapReply:
+        body = decoded.request.body
+        violations = []
+        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:  # ebRS 3.0 schema first, as for ITI-42
+            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+        sub = None if violations else submit_objects.read(body)
+        if sub is not None:
+            violations = self._apply_update(sub, restricted)
+        status = response.status_for(violations)
+        ss = sub.submission_set if sub is not None else None
+        facts = self.audit.soap_facts(
+            ae.Transaction.ITI_92 if restricted else ae.Transaction.ITI_57, context, status,
+            patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
+            submission_set_unique_id=(ss.unique_id or "") if ss else "",
+        )
+        action = Action.RESTRICTED_UPDATE_RESPONSE if restricted else Action.UPDATE_RESPONSE
+        return SoapReply(response.write(violations, status), action.value, after_send=[lambda: self.audit.record(facts)])
+
+    def _apply_update(self, sub: Submission, restricted: bool) -> list[Violation]:
+        now = now_dtm()
+        name = "ITI-92" if restricted else "ITI-57"
+        try:
+            with self.store.write(update_lock_keys(sub)) as tx:
+                outcome = update(sub, tx, self.register_settings, now, new_uuid, restricted)
+                if outcome.changes is not None:
+                    tx.apply(outcome.changes, now)
+            return outcome.violations
+        except IntegrityError:
+            # The unique (lid, version) index: another request made the same new version first.
+            log.warning("%s refused by a uniqueness constraint (concurrent update)", name, exc_info=True)
+            return [Violation(ErrorCode.XDSMetadataVersionError, "another update of the same object was registered "
+                              "concurrently; query the latest version and retry")]
+        except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+            log.exception("%s: %s", name, "database busy or unavailable" if is_contention(exc) else "database refused it")
+            return [database_violation(exc)]
+
+    def on_delete(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-62 Remove Metadata (Delete Document Set)."""
+        body = decoded.request.body
+        request = remove_objects.read(body)
+        violations = list(request.violations) or schema_validation.violations(body, ErrorCode.XDSRegistryError)
+        patients: list[str] = []
+        removed: list[str] = []
+        if not violations:
+            try:
+                with self.store.write(request.ids) as tx:
+                    outcome = remove(list(request.ids), tx)
+                    if outcome.changes is not None:
+                        tx.apply(outcome.changes, now_dtm())
+                violations, patients = outcome.violations, outcome.patients
+                removed = [uuid for uuid, _ in outcome.removed]
+            except DBAPIError as exc:  # contention is Busy; a request the database cannot run is an error
+                violations = [database_violation(exc)]
+                log.exception("ITI-62: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")
+        status = response.status_for(violations)
+        facts = self.audit.soap_facts(
+            ae.Transaction.ITI_62, context, status, patient_ids=tuple(patients),
+            removed_objects=tuple(removed or request.ids),
+        )
+        return SoapReply(response.write(violations, status), Action.DELETE_RESPONSE.value,
+                         after_send=[lambda: self.audit.record(facts)])
+
     def on_query(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
         body = decoded.request.body
         if body.tag != f"{{{NS.QUERY}}}AdhocQueryRequest":
@@ -190,7 +269,8 @@ class Registry:
             else:
                 with self.store.read() as tx:
                     outcome = query.answer(body, QuerySql(tx.conn, self.settings.max_query_results),
-                                           self.settings.query_limits(), guard)
+                                           self.settings.query_limits(), guard,
+                                           self.register_settings.profile.hidden_statuses)
         except DBAPIError as exc:  # contention is Busy; a query the database cannot run is an error
             refused = [database_violation(exc)]
             log.exception("ITI-18: %s", "database busy or unavailable" if is_contention(exc) else "database refused it")

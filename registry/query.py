@@ -216,13 +216,12 @@ def get_submission_set_and_contents(q: StoredQuery, sql: QuerySql) -> Selection:
 def get_folder_and_contents(q: StoredQuery, sql: QuerySql) -> Selection:
     if q.has("$XDSFolderEntryUUID"):
         folders = sql.by_identifier("FD", "uuid", [q.one("$XDSFolderEntryUUID") or ""])
-    else:
+    else:  # by uniqueId: the latest version, or every version at $MetadataLevel 2
         folders = sql.by_identifier("FD", "unique_id", [q.one("$XDSFolderUniqueId") or ""])
     if not folders:
         return Selection()
-    fd = folders[0]
-    members = sql.associations(sources=[fd], types=[HAS_MEMBER])
-    s = Selection(folders=[fd])
+    members = sql.associations(sources=folders, types=[HAS_MEMBER])
+    s = Selection(folders=folders)
     candidates = [a[3] for a in members]
     s.documents = s.take(sql.documents(None, content_filter(q), uuids=candidates)) if candidates else []
     docs = set(s.documents)
@@ -303,6 +302,7 @@ class QueryOutcome:
         return [p for p in (self.query.one(name) for name in PATIENT_PARAMETERS) if p]
 
 
+STATUS_PARAMETERS = ("$XDSDocumentEntryStatus", "$XDSSubmissionSetStatus", "$XDSFolderStatus")
 # Applied to the selected objects before the answer is built: may drop objects or raise an XdsError
 # (the DMP access rules, registry.access.QueryGuard).
 Guard = Callable[[StoredQuery, list[StoredObject], Connection], list[StoredObject]]
@@ -310,12 +310,19 @@ Guard = Callable[[StoredQuery, list[StoredObject], Connection], list[StoredObjec
 
 @RULES.rule("Q-results", ErrorCode.XDSTooManyResults, ErrorCode.XDSResultNotSinglePatient, ref="ITI TF-2a 3.18.4.1.3", family="ITI-18 registry")
 def answer(
-    request: etree._Element, sql: QuerySql, limits: Limits = Limits(), guard: Guard | None = None  # noqa: B008
+    request: etree._Element,
+    sql: QuerySql,
+    limits: Limits = Limits(),  # noqa: B008
+    guard: Guard | None = None,
+    hidden_statuses: frozenset[str] = frozenset(),
 ) -> QueryOutcome:
+    """The AdhocQueryResponse; objects in one of `hidden_statuses` (an affinity domain's, such as the DMP's
+    Deleted) are returned only by a query that names that status."""
     decoded = decode(request, limits)
     if decoded.query is None:
         return QueryOutcome(query_response.failure(decoded.violations), None, decoded.violations)
     q = decoded.query
+    sql.metadata_level = int(q.one("$MetadataLevel") or 1)
     try:
         selection = QUERIES[q.query](q, sql)
     except XdsError as exc:
@@ -325,6 +332,10 @@ def answer(
         v = Violation(ErrorCode.XDSTooManyResults, f"the query selects more than {sql.limit} objects; narrow it", q.query.name)
         return QueryOutcome(query_response.failure([v]), q, [v])
     objects = sql.fetch(ids)
+    if hidden_statuses:
+        asked = {v for name in STATUS_PARAMETERS for v in (q.any_of(name) or [])}
+        hidden = hidden_statuses - asked
+        objects = [o for o in objects if o.status not in hidden]
     if guard is not None:
         try:
             objects = guard(q, objects, sql.conn)

@@ -90,7 +90,7 @@ def register(
         return outcome
     assert ss is not None  # one_submission_set passed
 
-    errors = list(_patient_known(ss, store))
+    errors = list(patient_known(ss, store))
     if errors:
         outcome.violations = errors
         return outcome
@@ -107,9 +107,9 @@ def register(
     warnings: list[Violation] = []
     changes = Changes()
     for obj in sub.all_objects():
-        rim, dropped = _finalize(obj, id_map, new_uuid, settings.keep_extra_metadata, now)
+        rim, dropped = finalize(obj, id_map, new_uuid, settings.keep_extra_metadata, now)
         warnings += _extra_metadata_not_saved(obj.kind, rim.id, dropped)
-        changes.new_objects.append(_retype(obj.kind, rim))
+        changes.new_objects.append(retype(obj.kind, rim))
 
     _apply_relationships(changes, store, now, new_uuid)
     _touch_existing_folders(changes, existing, now)
@@ -122,7 +122,7 @@ def register(
 
 
 @RULES.rule("REG-patient", ErrorCode.XDSUnknownPatientId, ref="ITI TF-2b 3.42.4.1.3.1", family="ITI-42 registry")
-def _patient_known(ss: SubmissionSet, store: RegistryReader) -> Iterable[Violation]:
+def patient_known(ss: SubmissionSet, store: RegistryReader) -> Iterable[Violation]:
     """REG-patient: the patientId was received from the Patient Identity Feed (TF-2b 3.42.4.1.3.1)."""
     key = PatientKey.parse(ss.patient_id or "")
     patient = store.patient(key) if key else None
@@ -282,7 +282,7 @@ def _map(value: str | None, id_map: dict[str, str]) -> str | None:
     return id_map.get(value, value) if value is not None else None
 
 
-def _finalize(
+def finalize(
     obj: RegistryEntry, id_map: dict[str, str], new_uuid: Callable[[], str], keep_extra: bool, now: str
 ) -> tuple[RimObject, list[str]]:
     """The object as stored: final ids everywhere, lid = id, version 1, Approved (TF-3 4.1.12.1, 4.2.3.2)."""
@@ -321,7 +321,7 @@ def _finalize(
     return final, dropped
 
 
-def _retype(kind: ObjectKind, rim: RimObject) -> RegistryEntry:
+def retype(kind: ObjectKind, rim: RimObject) -> RegistryEntry:
     if kind is ObjectKind.DOCUMENT_ENTRY:
         return document_entry.read(rim)
     if kind is ObjectKind.SUBMISSION_SET:

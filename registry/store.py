@@ -23,6 +23,18 @@ class StoredRef:
     patient: str | None  # str(PatientKey)
     lid: str | None = None
     unique_id: str | None = None
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class StoredAssociation:
+    """An association already registered, with its current availabilityStatus (ITI-57 may deprecate it)."""
+
+    entry_uuid: str
+    association_type: str
+    source: str
+    target: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,7 @@ class Changes:
     new_objects: list[RegistryEntry] = field(default_factory=list)
     status_updates: dict[str, str] = field(default_factory=dict)  # entryUUID -> new availabilityStatus
     folder_updates: dict[str, str] = field(default_factory=dict)  # Folder entryUUID -> lastUpdateTime
+    removed: list[str] = field(default_factory=list)  # entryUUIDs deleted (ITI-62), before the inserts
 
 
 class RegistryReader(Protocol):
@@ -57,3 +70,11 @@ class RegistryReader(Protocol):
     def folders_of_documents(self, document_uuids: Iterable[str]) -> dict[str, list[str]]: ...
 
     def relationship_sources(self, target_uuids: Iterable[str], association_types: Iterable[str]) -> dict[str, list[str]]: ...
+
+    # --- metadata lifecycle (ITI-57, ITI-92, ITI-62) ---------------------------------------------------
+
+    def latest_versions(self, lids: Iterable[str]) -> dict[str, StoredRef]: ...
+
+    def stored_entries(self, uuids: Iterable[str]) -> dict[str, RegistryEntry]: ...
+
+    def associations_touching(self, uuids: Iterable[str]) -> list[StoredAssociation]: ...

@@ -22,12 +22,14 @@ from pathlib import Path
 from lxml import etree
 
 from repository.access import ANONYMOUS, feed_precheck
-from repository.audit_facts import provide_audit_facts, retrieve_audit_facts
+from repository.audit_facts import provide_audit_facts, remove_audit_facts, retrieve_audit_facts
 from repository.blobs import BlobStore
 from repository.config import RepositorySettings
 from repository.intake import StreamingDecoder
 from repository.provide import provide_and_register, submission_facts
 from repository.registry_client import RegistryClient, RegistryUnavailable
+from repository.remove import parse_request as parse_remove_request
+from repository.remove import remove_documents
 from repository.responses import registry_response
 from repository.retrieve import DocumentRequest, parse_request, retrieve
 from repository.store import DocumentStore
@@ -63,6 +65,7 @@ class Repository:
             handlers={
                 Action.PROVIDE_AND_REGISTER.value: self.on_provide_and_register,
                 Action.RETRIEVE.value: self.on_retrieve,
+                Action.REMOVE_DOCUMENTS.value: self.on_remove_documents,
             },
             wsdl=lambda actions: _wsdl_document(endpoint, actions),
             xsd=lambda name: _schema_document(name, endpoint),
@@ -130,6 +133,17 @@ class Repository:
         return SoapReply(outcome.response, Action.RETRIEVE_RESPONSE.value, parts=outcome.parts, mtom=True,
                          after_send=self._recorder(facts))
 
+
+    def on_remove_documents(self, decoded: DecodedRequest, context: RequestContext) -> SoapReply:
+        """ITI-86 Remove Documents."""
+        try:
+            requests = parse_remove_request(decoded.request.body)
+            outcome = remove_documents(requests, self.settings.repository_unique_id, self.store, self.blobs)
+        except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-86 all the same
+            self._record(remove_audit_facts(self.audit, context, (), ResponseStatus.FAILURE))
+            raise
+        facts = remove_audit_facts(self.audit, context, outcome.documents, outcome.status)
+        return SoapReply(outcome.response, Action.REMOVE_DOCUMENTS_RESPONSE.value, after_send=self._recorder(facts))
 
     def denied(self, requests: Sequence[DocumentRequest], context: RequestContext) -> dict[str, Violation]:
         """DMP TD3.2: the requested documents the registry does not let this caller retrieve, with why."""

@@ -1,5 +1,6 @@
 """The repository's audit policy (ATNA, ITI TF-2b 3.41.5.1.2 and 3.43.6.1.2; docs/audit.md): which events a
-transaction's outcome gives. Pure: the outcome and the request context in, `AuditFacts` out.
+transaction's outcome gives (ITI-86 too: RMD, TF-2b 3.86.5.1.2). Pure: the outcome and the request
+context in, `AuditFacts` out.
 
 Every ITI-41 gives an Import event (patient, submission set uniqueId) and every ITI-43 Export events
 (documents returned, outcome 0; documents not returned, outcome 8; one pair per patient), with the human
@@ -44,7 +45,23 @@ def requested_patient(principal: object, documents: Sequence[DocumentResult]) ->
 def retrieve_audit_facts(
     trail: AuditTrail, context: RequestContext, documents: Sequence[DocumentResult], status: ResponseStatus
 ) -> list[ae.AuditFacts]:
-    """ITI-43, repository side (TF-2b 3.43.6.1.2): Export. The builder takes one patient per event, so
+    """ITI-43, repository side (TF-2b 3.43.6.1.2): Export (see `documents_audit_facts`)."""
+    return documents_audit_facts(trail, context, ae.Transaction.ITI_43, documents, status)
+
+
+def remove_audit_facts(
+    trail: AuditTrail, context: RequestContext, documents: Sequence[DocumentResult], status: ResponseStatus
+) -> list[ae.AuditFacts]:
+    """ITI-86, repository side (RMD, TF-2b 3.86.5.1.2): a Patient Record delete per patient, the documents
+    removed (0) and those not (8), as for ITI-43."""
+    return documents_audit_facts(trail, context, ae.Transaction.ITI_86, documents, status)
+
+
+def documents_audit_facts(
+    trail: AuditTrail, context: RequestContext, transaction: ae.Transaction, documents: Sequence[DocumentResult],
+    status: ResponseStatus,
+) -> list[ae.AuditFacts]:
+    """The events of a transaction on documents (ITI-43, ITI-86). The builder takes one patient per event, so
     the documents are grouped by their patient: one AuditFacts per patient, each giving a message for
     the documents returned (0) and one for those not (8). Documents unknown here go to the patient of
     `requested_patient`."""
@@ -59,7 +76,7 @@ def retrieve_audit_facts(
         groups[fallback] = []
     return [
         trail.soap_facts(
-            ae.Transaction.ITI_43, context, status,
+            transaction, context, status,
             patient_ids=(patient,) if patient else (), documents=tuple(refs),
         )
         for patient, refs in groups.items()

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Float, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Column, Connection, Float, MetaData, String, Table, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from repository.migrations import upgrade
@@ -170,6 +170,23 @@ class DocumentStore:
     async def release_async(self, unique_ids: Iterable[str]) -> set[str]:
         ids = list(unique_ids)
         return await asyncio.wrap_future(self.writer.submit(lambda tx: _release(tx, ids))) if ids else set()
+
+    # -- ITI-86 -------------------------------------------------------------------------------------
+
+    def remove_stored(self, unique_ids: Iterable[str]) -> dict[str, StoredDocument]:
+        """Delete the stored rows of these uniqueIds in one transaction; the rows removed. From then on
+        ITI-43 does not serve them; their blobs are removed after, when nothing else references them."""
+        ids = list(dict.fromkeys(unique_ids))
+        if not ids:
+            return {}
+        with self._write_lock, self.engine.begin() as conn:
+            rows = {
+                r.unique_id: _row(r)
+                for r in conn.execute(select(documents).where(documents.c.unique_id.in_(ids), documents.c.state == STORED))
+            }
+            if rows:
+                conn.execute(delete(documents).where(documents.c.unique_id.in_(list(rows)), documents.c.state == STORED))
+        return rows
 
     # -- housekeeping -------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Each transaction leaves its message in the sink with the right codes and participants, and the patient's
 access trace answers who did what: registry transactions (ITI-8, ITI-42, ITI-18), the repository's ITI-41
-(with the registry's ITI-42 behind it) and ITI-43 (documents returned and not), and, with a signed
+(with the registry's ITI-42 behind it) and ITI-43 (documents returned and not), the metadata lifecycle
+(ITI-57, ITI-92, ITI-62 on the registry, ITI-86 on the repository), and, with a signed
 assertion, the professional who did it; with the sink stopped, 100 registrations are spooled and, once the
 sink is back, all 100 arrive and none twice.
 """
@@ -212,6 +213,43 @@ def test_retrieve_of_a_known_and_an_unknown_document_is_in_the_patient_trace(sta
         assert ends[DESTINATION_ROLE].get("NetworkAccessPointID") == "127.0.0.1"  # the consumer
         assert ends[DESTINATION_ROLE].get("UserIsRequestor") == "true"  # no assertion: the system asked
     assert len(accesses(sink, pid)) == len(events)  # nothing else arrived: one message per outcome
+
+
+def test_metadata_lifecycle_is_in_the_patient_trace(stack) -> None:  # type: ignore[no-untyped-def]
+    from tests.registry.lifecycle import APPROVED, DEPRECATED, new_version, status_change, update_request
+    from tests.test_lifecycle_integration import remove_documents_request, remove_request
+
+    sink, registry, repository, _ = stack
+    pid = new_patient_id()
+    feed_patient(registry.feed_port, pid)
+    uid, _ = submit(repository, pid)
+    found = post(registry.url, encode_request(Q.GetDocuments, {"$XDSDocumentEntryUniqueId": [uid]}), Action.STORED_QUERY.value)
+    entry = found.find(f"{{{NS.RIM}}}RegistryObjectList/{{{NS.RIM}}}ExtrinsicObject")
+    slots = {sl.get("name"): sl.findtext(f"{{{NS.RIM}}}ValueList/{{{NS.RIM}}}Value") for sl in entry.iterfind(f"{{{NS.RIM}}}Slot")}
+    restricted = update_request(pid)
+    new_version(restricted, entry.get("id"), uid, hash=slots["hash"], size=slots["size"], repository_unique_id=REPOSITORY_UNIQUE_ID)
+    assert post(registry.url, restricted.xml(), Action.RESTRICTED_UPDATE.value).get("status") == ResponseStatus.SUCCESS.value
+    latest = post(registry.url, encode_request(Q.GetDocuments, {"$XDSDocumentEntryUniqueId": [uid]}), Action.STORED_QUERY.value
+                  ).find(f"{{{NS.RIM}}}RegistryObjectList/{{{NS.RIM}}}ExtrinsicObject").get("id")
+    deprecate = update_request(pid)
+    status_change(deprecate, latest, APPROVED, DEPRECATED)
+    assert post(registry.url, deprecate.xml(), Action.UPDATE.value).get("status") == ResponseStatus.SUCCESS.value
+    everything = post(registry.url, encode_request(Q.GetAll, {
+        "$patientId": pid, "$XDSDocumentEntryStatus": [APPROVED, DEPRECATED], "$XDSSubmissionSetStatus": [APPROVED],
+        "$XDSFolderStatus": [APPROVED], "$MetadataLevel": "2"}, ReturnType.OBJECT_REF), Action.STORED_QUERY.value)
+    ids = [r.get("id") for r in everything.iter(f"{{{NS.RIM}}}ObjectRef")]
+    assert post(registry.url, remove_request(ids), Action.DELETE.value).get("status") == ResponseStatus.SUCCESS.value
+    assert post(repository.url, remove_documents_request(uid), Action.REMOVE_DOCUMENTS.value).get("status") == \
+        ResponseStatus.SUCCESS.value
+    wanted = {"ITI-57", "ITI-92", "ITI-62", "ITI-86"}
+    events = wait_for(sink, pid, lambda ev: wanted <= {e["transaction"] for e in ev})
+    by_tx = {e["transaction"]: e for e in events if e["transaction"] in wanted}
+    assert {t: (e["action"], e["outcome"]) for t, e in by_tx.items()} == {
+        "ITI-57": ("U", 0), "ITI-92": ("U", 0), "ITI-62": ("D", 0), "ITI-86": ("D", 0)}
+    removed = message_of(sink, by_tx["ITI-62"])
+    assert sorted(o.get("ParticipantObjectID") for o in removed.iter("ParticipantObjectIdentification")
+                  if o.get("ParticipantObjectTypeCodeRole") == "3") == sorted(ids)
+    assert [d["document_unique_id"] for d in by_tx["ITI-86"]["documents"]] == [uid]
 
 
 @pytest.fixture(scope="module")

@@ -32,14 +32,6 @@ NOT_RAISED = {
     ErrorCode.PartialAppendContentNotProcessed: "the registry supports APND",
     ErrorCode.PartialRelationshipContentNotProcessed: "the registry supports every document relationship",
     ErrorCode.PartialTransformReplaceNotProcessed: "the registry supports XFRM_RPLC",
-    ErrorCode.XDSMetadataUpdateError: "ITI-57 (Update Document Set) is not implemented yet",
-    ErrorCode.XDSMetadataUpdateOperationError: "ITI-57 is not implemented yet",
-    ErrorCode.XDSMetadataVersionError: "ITI-57 is not implemented yet",
-    ErrorCode.XDSPatientIDReconciliationError: "ITI-57 is not implemented yet",
-    ErrorCode.UnmodifiableMetadataError: "ITI-57 / ITI-92 are not implemented yet",
-    ErrorCode.XDSMetadataIdentifierError: "ITI-57 / ITI-92 are not implemented yet",
-    ErrorCode.XDSObjectTypeError: "ITI-57 is not implemented yet",
-    ErrorCode.XDSInvalidRequestException: "ITI-62 / ITI-86 are not implemented",
 }
 
 # Actions the services answer; the responses are ours to send, not to receive.
@@ -48,10 +40,12 @@ SERVED = {
     Action.STORED_QUERY: "registry",
     Action.PROVIDE_AND_REGISTER: "repository",
     Action.RETRIEVE: "repository",
+    Action.UPDATE: "registry",
+    Action.RESTRICTED_UPDATE: "registry",
+    Action.DELETE: "registry",
+    Action.REMOVE_DOCUMENTS: "repository",
 }
-NOT_SERVED = {
-    Action.UPDATE: "ITI-57 is not implemented yet",
-}
+NOT_SERVED: dict[Action, str] = {}
 
 
 def raised(catalog: Catalog) -> set[ErrorCode]:

@@ -59,8 +59,11 @@ class Operation(str, Enum):
     REGISTER = "DocumentRegistry_RegisterDocumentSet-b"
     STORED_QUERY = "DocumentRegistry_RegistryStoredQuery"
     UPDATE = "DocumentRegistry_UpdateDocumentSet"
+    RESTRICTED_UPDATE = "DocumentRegistry_RestrictedUpdateDocumentSet"
+    DELETE = "DocumentRegistry_DeleteDocumentSet"
     PROVIDE_AND_REGISTER = "DocumentRepository_ProvideAndRegisterDocumentSet-b"
     RETRIEVE = "DocumentRepository_RetrieveDocumentSet"
+    REMOVE_DOCUMENTS = "DocumentRepository_RemoveDocuments"
 
 
 def wsa_action(envelope: etree._Element) -> str | None:

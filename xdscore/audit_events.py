@@ -47,6 +47,9 @@ class Transaction(str, Enum):
     ITI_42 = "ITI-42"
     ITI_43 = "ITI-43"
     ITI_57 = "ITI-57"
+    ITI_62 = "ITI-62"
+    ITI_86 = "ITI-86"
+    ITI_92 = "ITI-92"
     # The DMP announcement of a document hidden from the patient (CSP R1111-53), written by the registry's
     # announcement job: no IHE transaction, so the EventTypeCode is ours (DMP_ANNOUNCED below).
     DMP_ANNOUNCED = "DMP-ANNOUNCED"
@@ -70,6 +73,9 @@ _TRANSACTION_NAMES = {
     Transaction.ITI_42: "Register Document Set-b",
     Transaction.ITI_43: "Retrieve Document Set",
     Transaction.ITI_57: "Update Document Set",
+    Transaction.ITI_62: "Remove Metadata",
+    Transaction.ITI_86: "Remove Documents",
+    Transaction.ITI_92: "Restricted Update Document Set",
     Transaction.DMP_ANNOUNCED: "DMP document made visible to the patient (R1111-53)",
     Transaction.DMP_ANNOUNCEMENT_NOTICE: "DMP announcement notice to the patient (R1111-53)",
 }
@@ -126,6 +132,7 @@ ROLE_DESTINATION = Code("110152", "DCM", "Destination Role ID")
 ID_PATIENT_NUMBER = Code("2", "RFC-3881", "Patient Number")
 ID_REPORT_NUMBER = Code("9", "RFC-3881", "Report Number")
 ID_SUBMISSION_SET = Code(UUID.SS_NODE, "IHE XDS Metadata", "submission set classificationNode")
+ID_XDS_OBJECT = Code("urn:ihe:iti:2017:ObjectRef", "IHE XDS Metadata", "registry object reference")
 AUDIT_SOURCE_APPLICATION_SERVER = Code("4", "DCM", "Application Server Process or Thread")
 
 # ParticipantObjectTypeCode (1 person, 2 system object) and ...TypeCodeRole (PS3.15 A.5.1).
@@ -199,6 +206,7 @@ class AuditFacts:
     query: StoredQuery | None = None
     hl7: Hl7Event | None = None
     outcome_description: str = ""
+    removed_objects: tuple[str, ...] = ()  # ITI-62: entryUUIDs of the registry objects removed (or asked for)
 
 
 # --- building blocks -------------------------------------------------------------------------------
@@ -376,6 +384,44 @@ def build_iti57(facts: AuditFacts) -> tuple[bytes, ...]:
     return _import(facts, EventAction.UPDATE)
 
 
+def build_iti92(facts: AuditFacts) -> tuple[bytes, ...]:
+    """ITI-92 Restricted Update Document Set, Document Registry side: as ITI-57 (TF-2b 3.92.5.1)."""
+    return _import(facts, EventAction.UPDATE)
+
+
+def build_iti62(facts: AuditFacts) -> tuple[bytes, ...]:
+    """ITI-62 Remove Metadata, Document Registry side (TF-2b 3.62.5.1.2): a Patient Record delete naming the
+    patient(s) and each registry object removed, by entryUUID."""
+    message = _Message(facts, EVENT_PATIENT_RECORD, EventAction.DELETE, facts.outcome)
+    message.participants(facts.client, facts.server, client_is_source=True)
+    message.audit_source()
+    message.patients(facts.patient_ids)
+    for uuid in dict.fromkeys(facts.removed_objects):
+        message.participant_object(uuid, _SYSTEM, _ROLE_REPORT, ID_XDS_OBJECT)
+    return (message.bytes(),)
+
+
+def build_iti86(facts: AuditFacts) -> tuple[bytes, ...]:
+    """ITI-86 Remove Documents, Document Repository side (TF-2b 3.86.5.1.2): a Patient Record delete per
+    outcome (documents removed, documents not), each document named by uniqueId with its repository."""
+    removed = tuple(d for d in facts.documents if d.retrieved)
+    missing = tuple(d for d in facts.documents if not d.retrieved)
+    groups = [(docs, outcome) for docs, outcome in (
+        (removed, EventOutcome.SUCCESS), (missing, EventOutcome.SERIOUS_FAILURE)) if docs] or [((), facts.outcome)]
+    messages = []
+    for documents, outcome in groups:
+        message = _Message(facts, EVENT_PATIENT_RECORD, EventAction.DELETE, outcome)
+        message.participants(facts.client, facts.server, client_is_source=True)
+        message.audit_source()
+        message.patients(facts.patient_ids)
+        for doc in documents:
+            message.participant_object(doc.unique_id, _SYSTEM, _ROLE_REPORT, ID_REPORT_NUMBER,
+                                       details=[("Repository Unique Id", doc.repository_unique_id),
+                                                ("ihe:homeCommunityID", doc.home_community_id)])
+        messages.append(message.bytes())
+    return tuple(messages)
+
+
 def build_iti18(facts: AuditFacts) -> tuple[bytes, ...]:
     """ITI-18 Registry Stored Query, Document Registry side (TF-2a 3.18.5.1.2).
 
@@ -486,6 +532,9 @@ BUILDERS: dict[Transaction, Callable[[AuditFacts], tuple[bytes, ...]]] = {
     Transaction.ITI_42: build_iti42,
     Transaction.ITI_43: build_iti43,
     Transaction.ITI_57: build_iti57,
+    Transaction.ITI_62: build_iti62,
+    Transaction.ITI_86: build_iti86,
+    Transaction.ITI_92: build_iti92,
 }
 
 

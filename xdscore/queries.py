@@ -326,6 +326,7 @@ def _cut(text: str, size: int = 64) -> str:
 
 
 _STATUSES = frozenset(s.value for s in Status)
+_EBRIM_STATUS = "urn:oasis:names:tc:ebxml-regrep:StatusType:"
 _ASSOCIATION_TYPES = frozenset(a.value for a in AssociationType)
 
 
@@ -336,7 +337,10 @@ def _check_value(kind: Kind, value: str, limits: Limits) -> str | None:
         if not sep or not code or not scheme or "^^" in scheme:
             return f"coded value {_cut(value)!r} is not of the form code^^codingScheme"
     elif kind is Kind.STATUS:
-        if value not in _STATUSES:
+        # ebRIM's statuses, or an affinity domain's in its own namespace (the DMP's
+        # urn:asip:ci-sis:2010:StatusType:Archived); a misspelt ebRIM one is an error
+        affinity = value.startswith("urn:") and ":StatusType:" in value and not value.startswith(_EBRIM_STATUS)
+        if value not in _STATUSES and not affinity:
             return f"{_cut(value)!r} is not an availabilityStatus URN"
     elif kind is Kind.TIME:
         if not formats.is_dtm(value):

@@ -53,6 +53,12 @@ class Action(str, Enum):
     RETRIEVE_RESPONSE = "urn:ihe:iti:2007:RetrieveDocumentSetResponse"
     UPDATE = "urn:ihe:iti:2010:UpdateDocumentSet"
     UPDATE_RESPONSE = "urn:ihe:iti:2010:UpdateDocumentSetResponse"
+    RESTRICTED_UPDATE = "urn:ihe:iti:2018:RestrictedUpdateDocumentSet"
+    RESTRICTED_UPDATE_RESPONSE = "urn:ihe:iti:2018:RestrictedUpdateDocumentSetResponse"
+    DELETE = "urn:ihe:iti:2010:DeleteDocumentSet"
+    DELETE_RESPONSE = "urn:ihe:iti:2010:DeleteDocumentSetResponse"
+    REMOVE_DOCUMENTS = "urn:ihe:iti:2017:RemoveDocuments"
+    REMOVE_DOCUMENTS_RESPONSE = "urn:ihe:iti:2017:RemoveDocumentsResponse"
     SOAP_FAULT = "http://www.w3.org/2005/08/addressing/soap/fault"
 
 
@@ -68,7 +74,8 @@ class ObjectType(str, Enum):
 
 
 class Status(str, Enum):
-    """availabilityStatus values (ITI TF-3 4.2.3.2.1). XDS uses Approved and Deprecated only."""
+    """availabilityStatus values (ITI TF-3 4.2.3.2.1). XDS uses Approved and Deprecated; an affinity domain
+    may add its own, set through ITI-57 UpdateAvailabilityStatus (the profile lists them)."""
 
     APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
     DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
@@ -253,6 +260,9 @@ class ErrorCode(str, Enum):
     XDSMetadataIdentifierError = "XDSMetadataIdentifierError"
     XDSObjectTypeError = "XDSObjectTypeError"
     XDSInvalidRequestException = "XDSInvalidRequestException"
+    ReferencesExistException = "ReferencesExistException"
+    XDSUnreferencedObjectException = "XDSUnreferencedObjectException"
+    XDSRemoveDocumentsError = "XDSRemoveDocumentsError"
 
 
 class StoredQueryId(str, Enum):

@@ -19,8 +19,10 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from registry.sql import schema as t
 from registry.sql.columns import KINDS, chunks, pad_time
 from registry.sql.fragments import unpack
+from xdscore.vocabulary import Status
 
 TimeRange = tuple[str | None, str | None]  # (From inclusive, To exclusive), DTM
+DEPRECATED = Status.DEPRECATED.value
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,12 @@ def _documents_statement(present: tuple[str, ...], groups: tuple[int, ...], auth
 
 
 class QuerySql:
-    def __init__(self, conn: Connection, limit: int) -> None:
+    def __init__(self, conn: Connection, limit: int, metadata_level: int = 1) -> None:
         self.conn = conn
         self.limit = limit
+        # $MetadataLevel 1 (the default) shows the registry as it was before Metadata Update: one version
+        # of each object by uniqueId (the latest) and no Deprecated association (ITI TF-2a 3.18.4.1.2.3.5.1).
+        self.metadata_level = metadata_level
         self._loaded: dict[str, StoredObject] = {}
 
     def _run(self, stmt, params: dict[str, object] | None = None) -> Found:  # type: ignore[no-untyped-def]
@@ -230,16 +235,22 @@ class QuerySql:
         o = t.objects.c
         col = {"uuid": o.uuid, "unique_id": o.unique_id, "lid": o.lid}[column]
         out: list[tuple[int, str]] = []
+        latest: dict[str, tuple[int, str]] = {}  # lid -> (version, uuid)
         fd = t.folders.c
         for chunk in chunks(values):
             stmt = (
-                select(o.seq, *_OBJECT_COLUMNS, fd.last_update_time)
+                select(o.seq, o.lid, o.version, *_OBJECT_COLUMNS, fd.last_update_time)
                 .select_from(t.objects.outerjoin(t.folders, fd.uuid == o.uuid))
                 .where(o.kind == kind, col.in_(chunk))
             )
             for r in self.conn.execute(stmt):
                 self._loaded[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, unpack(r.fragment), r.last_update_time)
                 out.append((r.seq, r.uuid))
+                if latest.get(r.lid, (0, ""))[0] < r.version:
+                    latest[r.lid] = (r.version, r.uuid)
+        if column == "unique_id" and self.metadata_level == 1:
+            keep = {u for _, u in latest.values()}
+            out = [(seq, u) for seq, u in out if u in keep]
         return [u for _, u in sorted(out)]
 
     def associations(
@@ -268,6 +279,8 @@ class QuerySql:
                 )
                 if types is not None:
                     stmt = stmt.where(a.association_type.in_(list(types)))
+                if self.metadata_level == 1:
+                    stmt = stmt.where(o.status != DEPRECATED)
                 for r in self.conn.execute(stmt):
                     rows[r.uuid] = (r.seq, (r.uuid, r.association_type, r.source, r.target))
         if sources is not None and targets is not None and either is None:

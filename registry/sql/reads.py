@@ -57,9 +57,9 @@ class SqlReader:
         out: dict[str, StoredRef] = {}
         for chunk in chunks(uuids):
             for r in self.conn.execute(
-                select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id).where(o.uuid.in_(chunk))
+                select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id, o.version).where(o.uuid.in_(chunk))
             ):
-                out[r.uuid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.patient, r.lid, r.unique_id)
+                out[r.uuid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.patient, r.lid, r.unique_id, r.version)
         return out
 
     def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]:

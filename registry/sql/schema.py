@@ -51,7 +51,8 @@ objects = Table(
     Index("ux_objects_uuid", "uuid", unique=True),
     Index("ix_objects_patient", "patient", "kind", "status"),
     Index("ix_objects_unique_id", "unique_id", "kind"),
-    Index("ix_objects_lid", "lid"),
+    # One row per version of a logical object: of two concurrent new versions, one wins (ITI-57).
+    Index("ux_objects_lid_version", "lid", "version", unique=True),
     # A SubmissionSet uniqueId is never reused; a Folder's only by its own later versions (ITI-57).
     Index("ux_objects_ss_unique_id", "unique_id", unique=True,
           sqlite_where=text("kind = 'SS'"), postgresql_where=text("kind = 'SS'")),

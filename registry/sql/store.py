@@ -2,7 +2,8 @@
 
 The engine (pragmas, durability, pool) is every store's: `xdsservice.database`. The registry's SQL is
 split by kind of work: `reads` (what the transactions look up),
-`writes` (ITI-42 objects, ITI-8 patients), `merge` (the ITI-8 A40 rewrites), `queries` (the ITI-18 SQL).
+`writes` (ITI-42 objects, ITI-8 patients), `merge` (the ITI-8 A40 rewrites), `lifecycle` (versions and
+removals of ITI-57 / ITI-62), `queries` (the ITI-18 SQL).
 `RegistryTx` gathers them on one write transaction.
 
 A write transaction is serialized where it matters: SQLite takes the write lock at BEGIN (IMMEDIATE);
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from registry.sql import merge, writes
+from registry.sql.lifecycle import LifecycleReads, delete_objects
 from registry.sql.reads import SqlReader
 from registry.store import Changes
 from xdscore.model import PatientKey
@@ -26,8 +28,8 @@ from xdsservice.database import advisory_locks, make_engine, writing
 from xdsservice.group_commit import GroupCommitter
 
 
-class RegistryTx(SqlReader):
-    """One write transaction: the reads of `SqlReader`, and the writes."""
+class RegistryTx(SqlReader, LifecycleReads):
+    """One write transaction: the reads of `SqlReader` and of the metadata lifecycle, and the writes."""
 
     def lock(self, keys: Iterable[str]) -> None:
         """Serialize concurrent writers on these keys (PostgreSQL; SQLite is already serialized), in one
@@ -35,6 +37,8 @@ class RegistryTx(SqlReader):
         advisory_locks(self.conn, keys)
 
     def apply(self, changes: Changes, now: str) -> None:
+        if changes.removed:  # ITI-62: before the inserts, in the same transaction
+            delete_objects(self.conn, changes.removed)
         writes.apply(self.conn, changes, now)
 
     def save_patient(self, key: PatientKey, cx: str, demographics: dict[str, str], now: str) -> bool:

@@ -133,13 +133,15 @@ def facts(transaction: ae.Transaction, **changes: object) -> ae.AuditFacts:
         "audit_source": ae.AuditSource("pyxds-registry", "1.2.250.1.999"),
         "patient_ids": (PATIENT,),
     }
-    if transaction in (ae.Transaction.ITI_41, ae.Transaction.ITI_42, ae.Transaction.ITI_57):
+    if transaction in (ae.Transaction.ITI_41, ae.Transaction.ITI_42, ae.Transaction.ITI_57, ae.Transaction.ITI_92):
         base["submission_set_unique_id"] = "1.2.250.1.999.1.1.42"
     if transaction is ae.Transaction.ITI_18:
         base["query"] = ae.StoredQuery(
             "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d", b"<query:AdhocQueryRequest>...</query:AdhocQueryRequest>"
         )
-    if transaction is ae.Transaction.ITI_43:
+    if transaction is ae.Transaction.ITI_62:
+        base["removed_objects"] = ("urn:uuid:0f6d6c2e-2a1b-4c2e-9d35-6a3b2f1e0a01", "urn:uuid:0f6d6c2e-2a1b-4c2e-9d35-6a3b2f1e0a02")
+    if transaction in (ae.Transaction.ITI_43, ae.Transaction.ITI_86):
         base["documents"] = (ae.DocumentRef("1.2.250.1.999.2.1", "1.2.250.1.999.3"),)
     if transaction is ae.Transaction.ITI_8:
         base["client"] = ae.Node("HOPITAL|ADT", "192.0.2.20")

@@ -43,7 +43,7 @@ def details(obj: etree._Element) -> dict[str, str]:
     return {d.get("type"): base64.b64decode(d.get("value")).decode() for d in obj.findall("ParticipantObjectDetail")}
 
 
-ALL = [T.ITI_8, T.ITI_18, T.ITI_41, T.ITI_42, T.ITI_43, T.ITI_57]
+ALL = list(T)
 
 
 @pytest.mark.parametrize("transaction", ALL)
@@ -65,6 +65,9 @@ EVENT_CODES = [
     (T.ITI_41, "110107", "C", "Provide and Register Document Set-b"),
     (T.ITI_42, "110107", "C", "Register Document Set-b"),
     (T.ITI_57, "110107", "U", "Update Document Set"),
+    (T.ITI_92, "110107", "U", "Restricted Update Document Set"),
+    (T.ITI_62, "110110", "D", "Remove Metadata"),
+    (T.ITI_86, "110110", "D", "Remove Documents"),
     (T.ITI_18, "110112", "E", "Registry Stored Query"),
     (T.ITI_43, "110106", "R", "Retrieve Document Set"),
     (T.ITI_8, "110110", "C", "Patient Identity Feed"),
@@ -89,7 +92,7 @@ def test_event_identification(transaction, event_id, action, type_name):
     )
 
 
-@pytest.mark.parametrize("transaction", [T.ITI_41, T.ITI_42, T.ITI_57])
+@pytest.mark.parametrize("transaction", [T.ITI_41, T.ITI_42, T.ITI_57, T.ITI_92])
 def test_submission_records_patient_and_submission_set(transaction):
     root = only(ae.build(facts(transaction)))
     (patient,) = objects(root, "1")
@@ -270,6 +273,26 @@ def test_event_time_is_written_in_utc():
     paris = dt.timezone(dt.timedelta(hours=1))
     root = only(ae.build(facts(T.ITI_42, event_time=dt.datetime(2026, 1, 1, 11, 0, 0, 5000, tzinfo=paris))))
     assert root.find("EventIdentification").get("EventDateTime") == "2026-01-01T10:00:00.005Z"
+
+
+def test_remove_metadata_names_the_patient_and_every_object_removed():
+    root = only(ae.build(facts(T.ITI_62)))
+    (patient,) = objects(root, "1")
+    assert patient.get("ParticipantObjectID") == PATIENT
+    removed = objects(root, "3")
+    assert [o.get("ParticipantObjectID")[-2:] for o in removed] == ["01", "02"]
+    id_type = removed[0].find("ParticipantObjectIDTypeCode")
+    assert (id_type.get("csd-code"), id_type.get("codeSystemName")) == ("urn:ihe:iti:2017:ObjectRef", "IHE XDS Metadata")
+
+
+def test_remove_documents_reports_removed_and_missing_documents_apart():
+    docs = (ae.DocumentRef("1.2.3.1", "1.2.250.1.999.3"), ae.DocumentRef("1.2.3.2", "1.2.250.1.999.3", retrieved=False))
+    removed, missing = (parse(m) for m in ae.build(facts(T.ITI_86, documents=docs)))
+    for root, uid, outcome in ((removed, "1.2.3.1", "0"), (missing, "1.2.3.2", "8")):
+        assert root.find("EventIdentification").get("EventOutcomeIndicator") == outcome
+        (doc,) = objects(root, "3")
+        assert doc.get("ParticipantObjectID") == uid
+        assert details(doc)["Repository Unique Id"] == "1.2.250.1.999.3"
 
 
 def test_every_transaction_has_a_builder():

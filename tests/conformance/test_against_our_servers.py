@@ -8,9 +8,10 @@ Reports (JUnit XML, HTML, summary) go to `$XDS_CONFORMANCE_REPORT_DIR` (default 
 `XDS_CONFORMANCE_STRICT=0` turns failures into XFAIL, for work in progress. Skipped only when the test kit
 is absent; servers that cannot start are a failure.
 
-When the registry serves a new optional transaction (ITI-57 / ITI-92 / ITI-62, ITI-86 on the repository),
-add its collections (`reg_mu`, `reg_rmu`, `reg_rm`, `reg_rmd_rm`, `rep_rd`) to `PLAIN`: the kit already runs
-them, and reports them "not applicable" until the transaction is served.
+The metadata lifecycle (ITI-57 / ITI-92 / ITI-62 on the registry, ITI-86 on the repository) runs as the
+collections `reg_mu`, `reg_rmu`, `reg_rm` (= `reg_rmd_rm`) and `rep_rd`. `KIT_GAPS` lists the tests that
+cannot pass for a reason of the kit, not of our servers, each with that reason: they are XFAIL, and XPASS
+fails, so a fixed gap is noticed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from xuatool.pki import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTKIT = ROOT.parent / "shared" / "testkits" / "nist-xdstools"
-PLAIN = ["reg", "rep", "reg_catlifecycle", "reg_catfolder"]  # run without an assertion
+PLAIN = ["reg", "rep", "reg_catlifecycle", "reg_catfolder", "reg_mu", "reg_rmu", "reg_rm", "reg_rmd_rm", "rep_rd"]
+KIT_GAPS = {
+    # two_doc_w_fol registers the folder under the test's own patient, update_no_ap versions it under 15818's
+    # patient (NoPatientId): one patient in the toolkit's session model, two fresh ones in the kit's, so the
+    # $MetadataLevel 2 query rightly spans two patients (XDSResultNotSinglePatient, as 21003 requires).
+    "20000e": "the kit gives a test and the 15818 data loader different patients; the toolkit gives them one",
+}
 XUA = ["reg_xua", "rep_xua"]  # run with --xua-pki
 COLLECTIONS = PLAIN + XUA
 REPOSITORY_UID = "1.19.6.24.109.42.1"  # what the NIST metadata carries; our repository's default
@@ -120,6 +127,10 @@ def kit_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict
 )
 def test_nist(kit_run: dict[str, dict[str, TestResult]], mode: str, test_id: str) -> None:
     result = kit_run[mode][test_id]
+    if test_id in KIT_GAPS:
+        if result.passed:
+            pytest.fail(f"NIST {test_id} passes now: remove it from KIT_GAPS")
+        pytest.xfail(KIT_GAPS[test_id])
     if result.passed:
         return
     reason = f"NIST {test_id} ({mode} WS-Security): {result.verdict}: {result.first_failure()}"

@@ -8,12 +8,20 @@ from typing import Any
 from sqlalchemy import text
 
 from harness.builders import SubmissionBuilder
+from registry import query
 from registry.app import new_uuid
+from registry.query import QueryOutcome
 from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
+from registry.remove import RemoveOutcome, remove
 from registry.sql.fragments import unpack
+from registry.sql.queries import QuerySql
 from registry.sql.store import RegistryTx, SqlRegistry
+from registry.update import UpdateOutcome, update
+from registry.update import lock_keys as update_lock_keys
 from xdscore.model import PatientKey
 from xdscore.profiles.ihe import PROFILE
+from xdscore.queries import ReturnType, encode_request
+from xdscore.vocabulary import StoredQueryId
 
 _clock = itertools.count(1)
 
@@ -47,6 +55,29 @@ class RegistryHarness:
             return outcome
 
         return self.writer.submit(work, lock_keys(sub)).result()
+
+    def update(self, builder: SubmissionBuilder, restricted: bool = False, now: str | None = None) -> UpdateOutcome:
+        sub = builder.submission()
+        now = now or tick()
+        with self.store.write(update_lock_keys(sub)) as tx:
+            outcome = update(sub, tx, self.settings, now, new_uuid, restricted)
+            if outcome.changes is not None:
+                tx.apply(outcome.changes, now)
+        return outcome
+
+    def remove(self, ids: list[str]) -> RemoveOutcome:
+        with self.store.write(ids) as tx:
+            outcome = remove(ids, tx)
+            if outcome.changes is not None:
+                tx.apply(outcome.changes, tick())
+        return outcome
+
+    def ask(self, query_id: StoredQueryId, params: dict[str, Any], return_type: ReturnType = ReturnType.LEAF_CLASS,
+            limit: int = 1000) -> QueryOutcome:
+        """An ITI-18 stored query answered from the store (no HTTP)."""
+        with self.store.read() as tx:
+            return query.answer(encode_request(query_id, params, return_type), QuerySql(tx.conn, limit),
+                                hidden_statuses=self.settings.profile.hidden_statuses)
 
     def sql(self, query: str, **params: Any) -> list[Any]:
         with self.store.read() as tx:

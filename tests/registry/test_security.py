@@ -120,3 +120,43 @@ def test_registry_over_mutual_tls(pki, tmp_path) -> None:  # type: ignore[no-unt
         assert r.status_code == 200 and url.encode() in r.content  # the WSDL names the https endpoint
     finally:
         service.stop()
+
+
+
+def _valid(service: Service, body: etree._Element, action: Action, pki) -> etree._Element:  # type: ignore[no-untyped-def]
+    r = _post(service.url, body, action.value, make("valid", _ctx(pki)))
+    return etree.fromstring(r.content).find(f"{{{NS.SOAP12}}}Body")[0]
+
+
+def test_lifecycle_transactions_need_the_assertion_too(secured: Service, pki) -> None:  # type: ignore[no-untyped-def]
+    """ITI-57 and ITI-62 go through the same WS-Security hook as ITI-42: refused without an assertion,
+    changing nothing; accepted with a valid one."""
+    from tests.registry.lifecycle import status_change, update_request
+    from tests.test_lifecycle_integration import remove_request
+
+    approved, deprecated = Status.APPROVED.value, Status.DEPRECATED.value
+    pid = new_patient_id()
+    feed_patient(secured.feed_port, pid)
+    assert _valid(secured, single_document(pid).xml(), Action.REGISTER, pki).get("status") == ResponseStatus.SUCCESS.value
+    find = encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": pid, "$XDSDocumentEntryStatus": [approved]},
+                          ReturnType.OBJECT_REF)
+    entry = _valid(secured, find, Action.STORED_QUERY, pki).find(f".//{{{NS.RIM}}}ObjectRef").get("id")
+    deprecate = update_request(pid)
+    status_change(deprecate, entry)
+
+    def everything() -> list[str]:
+        q = encode_request(Q.GetAll, {"$patientId": pid, "$XDSDocumentEntryStatus": [approved, deprecated],
+                                      "$XDSSubmissionSetStatus": [approved], "$XDSFolderStatus": [approved]},
+                           ReturnType.OBJECT_REF)
+        return [ref.get("id") for ref in _valid(secured, q, Action.STORED_QUERY, pki).iter(f"{{{NS.RIM}}}ObjectRef")]
+
+    for body, action in ((deprecate.xml(), Action.UPDATE), (remove_request(everything()), Action.DELETE)):
+        r = _post(secured.url, body, action.value, None)
+        fault = soap.read_fault(etree.fromstring(r.content))
+        assert r.status_code == 400 and fault is not None and fault.code == "soap:Sender" and fault.subcode
+    assert _documents_of(secured, pid, pki) == 1 and len(everything()) == 3
+    assert _valid(secured, deprecate.xml(), Action.UPDATE, pki).get("status") == ResponseStatus.SUCCESS.value
+    assert _documents_of(secured, pid, pki) == 0
+    rr = _valid(secured, remove_request(everything()), Action.DELETE, pki)
+    assert rr.get("status") == ResponseStatus.SUCCESS.value, response.read_errors(rr)
+    assert everything() == []

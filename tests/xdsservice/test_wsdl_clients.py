@@ -30,12 +30,16 @@ WSDL4J = Path("/usr/share/java/wsdl4j.jar")
 EBRS = {"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0", "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0",
         "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0", "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0",
         "http://www.w3.org/XML/1998/namespace"}
-NAMESPACES = {"registry": EBRS, "repository": EBRS | {"urn:ihe:iti:xds-b:2007"}}
+NAMESPACES = {"registry": EBRS, "repository": EBRS | {"urn:ihe:iti:xds-b:2007", "urn:ihe:iti:rmd:2017"}}
 SERVED = {
     "registry": {"DocumentRegistry_RegisterDocumentSet-b urn:ihe:iti:2007:RegisterDocumentSet-b",
-                 "DocumentRegistry_RegistryStoredQuery urn:ihe:iti:2007:RegistryStoredQuery"},
+                 "DocumentRegistry_RegistryStoredQuery urn:ihe:iti:2007:RegistryStoredQuery",
+                 "DocumentRegistry_UpdateDocumentSet urn:ihe:iti:2010:UpdateDocumentSet",
+                 "DocumentRegistry_RestrictedUpdateDocumentSet urn:ihe:iti:2018:RestrictedUpdateDocumentSet",
+                 "DocumentRegistry_DeleteDocumentSet urn:ihe:iti:2010:DeleteDocumentSet"},
     "repository": {"DocumentRepository_ProvideAndRegisterDocumentSet-b urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b",
-                   "DocumentRepository_RetrieveDocumentSet urn:ihe:iti:2007:RetrieveDocumentSet"},
+                   "DocumentRepository_RetrieveDocumentSet urn:ihe:iti:2007:RetrieveDocumentSet",
+                   "DocumentRepository_RemoveDocuments urn:ihe:iti:2017:RemoveDocuments"},
 }
 
 needs_java = pytest.mark.skipif(

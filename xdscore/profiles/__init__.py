@@ -30,6 +30,10 @@ class Profile:
     object_rules: tuple[ObjectRule, ...] = ()  # per object, after the IHE object rules
     submission_rules: tuple[SubmissionRule, ...] = ()  # after the IHE cross-object rules
     statuses: frozenset[str] = IHE_STATUSES  # availabilityStatus values the registry may hold and query
+    # Statuses a stored query returns only when it asks for them by name (CI-SIS: archived and deleted
+    # documents are hidden from an ordinary consultation); ITI-57 UpdateAvailabilityStatus may set any of
+    # `statuses` (ITI TF-2b 3.57.4.1.3.3.2).
+    hidden_statuses: frozenset[str] = frozenset()
 
     def extended(
         self,
@@ -39,8 +43,10 @@ class Profile:
         object_rules: tuple[ObjectRule, ...] = (),
         submission_rules: tuple[SubmissionRule, ...] = (),
         statuses: frozenset[str] = frozenset(),
+        hidden_statuses: frozenset[str] = frozenset(),
     ) -> Profile:
-        """A profile with more rows (a row with the same rule_id replaces the base one), value sets and rules."""
+        """A profile with more rows (a row with the same rule_id replaces the base one), value sets, rules
+        and statuses."""
         replaced = {r.rule_id for r in rows}
         base = tuple(r for r in self.rows if r.rule_id not in replaced)
         return Profile(
@@ -50,4 +56,5 @@ class Profile:
             self.object_rules + object_rules,
             self.submission_rules + submission_rules,
             self.statuses | statuses,
+            self.hidden_statuses | hidden_statuses,
         )

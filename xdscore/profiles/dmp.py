@@ -293,4 +293,6 @@ def build_profile(value_sets: Iterable[SvsValueSet], ins_authorities: Iterable[s
         object_rules=(patient_id_rule(authorities), confidentiality, author_rule(authorities)),
         submission_rules=(submission_signature,),
         statuses=frozenset({DmpStatus.ARCHIVED.value, DmpStatus.DELETED.value}),
+        # archived and deleted documents come back only to a query naming their status (PDSM4DMP, KIT-CS)
+        hidden_statuses=frozenset({DmpStatus.ARCHIVED.value, DmpStatus.DELETED.value}),
     )

@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from registry.sql import schema
 from registry.sql.fragments import unpack
@@ -59,3 +60,23 @@ def test_0002_packs_stored_xml_moves_object_type_and_downgrade_restores_both(url
     engine.dispose()
     assert restored == {u: xml for u, (xml, _) in stored.items()}
     assert types == {r["uuid"]: r["object_type"] for r in rows if r["kind"] == "DE"}
+
+
+def test_0004_one_row_per_lid_and_version_on_an_existing_registry(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine, "0003")
+    insert = text(
+        "INSERT INTO objects (uuid, kind, lid, version, status, fragment, registered_at)"
+        " VALUES (:uuid, 'DE', :lid, :version, 'urn:oasis:names:tc:ebxml-regrep:StatusType:Approved', :f, '2025')"
+    )
+    with engine.begin() as conn:  # a registry of first versions, as ITI-42 leaves it
+        conn.execute(insert, [{"uuid": f"urn:uuid:{n}", "lid": f"urn:uuid:{n}", "version": 1, "f": b"\x01"} for n in range(50)])
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(insert, {"uuid": "urn:uuid:v2", "lid": "urn:uuid:7", "version": 2, "f": b"\x01"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"uuid": "urn:uuid:v2-twin", "lid": "urn:uuid:7", "version": 2, "f": b"\x01"})
+    downgrade(engine, "0003")
+    with engine.begin() as conn:  # the index is gone with the downgrade
+        conn.execute(insert, {"uuid": "urn:uuid:v2-twin", "lid": "urn:uuid:7", "version": 2, "f": b"\x01"})
+    engine.dispose()
