@@ -72,7 +72,7 @@ class Repository:
             max_bytes=settings.max_envelope_bytes,
             security=security,  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
             decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold,
-                                     settings.idle_timeout),
+                                     settings.idle_timeout, security),
             on_shutdown=[self._close],
         )
 

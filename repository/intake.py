@@ -21,7 +21,7 @@ from typing import Any
 from repository.blobs import BlobStore
 from xdscore import mtom, soap, xmlsafe
 from xdsservice.idle import receive_within
-from xdsservice.soapapp import DecodedRequest, body_chunks, decode_bytes, read_body
+from xdsservice.soapapp import DecodedRequest, body_chunks, decode_bytes, read_gated_body
 
 BATCH_BYTES = 1024 * 1024
 INLINE_BYTES = 64 * 1024  # smaller batches are decoded on the loop: a thread hop would cost more
@@ -31,8 +31,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 class StreamingDecoder:
     def __init__(self, blobs: BlobStore, max_request_bytes: int, max_envelope_bytes: int, spill_threshold: int,
-                 idle_timeout: float | None = None) -> None:
+                 idle_timeout: float | None = None, security: object = None) -> None:
         self.blobs = blobs
+        self.security = security  # the endpoint's hook: when it requires an assertion, anonymous bodies stop early
         self.idle_timeout = idle_timeout  # a body pausing longer is refused (408): xdsservice.idle
         self.max_request_bytes = max_request_bytes
         self.max_envelope_bytes = max_envelope_bytes
@@ -43,7 +44,7 @@ class StreamingDecoder:
         header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"content-type"), "")
         ctype = mtom.ContentType.parse(header or soap.SOAP12_CONTENT_TYPE)
         if not ctype.is_multipart:
-            body = await read_body(receive, self.max_envelope_bytes)
+            body = await read_gated_body(receive, self.max_envelope_bytes, header, self.security)
             return decode_bytes(body, header, self.max_envelope_bytes)
 
         assembler = mtom.MtomAssembler(

@@ -99,6 +99,34 @@ async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int
     return b"".join([chunk async for chunk in body_chunks(receive, limit)])
 
 
+def anonymous_gate(security: object, content_type: str) -> HeaderGate | None:
+    """A HeaderGate when `security` (the endpoint's hook) requires an assertion and the body is a plain
+    SOAP envelope (xdscore.envelope_gate: an anonymous envelope is refused once its Header is read)."""
+    policy = getattr(security, "policy", None)
+    if not getattr(policy, "require_assertion", False):
+        return None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return HeaderGate() if media_type in ("application/soap+xml", "") else None
+
+
+async def read_gated_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int, content_type: str,
+                          security: object) -> bytes:
+    """`read_body`, but an endpoint requiring an assertion refuses an anonymous envelope as soon as its
+    Header is read: the rest of the body is neither read nor parsed (issue 18)."""
+    gate = anonymous_gate(security, content_type)
+    chunks: list[bytes] = []
+    async for chunk in body_chunks(receive, limit):
+        if gate is not None:
+            verdict = gate.feed(chunk)
+            if verdict is Verdict.ANONYMOUS:
+                raise SecurityFault(WsseFault.INVALID_SECURITY, "the message has no wsse:Security header with "
+                                    "a SAML assertion; this service requires a signed SAML assertion")
+            if verdict is not Verdict.NEED_DATA:
+                gate = None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def decode_bytes(body: bytes, content_type_header: str, max_bytes: int) -> DecodedRequest:
     """Decode a complete HTTP body: application/soap+xml or multipart/related (MTOM/XOP)."""
     ctype = mtom.ContentType.parse(content_type_header or "application/soap+xml")
@@ -185,27 +213,9 @@ class SoapService:
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
     ) -> DecodedRequest:
         content_type = _headers(scope).get("content-type", "")
-        gate = self._anonymous_gate(content_type)
-        chunks: list[bytes] = []
-        async for chunk in body_chunks(receive_within(receive, self.idle_timeout), self.max_bytes):
-            if gate is not None:
-                verdict = gate.feed(chunk)
-                if verdict is Verdict.ANONYMOUS:  # refused before the Body is read, let alone parsed
-                    raise SecurityFault(WsseFault.INVALID_SECURITY, "the message has no wsse:Security header with "
-                                        "a SAML assertion; this service requires a signed SAML assertion")
-                if verdict is not Verdict.NEED_DATA:
-                    gate = None
-            chunks.append(chunk)
-        return decode_bytes(b"".join(chunks), content_type, self.max_bytes)
-
-    def _anonymous_gate(self, content_type: str) -> HeaderGate | None:
-        """A HeaderGate when this endpoint requires an assertion and the body is a plain SOAP envelope
-        (xdscore.envelope_gate: an anonymous envelope is refused once its Header is read)."""
-        policy = getattr(self.security, "policy", None)
-        if not getattr(policy, "require_assertion", False):
-            return None
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        return HeaderGate() if media_type in ("application/soap+xml", "") else None
+        body = await read_gated_body(receive_within(receive, self.idle_timeout), self.max_bytes, content_type,
+                                     self.security)
+        return decode_bytes(body, content_type, self.max_bytes)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import ssl
+import time
 from dataclasses import replace
 
 import pytest
@@ -14,7 +15,7 @@ from audit.service import Sink
 from harness.pgserver import free_port
 from tests.audit.collector import Collector
 from tests.audit.conftest import facts
-from tests.audit.test_integration import sender_for, sink_settings
+from tests.audit.test_integration import sender_for, sink_settings, tls_client
 from xdscore import audit_events as ae
 from xdscore import syslog_ack as ack
 from xdsservice.audit_sender import AuditSender, AuditSenderSettings
@@ -99,3 +100,16 @@ def test_a_sink_without_acknowledgements_gets_nothing_unless_told_tls_plain(tmp_
     finally:
         sender.close()
         plain.stop()
+
+
+async def test_a_silent_tls_connection_is_closed_after_idle_timeout(tmp_path, pki):
+    async with Sink(sink_settings(tmp_path, pki, idle_timeout=0.5)) as sink:
+        def silent() -> tuple[float, bytes]:
+            with tls_client(pki, sink.receiver.tls_port) as s:
+                started = time.monotonic()
+                s.settimeout(10)
+                got = s.recv(10)
+                return time.monotonic() - started, got
+
+        waited, got = await asyncio.to_thread(silent)
+    assert got == b"" and 0.3 < waited < 5

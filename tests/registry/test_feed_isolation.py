@@ -41,10 +41,10 @@ def large_adt(patient: str, control: str, size: int = 80_000) -> str:
 def test_interpretation_is_linear_in_the_message_size():
     """hl7apy costs ~0.6 ms a segment: an 80 KB ADT of notes took a second. Only PID/MRG are parsed now."""
     message = large_adt(f"1^^^&{AA}&ISO", "C1", 800_000)
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the machine's load does not count (before: ~10 s for this message)
     decision = patient_feed.interpret(message)
     assert decision.reject is None and len(decision.actions) == 1
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 1.0
 
 
 def test_patient_segments_are_bounded():

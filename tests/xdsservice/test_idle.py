@@ -91,3 +91,4 @@ def test_the_repository_decoder_refuses_a_stalled_body(tmp_path: Path) -> None:
     with pytest.raises(SoapFault) as refused:
         asyncio.run(decoder(scope, receive))
     assert refused.value.http_status == 408
+
