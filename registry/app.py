@@ -200,23 +200,30 @@ class Registry:
         if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:  # ebRS 3.0 schema first, as for ITI-42
             violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
         sub = None if violations else submit_objects.read(body)
+        note, who = AccessNote(), self.acting(decoded, context)
         if sub is not None:
-            violations = self._apply_update(sub, restricted)
+            violations = self._apply_update(sub, restricted, who, note)
         status = response.status_for(violations)
         ss = sub.submission_set if sub is not None else None
         facts = self.audit.soap_facts(
             ae.Transaction.ITI_92 if restricted else ae.Transaction.ITI_57, context, status,
             patient_ids=(ss.patient_id,) if ss and ss.patient_id else (),
             submission_set_unique_id=(ss.unique_id or "") if ss else "",
+            outcome_description=note.describe() if self.access else "",
         )
+        facts = replace(facts, principal=who.principal) if who.principal else facts  # a forwarded caller
         action = Action.RESTRICTED_UPDATE_RESPONSE if restricted else Action.UPDATE_RESPONSE
         return SoapReply(response.write(violations, status), action.value, after_send=[lambda: self.audit.record(facts)])
 
-    def _apply_update(self, sub: Submission, restricted: bool) -> list[Violation]:
+    def _apply_update(self, sub: Submission, restricted: bool, who: Acting, note: AccessNote) -> list[Violation]:
         now = now_dtm()
         name = "ITI-92" if restricted else "ITI-57"
         try:
             with self.store.write(update_lock_keys(sub)) as tx:
+                # DMP TD3.3a-d (docs/dmp-access.md): decided on what is stored, under the update's lock
+                refused = self.access.check_update(who, sub, tx.conn, note) if self.access else []
+                if refused:
+                    return refused
                 outcome = update(sub, tx, self.register_settings, now, new_uuid, restricted)
                 if outcome.changes is not None:
                     tx.apply(outcome.changes, now)
@@ -235,6 +242,11 @@ class Registry:
         body = decoded.request.body
         request = remove_objects.read(body)
         violations = list(request.violations) or schema_validation.violations(body, ErrorCode.XDSRegistryError)
+        if not violations and self.access is not None and not self.acting(decoded, context).system:
+            # The DMP deletes logically (TD3.3c); removing metadata is left to a trusted system.
+            violations = [Violation(ErrorCode.XDSRegistryError, "DMP access refused: the DMP deletes a document "
+                                    "logically (TD3.3c: ITI-57 UpdateAvailabilityStatus to "
+                                    "urn:asip:ci-sis:2010:StatusType:Deleted); ITI-62 is for trusted systems only")]
         patients: list[str] = []
         removed: list[str] = []
         if not violations:

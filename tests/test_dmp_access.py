@@ -23,18 +23,28 @@ import httpx
 import pytest
 from lxml import etree
 
-from harness.builders import DMP_PATIENT, INVISIBLE_PATIENT, MASQUE_PS, dmp_submission
+from harness.builders import (
+    DMP_AUTHOR,
+    DMP_CONTENT_TYPE,
+    DMP_PATIENT,
+    INVISIBLE_PATIENT,
+    MASQUE_PS,
+    SubmissionBuilder,
+    dmp_submission,
+)
 from harness.services import Service, audit_sender_env, feed_patient, start_audit_sink, start_registry
 from registry.app import Registry
 from registry.config import RegistrySettings
 from repository.app import Repository
 from repository.config import RepositorySettings
 from tests.dmp_records import RECORDS_FILE, MemoryRecords
+from tests.registry.lifecycle import status_change
 from tests.security import fixtures
 from tests.security.server import ServerThread
 from xdsclient.xop import read_message
 from xdscore.access.record import Authorisation, PatientRecord
-from xdscore.model import Code, PatientKey
+from xdscore.ebrim import document_entry, rim
+from xdscore.model import Code, PatientKey, RimSlot
 from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import NS, UUID, Action, StoredQueryId
 from xdsservice.tls import TlsSettings, client_ssl_context, uvicorn_ssl_kwargs
@@ -61,6 +71,7 @@ RECORD = PatientRecord(DMP_PATIENT, authorised=(Authorisation(AUTHOR), Authorisa
                        blocked=frozenset({BLOCKED}))
 N = Code("N", "2.16.840.1.113883.5.25", "Normal")
 APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+ARCHIVED, DELETED = "urn:asip:ci-sis:2010:StatusType:Archived", "urn:asip:ci-sis:2010:StatusType:Deleted"
 
 
 @dataclass
@@ -375,3 +386,78 @@ def test_the_announcement_timer_with_a_short_delay(platform: Platform, tmp_path:
         assert kinds == ["document_visible", "announcement_notice"]  # newest first, each once
     finally:
         registry.stop()
+
+
+# --- DMP operations over ITI-57 (TD3.3a-d) -----------------------------------------------------------------
+
+
+def update(p: Platform, who: Who, builder: SubmissionBuilder) -> list[str]:
+    answer, _ = soap_call(p, p.registry, who, builder.xml(), Action.UPDATE)
+    return errors(answer)
+
+
+def dmp_update() -> SubmissionBuilder:
+    return SubmissionBuilder(DMP_PATIENT).with_submission_set(
+        content_type_code=DMP_CONTENT_TYPE, authors=(DMP_AUTHOR,), source_id="1.2.250.1.999.1.1.7898")
+
+
+def versioned(p: Platform, who: Who, unique_id: str, codes: tuple[Code, ...]) -> list[str]:
+    """TD3.3a / TD3.3b as a DMP client does it: the metadata as found (ITI-18), with these confidentiality
+    codes, as a new version (ITI-57, PreviousVersion)."""
+    q = encode_request(StoredQueryId.GetDocuments, {"$XDSDocumentEntryUniqueId": [unique_id]})
+    answer, _ = soap_call(p, p.registry, AUTHOR_CARD, q, Action.STORED_QUERY)
+    current = max((document_entry.read(rim.read_object(eo)) for eo in answer.iter(f"{{{NS.RIM}}}ExtrinsicObject")),
+                  key=lambda de: int(de.version or "1"))
+    new = replace(current, entry_uuid="Document01", rim=replace(current.rim, id="Document01"),
+                  confidentiality_codes=codes, availability_status=None)
+    b = dmp_update()
+    b.objects.append(replace(document_entry.write(new), lid=current.logical_id))
+    b.link(b.ss_id, "Document01", "Original", extra_slots=(RimSlot("PreviousVersion", (current.version or "1",)),))
+    return update(p, who, b)
+
+
+def set_status(p: Platform, who: Who, unique_id: str, original: str, new: str) -> list[str]:
+    """TD3.3c / TD3.3d: UpdateAvailabilityStatus of the document's newest version, found as a DMP client finds
+    it: FindDocuments on its current status (archived and deleted entries are returned only when asked)."""
+    q = encode_request(StoredQueryId.FindDocuments, {"$XDSDocumentEntryPatientId": DMP_PATIENT,
+                                                     "$XDSDocumentEntryStatus": [original]})
+    answer, _ = soap_call(p, p.registry, AUTHOR_CARD, q, Action.STORED_QUERY)
+    [uuid] = [eo.get("id", "") for eo in answer.iter(f"{{{NS.RIM}}}ExtrinsicObject")
+              if document_entry.read(rim.read_object(eo)).unique_id == unique_id]
+    b = dmp_update()
+    status_change(b, uuid, original, new)
+    return update(p, who, b)
+
+
+def find_status(p: Platform, who: Who, status: str) -> set[str]:
+    q = encode_request(StoredQueryId.FindDocuments, {"$XDSDocumentEntryPatientId": DMP_PATIENT,
+                                                     "$XDSDocumentEntryStatus": [status]})
+    answer, _ = soap_call(p, p.registry, who, q, Action.STORED_QUERY)
+    return {e.get("value", "") for e in answer.iter(f"{{{NS.RIM}}}ExternalIdentifier")
+            if e.get("identificationScheme") == UUID.DE_UNIQUE_ID}
+
+
+def test_masking_archiving_and_deleting_change_what_each_caller_sees(platform: Platform) -> None:
+    answer, uid, _ = provide(platform, AUTHOR_CARD)
+    assert errors(answer) == []
+    assert uid in find(platform, DOCTOR_CARD)[0]
+    # TD3.3a: any professional masks; then only the author, the MT and the patient see it
+    assert versioned(platform, DOCTOR_CARD, uid, (N, MASQUE_PS)) == []
+    assert uid not in find(platform, DOCTOR_CARD)[0]
+    assert retrieve(platform, DOCTOR_CARD, [uid])[0] == set()
+    assert uid in find(platform, AUTHOR_CARD)[0] and uid in find(platform, PATIENT)[0]
+    # unmasking: not by whom cannot see it (rule 20), by the author
+    assert "rule 20" in versioned(platform, DOCTOR_CARD, uid, (N,))[0]
+    assert versioned(platform, AUTHOR_CARD, uid, (N,)) == []
+    assert uid in find(platform, DOCTOR_CARD)[0] and retrieve(platform, DOCTOR_CARD, [uid]) == ({uid}, [])
+    # TD3.3d archive: its own documents (or the MT); archived documents are found by asking for them
+    assert "rule 6" in set_status(platform, DOCTOR_CARD, uid, APPROVED, ARCHIVED)[0]
+    assert set_status(platform, AUTHOR_CARD, uid, APPROVED, ARCHIVED) == []
+    assert uid not in find(platform, DOCTOR_CARD)[0]
+    assert uid in find_status(platform, DOCTOR_CARD, ARCHIVED)
+    # TD3.3c delete: only its author; deleted documents stay consultable by professionals, not by the patient
+    assert "rule 5" in set_status(platform, DOCTOR_CARD, uid, ARCHIVED, DELETED)[0]
+    assert set_status(platform, AUTHOR_CARD, uid, ARCHIVED, DELETED) == []
+    assert uid in find_status(platform, DOCTOR_CARD, DELETED)
+    assert uid not in find_status(platform, PATIENT, DELETED)
+    assert retrieve(platform, PATIENT, [uid])[0] == set()

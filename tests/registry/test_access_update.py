@@ -6,19 +6,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from lxml import etree
 
 from harness.builders import DMP_CONF_N, MASQUE_PS, dmp_submission
 from registry.access import AccessNote, Acting
 from registry.app import Registry
 from registry.sql.fragments import unpack
 from tests.dmp_records import MemoryRecords
-from tests.registry.test_access import AUTHOR, DMP_PATIENT, DOCTOR, errors, registry, submit, vihf
+from tests.registry.test_access import AUTHOR, DMP_PATIENT, DOCTOR, call, errors, registry, submit, vihf
 from xdscore import xmlsafe
 from xdscore.access.record import Authorisation, PatientRecord
 from xdscore.ebrim import document_entry, rim
 from xdscore.model import Association, RimObject, RimSlot, Submission
 from xdscore.principal import Principal
-from xdscore.vocabulary import AssociationType, DmpStatus, Status
+from xdscore.vocabulary import NS, Action, AssociationType, DmpStatus, Status
 
 __all__ = ["registry"]
 MT = "810000000002"
@@ -98,3 +99,14 @@ def test_status_changes(registry: Registry, who: Principal | None, new: str, rul
     uuid, _ = stored(registry)
     refused = check(registry, who, status_change(uuid, Status.APPROVED.value, new))
     assert (rule is None and refused == []) or (rule is not None and rule in refused[0]), refused
+
+
+def test_iti62_is_for_trusted_systems_only(registry: Registry) -> None:
+    """The DMP deletes logically (TD3.3c); a professional's ITI-62 is refused and removes nothing."""
+    uuid, _ = stored(registry)
+    body = etree.Element(f"{{{NS.LCM}}}RemoveObjectsRequest", nsmap={"lcm": NS.LCM, "rim": NS.RIM})
+    etree.SubElement(etree.SubElement(body, f"{{{NS.RIM}}}ObjectRefList"), f"{{{NS.RIM}}}ObjectRef", id=uuid)
+    [refusal] = errors(call(registry.on_delete, body, Action.DELETE.value, vihf(AUTHOR)))
+    assert "the DMP deletes a document logically" in refusal[1]
+    with registry.store.read() as tx:
+        assert list(tx.conn.exec_driver_sql("SELECT count(*) FROM objects WHERE uuid = ?", (uuid,))) == [(1,)]
