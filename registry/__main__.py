@@ -11,6 +11,10 @@ from xdsservice.serve import serve
 def main() -> None:
     settings = load_or_exit(RegistrySettings, "registry")
     feed = [f"patient feed (ITI-8, MLLP)  {settings.feed_host}:{settings.feed_port}"] if settings.feed_port else []
+    if settings.profile == "dmp":  # docs/dmp-services.md
+        root = settings.endpoint.removesuffix(settings.path)
+        feed += [f"DMP services  {root}{settings.dmp.base}/{{patients,habilitations,patientsSpecific,registry,repository}}",
+                 f"patient API  {root}/dmp/api/patients/{{CX}}"]
     serve(
         "registry",
         settings,

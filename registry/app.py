@@ -12,14 +12,21 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from dmp.app import DmpServices, PathRouter
+from dmp.choices import Choices
+from dmp.model import Who, person_from_feed
+from dmp.patients import Rules
+from dmp.sql.store import SqlRecords
 from registry import query
 from registry.access import AccessNote, Acting, RegistryAccess, acting
 from registry.announce import ANNOUNCED, Announcement, Announcer
 from registry.config import RegistrySettings
+from registry.dmp_facts import RegistryFactsSql
 from registry.mllp_server import FeedServer
 from registry.patient_feed import FeedDecision, MergePatient, SavePatient
 from registry.register import RegisterOutcome, RegisterSettings, lock_keys, register
@@ -85,18 +92,27 @@ def new_uuid() -> str:
 class Registry:
     """The running registry: its store and its SOAP endpoint (an ASGI app at `.asgi`)."""
 
-    def __init__(self, settings: RegistrySettings, records: PatientRecords | None = None) -> None:
+    def __init__(self, settings: RegistrySettings, records: PatientRecords | None = None,
+                 audit: AuditTrail | None = None) -> None:
         self.settings = settings
         # Settings that can be refused are checked before anything is opened or created.
         security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
-        # The DMP's access rules (docs/dmp-access.md): on every read and write of the dmp profile.
-        self.access = RegistryAccess(records or load_records(settings.access), settings.access.policy()) \
-            if settings.profile == "dmp" else None
+        dmp_profile = settings.profile == "dmp"
+        configured = load_records(settings.access) if dmp_profile and settings.access.records and not records else None
         self.store = SqlRegistry(settings.database_url)
         self.store.migrate()
         self.writer = self.store.group_committer()  # ITI-42 writes share durable commits (xdsservice.group_commit)
-        self.audit = AuditTrail(settings.audit_sender)
+        # The DMP records (docs/dmp-services.md) live in the registry's database; they are the access rules'
+        # patient records unless the constructor or `access_records` names others.
+        self.records: SqlRecords | None = None
+        if dmp_profile:
+            self.records = SqlRecords(self.store.engine, settings.dmp.authorization_days)
+            self.records.migrate()
+        # The DMP's access rules (docs/dmp-access.md): on every read and write of the dmp profile.
+        self.access = RegistryAccess(records or configured or self.records,
+                                     settings.access.policy()) if dmp_profile else None
+        self.audit = audit or AuditTrail(settings.audit_sender)
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,
             max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
@@ -108,7 +124,7 @@ class Registry:
         startup = [self.start_feed] if settings.feed_port else []
         if self.announcer is not None:
             startup.append(self.announcer.start)
-        self.asgi = SoapService(
+        soap = SoapService(
             path=settings.path,
             endpoint=settings.endpoint,
             handlers={
@@ -126,6 +142,17 @@ class Registry:
             on_startup=startup,
             on_shutdown=[self.stop],
         )
+        self.asgi: Any = soap
+        self.dmp: DmpServices | None = None
+        if self.records is not None:
+            authorities = settings.ins_authorities.split(",") if settings.ins_authorities.strip() else dmp.INS_AUTHORITIES
+            rules = Rules(frozenset(a.strip() for a in authorities), settings.dmp.allow_creation,
+                          settings.dmp.authorization_days)
+            public = settings.endpoint[: len(settings.endpoint) - len(settings.path)] if settings.endpoint.endswith(
+                settings.path) else settings.endpoint
+            self.dmp = DmpServices(settings.dmp, self.records, RegistryFactsSql(self.store), rules, self.audit,
+                                   security, public, idle_timeout=settings.idle_timeout)
+            self.asgi = PathRouter(soap, *self.dmp.routes(soap, settings.path))
 
     async def start_feed(self) -> None:
         await self.feed.start()
@@ -135,6 +162,8 @@ class Registry:
             await self.announcer.stop()
         if self.settings.feed_port:
             await self.feed.stop()
+        if self.dmp is not None:
+            await self.dmp.close()
         await asyncio.to_thread(self.writer.close)
         self.audit.close()
 
@@ -333,3 +362,14 @@ class Registry:
             self.audit.record(ae.AuditFacts(
                 transaction=ae.Transaction.ITI_8, patient_ids=(str(merge.surviving),),
                 hl7=ae.Hl7Event(decision.trigger, decision.control_id, str(merge.subsumed)), **base))
+        if self.records is not None and self.settings.dmp.open_on_feed:
+            self.open_records(saved)
+
+    def open_records(self, saved: list[SavePatient]) -> None:
+        """dmp `open_on_feed`: a fed patient without a DMP gets an open one (as Mon espace santé creates them)."""
+        assert self.records is not None
+        for patient in saved:
+            with self.records.write(str(patient.key)) as tx:
+                if tx.record(str(patient.key)) is None:
+                    Choices(tx, str(patient.key), Who("feed", "", "ITI-8"), now_dtm()).open(
+                        person_from_feed(patient.demographics))

@@ -1,6 +1,7 @@
 """Registry settings: `[registry]` in the config file and XDS_REGISTRY_* variables (xdsservice.config), with
 its sections: TLS (`tls_*` keys, XDS_REGISTRY_TLS_*), WS-Security (`[registry.security]`,
-XDS_REGISTRY_SECURITY_*) and the audit sender (`[audit_sender]`, XDS_AUDIT_SENDER_*).
+XDS_REGISTRY_SECURITY_*), the audit sender (`[audit_sender]`, XDS_AUDIT_SENDER_*) and, with the dmp profile,
+the DMP's services (`[registry.dmp]`, XDS_DMP_*: dmp.config).
 
 Global variables the README documents: XDS_DATA_DIR (data folder, default ./data), XDS_PROFILE
 (affinity-domain profile: ihe | nist | dmp; XDS_REGISTRY_PROFILE wins over it), XDS_SECURITY and XDS_TRUST_DIR
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dmp.config import DmpSettings
 from xdscore.queries import Limits
 from xdsservice.access import AccessSettings
 from xdsservice.audit_sender import AuditSenderSettings
@@ -56,6 +58,7 @@ class RegistrySettings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     audit_sender: AuditSenderSettings = field(default_factory=AuditSenderSettings)
+    dmp: DmpSettings = field(default_factory=DmpSettings)  # [registry.dmp], XDS_DMP_*: the dmp profile's services
     access: AccessSettings = field(default_factory=AccessSettings)  # dmp: access rules (xdsservice.access)
 
     @classmethod

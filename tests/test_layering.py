@@ -1,7 +1,8 @@
 """The import graph of the project: the layers as the architecture draws them, and no import cycle.
 
 - `xdscore` (the protocol core) imports nothing of ours; `xdsservice` (service plumbing) only the core; the
-  actors (registry, repository, audit sink) the core and the plumbing, never each other; clients and tools
+  actors (registry, repository, audit sink) the core and the plumbing, never each other (the one exception:
+  the registry mounts the DMP actor's services, `dmp`, which knows nothing of the registry); clients and tools
   neither the servers nor the tests; `bench` reaches services through `harness`, never `tests`.
 - No cycle between modules (imports at module level; an import inside a function is deliberately lazy and
   is only held to the package rules).
@@ -22,14 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWED: dict[str, set[str]] = {
     "xdscore": set(),
     "xdsservice": {"xdscore"},
-    "registry": {"xdscore", "xdsservice"},
+    "registry": {"xdscore", "xdsservice", "dmp"},  # the registry serves the DMP actor's services (dmp/app.py)
+    "dmp": {"xdscore", "xdsservice"},  # the DMP actor: reaches the registry only through dmp.ports
     "repository": {"xdscore", "xdsservice"},
     "audit": {"xdscore", "xdsservice"},
     "xuatool": {"xdscore"},
     "xdsclient": {"xdscore", "xuatool"},
     "conformance": {"xdscore", "xuatool"},
     "harness": {"xdscore", "xuatool"},
-    "bench": {"xdscore", "xdsservice", "xuatool", "xdsclient", "harness", "registry", "repository", "audit"},
+    "bench": {"xdscore", "xdsservice", "xuatool", "xdsclient", "harness", "registry", "repository", "audit", "dmp"},
 }
 OURS = {*ALLOWED, "tests"}
 

@@ -1,6 +1,6 @@
 """ATNA audit messages of the XDS.b transactions (ITI TF-2a 3.20 Record Audit Event; DICOM PS3.15 A.5).
 
-One builder per transaction (ITI-41, ITI-42, ITI-57, ITI-18, ITI-43, ITI-8), each a pure function of an
+One builder per transaction (ITI-41, ITI-42, ITI-57, ITI-18, ITI-43, ITI-8, and the DMP's own services), each a pure function of an
 `AuditFacts` returning the DICOM AuditMessage documents (XML bytes) to send; `build` dispatches on
 `AuditFacts.transaction`. The codes follow each transaction's "Audit Record Considerations" section
 (ITI TF-2a 3.8.5.1, 3.18.5.1; TF-2b 3.41.5.1, 3.42.5.1, 3.43.6.1, 3.57.5.1) as IPF's server-side audit
@@ -47,6 +47,7 @@ class Transaction(str, Enum):
     ITI_42 = "ITI-42"
     ITI_43 = "ITI-43"
     ITI_57 = "ITI-57"
+    DMP = "DMP"  # the DMP's own web services and the patient's choices (facts.dmp says which)
     ITI_62 = "ITI-62"
     ITI_86 = "ITI-86"
     ITI_92 = "ITI-92"
@@ -73,6 +74,7 @@ _TRANSACTION_NAMES = {
     Transaction.ITI_42: "Register Document Set-b",
     Transaction.ITI_43: "Retrieve Document Set",
     Transaction.ITI_57: "Update Document Set",
+    Transaction.DMP: "DMP web service",
     Transaction.ITI_62: "Remove Metadata",
     Transaction.ITI_86: "Remove Documents",
     Transaction.ITI_92: "Restricted Update Document Set",
@@ -190,6 +192,17 @@ class Hl7Event:
 
 
 @dataclass(frozen=True)
+class DmpEvent:
+    """A call of the DMP's services (TD0.2 … TD1.6) or a change of the patient's choices: its
+    EventTypeCode (code system "DMPi"), whether it read or changed the record, and what changed."""
+
+    code: str  # TD0.2, TD0.3, …; "CHOIX_PATIENT" for the patient's choices
+    name: str
+    action: EventAction
+    changes: tuple[str, ...] = ()  # dmp.model.Change values, one ParticipantObjectDetail each
+
+
+@dataclass(frozen=True)
 class AuditFacts:
     """What one transaction tells the audit trail; the builders decide where each fact goes."""
 
@@ -206,6 +219,7 @@ class AuditFacts:
     query: StoredQuery | None = None
     hl7: Hl7Event | None = None
     outcome_description: str = ""
+    dmp: DmpEvent | None = None
     removed_objects: tuple[str, ...] = ()  # ITI-62: entryUUIDs of the registry objects removed (or asked for)
 
 
@@ -268,7 +282,8 @@ class _Message:
             EventOutcomeIndicator=outcome.value,
         )
         _coded(ident, "EventID", event_id)
-        _coded(ident, "EventTypeCode", facts.transaction.code)
+        event_type = Code(facts.dmp.code, "DMPi", facts.dmp.name) if facts.dmp else facts.transaction.code
+        _coded(ident, "EventTypeCode", event_type)
         if facts.outcome_description:
             etree.SubElement(ident, "EventOutcomeDescription").text = facts.outcome_description
         for purpose in _purposes(facts.principal):
@@ -509,6 +524,19 @@ def build_iti8(facts: AuditFacts) -> tuple[bytes, ...]:
     return tuple(messages)
 
 
+def build_dmp(facts: AuditFacts) -> tuple[bytes, ...]:
+    """A DMP service call or a patient's choice (DMPi TD transactions: no IHE audit section; the DMP keeps
+    every action in the patient's trace, R1111-43): a Patient Record event (DICOM 110110) on the patient,
+    with the VIHF's human requestor and access mode as for every transaction, one detail per change."""
+    if facts.dmp is None:
+        raise ValueError("a DMP audit needs the DMP event")
+    message = _Message(facts, EVENT_PATIENT_RECORD, facts.dmp.action, facts.outcome)
+    message.participants(facts.client, facts.server, client_is_source=True)
+    message.audit_source()
+    message.patients(facts.patient_ids, details=[("DMP change", change) for change in facts.dmp.changes])
+    return (message.bytes(),)
+
+
 def build_dmp_announcement(facts: AuditFacts) -> tuple[bytes, ...]:
     """The registry's announcement job (DMP, CSP R1111-53): a Patient Record update naming the patient and
     the document now visible to it (or the notice at two weeks). The registry is the source and the
@@ -532,6 +560,7 @@ BUILDERS: dict[Transaction, Callable[[AuditFacts], tuple[bytes, ...]]] = {
     Transaction.ITI_42: build_iti42,
     Transaction.ITI_43: build_iti43,
     Transaction.ITI_57: build_iti57,
+    Transaction.DMP: build_dmp,
     Transaction.ITI_62: build_iti62,
     Transaction.ITI_86: build_iti86,
     Transaction.ITI_92: build_iti92,

@@ -1,11 +1,11 @@
 """The authenticated caller of a transaction, as read from a verified SAML assertion (ITI-40 XUA; VIHF).
 
 Built only by `xdscore.wssec` from the element whose signature was verified (never from a search in the
-message). Today it names the caller in the audit trail: the audit builders make the human-requestor
+message). It names the caller in the audit trail: the audit builders make the human-requestor
 ActiveParticipant from it (ITI TF-2b 3.40.4.2: UserID `SPProvidedID<NameID@Issuer>`, RoleIDCode from the
 role attribute, PurposeOfUse), and the repository takes the patient of an ITI-43 from its resource-id.
-No transaction decides access on it yet: the DMP access rules (role, structure, access mode, patient) are
-to read it in `xdscore.access`, which holds only the patient record model so far.
+Under XDS_PROFILE=dmp the DMP access rules decide on it (`xdscore.access.caller_of` places it in the rights
+matrix: authentication mode, profession, structure, access mode; docs/dmp-access.md).
 
 The French VIHF (CI-SIS, "Vecteur d'Identification et d'Habilitation Formelles") is a XUA assertion with
 extra attributes: `docs/security.md` maps each attribute to a field below.

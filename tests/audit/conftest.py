@@ -143,6 +143,8 @@ def facts(transaction: ae.Transaction, **changes: object) -> ae.AuditFacts:
         base["removed_objects"] = ("urn:uuid:0f6d6c2e-2a1b-4c2e-9d35-6a3b2f1e0a01", "urn:uuid:0f6d6c2e-2a1b-4c2e-9d35-6a3b2f1e0a02")
     if transaction in (ae.Transaction.ITI_43, ae.Transaction.ITI_86):
         base["documents"] = (ae.DocumentRef("1.2.250.1.999.2.1", "1.2.250.1.999.3"),)
+    if transaction is ae.Transaction.DMP:  # a DMP service call (dmp/app.py): TD0.3 authorising its caller
+        base["dmp"] = ae.DmpEvent("TD0.3", "Mise à jour de l'autorisation", ae.EventAction.UPDATE, ("authorised",))
     if transaction is ae.Transaction.ITI_8:
         base["client"] = ae.Node("HOPITAL|ADT", "192.0.2.20")
         base["server"] = ae.Node("DMP|XDSREG", "xds.example.org", "4242")

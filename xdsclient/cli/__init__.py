@@ -4,6 +4,7 @@
     xds submit FILE_OR_FOLDER [--feed] [--key KEY --cert CERT] [--strict]          ITI-41 (MTOM)
     xds query PATIENT_CX [--status ...] [--class CODE^^SCHEME] [--type ...]        ITI-18 FindDocuments
     xds retrieve UNIQUE_ID [-o FILE] [--repository-id OID]                         ITI-43
+    xds patient ACTION PATIENT_CX …    the patient's choices on their DMP (xdsclient.cli.patient)
 
 Endpoints default to `make run`'s (`xdsclient.cli.endpoints`). An error is one line on stderr and a
 non-zero exit (1: a service refused or failed, 2: bad usage), never a traceback.
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from xdsclient.cli import feed as feed_cmd
+from xdsclient.cli import patient as patient_cmd
 from xdsclient.cli import query as query_cmd
 from xdsclient.cli import submit as submit_cmd
 from xdsclient.cli.endpoints import endpoints
@@ -34,7 +36,8 @@ class CliError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xds", description="XDS.b client: feed patients, submit CDA documents, query, retrieve.")
+    p = argparse.ArgumentParser(prog="xds", description="XDS.b client: feed patients, submit CDA documents, query, "
+                                "retrieve, and the patient's choices on their DMP.")
     common = argparse.ArgumentParser(add_help=False)  # the endpoints, accepted after any sub-command
     common.add_argument("--registry", help="registry URL (ITI-18; default $XDS_CLIENT_REGISTRY_URL or make run's)")
     common.add_argument("--repository",
@@ -80,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("unique_id", metavar="UNIQUE_ID")
     r.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     r.add_argument("--repository-id", help="repositoryUniqueId (default: asked from the registry, GetDocuments)")
+
+    patient_cmd.add_parser(sub, common)
     return p
 
 
@@ -162,7 +167,7 @@ def _retrieve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"feed": _feed, "submit": _submit, "query": _query, "retrieve": _retrieve}
+COMMANDS = {"feed": _feed, "submit": _submit, "query": _query, "retrieve": _retrieve, "patient": patient_cmd.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except httpx.TransportError as exc:
         url = str(exc.request.url) if exc.request is not None else "the service"
         message = f"cannot reach {url}: {exc or type(exc).__name__}"
-    except (CliError, feed_cmd.FeedError, query_cmd.ServiceError, NotACda, SigningError, ValueError) as exc:
+    except (CliError, feed_cmd.FeedError, query_cmd.ServiceError, patient_cmd.PatientApiError, NotACda, SigningError,
+            ValueError) as exc:
         message = str(exc)
     except SoapFault as exc:
         message = exc.reason
