@@ -39,7 +39,7 @@ from registry.update import update
 from registry.valuesets import ValueSetFolderError, load_value_sets
 from xdscore.access.record import PatientRecords
 from xdscore.clock import dtm
-from xdscore.ebrim import query_response, remove_objects, response, submit_objects
+from xdscore.ebrim import limits, query_response, remove_objects, response, submit_objects
 from xdscore.errors import FaultCode, SoapFault, Violation
 from xdscore.model import Submission
 from xdscore.profiles import Profile, dmp
@@ -98,6 +98,7 @@ class Registry:
         # Settings that can be refused are checked before anything is opened or created.
         security = build_security_hook(settings.security)  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
         self.register_settings = RegisterSettings(load_profile(settings), settings.keep_extra_metadata)
+        self.submission_limits = settings.submission_limits()
         dmp_profile = settings.profile == "dmp"
         configured = load_records(settings.access) if dmp_profile and settings.access.records and not records else None
         self.store = SqlRegistry(settings.database_url)
@@ -116,7 +117,7 @@ class Registry:
         self.feed = FeedServer(
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,
             max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
-            workers=settings.feed_workers,
+            workers=settings.feed_workers, max_segments=settings.feed_max_segments,
         )
         # The announcement timer of documents hidden from the patient (DMP, CSP R1111-53; registry.announce).
         self.announcer = Announcer(self.store, settings.access.policy(), settings.access.timer_seconds,
@@ -135,6 +136,7 @@ class Registry:
                 Action.DELETE.value: self.on_delete,
             },
             max_bytes=settings.max_request_bytes,
+            xml_limits=settings.xml_limits(),
             idle_timeout=settings.idle_timeout,
             security=security,
             wsdl=lambda actions: wsdl_document("registry", settings.endpoint, actions),
@@ -171,10 +173,12 @@ class Registry:
         """ITI-42: read the request here; it is checked and written in the writer's next group commit."""
         body = decoded.request.body
         note, who = AccessNote(), self.acting(decoded, context)
-        # ebRS 3.0 schema first (element order, object kinds): nothing reads a malformed submission.
+        # Its size first (objects, Slots, values: xdscore.ebrim.limits), then the ebRS 3.0 schema (element
+        # order, object kinds): nothing reads an oversized or malformed submission.
         violations = []
         if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:
-            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+            violations = limits.violations(body, self.submission_limits) or schema_validation.violations(
+                body, ErrorCode.XDSRegistryMetadataError)
         sub = None if violations else submit_objects.read(body)
         if sub is not None and self.access is not None:  # reads the patient's record: off the loop
             violations = await asyncio.to_thread(self.access.check_submission, who, sub, note)
@@ -226,8 +230,9 @@ class Registry:
     def _update(self, decoded: DecodedRequest, context: RequestContext, restricted: bool) -> SoapReply:
         body = decoded.request.body
         violations = []
-        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:  # ebRS 3.0 schema first, as for ITI-42
-            violations = schema_validation.violations(body, ErrorCode.XDSRegistryMetadataError)
+        if body.tag == submit_objects.SUBMIT_OBJECTS_REQUEST:  # its size and the ebRS 3.0 schema first, as for ITI-42
+            violations = limits.violations(body, self.submission_limits) or schema_validation.violations(
+                body, ErrorCode.XDSRegistryMetadataError)
         sub = None if violations else submit_objects.read(body)
         note, who = AccessNote(), self.acting(decoded, context)
         if sub is not None:

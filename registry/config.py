@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dmp.config import DmpSettings
+from xdscore.ebrim.limits import SubmissionLimits
 from xdscore.queries import Limits
+from xdscore.xmlsafe import XmlLimits
 from xdsservice.access import AccessSettings
 from xdsservice.audit_sender import AuditSenderSettings
-from xdsservice.config import Layout, Sources, Vars, load_settings
+from xdsservice.config import Layout, Sources, Vars, load_settings, setting
 from xdsservice.security import SecuritySettings
 from xdsservice.tls import TlsSettings
 
@@ -45,8 +47,19 @@ class RegistrySettings:
     feed_max_message_bytes: int = 1024 * 1024  # a larger MLLP frame is skipped and answered AR
     feed_idle_timeout: float = 300.0  # seconds an MLLP connection may stay silent before it is closed
     feed_workers: int = 1  # threads interpreting and storing ITI-8 messages (never the SOAP handlers' threads)
+    feed_max_segments: int = setting(50_000, minimum=1)  # segments of one ITI-8 message; beyond, it is answered AR
     idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
-    max_request_bytes: int = 64 * 1024 * 1024
+    # ITI-42 and ITI-18 carry metadata only (a 2,000-object submission is ~10 MB): beyond, HTTP 413.
+    max_request_bytes: int = 16 * 1024 * 1024
+    # The shape of a received envelope (xdscore.xmlsafe.XmlLimits; 0 = no limit): beyond, a soap:Sender fault.
+    xml_max_depth: int = setting(64, minimum=0)
+    xml_max_elements: int = setting(250_000, minimum=0)
+    xml_max_attribute_chars: int = setting(64 * 1024, minimum=0)
+    xml_max_text_chars: int = setting(1024 * 1024, minimum=0)
+    # One submission (xdscore.ebrim.limits): beyond, XDSRegistryMetadataError naming the setting.
+    submission_max_objects: int = setting(2_000, minimum=1)
+    submission_max_slots: int = setting(40_000, minimum=1)
+    submission_max_values: int = setting(100_000, minimum=1)
     max_query_results: int = 5000  # beyond this a stored query answers XDSTooManyResults
     # What one stored query may ask (xdscore.queries.Limits): beyond, XDSRegistryError naming the limit.
     query_max_values: int = 256  # values of one parameter
@@ -74,6 +87,13 @@ class RegistrySettings:
         folder = Path(self.data_dir) if self.data_dir else sources.data_root / service
         url = self.database_url or f"sqlite:///{(folder / 'registry.db').resolve()}"
         return replace(self, data_dir=str(folder), database_url=url)
+
+    def xml_limits(self) -> XmlLimits:
+        return XmlLimits.of(self.max_request_bytes, self.xml_max_depth, self.xml_max_elements,
+                            self.xml_max_attribute_chars, self.xml_max_text_chars)
+
+    def submission_limits(self) -> SubmissionLimits:
+        return SubmissionLimits(self.submission_max_objects, self.submission_max_slots, self.submission_max_values)
 
     def query_limits(self) -> Limits:
         return Limits(self.query_max_values, self.query_max_slots, self.query_max_parameters,

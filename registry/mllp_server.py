@@ -1,8 +1,10 @@
 """The ITI-8 MLLP listener: asyncio TCP server, one task per connection (I/O only).
 
 Each framed message is interpreted and applied on the feed's own worker threads (`workers`, default one:
-hl7apy and SQL are blocking), never on the default executor where the SOAP handlers run, so feed traffic
-cannot delay a query by taking its threads; the ACK goes back on the same connection. Nothing a client
+interpreting and SQL are blocking), never on the default executor where the SOAP handlers run, so feed
+traffic cannot delay a query by taking its threads; the ACK goes back on the same connection. Interpreting
+is linear in the message (`registry.patient_feed`, at most `max_segments` segments), so no message holds
+the worker for long; a connection that stalls, or never reads its ACKs, holds only its own task. Nothing a client
 sends can stop the listener: every failure becomes an AE/AR ACK (a frame over `max_message_bytes` is
 skipped without being held in memory and answered AR, ERR 207, built from its MSH), or at worst a closed
 connection. A connection that sends nothing for `idle_timeout` seconds is closed.
@@ -36,8 +38,10 @@ class FeedServer:
         max_message_bytes: int = mllp.DEFAULT_MAX_FRAME,
         idle_timeout: float = 300.0,
         workers: int = 1,
+        max_segments: int = patient_feed.MAX_SEGMENTS,
     ) -> None:
         self.store = store
+        self.max_segments = max_segments
         self.max_message_bytes = max_message_bytes
         self.idle_timeout = idle_timeout
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="iti8-feed")
@@ -75,7 +79,7 @@ class FeedServer:
         except UnicodeDecodeError:
             text = payload.decode("latin-1")
         now = self.now()
-        decision = patient_feed.interpret(text, self.affinity_domain)
+        decision = patient_feed.interpret(text, self.affinity_domain, self.max_segments)
         ack_id = uuid.uuid4().hex[:20]
         if decision.reject is not None:
             code, reason = decision.reject

@@ -1,32 +1,31 @@
 """ITI-8 Patient Identity Feed: the Document Registry's side (ITI TF-2a 3.8; HL7 v2.3.1 and v2.5 ADT).
 
-`interpret(text)` parses one ADT message with hl7apy and decides what to do: A01/A04/A05/A08 create or
-update the patient of each PID-3 identifier of the affinity domain; A40 merges the MRG-1 (subsumed) id
-into the PID-3 (surviving) id. `apply` writes the decision in a store transaction; `ack` builds the HL7
-ACK (AA, or AE / AR with the reason). The MLLP listener (`registry.mllp_server`) does the I/O.
+`interpret(text)` splits one ADT message (`xdscore.hl7v2`) and decides what to do: A01/A04/A05/A08
+create or update the patient of each PID-3 identifier of the affinity domain; A40 merges the MRG-1
+(subsumed) id into the PID-3 (surviving) id. `apply` writes the decision in a store transaction; `ack`
+builds the HL7 ACK (AA, or AE / AR with the reason). The MLLP listener (`registry.mllp_server`) does the I/O.
 
-Only the segments read here (MSH, EVN, PID, MRG) go to hl7apy, each at most `MAX_SEGMENT` characters and
-at most `MAX_PATIENT_SEGMENTS` PID/MRG of them: the time to interpret a message is then linear in its
-size (splitting it into segments), whatever NTE, OBX or Z segments it carries, where hl7apy's cost per
-segment made an 80 KB ADT take a second of CPU (issue 18).
+Interpreting a message costs time linear in its size (issue 16: a 1 MB ADT is ACKed in milliseconds;
+hl7apy, used before, took seconds per hundred KB of identifiers). A message is bounded by the frame
+size, `max_segments` (default `MAX_SEGMENTS`), at most `MAX_PATIENT_SEGMENTS` PID/MRG segments (an A40
+may merge several patients; each is SQL work) of at most `MAX_SEGMENT` characters each.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hl7apy.core import Message
-from hl7apy.parser import parse_message
-
 from registry.sql.store import RegistryTx
+from xdscore import hl7v2
 from xdscore.model import PatientKey
 
 CREATE_OR_UPDATE = frozenset({"A01", "A04", "A05", "A08"})
 MERGE = "A40"
 SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
-READ_SEGMENTS = ("MSH", "EVN", "PID", "MRG")  # the only ones interpret() looks at
+READ_SEGMENTS = frozenset({"MSH", "EVN", "PID", "MRG"})  # the only ones interpret() looks at
+MAX_SEGMENTS = 50_000  # segments of one message (registry setting feed_max_segments)
 MAX_SEGMENT = 16 * 1024  # characters of one PID or MRG segment
-MAX_PATIENT_SEGMENTS = 200  # PID + MRG segments of one message (an A40 may merge several patients)
+MAX_PATIENT_SEGMENTS = 200  # PID + MRG segments of one message
 # HL7 v2 table 0357 (message error condition codes) used in the ERR segment of a refusal.
 SEGMENT_SEQUENCE_ERROR = "100"
 UNSUPPORTED_MESSAGE_TYPE = "200"
@@ -73,27 +72,34 @@ class FeedDecision:
     error: str = ""  # HL7 table 0357 code of the ERR segment (default: 200 for AR, 207 for AE)
 
 
-def _fields(text: str) -> list[str]:
-    return text.split("\r", 1)[0].split("|")
+def _fields(text: str) -> tuple[list[str], str]:
+    """The MSH's fields (MSH-n is at index n - 1) and its component separator, with the separators it
+    declares, else the standard ones (best effort: this also reads the head of a refused frame)."""
+    first = text.split("\r", 1)[0]
+    try:
+        separators = hl7v2.separators_of(first)
+    except hl7v2.Hl7Error:
+        separators = hl7v2.Separators()
+    return first.split(separators.field), separators.component
 
 
 def _message_type(text: str) -> str:
-    msh = _fields(text)
-    return msh[8].split("^")[0] if len(msh) > 8 else ""
+    msh, component = _fields(text)
+    return msh[8].split(component)[0] if len(msh) > 8 else ""
 
 
 def _header(text: str, decision: FeedDecision) -> None:
     """Best-effort MSH reading, so that even an unparseable message gets an ACK that refers to it."""
-    msh = _fields(text)
+    msh, component = _fields(text)
     if len(msh) > 9:
         decision.control_id = msh[9]
     if len(msh) > 11 and msh[11]:
-        decision.version = msh[11].split("^")[0]
+        decision.version = msh[11].split(component)[0]
     if len(msh) > 5:
         decision.sending = (msh[2], msh[3])
         decision.receiving = (msh[4], msh[5])
     if len(msh) > 8:
-        parts = msh[8].split("^")
+        parts = msh[8].split(component)
         decision.trigger = parts[1] if len(parts) > 1 else ""
 
 
@@ -106,23 +112,16 @@ def _key(cx: str, affinity_domain: str) -> PatientKey | None:
     return key
 
 
-def _demographics(pid: object) -> dict[str, str]:
+def _demographics(pid: hl7v2.Segment) -> dict[str, str]:
     out: dict[str, str] = {}
-    for label, name in (("name", "pid_5"), ("birth_date", "pid_7"), ("sex", "pid_8"), ("address", "pid_11")):
-        try:
-            value = getattr(pid, name).to_er7()
-        except Exception:  # noqa: BLE001 - absent field: hl7apy raises its own errors
-            continue
+    for label, n in (("name", 5), ("birth_date", 7), ("sex", 8), ("address", 11)):
+        value = pid.first(n)
         if value:
             out[label] = value
     return out
 
 
-def _identifiers(pid: object) -> list[str]:
-    return [rep.to_er7() for rep in pid.pid_3]
-
-
-def interpret(text: str, affinity_domain: str = "") -> FeedDecision:
+def interpret(text: str, affinity_domain: str = "", max_segments: int = MAX_SEGMENTS) -> FeedDecision:
     decision = FeedDecision()
     text = text.replace("\n", "\r").strip("\r")
     _header(text, decision)
@@ -142,38 +141,33 @@ def interpret(text: str, affinity_domain: str = "") -> FeedDecision:
         decision.reject = ("AR", f"event {decision.trigger[:20] or '?'} is not part of ITI-8 (A01, A04, A05, A08, A40)")
         decision.error = UNSUPPORTED_EVENT_CODE
         return decision
-    segments = [seg for seg in text.split("\r") if seg[:3] in READ_SEGMENTS]
-    patient_segments = [seg for seg in segments if seg[:3] in ("PID", "MRG")]
+    try:
+        msg = hl7v2.parse(text, READ_SEGMENTS, max_segments)
+    except hl7v2.Hl7Error as exc:
+        decision.reject, decision.error = ("AR", str(exc)), APPLICATION_INTERNAL_ERROR
+        return decision
+    patient_segments = [seg for seg in msg.segments if seg.name in ("PID", "MRG")]
     if len(patient_segments) > MAX_PATIENT_SEGMENTS:
         decision.reject = ("AE", f"the message has {len(patient_segments)} PID/MRG segments; at most "
                                  f"{MAX_PATIENT_SEGMENTS} are accepted")
         return decision
-    if any(len(seg) > MAX_SEGMENT for seg in patient_segments):
+    if any(sum(len(f) + 1 for f in seg.fields) > MAX_SEGMENT for seg in patient_segments):
         decision.reject = ("AE", f"a PID or MRG segment is longer than {MAX_SEGMENT} characters")
         return decision
-    try:
-        msg = parse_message("\r".join(segments), find_groups=False)
-    except Exception as exc:  # noqa: BLE001 - hl7apy signals bad input with many exception types
-        decision.reject = ("AE", f"message cannot be parsed: {exc}")
-        return decision
-    try:
-        if decision.trigger == MERGE:
-            _merge(msg, decision, affinity_domain)
-        else:
-            _save(msg, decision, affinity_domain)
-    except Exception as exc:  # noqa: BLE001 - a segment hl7apy cannot read
-        decision.actions = []
-        decision.reject = ("AE", f"message content cannot be read: {exc}")
+    if decision.trigger == MERGE:
+        _merge(patient_segments, decision, affinity_domain)
+    else:
+        _save(patient_segments, decision, affinity_domain)
     return decision
 
 
-def _save(msg: Message, decision: FeedDecision, affinity_domain: str) -> None:
-    pid = next((seg for seg in msg.children if seg.name == "PID"), None)
+def _save(segments: list[hl7v2.Segment], decision: FeedDecision, affinity_domain: str) -> None:
+    pid = next((seg for seg in segments if seg.name == "PID"), None)
     if pid is None:
         decision.reject = ("AE", "no PID segment")
         return
     demographics = _demographics(pid)
-    for cx in _identifiers(pid):
+    for cx in pid.repetitions(3):
         key = _key(cx, affinity_domain)
         if key is not None:
             decision.actions.append(SavePatient(key, cx, demographics))
@@ -182,13 +176,13 @@ def _save(msg: Message, decision: FeedDecision, affinity_domain: str) -> None:
         decision.reject = ("AE", f"PID-3 holds no patient identifier {where}")
 
 
-def _merge(msg: Message, decision: FeedDecision, affinity_domain: str) -> None:
+def _merge(segments: list[hl7v2.Segment], decision: FeedDecision, affinity_domain: str) -> None:
     surviving: PatientKey | None = None
     surviving_cx = ""
-    for seg in msg.children:
+    for seg in segments:
         if seg.name == "PID":
             surviving, surviving_cx = None, ""
-            for cx in _identifiers(seg):
+            for cx in seg.repetitions(3):
                 key = _key(cx, affinity_domain)
                 if key is not None:
                     surviving, surviving_cx = key, cx
@@ -197,8 +191,8 @@ def _merge(msg: Message, decision: FeedDecision, affinity_domain: str) -> None:
             if surviving is None:
                 decision.reject = ("AE", "MRG segment without a PID identifier of the affinity domain")
                 return
-            for rep in seg.mrg_1:
-                old = _key(rep.to_er7(), affinity_domain)
+            for rep in seg.repetitions(1):
+                old = _key(rep, affinity_domain)
                 if old is not None and old != surviving:
                     decision.actions.append(MergePatient(old, surviving, surviving_cx))
     if not decision.actions:

@@ -72,7 +72,7 @@ class Repository:
             max_bytes=settings.max_envelope_bytes,
             security=security,  # XDS_SECURITY, XDS_TRUST_DIR (docs/security.md)
             decoder=StreamingDecoder(self.blobs, settings.max_request_bytes, settings.max_envelope_bytes, settings.spill_threshold,
-                                     settings.idle_timeout, security),
+                                     settings.idle_timeout, security, settings.xml_limits()),
             on_shutdown=[self._close],
         )
 
@@ -106,6 +106,7 @@ class Repository:
                 self.store,
                 self.blobs,
                 self.registry.on_behalf_of(caller_security(decoded, context), caller),
+                self.settings.submission_limits(),
             )
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-41 all the same
             self._record([provide_audit_facts(self.audit, context, submission_facts(decoded.request.body), ResponseStatus.FAILURE)])

@@ -100,9 +100,12 @@ class BlobStore:
         """A new spool file, open for writing (`mtom.SpillingSink` calls this past its threshold)."""
         return SpoolFile(self.tmp_dir)
 
-    def sink_factory(self, threshold: int, limit: int | None = None) -> mtom.SinkFactory:
+    def sink_factory(self, threshold: int, limit: int | None = None, budget: mtom.MemoryBudget | None = None) -> mtom.SinkFactory:
+        """Sinks for one request's attachments: each spills past `threshold`, and any spills once the
+        attachments kept in memory would exceed `budget` together."""
         def factory(content_id: str, content_type: str) -> mtom.AttachmentSink:
-            return mtom.SpillingSink(content_id, content_type, spill=self.spool, threshold=threshold, limit=limit)
+            return mtom.SpillingSink(content_id, content_type, spill=self.spool, threshold=threshold, limit=limit,
+                                     budget=budget)
 
         return factory
 

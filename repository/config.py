@@ -16,8 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from xdscore.ebrim.limits import SubmissionLimits
+from xdscore.xmlsafe import XmlLimits
 from xdsservice.audit_sender import AuditSenderSettings
-from xdsservice.config import Layout, Sources, Vars, load_settings
+from xdsservice.config import Layout, Sources, Vars, load_settings, setting
 from xdsservice.security import SecuritySettings
 from xdsservice.tls import TlsSettings
 
@@ -44,6 +46,16 @@ class RepositorySettings:
     max_request_bytes: int = 1024**3  # whole ITI-41 / ITI-43 HTTP body (1 GiB)
     max_envelope_bytes: int = 64 * 1024**2  # the SOAP envelope, inline base64 documents included
     spill_threshold: int = 1024**2  # attachments above this many bytes go to disk while they arrive
+    # The shape of a received envelope (xdscore.xmlsafe.XmlLimits; 0 = no limit): beyond, a soap:Sender fault.
+    # Text is not limited by default: a document may be inlined as base64 (NIST PnrXop/NoXop).
+    xml_max_depth: int = setting(64, minimum=0)
+    xml_max_elements: int = setting(250_000, minimum=0)
+    xml_max_attribute_chars: int = setting(64 * 1024, minimum=0)
+    xml_max_text_chars: int = setting(0, minimum=0)
+    # The metadata of one ITI-41 (xdscore.ebrim.limits): beyond, XDSRegistryMetadataError naming the setting.
+    submission_max_objects: int = setting(2_000, minimum=1)
+    submission_max_slots: int = setting(40_000, minimum=1)
+    submission_max_values: int = setting(100_000, minimum=1)
     max_retrieve_documents: int = 100  # DocumentRequests in one ITI-43; beyond, Failure with XDSRepositoryError
     idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
     cleanup_grace_seconds: int = 3600  # the cleanup command leaves younger files and entries alone
@@ -64,6 +76,13 @@ class RepositorySettings:
     def complete(self, sources: Sources, service: str) -> RepositorySettings:
         folder = Path(self.data_dir) if self.data_dir else sources.data_root / service
         return replace(self, data_dir=str(folder), database_url=self.database_url or f"sqlite:///{folder / 'repository.db'}")
+
+    def xml_limits(self) -> XmlLimits:
+        return XmlLimits.of(self.max_envelope_bytes, self.xml_max_depth, self.xml_max_elements,
+                            self.xml_max_attribute_chars, self.xml_max_text_chars)
+
+    def submission_limits(self) -> SubmissionLimits:
+        return SubmissionLimits(self.submission_max_objects, self.submission_max_slots, self.submission_max_values)
 
     @property
     def endpoint(self) -> str:

@@ -16,24 +16,39 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from repository.blobs import BlobStore
 from xdscore import mtom, soap, xmlsafe
 from xdsservice.idle import receive_within
-from xdsservice.soapapp import DecodedRequest, body_chunks, decode_bytes, read_gated_body
+from xdsservice.soapapp import (
+    PARSE_INLINE_BYTES,
+    BodyTooLarge,
+    DecodedRequest,
+    body_chunks,
+    content_type,
+    decode_off_loop,
+    note_body_size,
+    read_gated_body,
+)
 
 BATCH_BYTES = 1024 * 1024
 INLINE_BYTES = 64 * 1024  # smaller batches are decoded on the loop: a thread hop would cost more
+# Attachments of one request kept in memory together (each below spill_threshold); past this, the next
+# ones spill to disk too, so a thousand parts just under the threshold never sit in memory at once.
+ATTACHMENTS_IN_MEMORY = 8 * 1024 * 1024
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class StreamingDecoder:
     def __init__(self, blobs: BlobStore, max_request_bytes: int, max_envelope_bytes: int, spill_threshold: int,
-                 idle_timeout: float | None = None, security: object = None) -> None:
+                 idle_timeout: float | None = None, security: object = None,
+                 xml_limits: xmlsafe.XmlLimits | None = None) -> None:
         self.blobs = blobs
         self.security = security  # the endpoint's hook: when it requires an assertion, anonymous bodies stop early
+        self.xml_limits = replace(xml_limits or xmlsafe.XmlLimits(), max_bytes=max_envelope_bytes)
         self.idle_timeout = idle_timeout  # a body pausing longer is refused (408): xdsservice.idle
         self.max_request_bytes = max_request_bytes
         self.max_envelope_bytes = max_envelope_bytes
@@ -42,14 +57,20 @@ class StreamingDecoder:
     async def __call__(self, scope: dict[str, Any], receive: Receive) -> DecodedRequest:
         receive = receive_within(receive, self.idle_timeout)
         header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"content-type"), "")
-        ctype = mtom.ContentType.parse(header or soap.SOAP12_CONTENT_TYPE)
+        ctype = content_type(header)
         if not ctype.is_multipart:
-            body = await read_gated_body(receive, self.max_envelope_bytes, header, self.security)
-            return decode_bytes(body, header, self.max_envelope_bytes)
+            try:
+                body = await read_gated_body(receive, self.max_envelope_bytes, header, self.security)
+            except BodyTooLarge:
+                note_body_size(scope, self.max_envelope_bytes)
+                raise
+            note_body_size(scope, len(body))
+            return await decode_off_loop(body, header, self.max_envelope_bytes, self.xml_limits)
 
         assembler = mtom.MtomAssembler(
             ctype,
-            sink_factory=self.blobs.sink_factory(self.spill_threshold, limit=self.max_request_bytes),
+            sink_factory=self.blobs.sink_factory(self.spill_threshold, limit=self.max_request_bytes,
+                                                 budget=mtom.MemoryBudget(ATTACHMENTS_IN_MEMORY)),
             max_root_bytes=self.max_envelope_bytes,
         )
         try:
@@ -58,8 +79,13 @@ class StreamingDecoder:
         except BaseException:
             await asyncio.to_thread(assembler.abort)
             raise
+        note_body_size(scope, len(message.root))
         try:
-            root = xmlsafe.parse_bytes(message.root, self.max_envelope_bytes, "SOAP envelope")
+            if len(message.root) > PARSE_INLINE_BYTES:
+                root = await asyncio.to_thread(xmlsafe.parse_bytes, message.root, self.max_envelope_bytes,
+                                               "SOAP envelope", self.xml_limits)
+            else:
+                root = xmlsafe.parse_bytes(message.root, self.max_envelope_bytes, "SOAP envelope", self.xml_limits)
             request = soap.read_envelope(root)
         except BaseException:
             _remove_spooled(message.attachments)

@@ -37,8 +37,10 @@ from repository.registry_client import RegistryAnswer
 from repository.responses import registry_response, response_status
 from repository.store import DocumentStore, StoredDocument
 from xdscore import mtom
+from xdscore.ebrim import limits as submission_limits
 from xdscore.ebrim import provide_and_register as pnr
 from xdscore.ebrim import rim
+from xdscore.ebrim.limits import SubmissionLimits
 from xdscore.errors import SoapFault, Violation
 from xdscore.model import DocumentEntry, Submission
 from xdscore.rules.catalog import RULES
@@ -46,6 +48,7 @@ from xdscore.vocabulary import ErrorCode, ResponseStatus, Slot
 from xdsservice import schema_validation
 
 log = logging.getLogger("xds.repository.provide")
+DEFAULT_LIMITS = SubmissionLimits()
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,11 @@ def submission_facts(body: etree._Element) -> SubmissionFacts:
 
 @RULES.rule("REP-document-id", ErrorCode.XDSRepositoryMetadataError, ref="ITI TF-2b 3.41.4.1.2", family="ITI-41 repository")
 def _documents_by_id(documents: list[etree._Element], attachments: dict[str, mtom.Attachment]) -> tuple[dict[str, mtom.Attachment], list[Violation]]:
-    """Document/@id is required and unique (IHEXDSB.xsd) → XDSRepositoryMetadataError."""
+    """Document/@id is required and unique (IHEXDSB.xsd); each MIME part is the content of one Document
+    only (XOP: one attachment per DocumentEntry; the href matched exactly, `mtom.href_content_id`)
+    → XDSRepositoryMetadataError."""
     contents: dict[str, mtom.Attachment] = {}
+    part_owner: dict[str, str] = {}
     violations = []
     for el in documents:
         doc_id = (el.get("id") or "").strip()
@@ -121,6 +127,15 @@ def _documents_by_id(documents: list[etree._Element], attachments: dict[str, mto
         if doc_id in contents:
             violations.append(Violation(ErrorCode.XDSRepositoryMetadataError, f"two Document elements have the id {doc_id}", doc_id))
             continue
+        cid = mtom.include_href(el)
+        if cid is not None and cid in part_owner:
+            violations.append(Violation(
+                ErrorCode.XDSRepositoryMetadataError,
+                f"Documents {part_owner[cid]} and {doc_id} refer to the same MIME part cid:{cid}; each document "
+                "is its own part", doc_id))
+            continue
+        if cid is not None:
+            part_owner[cid] = doc_id
         contents[doc_id] = mtom.element_content(el, attachments)
     return contents, violations
 
@@ -188,10 +203,18 @@ def hash_and_size_agree(entry: DocumentEntry, entry_id: str, content: mtom.Attac
         )
 
 
-def prepare(body: etree._Element, attachments: dict[str, mtom.Attachment], repository_unique_id: str) -> Prepared | list[Violation]:
+def prepare(
+    body: etree._Element,
+    attachments: dict[str, mtom.Attachment],
+    repository_unique_id: str,
+    limits: SubmissionLimits = DEFAULT_LIMITS,
+) -> Prepared | list[Violation]:
     """Check a ProvideAndRegisterDocumentSetRequest and patch its metadata; SoapFault for a malformed one."""
-    # ebRS 3.0 schema first (element order, object kinds): nothing is read or stored for malformed metadata.
-    invalid = schema_validation.violations(pnr.submit_objects_element(body), ErrorCode.XDSRegistryMetadataError)
+    # Its size (xdscore.ebrim.limits), then the ebRS 3.0 schema (element order, object kinds): nothing is
+    # read or stored for oversized or malformed metadata.
+    metadata = pnr.submit_objects_element(body)
+    invalid = submission_limits.violations(metadata, limits) or schema_validation.violations(
+        metadata, ErrorCode.XDSRegistryMetadataError)
     if invalid:
         return invalid
     request = pnr.read(body)
@@ -257,10 +280,11 @@ def provide_and_register(
     store: DocumentStore,
     blobs: BlobStore,
     registry: RegistryPort,
+    limits: SubmissionLimits = DEFAULT_LIMITS,
 ) -> ProvideOutcome:
     """The whole ITI-41; its outcome carries the submission's facts for the audit, success or not."""
     facts = submission_facts(body)
-    outcome = _provide_and_register(body, attachments, repository_unique_id, store, blobs, registry)
+    outcome = _provide_and_register(body, attachments, repository_unique_id, store, blobs, registry, limits)
     return replace(outcome, submission=facts)
 
 
@@ -272,8 +296,9 @@ def _provide_and_register(
     store: DocumentStore,
     blobs: BlobStore,
     registry: RegistryPort,
+    limits: SubmissionLimits,
 ) -> ProvideOutcome:
-    prepared = prepare(body, attachments, repository_unique_id)
+    prepared = prepare(body, attachments, repository_unique_id, limits)
     if isinstance(prepared, list):
         return ProvideOutcome(registry_response(prepared))
     documents = prepared.documents

@@ -252,6 +252,9 @@ class Submission:
     unclassified_packages: tuple[RimObject, ...] = ()  # RegistryPackages that are neither SS nor Folder
     request_slots: tuple[RimSlot, ...] = ()
     object_refs: tuple[str, ...] = ()
+    # Top-level Classifications / ExternalIdentifiers naming an object that is not in the submission:
+    # (what, its id, the id it names); refused by rule SUB-refs.
+    dangling_references: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def submission_set(self) -> SubmissionSet | None:

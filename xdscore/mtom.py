@@ -14,8 +14,9 @@ holds what MTOM/XOP adds to it, none of which opens a socket or a file:
 - `encode_stream` / `encode_message`: build an MTOM message from the envelope and parts. Parts are either
   bytes (`Part`) or lazily read chunks (`StreamingPart`), so a response can stream documents from disk.
 
-`decode_message` (whole body in memory) is the assembler fed in one call. `cid:` hrefs are URL-decoded
-before they are matched against Content-ID headers (RFC 2392; NIST test PnrXop/encodedURL). A document
+`decode_message` (whole body in memory) is the assembler fed in one call. A `cid:` href is percent-decoded
+once and then matched exactly, case included, against the Content-ID headers (RFC 2392; NIST test
+PnrXop/encodedURL; `href_content_id`). A document
 inlined as base64 instead of an xop:Include is accepted too (NIST test PnrXop/NoXop).
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -62,10 +64,11 @@ DEFAULT_SPILL_THRESHOLD = 1024 * 1024
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES", "DEFAULT_MAX_PARTS", "DEFAULT_MAX_ROOT_BYTES", "DEFAULT_SPILL_THRESHOLD",
     "NEED_DATA", "SOAP12_MEDIA_TYPE", "XOP_INCLUDE", "XOP_MEDIA_TYPE", "AnyPart", "Attachment", "AttachmentSink",
-    "ContentType", "EncodedMessage", "Event", "MessageEnd", "MtomAssembler", "MtomMessage", "MultipartReader",
-    "NeedData", "Part", "PartData", "PartEnd", "PartStart", "SinkFactory", "SpillingSink", "StreamingPart",
-    "decode_message", "element_content", "encode_message", "encode_stream", "include_href", "inline_content",
-    "new_content_id", "normalize_cid", "parse_headers", "split_multipart", "xop_include"
+    "ContentType", "EncodedMessage", "Event", "MemoryBudget", "MessageEnd", "MtomAssembler", "MtomMessage",
+    "MultipartReader", "NeedData", "Part", "PartData", "PartEnd", "PartStart", "SinkFactory", "SpillingSink",
+    "StreamingPart",
+    "content_id", "decode_message", "element_content", "encode_message", "encode_stream", "href_content_id",
+    "include_href", "inline_content", "new_content_id", "parse_headers", "split_multipart", "xop_include"
 ]
 
 
@@ -112,14 +115,34 @@ class MtomMessage:
     attachments: dict[str, Attachment]
 
 
-def normalize_cid(value: str) -> str:
-    """Content-ID header `<x@y>` or href `cid:x%40y` → `x@y`."""
-    value = value.strip()
-    if value.lower().startswith("cid:"):
-        value = unquote(value[4:])
-    if value.startswith("<") and value.endswith(">"):
+def content_id(header: str) -> str:
+    """A Content-ID header (or the `start` parameter), RFC 2045 §7 `"<" addr-spec ">"` → the addr-spec.
+
+    Taken as written: no percent-decoding (a header is not a URL), no case folding. The brackets are
+    optional, as many stacks leave them out; whitespace around the value is not part of it."""
+    value = header.strip()
+    if len(value) > 1 and value[0] == "<" and value[-1] == ">":
         value = value[1:-1]
-    return value.strip()
+    return value
+
+
+_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def href_content_id(href: str) -> str:
+    """An xop:Include href, RFC 2392 `cid:` URL → the Content-ID it names: the `cid:` scheme (whose name,
+    like any URL scheme, is case-insensitive, RFC 3986 §3.1), then the addr-spec percent-decoded exactly
+    once. Matched case-sensitively against `content_id` of the parts, so `cid:A%40b`, `cid:a@b`,
+    `cid:<a@b>` and `cid:a%2540b` name four different parts. Anything else is a Sender fault."""
+    if href[:4].lower() != "cid:":
+        raise _fault(f"xop:Include href {href[:80]!r} is not a cid: URL (RFC 2392)")
+    encoded = href[4:]
+    if not encoded or _PERCENT.search(encoded):
+        raise _fault(f"xop:Include href {href[:80]!r} is not a valid cid: URL (RFC 2392)")
+    try:
+        return unquote(encoded, errors="strict")
+    except UnicodeDecodeError:
+        raise _fault(f"xop:Include href {href[:80]!r} does not decode to UTF-8 (RFC 2392)") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,12 +157,30 @@ class AttachmentSink(Protocol):
     def discard(self) -> None: ...
 
 
+class MemoryBudget:
+    """Bytes the in-memory attachments of one message may hold together (shared by its `SpillingSink`s)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.used -= size
+
+
 class SpillingSink:
     """Hash and count an attachment; keep it in memory up to `threshold` bytes, then spill.
 
-    `spill` is called once, when the threshold is crossed, and returns a new `Spill`; the sink writes the
-    rest there and closes it in `finish`. With `spill=None` everything stays in memory (up to `limit`).
-    The caller owns the spill afterwards (`Attachment.spilled`).
+    `spill` is called once, when the threshold is crossed (or the shared `budget` of the message's
+    in-memory attachments is spent), and returns a new `Spill`; the sink writes the rest there and closes
+    it in `finish`. With `spill=None` everything stays in memory (up to `limit`). The caller owns the
+    spill afterwards (`Attachment.spilled`).
     """
 
     def __init__(
@@ -149,8 +190,11 @@ class SpillingSink:
         spill: Callable[[], Spill] | None = None,
         threshold: int = DEFAULT_SPILL_THRESHOLD,
         limit: int | None = None,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.content_id = content_id
+        self._budget = budget
+        self._taken = 0  # bytes of `budget` this sink holds
         self.content_type = content_type
         self._spill = spill
         self._threshold = threshold
@@ -171,11 +215,22 @@ class SpillingSink:
             self._spilled.write(data)
             return
         self._memory.append(data)
-        if self._spill is not None and self._size > self._threshold:
+        if self._spill is None:
+            return
+        over_budget = self._budget is not None and not self._budget.take(len(data))
+        if not over_budget:
+            self._taken += len(data)
+        if self._size > self._threshold or over_budget:
             self._spilled = self._spill()
             for piece in self._memory:
                 self._spilled.write(piece)
             self._memory = []
+            self._release_budget()
+
+    def _release_budget(self) -> None:
+        if self._budget is not None:
+            self._budget.give_back(self._taken)
+        self._taken = 0
 
     def finish(self) -> Attachment:
         attachment = Attachment(self.content_id, self.content_type, size=self._size, sha1=self._sha1.hexdigest())
@@ -188,6 +243,7 @@ class SpillingSink:
 
     def discard(self) -> None:
         self._memory = []
+        self._release_budget()
         if self._spilled is not None:
             self._spilled.discard()
             self._spilled = None
@@ -244,7 +300,7 @@ class MtomAssembler:
         if root_type not in (XOP_MEDIA_TYPE, SOAP12_MEDIA_TYPE):
             raise _fault(f"multipart/related type parameter {root_type!r} is neither {XOP_MEDIA_TYPE} nor {SOAP12_MEDIA_TYPE}")
         start = content_type.params.get("start")
-        self._start = normalize_cid(start) if start else None
+        self._start = content_id(start) if start else None
         self._reader = MultipartReader(boundary, max_header_bytes, max_parts)
         self._sink_factory = sink_factory or (lambda cid, ctype: SpillingSink(cid, ctype))
         self._max_root_bytes = max_root_bytes
@@ -310,7 +366,7 @@ class MtomAssembler:
                 self._end_part()
 
     def _start_part(self, headers: dict[str, str]) -> None:
-        cid = normalize_cid(headers.get("content-id", ""))
+        cid = content_id(headers.get("content-id", ""))
         if cid and cid in self._seen_cids:
             raise _fault(f"two MIME parts have the Content-ID <{cid}>")
         self._seen_cids.add(cid)
@@ -382,7 +438,7 @@ def include_href(element: etree._Element) -> str | None:
     href = inc.get("href")
     if not href:
         raise _fault("xop:Include without href")
-    return normalize_cid(href)
+    return href_content_id(href)
 
 
 def inline_content(element: etree._Element) -> bytes:

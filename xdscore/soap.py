@@ -117,6 +117,9 @@ def _text_only_whitespace(el: etree._Element) -> bool:
     return all(t is None or not t.strip() for t in texts)
 
 
+_PROCESSING_INSTRUCTIONS = etree.XPath("//processing-instruction()")
+
+
 def _structure(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:
     """The Header (or None) and the Body of an Envelope that has exactly the SOAP 1.2 structure."""
     header: etree._Element | None = None
@@ -152,9 +155,9 @@ def _structure(root: etree._Element) -> tuple[etree._Element | None, etree._Elem
     for block in header if header is not None else ():
         if isinstance(block.tag, str) and not etree.QName(block).namespace:
             raise _sender(f"Header block {block.tag} is not namespace-qualified")
-    for pi in (root.getprevious(), root.getnext(), *root.iter(etree.ProcessingInstruction)):
-        if isinstance(pi, etree._ProcessingInstruction):
-            raise _sender(f"a processing instruction <?{pi.target}?> in the message")
+    # XPath rather than root.iter(): the same walk in C, without holding the GIL on a large envelope.
+    for pi in _PROCESSING_INSTRUCTIONS(root):
+        raise _sender(f"a processing instruction <?{pi.target}?> in the message")
     return header, body
 
 

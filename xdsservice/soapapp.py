@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -23,9 +23,14 @@ from xdscore.envelope_gate import HeaderGate, Verdict
 from xdscore.errors import FaultCode, SoapFault
 from xdscore.vocabulary import NS
 from xdscore.wsse_faults import SecurityFault, WsseFault
+from xdsservice import memory
 from xdsservice.idle import receive_within
 
 log = logging.getLogger("xds.soap")
+
+# A body larger than this is parsed in a worker thread: the event loop keeps serving the other requests
+# (lxml parses ~50 MB/s, so a body of this size holds the loop ~1 ms at most).
+PARSE_INLINE_BYTES = 64 * 1024
 
 
 @dataclass
@@ -127,9 +132,21 @@ async def read_gated_body(receive: Callable[[], Awaitable[dict[str, Any]]], limi
     return b"".join(chunks)
 
 
-def decode_bytes(body: bytes, content_type_header: str, max_bytes: int) -> DecodedRequest:
-    """Decode a complete HTTP body: application/soap+xml or multipart/related (MTOM/XOP)."""
-    ctype = mtom.ContentType.parse(content_type_header or "application/soap+xml")
+def content_type(header: str) -> mtom.ContentType:
+    """The request's Content-Type; none at all is refused (415) rather than guessed (SOAP 1.2 Part 2 §7.1.4:
+    a SOAP 1.2 request is application/soap+xml, or multipart/related for MTOM)."""
+    if not header.strip():
+        raise SoapFault(FaultCode.SENDER, "the request has no Content-Type; a SOAP 1.2 request is "
+                        "application/soap+xml (multipart/related with MTOM)", http_status=415)
+    return mtom.ContentType.parse(header)
+
+
+def decode_bytes(
+    body: bytes, content_type_header: str, max_bytes: int, limits: xmlsafe.XmlLimits | None = None
+) -> DecodedRequest:
+    """Decode a complete HTTP body: application/soap+xml or multipart/related (MTOM/XOP); the envelope
+    is parsed under `limits` (default: `max_bytes` alone, xdscore.xmlsafe)."""
+    ctype = content_type(content_type_header)
     attachments: dict[str, mtom.Attachment] = {}
     if ctype.is_multipart:
         message = mtom.decode_message(body, ctype)
@@ -141,7 +158,7 @@ def decode_bytes(body: bytes, content_type_header: str, max_bytes: int) -> Decod
         envelope_bytes = body
     else:
         raise SoapFault(FaultCode.SENDER, f"unsupported Content-Type {ctype.media_type}", http_status=415)
-    root = xmlsafe.parse_bytes(envelope_bytes, max_bytes, "SOAP envelope")
+    root = xmlsafe.parse_bytes(envelope_bytes, max_bytes, "SOAP envelope", limits)
     return DecodedRequest(soap.read_envelope(root), attachments, envelope_bytes)
 
 
@@ -150,6 +167,20 @@ _WSSE_SECURITY = f"{{{NS.WSSE}}}Security"
 
 def _has_security_header(header: etree._Element | None) -> bool:
     return header is not None and any(child.tag == _WSSE_SECURITY for child in header)
+
+
+async def decode_off_loop(
+    body: bytes, content_type_header: str, max_bytes: int, limits: xmlsafe.XmlLimits | None = None
+) -> DecodedRequest:
+    """`decode_bytes`, in a worker thread when the body is large enough to hold the event loop."""
+    if len(body) <= PARSE_INLINE_BYTES:
+        return decode_bytes(body, content_type_header, max_bytes, limits)
+    return await asyncio.to_thread(decode_bytes, body, content_type_header, max_bytes, limits)
+
+
+def note_body_size(scope: dict[str, Any], size: int) -> None:
+    """Tell the service how large this request's body was (for `xdsservice.memory` once it is over)."""
+    scope["xds.body_bytes"] = size
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:
@@ -193,6 +224,7 @@ class SoapService:
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
         idle_timeout: float | None = None,
+        xml_limits: xmlsafe.XmlLimits | None = None,
     ) -> None:
         self.path = path.rstrip("/") or "/"
         self.idle_timeout = idle_timeout  # a body pausing longer is refused (408): xdsservice.idle
@@ -200,6 +232,8 @@ class SoapService:
         self.handlers = handlers
         self.wsdl = wsdl
         self.max_bytes = max_bytes
+        # The envelope's shape (depth, elements, value lengths: xdscore.xmlsafe); its bytes are max_bytes.
+        self.xml_limits = replace(xml_limits or xmlsafe.XmlLimits(), max_bytes=max_bytes)
         self.security = security
         # Without a hook nothing processes wsse:Security, so a mandatory one is not understood (SOAP 1.2).
         self.understood = soap.UNDERSTOOD if security is not None else soap.UNDERSTOOD_WITHOUT_SECURITY
@@ -213,9 +247,14 @@ class SoapService:
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
     ) -> DecodedRequest:
         content_type = _headers(scope).get("content-type", "")
-        body = await read_gated_body(receive_within(receive, self.idle_timeout), self.max_bytes, content_type,
-                                     self.security)
-        return decode_bytes(body, content_type, self.max_bytes)
+        try:
+            body = await read_gated_body(receive_within(receive, self.idle_timeout), self.max_bytes, content_type,
+                                         self.security)
+        except BodyTooLarge:
+            note_body_size(scope, self.max_bytes)  # what was read before the refusal was memory too
+            raise
+        note_body_size(scope, len(body))
+        return await decode_off_loop(body, content_type, self.max_bytes, self.xml_limits)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -271,6 +310,9 @@ class SoapService:
                     await asyncio.to_thread(callback)
                 except Exception:  # clean-up must not break the exchange
                     log.exception("request clean-up callback failed")
+            decoded = None  # the parsed tree goes before the memory it took is handed back
+            if memory.should_trim(scope.get("xds.body_bytes", 0)):
+                await asyncio.to_thread(memory.trim)
 
     async def _serve(self, scope: dict[str, Any], decoded: DecodedRequest, send: Any) -> None:
         relates_to: str | None = None

@@ -197,6 +197,19 @@ def test_url_encoded_cid_href_nist_encodedurl() -> None:
     assert isinstance(prepare(body, atts, REPO_ID), Prepared)
 
 
+def test_two_documents_referring_to_one_part_are_refused() -> None:
+    """One MIME part per Document: a second Document naming the same cid: is XDSRepositoryMetadataError, even
+    when the href is spelled differently (percent-encoded) but names the same Content-ID."""
+    body, atts = _request({"Document01": b"same", "Document02": b"same"})
+    includes = list(body.iter(mtom.XOP_INCLUDE))
+    first = mtom.include_href(includes[0].getparent())
+    assert first is not None
+    includes[1].set("href", "cid:" + first.replace("@", "%40"))
+    assert _codes(prepare(body, atts, REPO_ID)) == ["XDSRepositoryMetadataError"]
+    includes[1].set("href", "cid:" + first)
+    assert _codes(prepare(body, atts, REPO_ID)) == ["XDSRepositoryMetadataError"]
+
+
 def test_wrong_body_element_is_a_fault() -> None:
     with pytest.raises(SoapFault, match="not xdsb:ProvideAndRegisterDocumentSetRequest"):
         prepare(etree.fromstring(b"<x/>"), {}, REPO_ID)

@@ -181,6 +181,59 @@ def test_element_content_through_url_encoded_href() -> None:
     assert mtom.element_content(etree.fromstring(xml), {att.content_id: att}) is att
 
 
+# RFC 2392: the href is percent-decoded once, then compared exactly (case included) with the Content-ID
+# header (brackets off, never decoded). (Content-ID header, href, the part it must resolve to or None)
+CID_TABLE: list[tuple[str, str, bool]] = [
+    ("<a@b>", "cid:a@b", True),
+    ("<a@b>", "cid:a%40b", True),
+    ("<a@b>", "CID:a@b", True),  # the scheme name is case-insensitive (RFC 3986 §3.1)
+    ("a@b", "cid:a@b", True),  # a Content-ID without brackets, as some stacks send it
+    ("<a%40b>", "cid:a%2540b", True),
+    ("<../x>", "cid:..%2Fx", True),  # an id, never a path
+    ("<a@b>", "cid:A@b", False),  # case-sensitive
+    ("<a@b>", "cid:a@B", False),
+    ("<a@b>", "cid:<a@b>", False),  # brackets belong to the header, not to the URL
+    ("<a@b>", "cid:%3Ca@b%3E", False),
+    ("<a@b>", "cid:a%2540b", False),  # decoded once only
+    ("<a%40b>", "cid:a%40b", False),  # the header is not decoded
+    ("<..%2Fx>", "cid:..%2Fx", False),
+    ("<a@b>", "cid: a@b", False),
+]
+
+
+def _including(href: str) -> etree._Element:
+    element = etree.Element("d")
+    mtom.xop_include(element, "placeholder").set("href", href)
+    return element
+
+
+@pytest.mark.parametrize("header,href,matches", CID_TABLE)
+def test_cid_href_matches_content_id_exactly(header: str, href: str, matches: bool) -> None:
+    att = mtom.Attachment(mtom.content_id(header), data=b"doc", size=3)
+    if matches:
+        assert mtom.element_content(_including(href), {att.content_id: att}) is att
+    else:
+        with pytest.raises(SoapFault, match="missing MIME part") as info:
+            mtom.element_content(_including(href), {att.content_id: att})
+        assert info.value.code is FaultCode.SENDER
+
+
+@pytest.mark.parametrize("href", ["a@b", "<a@b>", "cid:", "cid:a%zzb", "cid:a%4", "cid:%FF%FE", "http://x/a@b"])
+def test_href_that_is_not_a_cid_url_is_a_fault(href: str) -> None:
+    with pytest.raises(SoapFault, match=r"cid: URL|UTF-8") as info:
+        mtom.element_content(_including(href), {"a@b": mtom.Attachment("a@b", data=b"x", size=1)})
+    assert info.value.code is FaultCode.SENDER
+
+
+def test_parts_whose_content_ids_differ_only_in_case_are_two_parts() -> None:
+    body = (
+        b"--B\r\nContent-Type: application/xop+xml\r\nContent-ID: <root@x>\r\n\r\n" + ENV + b"\r\n"
+        b"--B\r\nContent-ID: <Doc@x>\r\n\r\nupper\r\n--B\r\nContent-ID: <doc@x>\r\n\r\nlower\r\n--B--\r\n"
+    )
+    message = mtom.decode_message(body, mtom.ContentType.parse('multipart/related; boundary=B; start="<root@x>"'))
+    assert {k: v.read() for k, v in message.attachments.items()} == {"Doc@x": b"upper", "doc@x": b"lower"}
+
+
 def test_element_content_inline_base64_is_hashed() -> None:
     el = etree.fromstring(b"<d>aGVs\n bG8=</d>")
     att = mtom.element_content(el, {})
@@ -251,6 +304,31 @@ def test_large_attachment_spills_small_stays_in_memory(tmp_path: Path) -> None:
     assert big_att.sha1 == hashlib.sha1(big).hexdigest() and big_att.size == 5000
     assert small_att.spilled is None and small_att.data == b"s" * 10
     assert len(made) == 1
+
+
+def test_memory_budget_spills_once_the_message_holds_enough(tmp_path: Path) -> None:
+    """Many parts each under the threshold: once together they pass the message's budget, the next ones
+    spill too (a thousand 1 MiB parts would otherwise sit in memory at once)."""
+    made: list[Path] = []
+
+    def spill() -> FileSpill:
+        made.append(tmp_path / f"spill{len(made)}")
+        return FileSpill(made[-1])
+
+    budget = mtom.MemoryBudget(2500)
+    parts = {f"p{i}@x": bytes([i]) * 900 for i in range(6)}
+    body = b"--B\r\nContent-Type: application/xop+xml\r\nContent-ID: <root@x>\r\n\r\n" + ENV + b"\r\n" + b"".join(
+        b"--B\r\nContent-ID: <" + cid.encode() + b">\r\n\r\n" + data + b"\r\n" for cid, data in parts.items()) + b"--B--\r\n"
+    assembler = mtom.MtomAssembler(
+        mtom.ContentType.parse('multipart/related; boundary=B; start="<root@x>"'),
+        sink_factory=lambda cid, ctype: mtom.SpillingSink(cid, ctype, spill=spill, threshold=1000, budget=budget))
+    assembler.feed(body)
+    assembler.feed_eof()
+    message = assembler.result()
+    in_memory = [cid for cid, a in message.attachments.items() if a.data is not None]
+    assert in_memory == ["p0@x", "p1@x"] and len(made) == 4  # 2 x 900 fit in 2,500; a third would not
+    assert {cid: a.read() for cid, a in message.attachments.items()} == parts
+    assert budget.used == 1800
 
 
 def test_truncated_stream_removes_spilled_files(tmp_path: Path) -> None:

@@ -7,15 +7,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from harness.builders import SubmissionBuilder, extra_slot, new_patient_id, single_document
+from xdscore.ebrim import submit_objects
 from xdscore.ebrim.coded import write_code
 from xdscore.model import Code, RimClassification, RimLocalized, RimSlot
 from xdscore.profiles.ihe import PROFILE as IHE
 from xdscore.profiles.nist import profile_from_codes_xml
 from xdscore.rules import formats
 from xdscore.rules.validate import validate_submission
-from xdscore.vocabulary import UUID, AssociationType, ErrorCode, ObjectType, Severity, Slot, Status
+from xdscore.vocabulary import NS, UUID, AssociationType, ErrorCode, ObjectType, Severity, Slot, Status
 
 MD = ErrorCode.XDSRegistryMetadataError
 NIST_CODES = Path(__file__).resolve().parents[3] / "shared/testkits/nist-xdstools/environment/default/codes.xml"
@@ -402,3 +404,23 @@ def test_patient_cx_format(value: str, ok: bool) -> None:
 def test_extra_slot_builder_roundtrip() -> None:
     b = single_document(extra_slots=(extra_slot("urn:example:x", "1"),))
     assert b.submission().document_entries[0].rim.slot("urn:example:x") == ("1",)
+
+
+@pytest.mark.parametrize("what,attribute", [("Classification", "classifiedObject"), ("ExternalIdentifier", "registryObject")])
+@pytest.mark.parametrize("target", ["urn:uuid:7e0b5b36-2b9f-4b53-a1d3-4d4fd1a0e0ff", "NoSuchObject", ""])
+def test_top_level_reference_to_an_unknown_object_is_unresolved(what: str, attribute: str, target: str) -> None:
+    """SUB-refs: a top-level Classification / ExternalIdentifier naming no object of the submission was dropped
+    silently and the rest stored; it is UnresolvedReferenceException (issue 16)."""
+    xml = base().xml()
+    rim_ns = f"{{{NS.RIM}}}"
+    loose = etree.SubElement(xml.find(f"{rim_ns}RegistryObjectList"), f"{rim_ns}{what}", id="urn:uuid:6ea1b4e4-1b1a-4b9b-9a31-2d4c0b9d3f10")
+    loose.set(attribute, target)
+    if what == "Classification":
+        loose.set("classificationNode", UUID.SS_NODE)
+    else:
+        loose.set("identificationScheme", "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8")
+        loose.set("value", "1.2.3")
+    sub = submit_objects.read(etree.fromstring(etree.tostring(xml)))
+    found = validate_submission(sub, IHE)
+    assert [v.code for v in found] == [ErrorCode.UnresolvedReferenceException]
+    assert attribute in found[0].context

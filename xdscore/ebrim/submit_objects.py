@@ -49,23 +49,34 @@ def read(el: etree._Element) -> Submission:
                 loose_identifiers.append(rim.read_external_identifier(child))
             elif local == "ObjectRef":
                 object_refs.append(child.get("id", ""))
-    objects = _fold(objects, loose_classifications, loose_identifiers)
-    return classify(objects, request_slots=request_slots, object_refs=tuple(object_refs))
+    dangling: list[tuple[str, str, str]] = []
+    objects = _fold(objects, loose_classifications, loose_identifiers, dangling)
+    submission = classify(objects, request_slots=request_slots, object_refs=tuple(object_refs))
+    return replace(submission, dangling_references=tuple(dangling)) if dangling else submission
 
 
 def _fold(
-    objects: list[RimObject], classifications: list[RimClassification], identifiers: list[RimExternalIdentifier]
+    objects: list[RimObject],
+    classifications: list[RimClassification],
+    identifiers: list[RimExternalIdentifier],
+    dangling: list[tuple[str, str, str]],
 ) -> list[RimObject]:
+    """Fold each top-level Classification / ExternalIdentifier into its object; one naming no object of
+    the submission is listed in `dangling` (never silently dropped: rule SUB-refs refuses it)."""
     if not classifications and not identifiers:
         return objects
     index = {o.id: i for i, o in enumerate(objects)}
     for c in classifications:
         i = index.get(c.classified_object)
-        if i is not None:
+        if i is None:
+            dangling.append(("Classification", c.id, c.classified_object))
+        else:
             objects[i] = replace(objects[i], classifications=(*objects[i].classifications, c))
     for e in identifiers:
         i = index.get(e.registry_object)
-        if i is not None:
+        if i is None:
+            dangling.append(("ExternalIdentifier", e.id, e.registry_object))
+        else:
             objects[i] = replace(objects[i], external_identifiers=(*objects[i].external_identifiers, e))
     return objects
 

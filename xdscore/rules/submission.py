@@ -31,6 +31,20 @@ def is_symbolic(entry_id: str) -> bool:
     return not entry_id.lower().startswith("urn:uuid:")
 
 
+@RULES.rule("SUB-refs", ErrorCode.UnresolvedReferenceException, ref="ebRIM 3.0 4.3.2, 4.4.2", family="submission")
+def references_resolve(sub: Submission) -> Iterator[Violation]:
+    """SUB-refs: a top-level Classification names in classifiedObject, and an ExternalIdentifier in
+    registryObject, an object of the submission (ebRIM 3.0 §4.3.2, §4.4.2; ITI TF-3 4.2.1.2: an ITI-42
+    classifies and identifies the objects it submits). Anything else is an unresolved reference."""
+    for what, element_id, target in sub.dangling_references:
+        attribute = "classifiedObject" if what == "Classification" else "registryObject"
+        yield Violation(
+            ErrorCode.UnresolvedReferenceException,
+            f"rim:{what} {element_id or '(no id)'}: {attribute} {target or '(empty)'} is not an object of the submission",
+            target or element_id,
+        )
+
+
 @RULES.rule("SUB-one-SS", MD, ref="ITI TF-3 4.1.4", family="submission")
 def one_submission_set(sub: Submission) -> Iterator[Violation]:
     """SUB-one-SS: exactly one SubmissionSet per submission (TF-3 4.1.4)."""

@@ -1,0 +1,116 @@
+"""Large and over-limit requests against `python -m registry` (issue 16): each gets its answer (413, a
+Sender fault naming the XML limit, XDSRegistryMetadataError naming the submission limit), the memory
+their parsing took is handed back, and small queries keep being answered meanwhile."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from lxml import etree
+
+from harness.builders import SubmissionBuilder, extra_slot, new_patient_id, single_document
+from harness.services import feed_patient, start_registry
+from xdscore import soap
+from xdscore.ebrim import response
+from xdscore.queries import ReturnType, encode_request
+from xdscore.vocabulary import NS, Action, Status
+from xdscore.vocabulary import StoredQueryId as Q
+
+HEADERS = {"Content-Type": "application/soap+xml; charset=utf-8"}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def envelope(body: etree._Element, action: str) -> bytes:
+    return etree.tostring(soap.request_envelope(body, action), xml_declaration=True, encoding="UTF-8")
+
+
+def documents(patient: str, n: int) -> bytes:
+    b = SubmissionBuilder(patient).with_submission_set()
+    for _ in range(n):
+        b.add_document()
+    return envelope(b.xml(), Action.REGISTER.value)
+
+
+def answer(r: httpx.Response) -> tuple[int, str]:
+    """(HTTP status, the fault reason or the RegistryResponse's error codes)."""
+    root = etree.fromstring(r.content)
+    fault = soap.read_fault(root)
+    if fault is not None:
+        return r.status_code, fault.reason
+    rr = root.find(f"{{{NS.SOAP12}}}Body")[0]
+    return r.status_code, " ".join(f"{code}: {context}" for code, context, *_ in response.read_errors(rr))
+
+
+def test_large_requests_are_refused_and_leave_memory_and_queries_alone(tmp_path: Path) -> None:
+    registry = start_registry(tmp_path)
+    try:
+        patient = new_patient_id()
+        feed_patient(registry.feed_port, patient)
+        httpx.post(registry.url, content=envelope(single_document(patient).xml(), Action.REGISTER.value),
+                   headers=HEADERS, timeout=30)
+        query = envelope(encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": patient,
+                                                          "$XDSDocumentEntryStatus": [Status.APPROVED.value]},
+                                        ReturnType.LEAF_CLASS), Action.STORED_QUERY.value)
+        with httpx.Client(timeout=60) as client:
+            for _ in range(20):  # warm-up: the baseline is a registry that has served
+                assert b"ExtrinsicObject" in client.post(registry.url, content=query, headers=HEADERS).content
+        baseline = rss_mb(registry.process.pid)
+
+        latencies: list[float] = []
+        stop = threading.Event()
+
+        def queries() -> None:
+            with httpx.Client(timeout=60) as client:
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    assert b"ExtrinsicObject" in client.post(registry.url, content=query, headers=HEADERS).content
+                    latencies.append(time.perf_counter() - started)
+                    time.sleep(0.01)
+
+        quiet_thread = threading.Thread(target=queries)
+        quiet_thread.start()
+        time.sleep(1.5)
+        stop.set()
+        quiet_thread.join()
+        quiet, latencies[:] = list(latencies), []
+        stop.clear()
+        background = threading.Thread(target=queries)
+        background.start()
+        answers = []
+        try:
+            big = single_document(patient)
+            big.add_document(extra_slots=(extra_slot("urn:x:big", "v" * 15_000_000),))
+            for payload in (
+                documents(patient, 2_500),  # 12.7 MB, 222,000 elements: parsed, refused by submission_max_objects
+                documents(patient, 3_000),  # 15.3 MB, 267,000 elements: refused by xml_max_elements
+                envelope(big.xml(), Action.REGISTER.value),  # one 15 MB value: refused by xml_max_text_chars
+                b"<x>" * 20_000_000,  # 60 MB: HTTP 413 once 16 MiB are read
+            ):
+                r = httpx.post(registry.url, content=payload, headers=HEADERS, timeout=120)
+                answers.append(answer(r))
+        finally:
+            stop.set()
+            background.join()
+        time.sleep(0.5)
+        after = rss_mb(registry.process.pid)
+    finally:
+        registry.stop()
+
+    assert answers[0][0] == 200 and "XDSRegistryMetadataError" in answers[0][1] and "submission_max_objects" in answers[0][1]
+    assert answers[1] == (400, "SOAP envelope has more than 250000 elements, over this service's limit")
+    assert answers[2] == (400, "SOAP envelope has a text longer than 1048576 characters, over this service's limit")
+    assert answers[3][0] == 413
+    # Memory handed back (+3 MB measured; without malloc_trim +124 MB).
+    assert after < baseline + 40, (baseline, after)
+    # Queries kept being answered: no stall of the size of a parse on the event loop (0.3-0.8 s here).
+    assert len(latencies) >= 10 and statistics.median(latencies) < max(0.25, 5 * statistics.median(quiet)), (quiet, latencies)
