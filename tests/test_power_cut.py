@@ -31,7 +31,14 @@ from lxml import etree
 
 from harness.builders import new_patient_id, single_document
 from harness.services import Service, feed_patient, start_registry, start_repository
-from harness.wire import Content, builder_without_repository_slots, post_simple, provide, retrieve_element, simple_request
+from harness.wire import (
+    Content,
+    builder_without_repository_slots,
+    post_simple,
+    provide,
+    retrieve_element,
+    simple_request,
+)
 from xdscore import soap
 from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import NS, UUID, Action, ResponseStatus
