@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,7 +86,13 @@ def now_dtm() -> str:
 
 
 def new_uuid() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
+    """A random (version 4) UUID URN, RFC 4122 §4.4: the same as `uuid.uuid4()`, without building a UUID
+    object (a registration takes about twenty)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Registry:
