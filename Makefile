@@ -18,10 +18,12 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m xdsservice.launch
 
-# Installs, makes sure PostgreSQL binaries are present (the tests start a throwaway cluster) and the Java SOAP
+# Installs, makes sure PostgreSQL binaries are present (the tests start a throwaway cluster), Citus built into
+# them when ../shared/vendor has its source (the tests start a coordinator and two workers), and the Java SOAP
 # tools the WSDL interoperability tests use (wsdl4j, wsimport), runs all tests.
 test: install lint
 	scripts/ensure-postgres.sh
+	scripts/ensure-citus.sh
 	scripts/ensure-java-tools.sh
 	$(BIN)/python -m pytest -q
 

@@ -5,6 +5,7 @@
     python -m audit search [--user ID] [--event-type ITI-43] [--patient CX] [--since ISO] [--until ISO] [--json]
     python -m audit rejected [--json]
     python -m audit migrate                      # create or upgrade the database, then exit
+    python -m audit retention --keep-days 3650   # or --before ISO: drop older events (PostgreSQL: whole months)
 
 The query commands read the database named by the settings ([audit] database_url, XDS_AUDIT_DATABASE_URL).
 """
@@ -15,7 +16,7 @@ import argparse
 import json
 import logging
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from audit.config import AuditSettings
@@ -50,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--user")
     search.add_argument("--event-type", help="e.g. ITI-43")
     search.add_argument("--patient")
+    retention = commands.add_parser("retention", help="drop the events older than a date or a number of days")
+    older = retention.add_mutually_exclusive_group(required=True)
+    older.add_argument("--before", type=_time, help="ISO 8601 date-time")
+    older.add_argument("--keep-days", type=int)
     rejected = commands.add_parser("rejected", help="messages stored as rejected, with the reason")
     rejected.add_argument("--limit", type=int, default=100)
     rejected.add_argument("--json", action="store_true")
@@ -97,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                 since=args.since, until=args.until, limit=args.limit,
             )
             _print_events(store.search(criteria), args.json)
+        elif args.command == "retention":
+            cutoff = args.before or datetime.now(UTC) - timedelta(days=args.keep_days)
+            dropped = store.drop_before(cutoff)
+            print(f"events before {cutoff.isoformat()} dropped" + (f" (months {', '.join(f'{m:%Y-%m}' for m in dropped)})" if dropped else ""))
         elif args.command == "rejected":
             for r in store.rejected(args.limit):
                 if args.json:

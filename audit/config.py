@@ -41,6 +41,7 @@ class AuditSettings:
     stall_seconds: float = 30.0  # /health is unhealthy when messages wait and nothing was stored this long
     stop_grace_seconds: float = 3.0  # at SIGTERM, time given to store what is held; the rest goes to pending.db
     idle_timeout: float = 300.0  # a TLS connection that sends nothing this long is closed
+    retention_days: int = 0  # events older are dropped (PostgreSQL: by whole months, audit.partitions); 0 keeps all
     # DMP notifications (audit.notify): a JSON-lines file they are delivered to; empty: the log
     notify_file: str = ""
 

@@ -47,7 +47,7 @@ class Sink:
     async def start(self) -> None:
         s = self.settings
         channels = [FileChannel(s.notify_file)] if s.notify_file else [LogChannel()]
-        self.store = await asyncio.to_thread(AuditStore.open, s.database_url, True, channels)
+        self.store = await asyncio.to_thread(AuditStore.open, s.database_url, True, channels, s.retention_days)
         self.receiver = AuditReceiver(s, self.store)
         await self.receiver.start()
         if s.http_enabled:

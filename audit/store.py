@@ -6,24 +6,36 @@ searches need as indexed columns (event time, requestor, event type) and side ta
 documents an event names; the AuditMessage XML is kept as received. Messages that could not be read are
 kept too, in `audit_rejected`, with the reason. The schema is created and upgraded by the Alembic
 migrations in `audit/migrations` (its own version table, so it can share a database with the registry).
+
+At scale (PostgreSQL), the event tables are partitioned by month of event time (`audit.partitions`): the
+store creates the months it is about to write (and the next ones, at start-up and daily), and
+`retention_days` drops whole months once they are older than that; a patient's trace reads one index per
+month, newest first. SQLite keeps the same tables unpartitioned and deletes rows for retention.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from audit import notify
+from audit import notify, partitions
 from audit.record import CONTROL_CHARACTERS, AuditRecord, Code
 from xdsservice.database import make_engine, writing
 
 MAX_REASON = 2000  # characters of a rejection's reason
+# Months the store creates partitions for: from PAST_MONTHS before the current month (an event spooled for
+# a while) to AHEAD_MONTHS after it (created in advance, so writes never wait on DDL at a month's turn).
+# Events outside go to the DEFAULT partition: a sender with a wild clock cannot make the store create tables.
+PAST_MONTHS = 12
+AHEAD_MONTHS = 2
+MAINTAIN_EVERY = 3600.0  # seconds between two checks of the months ahead and of retention
 _NOTIFICATION_FIELDS = ("patient_id", "kind", "event_time", "user_id", "user_name", "access_mode", "transaction",
                         "document_unique_id", "text")
 
@@ -32,8 +44,9 @@ metadata = sa.MetaData()
 audit_event = sa.Table(
     "audit_event",
     metadata,
+    # PostgreSQL: the key is (id, event_time), as every unique key of a partitioned table holds the partition key.
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("digest", sa.String(64), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("transport", sa.String(8), nullable=False),
     sa.Column("peer", sa.String(255), nullable=False),
@@ -65,23 +78,29 @@ audit_event = sa.Table(
     sa.Column("query_id", sa.String(255), nullable=False),
     sa.Column("message", sa.LargeBinary(), nullable=False),
     sa.Column("outcome_description", sa.Text(), nullable=False, server_default=""),  # DMP: the access decision
+    # One message has one EventDateTime: unique by digest, with the partition key.
+    sa.UniqueConstraint("digest", "event_time", name="ux_audit_event_digest"),
     sa.Index("ix_audit_event_time", "event_time"),
     sa.Index("ix_audit_event_user", "user_id", "event_time"),
     sa.Index("ix_audit_event_type", "event_type", "event_time"),
 )
 
+# The patients and documents an event names, with its event_time: the partition key, and the order of a
+# patient's trace, read from one index. No foreign key: written with the event, dropped with its month.
 audit_event_patient = sa.Table(
     "audit_event_patient",
     metadata,
-    sa.Column("event_id", sa.ForeignKey("audit_event.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("event_time", sa.DateTime(timezone=True), primary_key=True),
     sa.Column("patient_id", sa.String(512), primary_key=True),
-    sa.Index("ix_audit_event_patient", "patient_id", "event_id"),
+    sa.Index("ix_audit_event_patient", "patient_id", "event_time", "event_id"),
 )
 
 audit_event_document = sa.Table(
     "audit_event_document",
     metadata,
-    sa.Column("event_id", sa.ForeignKey("audit_event.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("event_time", sa.DateTime(timezone=True), primary_key=True),
     sa.Column("position", sa.Integer(), primary_key=True),
     sa.Column("document_unique_id", sa.String(255), nullable=False),
     sa.Column("repository_unique_id", sa.String(255), nullable=False),
@@ -93,7 +112,8 @@ audit_notification = sa.Table(
     "audit_notification",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("event_id", sa.ForeignKey("audit_event.id", ondelete="CASCADE"), nullable=False),
+    # no foreign key: an event's key is (id, event_time) on PostgreSQL; retention deletes by event_time
+    sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
     sa.Column("patient_id", sa.String(512), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
@@ -158,17 +178,23 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 class AuditStore:
-    def __init__(self, engine: Engine, channels: Sequence[notify.NotificationChannel] = ()) -> None:
+    def __init__(self, engine: Engine, channels: Sequence[notify.NotificationChannel] = (), retention_days: int = 0) -> None:
         self.engine = engine
         self.channels = tuple(channels)  # where DMP notifications go once stored (audit.notify)
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {engine.dialect.name}; use SQLite or PostgreSQL")
+        self.partitioned = engine.dialect.name == "postgresql"
+        self.retention_days = retention_days  # 0: keep every event
+        self._months: set[date] = set()  # months known to have partitions
+        self._maintained = float("-inf")
 
     @classmethod
-    def open(cls, url: str, migrate: bool = True, channels: Sequence[notify.NotificationChannel] = ()) -> AuditStore:
-        store = cls(make_engine(url), channels)
+    def open(cls, url: str, migrate: bool = True, channels: Sequence[notify.NotificationChannel] = (),
+             retention_days: int = 0) -> AuditStore:
+        store = cls(make_engine(url), channels, retention_days)
         if migrate:
             store.migrate()
+            store.maintain()
         return store
 
     def migrate(self) -> None:
@@ -179,6 +205,53 @@ class AuditStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    # --- partitions and retention ---------------------------------------------------------------------
+
+    def maintain(self, now: datetime | None = None) -> list[date]:
+        """Create the months ahead and apply retention; the months dropped. Run at start-up and hourly."""
+        now = _utc(now) or datetime.now(UTC)
+        self._maintained = time.monotonic()
+        current = partitions.month_of(now)
+        self._ensure(partitions.add_months(current, n) for n in range(-1, AHEAD_MONTHS + 1))
+        if not self.retention_days:
+            return []
+        return self.drop_before(now - timedelta(days=self.retention_days))
+
+    def drop_before(self, cutoff: datetime) -> list[date]:
+        """Retention: forget the events older than `cutoff` (and the notifications and rejected messages).
+        PostgreSQL drops the months that end before it (so up to a month more of events is kept), SQLite
+        deletes rows; the months dropped."""
+        limit = _utc(cutoff)
+        with writing(self.engine) as conn:
+            conn.execute(audit_notification.delete().where(audit_notification.c.event_time < limit))
+            conn.execute(audit_rejected.delete().where(audit_rejected.c.received_at < limit))
+            if self.partitioned:
+                dropped = partitions.drop_before(conn, limit)
+                self._months -= set(dropped)
+                return dropped
+            old = sa.select(audit_event.c.id).where(audit_event.c.event_time < limit)
+            for table in (audit_event_patient, audit_event_document):
+                conn.execute(table.delete().where(table.c.event_id.in_(old)))
+            conn.execute(audit_event.delete().where(audit_event.c.event_time < limit))
+        return []
+
+    def _ensure(self, months: Iterable[date]) -> None:
+        """Make sure these months have partitions (PostgreSQL), in a transaction of their own."""
+        missing = set(months) - self._months
+        if not self.partitioned or not missing:
+            return
+        with writing(self.engine) as conn:
+            partitions.ensure(conn, missing)
+            self._months = partitions.existing(conn)
+
+    def _months_for(self, times: Iterable[datetime]) -> set[date]:
+        """The months of these event times that get partitions (the others go to the DEFAULT partition)."""
+        current = partitions.month_of(datetime.now(UTC))
+        low, high = partitions.add_months(current, -PAST_MONTHS), partitions.add_months(current, AHEAD_MONTHS)
+        if self.retention_days:
+            low = max(low, partitions.month_of(datetime.now(UTC) - timedelta(days=self.retention_days)))
+        return {m for m in map(partitions.month_of, times) if low <= m <= high}
+
     # --- writing -------------------------------------------------------------------------------------
 
     def add(
@@ -188,22 +261,27 @@ class AuditStore:
         unique: dict[str, tuple[AuditRecord, Origin]] = {}
         for record, origin in records:
             unique.setdefault(record.digest, (record, origin))
+        if self.partitioned:
+            if time.monotonic() - self._maintained > MAINTAIN_EVERY:
+                self.maintain()
+            self._ensure(self._months_for(r.event_time for r, _ in unique.values()))
         with writing(self.engine) as conn:
             inserted: dict[str, int] = {}
             if unique:
                 # Plain executemany then one SELECT: several times faster than INSERT ... RETURNING per row.
                 # A concurrent sink storing the same message makes this batch fail and be retried.
-                known = self._ids(conn, list(unique))
-                new = [digest for digest in unique if digest not in known]
+                known = self._ids(conn, unique)
+                new = {digest: unique[digest] for digest in unique if digest not in known}
                 if new:
-                    conn.execute(audit_event.insert(), [self._row(*unique[digest]) for digest in new])
+                    conn.execute(audit_event.insert(), [self._row(*new[digest]) for digest in new])
                     inserted = self._ids(conn, new)
             patients, documents = [], []
             for digest, event_id in inserted.items():
                 record = unique[digest][0]
-                patients += [{"event_id": event_id, "patient_id": p} for p in record.patient_ids]
+                at = record.event_time
+                patients += [{"event_id": event_id, "event_time": at, "patient_id": p} for p in dict.fromkeys(record.patient_ids)]
                 documents += [
-                    {"event_id": event_id, "position": i, "document_unique_id": d.unique_id,
+                    {"event_id": event_id, "event_time": at, "position": i, "document_unique_id": d.unique_id,
                      "repository_unique_id": d.repository_unique_id, "home_community_id": d.home_community_id}
                     for i, d in enumerate(record.documents)
                 ]
@@ -230,7 +308,7 @@ class AuditStore:
             first: set[str] = set()
             if notify.is_access(record):
                 for patient in record.patient_ids:
-                    earlier = sa.select(e.c.id).join(p, p.c.event_id == e.c.id).where(
+                    earlier = sa.select(e.c.id).join(p, (p.c.event_id == e.c.id) & (p.c.event_time == e.c.event_time)).where(
                         p.c.patient_id == patient, e.c.user_id == record.user_id, e.c.outcome == 0,
                         e.c.access_mode != "", e.c.id < event_id).limit(1)
                     if conn.execute(earlier).first() is None:
@@ -243,8 +321,11 @@ class AuditStore:
         return out
 
     @staticmethod
-    def _ids(conn: sa.Connection, digests: list[str]) -> dict[str, int]:
-        query = sa.select(audit_event.c.digest, audit_event.c.id).where(audit_event.c.digest.in_(digests))
+    def _ids(conn: sa.Connection, records: dict[str, tuple[AuditRecord, Origin]]) -> dict[str, int]:
+        """The ids of these messages already stored. The event times narrow the lookup to their partitions."""
+        e = audit_event.c
+        times = list({r.event_time for r, _ in records.values()})
+        query = sa.select(e.digest, e.id).where(e.digest.in_(list(records)), e.event_time.in_(times))
         return dict(conn.execute(query).all())  # a Result has .keys(): dict() would read it as a mapping
 
     @staticmethod
@@ -287,26 +368,36 @@ class AuditStore:
     # --- reading -------------------------------------------------------------------------------------
 
     def search(self, criteria: EventFilter) -> list[dict[str, Any]]:
-        """Events matching `criteria`, newest first, each with its patients and documents."""
+        """Events matching `criteria`, newest first, each with its patients and documents.
+
+        With a patient, the search walks that patient's index (patient_id, event_time, event_id) newest first
+        and fetches each event by its key (id, event_time): a trace costs its page of events, however many
+        events the sink holds."""
+        with self.engine.connect() as conn:
+            events = [dict(row._mapping) for row in conn.execute(self.search_query(criteria))]
+            self._attach(conn, events)
+        return events
+
+    @staticmethod
+    def search_query(criteria: EventFilter) -> sa.Select[Any]:
         e = audit_event
         query = sa.select(*[c for c in e.c if c.name != "message"])
+        time_column, id_column = e.c.event_time, e.c.id
         if criteria.patient_id is not None:
-            query = query.join(audit_event_patient, audit_event_patient.c.event_id == e.c.id).where(
-                audit_event_patient.c.patient_id == criteria.patient_id
-            )
+            p = audit_event_patient.c
+            query = query.select_from(
+                audit_event_patient.join(e, (e.c.id == p.event_id) & (e.c.event_time == p.event_time))
+            ).where(p.patient_id == criteria.patient_id)
+            time_column, id_column = p.event_time, p.event_id
         if criteria.user_id is not None:
             query = query.where(e.c.user_id == criteria.user_id)
         if criteria.event_type is not None:
             query = query.where(e.c.event_type == criteria.event_type)
         if criteria.since is not None:
-            query = query.where(e.c.event_time >= _utc(criteria.since))
+            query = query.where(time_column >= _utc(criteria.since))
         if criteria.until is not None:
-            query = query.where(e.c.event_time <= _utc(criteria.until))
-        query = query.order_by(e.c.event_time.desc(), e.c.id.desc()).limit(criteria.limit).offset(criteria.offset)
-        with self.engine.connect() as conn:
-            events = [dict(row._mapping) for row in conn.execute(query)]
-            self._attach(conn, events)
-        return events
+            query = query.where(time_column <= _utc(criteria.until))
+        return query.order_by(time_column.desc(), id_column.desc()).limit(criteria.limit).offset(criteria.offset)
 
     def accesses(self, patient_id: str, since: datetime | None = None, until: datetime | None = None,
                  limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
@@ -361,13 +452,16 @@ class AuditStore:
                 event[key] = _utc(event[key])
         if not by_id:
             return
-        patients = sa.select(audit_event_patient).where(audit_event_patient.c.event_id.in_(by_id))
-        for row in conn.execute(patients):
+        # The event times narrow each lookup to the partitions of these events.
+        times = list({event["event_time"] for event in events})
+        p, d = audit_event_patient.c, audit_event_document.c
+        patients = sa.select(p.event_id, p.patient_id).where(p.event_id.in_(by_id), p.event_time.in_(times))
+        for row in conn.execute(patients.order_by(p.event_id, p.patient_id)):
             by_id[row.event_id]["patient_ids"].append(row.patient_id)
         documents = (
             sa.select(audit_event_document)
-            .where(audit_event_document.c.event_id.in_(by_id))
-            .order_by(audit_event_document.c.event_id, audit_event_document.c.position)
+            .where(d.event_id.in_(by_id), d.event_time.in_(times))
+            .order_by(d.event_id, d.position)
         )
         for row in conn.execute(documents):
             by_id[row.event_id]["documents"].append(

@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from audit import partitions
 from audit.migrations import VERSION_TABLE
 from audit.record import read_message
 from audit.store import AuditStore, EventFilter, Origin, metadata
@@ -41,7 +42,9 @@ def record(transaction: ae.Transaction, minutes: int = 0, **changes: object):
 
 def test_migrations_build_exactly_the_declared_schema(store):
     with store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        # the monthly partitions (PostgreSQL) are the store's, not tables of the metadata
+        skip = {"include_name": lambda name, kind, _parent: kind != "table" or not partitions.is_partition(name)}
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, **skip})
         assert compare_metadata(context, metadata) == []
 
 

@@ -1,0 +1,117 @@
+"""Monthly time partitions of the audit sink's events on PostgreSQL (ATNA Audit Record Repository, ITI TF-1 9;
+the DMP access trace, which a national sink keeps for years: 10^8 events and more).
+
+The three event tables (`audit_event`, `audit_event_patient`, `audit_event_document`) are partitioned by range
+of `event_time`, one partition per calendar month (UTC), named `<table>_pYYYYMM`, plus a DEFAULT partition
+`<table>_pdefault` for times outside the months created (a sender's clock far off, an event spooled for
+months). So:
+- a patient's trace reads, in each month, one small index (patient, time), newest first, and a `since` /
+  `until` period skips the months outside it (partition pruning);
+- retention drops whole months of all three tables, with no DELETE over millions of rows and no vacuum debt.
+
+`ensure(conn, months)` creates the months missing (moving into a new month any rows its DEFAULT partition
+took for it, else PostgreSQL would refuse the new partition); `drop_before(conn, cutoff)` drops the months
+that end before the cutoff and deletes the older rows of the DEFAULT partitions. Both run under an advisory
+lock, so several sinks on one database do not race. SQLite keeps the same tables unpartitioned
+(`audit.store` deletes rows there).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+
+from sqlalchemy import Connection
+
+from xdsservice.database import advisory_lock
+
+TABLES = ("audit_event", "audit_event_patient", "audit_event_document")
+LOCK = "audit_event partitions"
+_MONTH = re.compile(r"^audit_event_p(\d{4})(\d{2})$")
+_PARTITION = re.compile(r"^audit_event(_patient|_document)?_p(\d{6}|default)$")
+
+
+def month_of(moment: dt.datetime) -> dt.date:
+    """The first day of the UTC month holding `moment`."""
+    utc = moment.astimezone(dt.UTC) if moment.tzinfo else moment
+    return dt.date(utc.year, utc.month, 1)
+
+
+def add_months(month: dt.date, n: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _bound(month: dt.date) -> str:
+    return f"'{month.isoformat()} 00:00:00+00'"  # a date we computed: safe as a DDL literal
+
+
+def partition_name(table: str, month: dt.date) -> str:
+    return f"{table}_p{month:%Y%m}"
+
+
+def is_partition(name: str) -> bool:
+    """True for the partitions' own tables (schema comparisons leave them out: they are not in the metadata)."""
+    return _PARTITION.match(name) is not None
+
+
+def existing(conn: Connection) -> set[dt.date]:
+    """The months that have partitions."""
+    rows = conn.exec_driver_sql(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'audit_event'::regclass"
+    )
+    out = set()
+    for (name,) in rows:
+        m = _MONTH.match(name)
+        if m:
+            out.add(dt.date(int(m.group(1)), int(m.group(2)), 1))
+    return out
+
+
+def create_parents_defaults(conn: Connection) -> None:
+    """The DEFAULT partition of each table (its parent must exist)."""
+    for table in TABLES:
+        conn.exec_driver_sql(f"CREATE TABLE {table}_pdefault PARTITION OF {table} DEFAULT")
+
+
+def ensure(conn: Connection, months: Iterable[dt.date]) -> list[dt.date]:
+    """Create the partitions of `months` that are missing; the months created."""
+    wanted = set(months)
+    if not wanted:
+        return []
+    advisory_lock(conn, LOCK)
+    created = sorted(wanted - existing(conn))
+    for month in created:
+        low, high = _bound(month), _bound(add_months(month, 1))
+        for table in TABLES:
+            name = partition_name(table, month)
+            held = conn.exec_driver_sql(
+                f"SELECT EXISTS (SELECT 1 FROM {table}_pdefault WHERE event_time >= {low} AND event_time < {high})"
+            ).scalar()
+            if not held:
+                conn.exec_driver_sql(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({low}) TO ({high})")
+                continue
+            # The DEFAULT partition holds rows of this month: move them to the new table, then attach it.
+            conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+            conn.exec_driver_sql(
+                f"WITH moved AS (DELETE FROM {table}_pdefault WHERE event_time >= {low} AND event_time < {high}"
+                f" RETURNING *) INSERT INTO {name} SELECT * FROM moved"
+            )
+            conn.exec_driver_sql(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({low}) TO ({high})")
+    return created
+
+
+def drop_before(conn: Connection, cutoff: dt.datetime) -> list[dt.date]:
+    """Drop the months that end at or before `cutoff`, delete older rows of the DEFAULT partitions; the months
+    dropped. Children first: an event and its patient and document rows go together."""
+    advisory_lock(conn, LOCK)
+    limit = cutoff.astimezone(dt.UTC)
+    dropped = sorted(m for m in existing(conn) if dt.datetime.combine(add_months(m, 1), dt.time(), dt.UTC) <= limit)
+    for month in dropped:
+        for table in reversed(TABLES):
+            conn.exec_driver_sql(f"DROP TABLE {partition_name(table, month)}")
+    for table in reversed(TABLES):
+        conn.exec_driver_sql(f"DELETE FROM {table}_pdefault WHERE event_time < %(cutoff)s", {"cutoff": limit})
+    return dropped
