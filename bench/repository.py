@@ -1,34 +1,38 @@
-"""Document Repository benchmark: ITI-41 throughput, ITI-43 streaming speed, memory during 200 MB exchanges.
+"""Document Repository benchmark: ITI-41 throughput, ITI-43 streaming speed beside two floors, memory.
 
 Starts the real registry and the real repository as separate processes on free ports (uvicorn,
-httptools, no access log; SQLite in a temporary folder), feeds one patient over MLLP, then measures:
+httptools, no access log; SQLite in a temporary folder), with audit sending on to an audit sink beside
+them (as `make run` has it), feeds one patient over MLLP, then measures:
 
-1. ITI-41 submissions/s of 1 KB documents (MTOM, one document each), end to end: the repository
-   stores the blob, forwards ITI-42 to the registry and answers; sequential (latency) and with
-   N concurrent clients (throughput).
-2. ITI-43 MB/s for one 50 MB document streamed from disk, beside a plain loopback HTTP GET of the same
-   bytes from a minimal uvicorn app reading the same blob file in the same 1 MiB chunks, both clients
-   only hashing what arrives; and the ratio. Also with a client that parses the MTOM answer
-   (xdscore.mtom) and checks the document's SHA-1 without keeping it.
+1. ITI-41 of 1 KB documents, a different document (and uniqueIds) in every submission, so each one is
+   hashed, written and fsynced (the blob store is content-addressed: the same bytes twice are written
+   once): N keep-alive connections (`bench.loadgen`) for a fixed time. Success means the document is on
+   disk and registered. The blob files are counted afterwards (one per submission) and the CPU per
+   submission of each process is read from /proc.
+2. ITI-43 of one 50 MB document, read with a raw socket client (recv_into a buffer, no parsing, no
+   hashing: the client is never the bottleneck), alternating, in the same run, with two floors that
+   serve the same blob file over loopback: a plain uvicorn app reading it in 1 MiB chunks on its loop,
+   and `sendfile(2)` (the kernel copies the file to the socket). The document's SHA-1 is checked once,
+   outside the timed runs.
 3. Peak RSS growth of the repository process during a 200 MB ITI-41 upload and a 200 MB ITI-43
    download (VmHWM reset through /proc/PID/clear_refs before each; target: under 32 MB).
 
-Run from the project root:  .venv/bin/python -m bench.repository [--submissions 400] [--clients 8]
+Run from the project root:  .venv/bin/python -m bench.repository [--seconds 10] [--clients 16]
 The machine may be shared with other work: figures are noisy; rerun on a quiet machine for the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
-import hashlib
+import itertools
 import os
-import platform
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -37,42 +41,223 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.loadgen import machine, run  # noqa: E402
+from bench.register import cpu_seconds  # noqa: E402
+
 MiB = 1024 * 1024
+SUCCESS = b"ResponseStatusType:Success"
+REPOSITORY_UNIQUE_ID = "1.19.6.24.109.42.1"
 
 
-# --- the plain HTTP server (run in a subprocess: `python -m bench.repository plain FILE PORT`) ---
+# --- the two floors (each in a subprocess: `python -m bench.repository plain|sendfile FILE PORT`) ---
 
 
 def plain_server(path: str, port: int) -> None:
-    import asyncio
-
+    """uvicorn serving the file in 1 MiB reads made on the loop (page cache: no thread hop needed)."""
     import uvicorn
 
     size = os.path.getsize(path)
 
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
         headers = [(b"content-type", b"application/octet-stream"), (b"content-length", str(size).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        f = await asyncio.to_thread(open, path, "rb")
-        try:
-            while chunk := await asyncio.to_thread(f.read, MiB):
+        with open(path, "rb") as f:  # noqa: ASYNC230 - the floor reads the page cache on its loop, on purpose
+            while chunk := f.read(MiB):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        finally:
-            f.close()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning", lifespan="on")
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning", lifespan="off")
 
 
-# --- measurements ---
+def sendfile_server(path: str, port: int) -> None:
+    """A minimal HTTP/1.1 server answering every request with the file through sendfile(2)."""
+    size = os.path.getsize(path)
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {size}\r\n\r\n".encode()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                request = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in request.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                writer.write(head)
+                await writer.drain()
+                with open(path, "rb") as f:  # noqa: ASYNC230 - opening a cached file takes microseconds
+                    await loop.sendfile(writer.transport, f)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# --- clients ---
+
+
+def raw_download(port: int, request: bytes) -> tuple[float, int]:
+    """One exchange on a fresh connection with a raw socket: (seconds, body bytes). Nothing is parsed but
+    the response head, nothing is kept: the bytes land in one reused buffer."""
+    buffer = bytearray(4 * MiB)
+    view = memoryview(buffer)
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MiB)
+        sock.sendall(request)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed before the response head")
+            head += chunk
+        head, _, rest = head.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}")
+        got = len(rest)
+        while got < length:
+            n = sock.recv_into(view)
+            if n == 0:
+                raise ConnectionError(f"closed after {got} of {length} bytes")
+            got += n
+    return time.perf_counter() - started, got
+
+
+def http_request(method: str, path: str, port: int, content_type: str = "", body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+    if body:
+        head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+    return (head + "\r\n").encode() + body
+
+
+class Submissions:
+    """ITI-41 bodies of one 1 KB document each: every document different, every uniqueId fresh, made from
+    one MTOM template (cheap to make thousands)."""
+
+    def __init__(self, patient: str) -> None:
+        from harness.wire import Content, builder_without_repository_slots, mtom_request, pnr_element
+        from xdscore.vocabulary import UUID, Action
+
+        builder = builder_without_repository_slots(patient)
+        entry = next(o for o in builder.objects if o.tag == "ExtrinsicObject")
+        marker = b"\x00DOC\x00" * 204 + b"\x00\x00\x00\x00"  # 1024 bytes, replaced below
+        body, parts = pnr_element(builder, {entry.id: Content.of(marker)})
+        encoded = mtom_request(body, parts, Action.PROVIDE_AND_REGISTER)
+        template = b"".join(encoded.chunks)
+        ss = builder.objects[0]
+        uids = [e.value for o in (ss, entry) for e in o.external_identifiers if e.scheme in (UUID.SS_UNIQUE_ID, UUID.DE_UNIQUE_ID)]
+        pieces = [template]
+        for uid in [*(f'value="{u}"'.encode() for u in uids), marker]:
+            assert sum(p.count(uid) for p in pieces) == 1, uid
+            head, tail = pieces[-1].split(uid)
+            pieces[-1:] = [head, tail]
+        self.pieces = pieces  # head, ss uid, de uid, document
+        self.content_type = encoded.content_type
+        self.stamp = f"1.2.250.{os.getpid()}.{int(time.time())}"
+        self.serial = itertools.count()
+
+    def take(self, n: int) -> list[bytes]:
+        out = []
+        for _ in range(n):
+            i = next(self.serial)
+            document = (f"document {i} ".encode() + os.urandom(512).hex().encode())[:1024].ljust(1024, b".")
+            a, b, c, d = self.pieces
+            out.append(b"".join((a, f'value="{self.stamp}.1.{i}"'.encode(), b, f'value="{self.stamp}.2.{i}"'.encode(),
+                                 c, document, d)))
+        return out
+
+
+def blob_count(root: Path) -> int:
+    return sum(1 for fan in (root / "blobs").iterdir() if fan.is_dir() for _ in fan.iterdir())
+
+
+def bench_submissions(repository: object, registry: object, sink: object | None, patient: str, seconds: float,
+                      clients: int) -> None:
+    port = repository.ports["http"]  # type: ignore[attr-defined]
+    blobs = repository.data_dir / "repository"  # type: ignore[attr-defined]
+    subs = Submissions(patient)
+    warm = subs.take(100)
+    run("127.0.0.1", port, "/xds/repository", lambda i: (subs.content_type, warm[i]), count=len(warm), connections=4,
+        check=lambda b: SUCCESS in b)
+    pids = {"repository": repository.process.pid, "registry": registry.process.pid}  # type: ignore[attr-defined]
+    if sink is not None:
+        pids["audit sink"] = sink.process.pid  # type: ignore[attr-defined]
+    before_blobs = blob_count(blobs)
+    batch = subs.take(int(seconds * 1500))
+    cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result = run("127.0.0.1", port, "/xds/repository", lambda i: (subs.content_type, batch[i]), seconds=seconds,
+                 connections=clients, check=lambda b: SUCCESS in b)
+    done = len(result.latencies)
+    per = ", ".join(f"{name} {(cpu_seconds(pid) - cpu[name]) * 1000 / max(1, done):.2f} ms" for name, pid in pids.items())
+    written = blob_count(blobs) - before_blobs
+    print(f"ITI-41 1 KB, {clients} clients: {result.summary()}", flush=True)
+    print(f"  CPU per submission: {per}; blob files written: {written} for {done} successes", flush=True)
+
+
+def bench_retrieve(repository: object, patient: str, size: int, rounds: int, work: Path) -> None:
+    from harness.pgserver import free_port
+    from harness.services import wait_port
+    from harness.wire import (
+        Content,
+        builder_without_repository_slots,
+        provide,
+        retrieve_element,
+        retrieve_streaming,
+        simple_request,
+    )
+    from xdscore.vocabulary import UUID, Action
+
+    url, port = repository.url, repository.ports["http"]  # type: ignore[attr-defined]
+    content = Content.generated(size, seed=50)
+    builder = builder_without_repository_slots(patient)
+    entry = next(o for o in builder.objects if o.tag == "ExtrinsicObject")
+    uid = next(e.value for e in entry.external_identifiers if e.scheme == UUID.DE_UNIQUE_ID)
+    with httpx.Client(timeout=300) as client:
+        assert provide(client, url, builder, {entry.id: content}).status == "Success"
+        assert retrieve_streaming(client, url, REPOSITORY_UNIQUE_ID, uid) == ("Success", size, content.sha1)
+    content_type, body = simple_request(retrieve_element((REPOSITORY_UNIQUE_ID, uid)), Action.RETRIEVE)
+    iti43 = http_request("POST", "/xds/repository", port, content_type, body)
+    blob = repository.data_dir / "repository" / "blobs" / content.sha1[:2] / content.sha1  # type: ignore[attr-defined]
+    floors = {}
+    for kind in ("plain", "sendfile"):
+        floor_port = free_port()
+        log = work / f"{kind}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "bench.repository", kind, str(blob), str(floor_port)],
+                                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        wait_port(floor_port, proc, log)
+        floors[kind] = (proc, floor_port)
+    times: dict[str, list[float]] = {"ITI-43": [], "plain": [], "sendfile": []}
+    try:
+        for n in range(rounds + 1):  # alternating; the first round warms caches and is not counted
+            for name in times:
+                if name == "ITI-43":
+                    elapsed, got = raw_download(port, iti43)
+                    assert got > size
+                else:
+                    elapsed, got = raw_download(floors[name][1], http_request("GET", "/", floors[name][1]))
+                    assert got == size
+                if n:
+                    times[name].append(elapsed)
+    finally:
+        for proc, _ in floors.values():
+            proc.terminate()
+            proc.wait(10)
+    mb_s = {name: size / statistics.median(t) / 1e6 for name, t in times.items()}
+    print(f"ITI-43 {size // MiB} MiB, raw socket client: {mb_s['ITI-43']:7,.0f} MB/s   (median of {rounds}, alternating)")
+    print(f"  plain uvicorn, same file:          {mb_s['plain']:7,.0f} MB/s   -> ITI-43 / plain    = {mb_s['ITI-43'] / mb_s['plain']:.2f}")
+    print(f"  sendfile(2), same file:            {mb_s['sendfile']:7,.0f} MB/s   -> ITI-43 / sendfile = {mb_s['ITI-43'] / mb_s['sendfile']:.2f}",
+          flush=True)
 
 
 def rss_kib(pid: int, field: str) -> int:
@@ -87,214 +272,75 @@ def reset_peak(pid: int) -> int:
     return rss_kib(pid, "VmRSS")
 
 
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+def bench_memory(repository: object, patient: str, size: int) -> None:
+    from harness.wire import Content, builder_without_repository_slots, provide, retrieve_streaming
+    from xdscore.vocabulary import UUID
 
-
-def one_submission(client: httpx.Client, url: str, patient: str, content: object) -> float:
-    from harness.wire import builder_without_repository_slots, provide
-
-    builder = builder_without_repository_slots(patient)
-    entry_id = next(o.id for o in builder.objects if o.tag == "ExtrinsicObject")
-    started = time.perf_counter()
-    reply = provide(client, url, builder, {entry_id: content})  # type: ignore[dict-item]
-    elapsed = time.perf_counter() - started
-    if reply.status != "Success":
-        raise RuntimeError(f"ITI-41 failed: {reply.error_codes}")
-    return elapsed
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def bench_submissions(url: str, patient: str, total: int, clients: int, pids: dict[str, int]) -> dict[str, float]:
-    from harness.wire import Content
-
-    content = Content.of(os.urandom(1024))
-    with httpx.Client(timeout=60) as client:
-        for _ in range(20):  # warm-up: connections, SQLite pages, code paths
-            one_submission(client, url, patient, content)
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        latencies = [one_submission(client, url, patient, content) for _ in range(max(50, total // 4))]
-        cpu_ms = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / len(latencies) for name, pid in pids.items()}
-    results: list[float] = []
-    lock = threading.Lock()
-    per_client = total // clients
-
-    def worker() -> None:
-        with httpx.Client(timeout=60) as c:
-            mine = [one_submission(c, url, patient, content) for _ in range(per_client)]
-        with lock:
-            results.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    return {
-        **{f"cpu_ms_{name}": value for name, value in cpu_ms.items()},
-        "sequential_per_s": 1 / statistics.mean(latencies),
-        "sequential_p50_ms": statistics.median(latencies) * 1000,
-        "concurrent_per_s": len(results) / elapsed,
-        "concurrent_p95_ms": sorted(results)[int(len(results) * 0.95)] * 1000,
-    }
-
-
-def timed_download(client: httpx.Client, method: str, url: str, **kw: object) -> tuple[float, int, str]:
-    sha, size = hashlib.sha1(), 0
-    started = time.perf_counter()
-    with client.stream(method, url, **kw) as response:  # type: ignore[arg-type]
-        for chunk in response.iter_raw(MiB):
-            sha.update(chunk)
-            size += len(chunk)
-    return time.perf_counter() - started, size, sha.hexdigest()
-
-
-def bench_retrieve(repo_url: str, repo_id: str, patient: str, blob_root: Path, size: int, rounds: int) -> dict[str, float]:
-    from harness.pgserver import free_port
-    from harness.services import wait_port
-    from harness.wire import (
-        Content,
-        builder_without_repository_slots,
-        provide,
-        retrieve_element,
-        retrieve_streaming,
-        simple_request,
-    )
-    from xdscore.vocabulary import Action
-
-    content = Content.generated(size, seed=50)
-    builder = builder_without_repository_slots(patient)
-    entry_id = next(o.id for o in builder.objects if o.tag == "ExtrinsicObject")
-    uid = next(e.value for o in builder.objects if o.tag == "ExtrinsicObject" for e in o.external_identifiers if e.scheme.endswith("2e82c1f6-a085-4c72-9da3-8640a32e42ab"))
-    content_type, request = simple_request(retrieve_element((repo_id, uid)), Action.RETRIEVE)
-    with httpx.Client(timeout=300) as client:
-        assert provide(client, repo_url, builder, {entry_id: content}).status == "Success"
-        iti43, iti43_raw = [], []
-        for _ in range(rounds + 1):
-            started = time.perf_counter()
-            status, got, sha1 = retrieve_streaming(client, repo_url, repo_id, uid)
-            iti43.append(time.perf_counter() - started)
-            assert (status, got, sha1) == ("Success", size, content.sha1), (status, got)
-            # the same exchange, the client only hashing what arrives (as the plain client does)
-            elapsed, body_size, _ = timed_download(client, "POST", repo_url, content=request, headers={"content-type": content_type})
-            assert body_size > size
-            iti43_raw.append(elapsed)
-    blob = blob_root / "blobs" / content.sha1[:2] / content.sha1
-    port = free_port()
-    log = blob_root / "plain.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.repository", "plain", str(blob), str(port)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_port(port, proc, log)
-        plain = []
-        with httpx.Client(timeout=300) as client:
-            for _ in range(rounds + 1):
-                elapsed, got, sha1 = timed_download(client, "GET", f"http://127.0.0.1:{port}/")
-                assert (got, sha1) == (size, content.sha1)
-                plain.append(elapsed)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    # the first round warms the page cache and the connection pool; medians resist the noisy neighbours
-    med_full, med_raw, med_plain = (statistics.median(x[1:]) for x in (iti43, iti43_raw, plain))
-    return {
-        "iti43_mb_s": size / med_full / 1e6,
-        "iti43_raw_mb_s": size / med_raw / 1e6,
-        "plain_mb_s": size / med_plain / 1e6,
-        "ratio": med_plain / med_raw,  # ITI-43 speed / plain speed, both clients only hashing
-        "ratio_full": med_plain / med_full,
-    }
-
-
-def bench_memory(repo_url: str, repo_id: str, pid: int, patient: str, size: int) -> dict[str, float]:
-    from harness.wire import (
-        Content,
-        builder_without_repository_slots,
-        provide,
-        retrieve_streaming,
-    )
-
+    url, pid = repository.url, repository.process.pid  # type: ignore[attr-defined]
     content = Content.generated(size, seed=200)
     builder = builder_without_repository_slots(patient)
-    entry_id = next(o.id for o in builder.objects if o.tag == "ExtrinsicObject")
-    uid = next(e.value for o in builder.objects if o.tag == "ExtrinsicObject" for e in o.external_identifiers if e.scheme.endswith("2e82c1f6-a085-4c72-9da3-8640a32e42ab"))
+    entry = next(o for o in builder.objects if o.tag == "ExtrinsicObject")
+    uid = next(e.value for e in entry.external_identifiers if e.scheme == UUID.DE_UNIQUE_ID)
     with httpx.Client(timeout=600) as client:
         base_up = reset_peak(pid)
         started = time.perf_counter()
-        assert provide(client, repo_url, builder, {entry_id: content}).status == "Success"
+        assert provide(client, url, builder, {entry.id: content}).status == "Success"
         up_s = time.perf_counter() - started
         peak_up = rss_kib(pid, "VmHWM")
         base_down = reset_peak(pid)
         started = time.perf_counter()
-        status, got, sha1 = retrieve_streaming(client, repo_url, repo_id, uid)
+        status, got, sha1 = retrieve_streaming(client, url, REPOSITORY_UNIQUE_ID, uid)
         down_s = time.perf_counter() - started
         peak_down = rss_kib(pid, "VmHWM")
     assert (status, got, sha1) == ("Success", size, content.sha1)
-    return {
-        "rss_before_mib": base_up / 1024,
-        "upload_growth_mib": (peak_up - base_up) / 1024,
-        "download_growth_mib": (peak_down - base_down) / 1024,
-        "upload_mb_s": size / up_s / 1e6,
-        "download_mb_s": size / down_s / 1e6,
-    }
+    mb = size // MiB
+    print(f"{mb} MiB ITI-41 upload:   {size / up_s / 1e6:5,.0f} MB/s, repository peak RSS +{(peak_up - base_up) / 1024:.1f} MiB "
+          f"(from {base_up / 1024:.0f} MiB)")
+    print(f"{mb} MiB ITI-43 download: {size / down_s / 1e6:5,.0f} MB/s, repository peak RSS +{(peak_down - base_down) / 1024:.1f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--submissions", type=int, default=400, help="ITI-41 submissions in the concurrent run")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent ITI-41 clients")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the ITI-41 run")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent ITI-41 connections")
     parser.add_argument("--retrieve-mb", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=7, help="ITI-43 and plain downloads (plus one warm-up)")
+    parser.add_argument("--rounds", type=int, default=7, help="ITI-43 and floor downloads each (plus one warm-up)")
     parser.add_argument("--memory-mb", type=int, default=200)
+    parser.add_argument("--audit", choices=("on", "off"), default="on", help="on: as `make run` has it")
+    parser.add_argument("--skip", nargs="*", default=[], choices=("provide", "retrieve", "memory"))
     args = parser.parse_args(argv)
 
     from harness.builders import new_patient_id
-    from harness.services import feed_patient, start_registry, start_repository
+    from harness.services import audit_sender_env, feed_patient, start_audit_sink, start_registry, start_repository
 
     with tempfile.TemporaryDirectory(prefix="bench-repository-") as tmp:
-        registry = start_registry(Path(tmp) / "registry")
-        repository = start_repository(Path(tmp) / "repository", registry.url)
-        repo_id = "1.19.6.24.109.42.1"
+        work = Path(tmp)
+        sink = start_audit_sink(work / "audit") if args.audit == "on" else None
+        env = audit_sender_env(sink) if sink else {}
+        registry = start_registry(work / "registry", env=env)
+        repository = start_repository(work / "repository", registry.url, env=env)
         try:
             patient = new_patient_id()
             assert "MSA|AA" in feed_patient(registry.feed_port, patient)
             print(f"# bench/repository.py  {dt.datetime.now().isoformat(timespec='seconds')}")
-            print(f"# {machine()}")
-            print("# registry and repository: one uvicorn process each (httptools, no access log), SQLite; client in a third process")
-            pids = {"repository": repository.process.pid, "registry": registry.process.pid}
-            sub = bench_submissions(repository.url, patient, args.submissions, args.clients, pids)
-            print(f"ITI-41 1 KB, sequential:          {sub['sequential_per_s']:7.0f} submissions/s  (p50 {sub['sequential_p50_ms']:.1f} ms; "
-                  f"CPU per submission: repository {sub['cpu_ms_repository']:.1f} ms, registry {sub['cpu_ms_registry']:.1f} ms)")
-            print(f"ITI-41 1 KB, {args.clients} clients:           {sub['concurrent_per_s']:7.0f} submissions/s  (p95 {sub['concurrent_p95_ms']:.1f} ms)")
-            ret = bench_retrieve(repository.url, repo_id, patient, repository.data_dir / "repository", args.retrieve_mb * MiB, args.rounds)
-            print(f"ITI-43 {args.retrieve_mb} MB, client hashing:    {ret['iti43_raw_mb_s']:7.0f} MB/s   (median of {args.rounds})")
-            print(f"plain HTTP GET of the same bytes: {ret['plain_mb_s']:7.0f} MB/s   -> ITI-43 / plain = {ret['ratio']:.2f}")
-            print(f"ITI-43 {args.retrieve_mb} MB, client parsing MTOM: {ret['iti43_mb_s']:5.0f} MB/s   (-> / plain = {ret['ratio_full']:.2f})")
-            mem = bench_memory(repository.url, repo_id, repository.process.pid, patient, args.memory_mb * MiB)
-            print(f"{args.memory_mb} MB ITI-41 upload:              {mem['upload_mb_s']:7.0f} MB/s, repository peak RSS +{mem['upload_growth_mib']:.1f} MiB (from {mem['rss_before_mib']:.0f} MiB)")
-            print(f"{args.memory_mb} MB ITI-43 download:            {mem['download_mb_s']:7.0f} MB/s, repository peak RSS +{mem['download_growth_mib']:.1f} MiB")
+            print(f"# {machine()}; load average {os.getloadavg()[0]:.1f} at start")
+            print(f"# registry and repository: one uvicorn process each, SQLite (synchronous=FULL), audit {args.audit}")
+            if "provide" not in args.skip:
+                bench_submissions(repository, registry, sink, patient, args.seconds, args.clients)
+            if "retrieve" not in args.skip:
+                bench_retrieve(repository, patient, args.retrieve_mb * MiB, args.rounds, work)
+            if "memory" not in args.skip:
+                bench_memory(repository, patient, args.memory_mb * MiB)
         finally:
             repository.stop()
             registry.stop()
+            if sink is not None:
+                sink.stop()
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "plain":
-        plain_server(sys.argv[2], int(sys.argv[3]))
+    if len(sys.argv) == 4 and sys.argv[1] in ("plain", "sendfile"):
+        (plain_server if sys.argv[1] == "plain" else sendfile_server)(sys.argv[2], int(sys.argv[3]))
     else:
         sys.exit(main())

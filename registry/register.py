@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from registry.store import Changes, RegistryReader, StoredRef
 from xdscore.ebrim import association as assoc_codec
@@ -22,6 +23,7 @@ from xdscore.model import (
     STANDARD_SLOTS,
     Association,
     DocumentEntry,
+    Folder,
     ObjectKind,
     PatientKey,
     RegistryEntry,
@@ -42,6 +44,7 @@ _RELATIONSHIP_VALUES = frozenset(t.value for t in DOCUMENT_RELATIONSHIPS)
 _REPLACEMENT_VALUES = frozenset(t.value for t in REPLACEMENTS)
 _ADDENDA_TRANSFORMS = (AssociationType.TRANSFORM.value, AssociationType.APPEND.value)
 HAS_MEMBER = AssociationType.HAS_MEMBER.value
+T = TypeVar("T")
 SIGNS = AssociationType.SIGNS.value
 
 
@@ -109,7 +112,7 @@ def register(
     for obj in sub.all_objects():
         rim, dropped = finalize(obj, id_map, new_uuid, settings.keep_extra_metadata, now)
         warnings += _extra_metadata_not_saved(obj.kind, rim.id, dropped)
-        changes.new_objects.append(retype(obj.kind, rim))
+        changes.new_objects.append(with_final_ids(obj, rim))
 
     _apply_relationships(changes, store, now, new_uuid)
     _touch_existing_folders(changes, existing, now)
@@ -293,10 +296,10 @@ def finalize(
         return x if x and not is_symbolic(x) else new_uuid()
 
     classifications = tuple(
-        replace(c, id=sub_id(c.id), classified_object=oid) for c in rim.classifications
+        _evolve(c, id=sub_id(c.id), classified_object=oid) for c in rim.classifications
     )
     identifiers = tuple(
-        replace(e, id=sub_id(e.id), registry_object=oid) for e in rim.external_identifiers
+        _evolve(e, id=sub_id(e.id), registry_object=oid) for e in rim.external_identifiers
     )
     slots = rim.slots
     dropped: list[str] = []
@@ -304,7 +307,7 @@ def finalize(
         standard = STANDARD_SLOTS[obj.kind]
         dropped = [s.name for s in slots if s.name not in standard]
         slots = tuple(s for s in slots if s.name in standard)
-    final = replace(
+    final = _evolve(
         rim,
         id=oid,
         lid=oid,
@@ -319,6 +322,31 @@ def finalize(
     if obj.kind is ObjectKind.FOLDER:
         final = final.with_slot(Slot.LAST_UPDATE_TIME, (now,))
     return final, dropped
+
+
+def _evolve(obj: T, **changes: object) -> T:
+    """`dataclasses.replace` for the model's plain frozen value objects (no __post_init__, no InitVar):
+    a copy of the instance's fields with some changed. replace() walks the fields and calls __init__,
+    ~10 µs; a registration makes a couple of dozen of these copies."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
+def with_final_ids(obj: RegistryEntry, rim: RimObject) -> RegistryEntry:
+    """`retype(obj.kind, rim)` without reading the object again: `finalize` changed only what these
+    fields mirror (id, lid, version, status, a Folder's lastUpdateTime, an Association's ends); the codes,
+    authors and slots the typed object holds are the ones it was read with (tests/registry/
+    test_register.py checks both ways give equal objects)."""
+    if isinstance(obj, DocumentEntry | Folder):
+        final = _evolve(obj, entry_uuid=rim.id, rim=rim, availability_status=rim.status, logical_id=rim.lid,
+                        version=rim.version_name)
+        return _evolve(final, last_update_time=rim.slot_first(Slot.LAST_UPDATE_TIME)) if isinstance(obj, Folder) else final
+    if isinstance(obj, SubmissionSet):
+        return _evolve(obj, entry_uuid=rim.id, rim=rim, availability_status=rim.status)
+    return _evolve(obj, entry_uuid=rim.id, rim=rim, availability_status=rim.status,
+                   source_uuid=rim.source_object or "", target_uuid=rim.target_object or "")
 
 
 def retype(kind: ObjectKind, rim: RimObject) -> RegistryEntry:

@@ -24,11 +24,12 @@ drives the store, the blob store and the registry through the objects it is give
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from lxml import etree
 
@@ -74,7 +75,11 @@ class Prepared:
 
 
 class RegistryPort(Protocol):
-    def register(self, submit_objects_request: etree._Element) -> RegistryAnswer: ...
+    async def register(self, submit_objects_request: etree._Element) -> RegistryAnswer: ...
+
+
+T = TypeVar("T")
+IoRunner = Callable[[Callable[[], T]], Awaitable[T]]  # runs blocking file work off the event loop
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,10 @@ def submission_facts(body: etree._Element) -> SubmissionFacts:
         submission = pnr.read(body).submission
     except SoapFault:
         return SubmissionFacts()
+    return _facts(submission)
+
+
+def _facts(submission: Submission) -> SubmissionFacts:
     ss = submission.submission_sets[0] if submission.submission_sets else None
     patient = (ss.patient_id if ss else None) or next((d.patient_id for d in submission.document_entries if d.patient_id), None)
     return SubmissionFacts(patient or "", (ss.unique_id if ss else None) or "")
@@ -210,14 +219,21 @@ def prepare(
     limits: SubmissionLimits = DEFAULT_LIMITS,
 ) -> Prepared | list[Violation]:
     """Check a ProvideAndRegisterDocumentSetRequest and patch its metadata; SoapFault for a malformed one."""
-    # Its size (xdscore.ebrim.limits), then the ebRS 3.0 schema (element order, object kinds): nothing is
-    # read or stored for oversized or malformed metadata.
+    invalid = metadata_invalid(body, limits)
+    return invalid or prepare_request(pnr.read(body), attachments, repository_unique_id)
+
+
+def metadata_invalid(body: etree._Element, limits: SubmissionLimits = DEFAULT_LIMITS) -> list[Violation]:
+    """Its size (xdscore.ebrim.limits), then the ebRS 3.0 schema (element order, object kinds): nothing is
+    read or stored for oversized or malformed metadata."""
     metadata = pnr.submit_objects_element(body)
-    invalid = submission_limits.violations(metadata, limits) or schema_validation.violations(
+    return submission_limits.violations(metadata, limits) or schema_validation.violations(
         metadata, ErrorCode.XDSRegistryMetadataError)
-    if invalid:
-        return invalid
-    request = pnr.read(body)
+
+
+def prepare_request(request: pnr.ProvideRequest, attachments: dict[str, mtom.Attachment],
+                    repository_unique_id: str) -> Prepared | list[Violation]:
+    """`prepare` of a request whose metadata passed `metadata_invalid` and was read."""
     contents, violations = _documents_by_id(request.documents, attachments)
     entries = request.submission.document_entries
     violations += documents_have_metadata(contents, {e.entry_uuid for e in entries})
@@ -268,12 +284,12 @@ def _file_blobs(documents: tuple[Document, ...], blobs: BlobStore) -> None:
             raise FileNotFoundError(f"content of document {doc.unique_id} vanished before it was filed")
 
 
-def _undo(inserted: tuple[str, ...], store: DocumentStore, blobs: BlobStore) -> None:
-    for sha1 in store.release(inserted):
-        blobs.remove_if_unreferenced(sha1, store.is_referenced)
+async def _undo(inserted: tuple[str, ...], store: DocumentStore, blobs: BlobStore, io: IoRunner) -> None:
+    for sha1 in await store.release_async(inserted):
+        await io(lambda sha1=sha1: blobs.remove_if_unreferenced(sha1, store.is_referenced))  # type: ignore[misc]
 
 
-def provide_and_register(
+async def provide_and_register(
     body: etree._Element,
     attachments: dict[str, mtom.Attachment],
     repository_unique_id: str,
@@ -281,48 +297,60 @@ def provide_and_register(
     blobs: BlobStore,
     registry: RegistryPort,
     limits: SubmissionLimits = DEFAULT_LIMITS,
+    io: IoRunner | None = None,
 ) -> ProvideOutcome:
-    """The whole ITI-41; its outcome carries the submission's facts for the audit, success or not."""
-    facts = submission_facts(body)
-    outcome = _provide_and_register(body, attachments, repository_unique_id, store, blobs, registry, limits)
-    return replace(outcome, submission=facts)
+    """The whole ITI-41; its outcome carries the submission's facts for the audit, success or not.
+
+    A coroutine: the store's writes wait for their group commit and the ITI-42 for the registry without
+    holding a thread; `io` runs the blob filing (fsync) in a thread (default: asyncio's pool)."""
+    invalid = metadata_invalid(body, limits)
+    if invalid:
+        return ProvideOutcome(registry_response(invalid), submission=submission_facts(body))
+    request = pnr.read(body)  # read once: the facts, the checks and the forwarded request all come from it
+    outcome = await _provide_and_register(request, attachments, repository_unique_id, store, blobs, registry,
+                                          io or _to_thread)
+    return replace(outcome, submission=_facts(request.submission))
+
+
+async def _to_thread(work: Callable[[], T]) -> T:
+    return await asyncio.to_thread(work)
 
 
 @RULES.rule("REP-storage", ErrorCode.XDSRepositoryError, ErrorCode.XDSRepositoryOutOfResources, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
-def _provide_and_register(
-    body: etree._Element,
+async def _provide_and_register(
+    request: pnr.ProvideRequest,
     attachments: dict[str, mtom.Attachment],
     repository_unique_id: str,
     store: DocumentStore,
     blobs: BlobStore,
     registry: RegistryPort,
-    limits: SubmissionLimits,
+    io: IoRunner,
 ) -> ProvideOutcome:
-    prepared = prepare(body, attachments, repository_unique_id, limits)
+    prepared = prepare_request(request, attachments, repository_unique_id)
     if isinstance(prepared, list):
         return ProvideOutcome(registry_response(prepared))
     documents = prepared.documents
-    reservation = store.reserve(
+    reservation = await store.reserve_async(
         StoredDocument(d.unique_id, d.sha1, d.content.size, d.mime_type, patient_id=d.patient_id) for d in documents
     )
     if reservation.conflicts:
         return ProvideOutcome(registry_response(Violation(c.code, c.context, c.unique_id) for c in reservation.conflicts))
     try:
-        _file_blobs(documents, blobs)
+        await io(lambda: _file_blobs(documents, blobs))
     except OSError as exc:
         log.exception("filing documents failed")
-        _undo(reservation.inserted, store, blobs)
+        await _undo(reservation.inserted, store, blobs, io)
         code = ErrorCode.XDSRepositoryOutOfResources if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ErrorCode.XDSRepositoryError
         return ProvideOutcome(registry_response([Violation(code, f"the repository could not store the documents: {exc.strerror or exc}")]))
 
-    answer = registry.register(prepared.submit_objects_request)
+    answer = await registry.register(prepared.submit_objects_request)
     if answer.response is not None and answer.status == ResponseStatus.SUCCESS.value:
-        store.commit(d.unique_id for d in documents)
+        await store.commit_async(d.unique_id for d in documents)
         return ProvideOutcome(answer.response, tuple(d.unique_id for d in documents))
     if answer.outcome_unknown:
         log.warning("no answer from the registry; %d document(s) stay pending for the cleanup command", len(reservation.inserted))
     else:
-        _undo(reservation.inserted, store, blobs)
+        await _undo(reservation.inserted, store, blobs, io)
     if answer.response is not None:
         return ProvideOutcome(answer.response)  # the registry's own errors (e.g. XDSUnknownPatientId)
     assert answer.failure is not None

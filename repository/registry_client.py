@@ -2,7 +2,10 @@
 an ITI-18 GetDocuments by uniqueId (ITI TF-2a 3.18.4.1.2.3.7.5) for the cleanup command.
 
 Plain SOAP 1.2 with WS-Addressing over HTTP (never MTOM: ITI-42 and ITI-18 are "simple SOAP",
-xds-b.md §1.3), sent with httpx. Transport failures become the IHE answer the repository owes its own
+xds-b.md §1.3). The ITI-42 of each ITI-41 is a coroutine on a pool of kept-alive connections
+(`xdsservice.http_pool`): no thread is held while the registry works, so the number of ITI-41s in flight
+is not capped by a thread pool; the stored queries (cleanup, ITI-86) go through httpx, synchronously.
+Transport failures become the IHE answer the repository owes its own
 caller (ITI TF-3 4.2.4.1): XDSRegistryNotAvailable when the registry cannot be reached, XDSRegistryError
 when it answers with a fault or with something that is not a RegistryResponse.
 
@@ -36,6 +39,7 @@ from xdscore.errors import SoapFault, Violation
 from xdscore.queries import ReturnType, encode_request
 from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import NS, Action, ErrorCode, StoredQueryId
+from xdsservice.http_pool import ConnectFailed, HttpPool, NoAnswer
 from xdsservice.tls import client_ssl_context
 
 RIM = f"{{{NS.RIM}}}"
@@ -95,6 +99,7 @@ class RegistryClient:
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), verify=tls if tls is not None else True
         )
+        self._pool = HttpPool(url, timeout, min(timeout, 5.0), tls, max_response_bytes=MAX_RESPONSE_BYTES)
 
     @classmethod
     def from_settings(cls, settings: RepositorySettings) -> RegistryClient:
@@ -110,27 +115,36 @@ class RegistryClient:
 
     def close(self) -> None:
         self._client.close()
+        self._pool.close()
 
     def on_behalf_of(self, security: etree._Element | None, caller: etree._Element | None = None) -> CallerRegistry:
         """The registry port of one ITI-41: its ITI-42 carries `security` (the caller's wsse:Security), if any,
         and `caller` (the DMP profile's `xdscore.access.forward` block), if any."""
         return CallerRegistry(self, security, caller)
 
-    def _post(self, body: etree._Element, action: Action, security: etree._Element | None = None,
-              caller: etree._Element | None = None) -> httpx.Response:
+    def _payload(self, body: etree._Element, action: Action, security: etree._Element | None = None,
+                 caller: etree._Element | None = None) -> bytes:
         envelope = soap.request_envelope(body, action.value, to=self.url)
         if caller is not None:
             _add_security(envelope, caller)  # a header block like the Security one (not wsse: ours)
         if security is not None:
             _add_security(envelope, security)
-        payload = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
-        headers = {"content-type": f'{soap.SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{action.value}"'}
-        return self._client.post(self.url, content=payload, headers=headers)
+        return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
-    def _envelope_body(self, response: httpx.Response) -> etree._Element:
+    @staticmethod
+    def _content_type(action: Action) -> str:
+        return f'{soap.SOAP12_CONTENT_TYPE}; charset=UTF-8; action="{action.value}"'
+
+    def _post(self, body: etree._Element, action: Action, security: etree._Element | None = None,
+              caller: etree._Element | None = None) -> httpx.Response:
+        return self._client.post(self.url, content=self._payload(body, action, security, caller),
+                                 headers={"content-type": self._content_type(action)})
+
+    @staticmethod
+    def _envelope_body(content: bytes) -> etree._Element:
         """The body element of the registry's reply; BadAnswer for a fault or for garbage."""
         try:
-            root = xmlsafe.parse_bytes(response.content, MAX_RESPONSE_BYTES, "registry response")
+            root = xmlsafe.parse_bytes(content, MAX_RESPONSE_BYTES, "registry response")
         except SoapFault as exc:
             raise BadAnswer(exc.reason) from None
         fault = soap.read_fault(root)
@@ -144,25 +158,25 @@ class RegistryClient:
         return children[0]
 
     @RULES.rule("REP-registry-answer", ErrorCode.XDSRegistryError, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
-    def register(self, submit_objects_request: etree._Element, security: etree._Element | None = None,
-                 caller: etree._Element | None = None) -> RegistryAnswer:
+    async def register(self, submit_objects_request: etree._Element, security: etree._Element | None = None,
+                       caller: etree._Element | None = None) -> RegistryAnswer:
         """Send ITI-42 and read the RegistryResponse (the element moves into the request envelope); a copy
         of `security` and of `caller`, when given, go in the SOAP header."""
+        payload = self._payload(submit_objects_request, Action.REGISTER, security, caller)
         try:
-            response = self._post(submit_objects_request, Action.REGISTER, security, caller)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-            return _not_available(f"the Document Registry at {self.url} cannot be reached: {exc or type(exc).__name__}")
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            response = await self._pool.post(payload, [("Content-Type", self._content_type(Action.REGISTER))])
+        except ConnectFailed as exc:
+            return _not_available(f"the Document Registry at {self.url} cannot be reached: {exc}")
+        except NoAnswer as exc:
             return _not_available(
-                f"the Document Registry at {self.url} did not answer ({type(exc).__name__}); "
+                f"the Document Registry at {self.url} did not answer ({exc}); "
                 "the documents are kept until the registry tells whether it registered them",
                 unknown=True,
             )
-        content_type = response.headers.get("content-type", "")
-        if "xml" not in content_type:
-            return _not_available(f"the Document Registry at {self.url} answered HTTP {response.status_code} without SOAP")
+        if "xml" not in response.headers.get("content-type", ""):
+            return _not_available(f"the Document Registry at {self.url} answered HTTP {response.status} without SOAP")
         try:
-            body = self._envelope_body(response)
+            body = self._envelope_body(response.body)
         except BadAnswer as exc:
             return RegistryAnswer(None, Violation(ErrorCode.XDSRegistryError, str(exc)))
         if body.tag != REGISTRY_RESPONSE or not body.get("status"):
@@ -192,8 +206,7 @@ class RegistryClient:
             return set(), []
         request = encode_request(StoredQueryId.GetDocuments, {"$XDSDocumentEntryUniqueId": ids}, ReturnType.LEAF_CLASS)
         try:
-            response = self._post(request, Action.STORED_QUERY, caller=caller)
-            body = self._envelope_body(response)
+            body = self._envelope_body(self._post(request, Action.STORED_QUERY, caller=caller).content)
         except (httpx.HTTPError, BadAnswer) as exc:
             raise RegistryUnavailable(str(exc)) from None
         if body.tag != f"{QUERY}AdhocQueryResponse":
@@ -219,5 +232,5 @@ class CallerRegistry:
     security: etree._Element | None
     caller: etree._Element | None = None
 
-    def register(self, submit_objects_request: etree._Element) -> RegistryAnswer:
-        return self.client.register(submit_objects_request, self.security, self.caller)
+    async def register(self, submit_objects_request: etree._Element) -> RegistryAnswer:
+        return await self.client.register(submit_objects_request, self.security, self.caller)

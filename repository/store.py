@@ -16,20 +16,23 @@ before its blob is filed, so a blob nobody references is garbage and `repository
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import BigInteger, Column, Connection, Float, MetaData, String, Table, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from repository.migrations import upgrade
 from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import ErrorCode
 from xdsservice.database import make_engine, writing
+from xdsservice.dbapi import Dbapi, in_list
+from xdsservice.group_commit import GroupCommitter
 
 PENDING = "pending"
 STORED = "stored"
@@ -88,8 +91,17 @@ class DocumentStore:
         if self.engine.dialect.name == "sqlite":
             self._write_lock = threading.Lock()
         upgrade(self.engine)
+        # reserve / commit / release of concurrent ITI-41s share durable commits (xdsservice.group_commit)
+        self.writer: GroupCommitter[_Tx] = GroupCommitter(self._transaction, self.engine.dialect.name == "sqlite",
+                                                          "repository")
+
+    @contextlib.contextmanager
+    def _transaction(self, _lock_keys: Sequence[str]) -> Iterator[_Tx]:
+        with self._write_lock, writing(self.engine) as conn:
+            yield _Tx(conn)
 
     def close(self) -> None:
+        self.writer.close()
         self.engine.dispose()
 
     # -- ITI-43 -------------------------------------------------------------------------------------
@@ -123,64 +135,19 @@ class DocumentStore:
         size XDSNonIdenticalSize. A uniqueId still pending belongs to a submission in flight.
         """
         entries = list(entries)
-        now = time.time()
-        for _ in range(3):  # a concurrent insert of the same uniqueId makes us look again
-            inserted: list[str] = []
-            conflicts: list[Conflict] = []
+        for _ in range(3):  # a concurrent insert of the same uniqueId (another process) makes us look again
             try:
-                with self._write_lock, writing(self.engine) as conn:
-                    existing = {
-                        r.unique_id: _row(r)
-                        for r in conn.execute(
-                            select(documents).where(documents.c.unique_id.in_([e.unique_id for e in entries]))
-                        )
-                    }
-                    for e in entries:
-                        old = existing.get(e.unique_id)
-                        if old is None:
-                            inserted.append(e.unique_id)
-                        elif old.state == PENDING:
-                            conflicts.append(
-                                Conflict(
-                                    e.unique_id,
-                                    ErrorCode.XDSRepositoryError,
-                                    f"document {e.unique_id} is being stored by another submission still in progress",
-                                )
-                            )
-                        elif old.sha1 != e.sha1.lower():
-                            conflicts.append(
-                                Conflict(
-                                    e.unique_id,
-                                    ErrorCode.XDSNonIdenticalHash,
-                                    f"document {e.unique_id} is already stored with hash {old.sha1}, not {e.sha1.lower()}",
-                                )
-                            )
-                        elif old.size != e.size:
-                            conflicts.append(
-                                Conflict(
-                                    e.unique_id,
-                                    ErrorCode.XDSNonIdenticalSize,
-                                    f"document {e.unique_id} is already stored with size {old.size}, not {e.size}",
-                                )
-                            )
-                    if conflicts:
-                        return Reservation((), tuple(conflicts))
-                    new = [
-                        {
-                            "unique_id": e.unique_id,
-                            "sha1": e.sha1.lower(),
-                            "size": e.size,
-                            "mime_type": e.mime_type,
-                            "state": PENDING,
-                            "created_at": now,
-                            "patient_id": e.patient_id,
-                        }
-                        for e in entries
-                        if e.unique_id in inserted
-                    ]
-                    if new:
-                        conn.execute(insert(documents), new)
-                return Reservation(tuple(inserted), ())
+                return self.writer.submit(lambda tx: _reserve(tx, entries, time.time())).result()
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not reserve uniqueIds after three attempts")
+
+    async def reserve_async(self, entries: Iterable[StoredDocument]) -> Reservation:
+        """`reserve` for a coroutine: it waits for the group commit without holding a thread."""
+        entries = list(entries)
+        for _ in range(3):
+            try:
+                return await asyncio.wrap_future(self.writer.submit(lambda tx: _reserve(tx, entries, time.time())))
             except IntegrityError:
                 continue
         raise RuntimeError("could not reserve uniqueIds after three attempts")
@@ -188,22 +155,21 @@ class DocumentStore:
     def commit(self, unique_ids: Iterable[str]) -> None:
         ids = list(unique_ids)
         if ids:
-            with self._write_lock, writing(self.engine) as conn:
-                conn.execute(update(documents).where(documents.c.unique_id.in_(ids)).values(state=STORED))
+            self.writer.submit(lambda tx: _set_stored(tx, ids)).result()
+
+    async def commit_async(self, unique_ids: Iterable[str]) -> None:
+        ids = list(unique_ids)
+        if ids:
+            await asyncio.wrap_future(self.writer.submit(lambda tx: _set_stored(tx, ids)))
 
     def release(self, unique_ids: Iterable[str]) -> set[str]:
         """Delete these pending rows; return the hashes they pointed to."""
         ids = list(unique_ids)
-        if not ids:
-            return set()
-        with self._write_lock, writing(self.engine) as conn:
-            hashes = set(
-                conn.execute(
-                    select(documents.c.sha1).where(documents.c.unique_id.in_(ids), documents.c.state == PENDING)
-                ).scalars()
-            )
-            conn.execute(delete(documents).where(documents.c.unique_id.in_(ids), documents.c.state == PENDING))
-        return hashes
+        return self.writer.submit(lambda tx: _release(tx, ids)).result() if ids else set()
+
+    async def release_async(self, unique_ids: Iterable[str]) -> set[str]:
+        ids = list(unique_ids)
+        return await asyncio.wrap_future(self.writer.submit(lambda tx: _release(tx, ids))) if ids else set()
 
     # -- ITI-86 -------------------------------------------------------------------------------------
 
@@ -254,3 +220,57 @@ class DocumentStore:
     def all(self) -> list[StoredDocument]:
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(select(documents).order_by(documents.c.unique_id))]
+
+
+# ------------------------------------------------------------------------------------------------
+# The write jobs, run by the store's group committer in shared durable commits (plain DBAPI: through
+# SQLAlchemy Core each statement cost more than SQLite takes to run it).
+
+_COLUMNS = "unique_id, sha1, size, mime_type, state, created_at, patient_id"
+
+
+@dataclass(frozen=True)
+class _Tx:
+    conn: Connection
+
+
+def _reserve(tx: _Tx, entries: list[StoredDocument], now: float) -> Reservation:
+    db = Dbapi(tx.conn)
+    wanted = list(dict.fromkeys(e.unique_id for e in entries))
+    existing = {r[0]: StoredDocument(*r) for r in db.rows(
+        f"SELECT {_COLUMNS} FROM repository_document WHERE unique_id IN ({in_list(len(wanted))})", wanted)}
+    inserted: list[str] = []
+    conflicts: list[Conflict] = []
+    for e in entries:
+        old = existing.get(e.unique_id)
+        if old is None:
+            inserted.append(e.unique_id)
+        elif old.state == PENDING:
+            conflicts.append(Conflict(e.unique_id, ErrorCode.XDSRepositoryError,
+                                      f"document {e.unique_id} is being stored by another submission still in progress"))
+        elif old.sha1 != e.sha1.lower():
+            conflicts.append(Conflict(e.unique_id, ErrorCode.XDSNonIdenticalHash,
+                                      f"document {e.unique_id} is already stored with hash {old.sha1}, not {e.sha1.lower()}"))
+        elif old.size != e.size:
+            conflicts.append(Conflict(e.unique_id, ErrorCode.XDSNonIdenticalSize,
+                                      f"document {e.unique_id} is already stored with size {old.size}, not {e.size}"))
+    if conflicts:
+        return Reservation((), tuple(conflicts))
+    db.executemany(f"INSERT INTO repository_document ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+        (e.unique_id, e.sha1.lower(), e.size, e.mime_type, PENDING, now, e.patient_id)
+        for e in entries if e.unique_id in inserted
+    ])
+    return Reservation(tuple(inserted), ())
+
+
+def _set_stored(tx: _Tx, ids: list[str]) -> None:
+    Dbapi(tx.conn).execute(f"UPDATE repository_document SET state = ? WHERE unique_id IN ({in_list(len(ids))})",
+                           [STORED, *ids])
+
+
+def _release(tx: _Tx, ids: list[str]) -> set[str]:
+    db = Dbapi(tx.conn)
+    where = f"unique_id IN ({in_list(len(ids))}) AND state = ?"
+    hashes = {r[0] for r in db.rows(f"SELECT sha1 FROM repository_document WHERE {where}", [*ids, PENDING])}
+    db.execute(f"DELETE FROM repository_document WHERE {where}", [*ids, PENDING])
+    return hashes

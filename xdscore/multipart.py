@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.message import Message
 
 from xdscore.errors import FaultCode, SoapFault
 
@@ -52,17 +51,58 @@ class ContentType:
 
     @classmethod
     def parse(cls, header: str) -> ContentType:
-        msg = Message()
-        msg["content-type"] = header
-        media = msg.get_content_type().lower()
+        """RFC 2045 §5.1: `type/subtype *(; name=value)`, a value a token or a quoted string.
+
+        Read the way Python's `email` package reads it (a media type without exactly one "/" is the
+        RFC 2045 §5.2 default text/plain, a ";" inside quotes does not end a parameter, names lower case,
+        quotes and their backslash escapes removed, empty parameters ignored), without building an
+        email Message for every HTTP request. RFC 2231 encoded parameters are not decoded: no SOAP
+        stack sends them, and the names we read (boundary, type, start, action) never need them."""
+        media = header.partition(";")[0].strip().lower()
+        if media.count("/") != 1:
+            media = "text/plain"
         params: dict[str, str] = {}
-        for key, value in msg.get_params(failobj=[], header="content-type")[1:]:
-            params[key.lower()] = str(value)
+        for piece in _parameters(header):
+            name, equals, value = piece.strip().partition("=")
+            name = name.strip().lower()
+            if name:
+                params[name] = _value(value.strip()) if equals else ""
         return cls(media, params)
 
     @property
     def is_multipart(self) -> bool:
         return self.media_type == "multipart/related"
+
+
+def _parameters(header: str) -> list[str]:
+    """The pieces after the media type: the header split at each ";" before which, counted from the
+    start of the piece, the quotes that are not escaped are balanced."""
+    pieces: list[str] = []
+    rest = header
+    while True:
+        end = rest.find(";")
+        while end > 0 and (rest.count('"', 0, end) - rest.count('\\"', 0, end)) % 2:
+            end = rest.find(";", end + 1)
+        if end < 0:
+            pieces.append(rest)
+            return pieces[1:]
+        pieces.append(rest[:end])
+        rest = rest[end + 1:]
+
+
+def _unquote(value: str) -> str:
+    """A quoted string without its quotes and escapes; a bare <...> without its brackets."""
+    if len(value) > 1 and value[0] == value[-1] == '"':
+        return value[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+    if len(value) > 1 and value[0] == "<" and value[-1] == ">":
+        return value[1:-1]
+    return value
+
+
+def _value(raw: str) -> str:
+    """A parameter value as `email` reads it: unquoted, then quoted and unquoted again (RFC 2231 path)."""
+    once = _unquote(raw)
+    return _unquote('"' + once.replace("\\", "\\\\").replace('"', '\\"') + '"')
 
 
 def parse_headers(block: bytes) -> dict[str, str]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +111,20 @@ def writing(engine: Engine) -> Iterator[Connection]:
 
 def advisory_lock(conn: Connection, key: str) -> None:
     """PostgreSQL: hold a transaction-scoped lock on `key` (SQLite writers are already serialized)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(key.encode()) - 2**31,))
+    advisory_locks(conn, (key,))
+
+
+def advisory_locks(conn: Connection, keys: Iterable[str]) -> None:
+    """PostgreSQL: hold transaction-scoped locks on all `keys`, taken in one round trip and always in the
+    same order (of their lock numbers), so two transactions locking overlapping keys cannot deadlock."""
+    if conn.dialect.name != "postgresql":
+        return
+    numbers = sorted({zlib.crc32(key.encode()) - 2**31 for key in keys})
+    if len(numbers) == 1:
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (numbers[0],))
+    elif numbers:
+        # a function scan yields the array in order, so the locks are taken in that order
+        conn.exec_driver_sql("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS t(k)", (numbers,))
 
 
 @dataclass(frozen=True)

@@ -11,27 +11,24 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, select
 
 from registry.sql import schema as t
 from registry.sql.columns import KINDS, chunks
 from registry.store import StoredDocument, StoredRef
 from xdscore.model import Patient, PatientKey
 from xdscore.vocabulary import AssociationType
+from xdsservice.dbapi import Dbapi, in_list
 
 HAS_MEMBER = AssociationType.HAS_MEMBER.value
 
-# The lookups every submission makes, built once: constructing a Core statement per call costs more than
-# running it on SQLite.
-_PATIENT = select(t.patients).where(t.patients.c.pid == bindparam("pid"), t.patients.c.authority == bindparam("aa"))
-_DOCUMENTS_BY_UID = (
-    select(t.objects.c.uuid, t.objects.c.unique_id, t.objects.c.status, t.documents.c.hash, t.documents.c.size)
-    .join(t.documents, t.documents.c.uuid == t.objects.c.uuid)
-    .where(t.objects.c.unique_id.in_(bindparam("uids", expanding=True)), t.objects.c.kind == "DE")
-)
-_PACKAGE_UIDS = select(t.objects.c.unique_id).where(
-    t.objects.c.unique_id.in_(bindparam("uids", expanding=True)), t.objects.c.kind.in_(("SS", "FD"))
-)
+# The lookups every submission makes run as plain DBAPI statements (`registry.sql.dbapi`): through
+# SQLAlchemy Core each cost more than SQLite takes to run it.
+_PATIENT = "SELECT cx, demographics, merged_into FROM patients WHERE pid = ? AND authority = ?"
+_DOCUMENTS_BY_UID = ("SELECT o.uuid, o.unique_id, o.status, d.hash, d.size FROM objects o JOIN documents d ON d.uuid = o.uuid"
+                     " WHERE o.kind = 'DE' AND o.unique_id IN ({})")
+_PACKAGE_UIDS = "SELECT unique_id FROM objects WHERE kind IN ('SS', 'FD') AND unique_id IN ({})"
+_UUIDS = "SELECT uuid FROM objects WHERE uuid IN ({})"
 
 
 class SqlReader:
@@ -39,18 +36,20 @@ class SqlReader:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.db = Dbapi(conn)
 
     def patient(self, key: PatientKey) -> Patient | None:
-        row = self.conn.execute(_PATIENT, {"pid": key.id, "aa": key.authority}).first()
-        if row is None:
+        rows = self.db.rows(_PATIENT, (key.id, key.authority))
+        if not rows:
             return None
-        merged = PatientKey.parse(row.merged_into) if row.merged_into else None
-        return Patient(key, row.cx, json.loads(row.demographics or "{}"), merged)
+        cx, demographics, merged_into = rows[0]
+        merged = PatientKey.parse(merged_into) if merged_into else None
+        return Patient(key, cx, json.loads(demographics or "{}"), merged)
 
     def existing_uuids(self, uuids: Iterable[str]) -> set[str]:
         found: set[str] = set()
         for chunk in chunks(uuids):
-            found.update(self.conn.scalars(select(t.objects.c.uuid).where(t.objects.c.uuid.in_(chunk))))
+            found.update(r[0] for r in self.db.rows(_UUIDS.format(in_list(len(chunk))), chunk))
         return found
 
     def refs(self, uuids: Iterable[str]) -> dict[str, StoredRef]:
@@ -66,14 +65,14 @@ class SqlReader:
     def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]:
         out: dict[str, list[StoredDocument]] = {}
         for chunk in chunks(unique_ids):
-            for r in self.conn.execute(_DOCUMENTS_BY_UID, {"uids": chunk}):
-                out.setdefault(r.unique_id, []).append(StoredDocument(r.uuid, r.unique_id, r.hash, r.size, r.status))
+            for uuid, unique_id, status, hash_, size in self.db.rows(_DOCUMENTS_BY_UID.format(in_list(len(chunk))), chunk):
+                out.setdefault(unique_id, []).append(StoredDocument(uuid, unique_id, hash_, size, status))
         return out
 
     def used_package_unique_ids(self, unique_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
         for chunk in chunks(unique_ids):
-            found.update(self.conn.scalars(_PACKAGE_UIDS, {"uids": chunk}))
+            found.update(r[0] for r in self.db.rows(_PACKAGE_UIDS.format(in_list(len(chunk))), chunk))
         return found
 
     def folders_of_documents(self, document_uuids: Iterable[str]) -> dict[str, list[str]]:

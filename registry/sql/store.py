@@ -24,16 +24,17 @@ from registry.sql.lifecycle import LifecycleReads, delete_objects
 from registry.sql.reads import SqlReader
 from registry.store import Changes
 from xdscore.model import PatientKey
-from xdsservice.database import advisory_lock, make_engine, writing
+from xdsservice.database import advisory_locks, make_engine, writing
+from xdsservice.group_commit import GroupCommitter
 
 
 class RegistryTx(SqlReader, LifecycleReads):
     """One write transaction: the reads of `SqlReader` and of the metadata lifecycle, and the writes."""
 
     def lock(self, keys: Iterable[str]) -> None:
-        """Serialize concurrent writers on these keys (PostgreSQL; SQLite is already serialized)."""
-        for key in sorted(set(keys)):  # in one order, so two writers cannot wait on each other
-            advisory_lock(self.conn, key)
+        """Serialize concurrent writers on these keys (PostgreSQL; SQLite is already serialized), in one
+        round trip, in one order (so two writers cannot wait on each other)."""
+        advisory_locks(self.conn, keys)
 
     def apply(self, changes: Changes, now: str) -> None:
         if changes.removed:  # ITI-62: before the inserts, in the same transaction
@@ -85,6 +86,10 @@ class SqlRegistry:
             return
         with self.engine.connect() as conn, conn.begin():
             yield SqlReader(conn)
+
+    def group_committer(self, writers: int | None = None) -> GroupCommitter[RegistryTx]:
+        """The writer that runs ITI-42 jobs in shared durable commits (xdsservice.group_commit)."""
+        return GroupCommitter(self.write, self.engine.dialect.name == "sqlite", "registry", writers=writers)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -15,7 +15,7 @@ from registry.register import RegisterOutcome, RegisterSettings, lock_keys, regi
 from registry.remove import RemoveOutcome, remove
 from registry.sql.fragments import unpack
 from registry.sql.queries import QuerySql
-from registry.sql.store import SqlRegistry
+from registry.sql.store import RegistryTx, SqlRegistry
 from registry.update import UpdateOutcome, update
 from registry.update import lock_keys as update_lock_keys
 from xdscore.model import PatientKey
@@ -32,10 +32,11 @@ def tick() -> str:
 
 
 class RegistryHarness:
-    def __init__(self, url: str = "sqlite://", settings: RegisterSettings | None = None) -> None:
+    def __init__(self, url: str = "sqlite://", settings: RegisterSettings | None = None, writers: int | None = None) -> None:
         self.store = SqlRegistry(url)
         self.store.migrate()
         self.settings = settings or RegisterSettings(PROFILE)
+        self.writer = self.store.group_committer(writers)  # as the service writes ITI-42: group commits
 
     def feed(self, patient_id: str) -> None:
         key = PatientKey.parse(patient_id)
@@ -45,12 +46,15 @@ class RegistryHarness:
 
     def submit(self, builder: SubmissionBuilder, now: str | None = None) -> RegisterOutcome:
         sub = builder.submission()
-        now = now or tick()
-        with self.store.write(lock_keys(sub)) as tx:
-            outcome = register(sub, tx, self.settings, now, new_uuid)
+        when = now or tick()
+
+        def work(tx: RegistryTx) -> RegisterOutcome:
+            outcome = register(sub, tx, self.settings, when, new_uuid)
             if outcome.changes is not None:
-                tx.apply(outcome.changes, now)
-        return outcome
+                tx.apply(outcome.changes, when)
+            return outcome
+
+        return self.writer.submit(work, lock_keys(sub)).result()
 
     def update(self, builder: SubmissionBuilder, restricted: bool = False, now: str | None = None) -> UpdateOutcome:
         sub = builder.submission()

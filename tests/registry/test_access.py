@@ -4,6 +4,8 @@ over HTTPS with signed and DIRECTE VIHFs is tests/test_dmp_access_e2e.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -57,6 +59,8 @@ def call(handler, body: etree._Element, action: str, who: Principal | None) -> e
     decoded = DecodedRequest(soap.read_envelope(xmlsafe.parse_bytes(request(body, action, None))))
     context = RequestContext("127.0.0.1", 1, "http://127.0.0.1/xds/registry", {}, who)
     reply = handler(decoded, context)
+    if inspect.isawaitable(reply):  # ITI-42 is a coroutine (it waits for its group commit)
+        reply = asyncio.run(reply)
     body_out = reply.body
     return xmlsafe.parse_bytes(body_out) if isinstance(body_out, bytes) else body_out
 

@@ -336,3 +336,27 @@ def test_concurrent_submissions_of_one_unique_id(backend: str, tmp_path, request
         b.add_document()
     assert sum(_race(reg, builders)) == 1
     reg.store.dispose()
+
+
+@pytest.mark.parametrize("keep_extra", [True, False])
+def test_final_ids_give_the_object_a_fresh_read_gives(keep_extra: bool) -> None:
+    """register() sets the final ids on the typed objects it read (with_final_ids) instead of reading them
+    again from the finalized RimObject (retype): both must give equal objects, for every kind."""
+    from registry.app import new_uuid
+    from registry.register import finalize, retype, with_final_ids
+    from xdscore.rules.submission import is_symbolic
+
+    pid = new_patient_id()
+    b = single_document(pid, extra_slots=(extra_slot("urn:example:extra", "v"),))
+    b.add_document()
+    b.add_folder()
+    b.link("Folder01", "Document01", None)
+    b.relate("Document02", "Document01", AssociationType.APPEND)
+    sub = b.submission()
+    id_map = {o.entry_uuid: new_uuid() for o in sub.all_objects() if is_symbolic(o.entry_uuid)}
+    kinds = set()
+    for obj in sub.all_objects():
+        rim, _ = finalize(obj, id_map, new_uuid, keep_extra, "20250101000000")
+        assert with_final_ids(obj, rim) == retype(obj.kind, rim)
+        kinds.add(obj.kind)
+    assert len(kinds) == 4

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -125,7 +126,7 @@ def test_cleanup_settles_pending_documents_with_the_registry(tmp_path: Path, reg
     blobs.place_bytes(registered, hashlib.sha1(registered).hexdigest())
     blobs.place_bytes(unknown, hashlib.sha1(unknown).hexdigest())
     client = RegistryClient(registry.url)
-    answer = client.register(prepared.submit_objects_request)
+    answer = asyncio.run(client.register(prepared.submit_objects_request))
     assert answer.status.endswith(":Success")
 
     report = cleanup(settings, grace_seconds=-1, registry=client)

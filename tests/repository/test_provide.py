@@ -248,12 +248,12 @@ def _spooled(blobs: BlobStore, data: bytes) -> tuple[dict[str, bytes], dict[str,
     return {"cid": cid.encode()}, atts, body
 
 
-def test_unreachable_registry_leaves_nothing_behind(stores: tuple[DocumentStore, BlobStore]) -> None:
+async def test_unreachable_registry_leaves_nothing_behind(stores: tuple[DocumentStore, BlobStore]) -> None:
     store, blobs = stores
     data = b"will be rolled back"
     _, atts, body = _spooled(blobs, data)
     registry = RegistryClient(f"http://127.0.0.1:{_closed_port()}/xds/registry", timeout=2)
-    outcome = provide_and_register(body, atts, REPO_ID, store, blobs, registry)
+    outcome = await provide_and_register(body, atts, REPO_ID, store, blobs, registry)
     errors = outcome.response.findall(".//{urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0}RegistryError")
     assert [e.get("errorCode") for e in errors] == ["XDSRegistryNotAvailable"]
     assert outcome.response.get("status").endswith(":Failure")
@@ -262,7 +262,7 @@ def test_unreachable_registry_leaves_nothing_behind(stores: tuple[DocumentStore,
     assert list(blobs.tmp_dir.iterdir()) == []
 
 
-def test_registry_that_never_answers_keeps_documents_pending(stores: tuple[DocumentStore, BlobStore]) -> None:
+async def test_registry_that_never_answers_keeps_documents_pending(stores: tuple[DocumentStore, BlobStore]) -> None:
     """The request went out, no answer came: the registry may have registered it, so nothing is removed."""
     store, blobs = stores
     data = b"outcome unknown"
@@ -271,7 +271,7 @@ def test_registry_that_never_answers_keeps_documents_pending(stores: tuple[Docum
         black_hole.bind(("127.0.0.1", 0))
         black_hole.listen(8)
         registry = RegistryClient(f"http://127.0.0.1:{black_hole.getsockname()[1]}/xds/registry", timeout=0.5)
-        outcome = provide_and_register(body, atts, REPO_ID, store, blobs, registry)
+        outcome = await provide_and_register(body, atts, REPO_ID, store, blobs, registry)
     codes = [e.get("errorCode") for e in outcome.response.iter("{urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0}RegistryError")]
     assert codes == ["XDSRegistryNotAvailable"]
     rows = store.all()
@@ -280,7 +280,7 @@ def test_registry_that_never_answers_keeps_documents_pending(stores: tuple[Docum
     assert store.get(rows[0].unique_id) is None  # pending documents are not served
 
 
-def test_registry_url_without_soap_is_not_available(stores: tuple[DocumentStore, BlobStore]) -> None:
+async def test_registry_url_without_soap_is_not_available(stores: tuple[DocumentStore, BlobStore]) -> None:
     """An HTTP server that is not a registry (here: one answering 404 in plain text)."""
     import http.server
 
@@ -302,29 +302,29 @@ def test_registry_url_without_soap_is_not_available(stores: tuple[DocumentStore,
         store, blobs = stores
         _, atts, body = _spooled(blobs, b"abc")
         registry = RegistryClient(f"http://127.0.0.1:{server.server_address[1]}/nothing", timeout=5)
-        outcome = provide_and_register(body, atts, REPO_ID, store, blobs, registry)
+        outcome = await provide_and_register(body, atts, REPO_ID, store, blobs, registry)
     finally:
         server.shutdown()
     assert [e.get("errorCode") for e in outcome.response.iter("{urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0}RegistryError")] == ["XDSRegistryNotAvailable"]
     assert store.all() == [] and not blobs.exists(hashlib.sha1(b"abc").hexdigest())
 
 
-def test_checks_fail_before_anything_is_stored_or_sent(stores: tuple[DocumentStore, BlobStore]) -> None:
+async def test_checks_fail_before_anything_is_stored_or_sent(stores: tuple[DocumentStore, BlobStore]) -> None:
     store, blobs = stores
     body, atts = _request({"Document01": b"abc"}, hash="0" * 40)
     registry = RegistryClient("http://127.0.0.1:9/never-called", timeout=1)
-    outcome = provide_and_register(body, atts, REPO_ID, store, blobs, registry)
+    outcome = await provide_and_register(body, atts, REPO_ID, store, blobs, registry)
     assert [e.get("errorCode") for e in outcome.response.iter("{urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0}RegistryError")] == ["XDSRepositoryMetadataError"]
     assert store.all() == []
 
 
-def test_unique_id_stored_with_other_content_is_non_identical_hash(stores: tuple[DocumentStore, BlobStore]) -> None:
+async def test_unique_id_stored_with_other_content_is_non_identical_hash(stores: tuple[DocumentStore, BlobStore]) -> None:
     store, blobs = stores
     uid = new_oid()
     store.reserve([StoredDocument(uid, "1" * 40, 3, "text/plain")])
     store.commit([uid])
     body, atts = _request({"Document01": b"abc"}, unique_id=uid)
-    outcome = provide_and_register(body, atts, REPO_ID, store, blobs, RegistryClient("http://127.0.0.1:9/x", timeout=1))
+    outcome = await provide_and_register(body, atts, REPO_ID, store, blobs, RegistryClient("http://127.0.0.1:9/x", timeout=1))
     assert [e.get("errorCode") for e in outcome.response.iter("{urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0}RegistryError")] == ["XDSNonIdenticalHash"]
     assert [(r.unique_id, r.sha1, r.state) for r in store.all()] == [(uid, "1" * 40, STORED)]
 
@@ -364,19 +364,19 @@ def test_submission_facts() -> None:
     assert submission_facts(etree.Element(pnr.PROVIDE_AND_REGISTER_REQUEST)) == SubmissionFacts()
 
 
-def test_every_outcome_carries_the_submission_facts(stores: tuple[DocumentStore, BlobStore]) -> None:
+async def test_every_outcome_carries_the_submission_facts(stores: tuple[DocumentStore, BlobStore]) -> None:
     store, blobs = stores
     patient = new_patient_id()
     builder = builder_without_repository_slots(patient, hash="0" * 40)
     body, atts = _request({"Document01": b"abc"}, builder=builder)
-    refused = provide_and_register(body, atts, REPO_ID, store, blobs, RegistryClient("http://127.0.0.1:9/never-called", timeout=1))
+    refused = await provide_and_register(body, atts, REPO_ID, store, blobs, RegistryClient("http://127.0.0.1:9/never-called", timeout=1))
     assert refused.status == ResponseStatus.FAILURE and refused.stored == ()
     assert refused.submission == SubmissionFacts(patient, _ss_unique_id(builder))
 
     builder = builder_without_repository_slots(patient)
     body, atts = _request({"Document01": b"abc"}, builder=builder)
     unreachable = RegistryClient(f"http://127.0.0.1:{_closed_port()}/xds/registry", timeout=2)
-    outcome = provide_and_register(body, atts, REPO_ID, store, blobs, unreachable)
+    outcome = await provide_and_register(body, atts, REPO_ID, store, blobs, unreachable)
     assert outcome.status == ResponseStatus.FAILURE
     assert outcome.submission == SubmissionFacts(patient, _ss_unique_id(builder))
 

@@ -256,3 +256,31 @@ def test_names_stay_importable_from_mtom() -> None:
     from xdscore import mtom
 
     assert mtom.MultipartReader is MultipartReader and mtom.ContentType is ContentType and mtom.NEED_DATA is NEED_DATA
+
+
+def _with_email(header: str) -> tuple[str, dict[str, str]]:
+    """What Python's email package reads in a Content-Type header (the reference ContentType.parse follows)."""
+    from email.message import Message
+
+    msg = Message()
+    msg["content-type"] = header
+    params = {k.lower(): str(v) for k, v in msg.get_params(failobj=[], header="content-type")[1:] if k.strip()}
+    return msg.get_content_type().lower(), params
+
+
+def test_content_type_parse_reads_what_the_email_package_reads() -> None:
+    import random
+
+    headers = [h for h, _, _ in CONTENT_TYPES] + [
+        'multipart/related; boundary="a;b"; type="application/xop+xml"; start="<root.message@cxf.apache.org>"',
+        'multipart/related; boundary=uuid:0f4a; start=<rootpart@soapui.org>; start-info="application/soap+xml"',
+        'application/soap+xml;charset=utf-8;action="urn:ihe:iti:2007:RegisterDocumentSet-b"',
+        'multipart/related; boundary="x\\"y"; type=application/xop+xml', "text", "a/b/c", " TEXT/XML ; charset = UTF-8 ",
+        'multipart/related; boundary=MIMEBoundary_a; novalue; ;;', 'x/y; a="unterminated; b=c',
+    ]
+    rng = random.Random(17)
+    alphabet = 'ab/;="\\<> \t=xyz'
+    headers += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    for header in headers:
+        parsed = ContentType.parse(header)
+        assert (parsed.media_type, parsed.params) == _with_email(header), header
