@@ -115,7 +115,9 @@ def _check_root(root: etree._Element) -> None:
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise SoapFault(FaultCode.SENDER, f"{WHAT} carries a DTD, which is not allowed")
-    if etree.QName(root).localname == "Envelope" and root.tag != _ENVELOPE:
-        raise VersionMismatch(etree.QName(root).namespace)
+    # root.tag is "prefix:Envelope" when the prefix is undeclared (recovered events): no QName of it
+    namespace, _, localname = root.tag[1:].rpartition("}") if root.tag.startswith("{") else ("", "", root.tag)
+    if localname == "Envelope" and root.tag != _ENVELOPE:
+        raise VersionMismatch(namespace or None)
     if root.tag != _ENVELOPE:
         raise SoapFault(FaultCode.SENDER, f"root element is {root.tag}, not a SOAP 1.2 Envelope")

@@ -71,6 +71,7 @@ def test_a_header_past_the_limit_is_refused() -> None:
 @pytest.mark.parametrize(("data", "fault", "reason"), [
     (b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/">' + BODY, VersionMismatch, "SOAP 1.1"),
     (b"<x:Other xmlns:x='urn:x'>" + BODY, SoapFault, "not a SOAP 1.2 Envelope"),
+    (b"\n<soap:Envelope><soap:Body/></soap:Envelope>", SoapFault, "not"),  # undeclared prefix (found by harness.fuzz)
     (ENV + b"<s:Header><oops></s:Header>" + BODY, SoapFault, "not well-formed"),
     (b"<!DOCTYPE s:Envelope [<!ATTLIST a ID ID #IMPLIED>]>" + ENV + b"<s:Header/>" + BODY, SoapFault, "carries a DTD"),
 ])
