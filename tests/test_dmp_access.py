@@ -441,6 +441,15 @@ def find_status(p: Platform, who: Who, status: str) -> set[str]:
             if e.get("identificationScheme") == UUID.DE_UNIQUE_ID}
 
 
+def get(p: Platform, who: Who, unique_id: str) -> set[str]:
+    """GetDocuments by uniqueId: a query that cannot name a status (the uniqueIds returned)."""
+    q = encode_request(StoredQueryId.GetDocuments, {"$XDSDocumentEntryUniqueId": [unique_id]})
+    answer, _ = soap_call(p, p.registry, who, q, Action.STORED_QUERY)
+    assert errors(answer) == []
+    return {e.get("value", "") for e in answer.iter(f"{{{NS.RIM}}}ExternalIdentifier")
+            if e.get("identificationScheme") == UUID.DE_UNIQUE_ID}
+
+
 def test_masking_archiving_and_deleting_change_what_each_caller_sees(platform: Platform) -> None:
     answer, uid, _ = provide(platform, AUTHOR_CARD)
     assert errors(answer) == []
@@ -459,9 +468,16 @@ def test_masking_archiving_and_deleting_change_what_each_caller_sees(platform: P
     assert set_status(platform, AUTHOR_CARD, uid, APPROVED, ARCHIVED) == []
     assert uid not in find(platform, DOCTOR_CARD)[0]
     assert uid in find_status(platform, DOCTOR_CARD, ARCHIVED)
+    # rule 11: an archived document stays consultable by id, to professionals and the patient (ITI-43 = ITI-18)
+    for who in (DOCTOR_CARD, PATIENT):
+        assert get(platform, who, uid) == {uid}
+        assert retrieve(platform, who, [uid]) == ({uid}, [])
     # TD3.3c delete: only its author; deleted documents stay consultable by professionals, not by the patient
     assert "rule 5" in set_status(platform, DOCTOR_CARD, uid, ARCHIVED, DELETED)[0]
     assert set_status(platform, AUTHOR_CARD, uid, ARCHIVED, DELETED) == []
     assert uid in find_status(platform, DOCTOR_CARD, DELETED)
+    assert uid not in find(platform, DOCTOR_CARD)[0] and uid not in find_status(platform, DOCTOR_CARD, ARCHIVED)
+    assert get(platform, DOCTOR_CARD, uid) == {uid} and retrieve(platform, DOCTOR_CARD, [uid]) == ({uid}, [])
     assert uid not in find_status(platform, PATIENT, DELETED)
+    assert get(platform, PATIENT, uid) == set()
     assert retrieve(platform, PATIENT, [uid])[0] == set()
