@@ -17,8 +17,8 @@ import pytest
 from lxml import etree
 
 from harness.builders import new_oid, new_patient_id, single_document
-from registry import query
 from registry.app import Registry
+from registry.query import Guard
 from registry.register import RegisterSettings
 from tests.registry.helpers import RegistryHarness
 from tests.registry.lifecycle import APPROVED, status_change, update_request
@@ -72,7 +72,7 @@ class Record:
             self.tainted |= more
 
 
-def ask(reg: RegistryHarness, q: StoredQueryId, guard: query.Guard | None = None, **params: Any) -> etree._Element:
+def ask(reg: RegistryHarness, q: StoredQueryId, guard: Guard | None = None, **params: Any) -> etree._Element:
     out = reg.ask(q, params, guard=guard)
     assert not out.violations, out.violations
     return etree.fromstring(out.response)
@@ -93,7 +93,7 @@ def assert_nothing_names(answer: etree._Element, tainted: set[str]) -> None:
     assert not ids(answer, "ExtrinsicObject") & tainted
 
 
-def without(uuid: str) -> query.Guard:
+def without(uuid: str) -> Guard:
     """A caller who may not see `uuid` (what the DMP guard does to a masked document, say)."""
     return lambda q, objects, conn: [o for o in objects if o.uuid != uuid]
 
