@@ -20,6 +20,10 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _AFTER_SLOTS = frozenset(R + n for n in ("Name", "Description", "VersionInfo", "Classification", "ExternalIdentifier", "ContentVersionInfo"))
 
 
+_VALUE_LIST = R + "ValueList"
+_VALUE = R + "Value"
+
+
 def q(local: str) -> str:
     return R + local
 
@@ -27,7 +31,8 @@ def q(local: str) -> str:
 def read_slots(el: etree._Element) -> tuple[RimSlot, ...]:
     slots = []
     for s in el.iterchildren(q("Slot")):
-        values = tuple((v.text or "").strip() for v in s.iterfind(f"{R}ValueList/{R}Value"))
+        # iterchildren, not iterfind("ValueList/Value"): no ElementPath per Slot (the hottest line of a read)
+        values = tuple((v.text or "").strip() for vl in s.iterchildren(_VALUE_LIST) for v in vl.iterchildren(_VALUE))
         slots.append(RimSlot(s.get("name", ""), values))
     return tuple(slots)
 
