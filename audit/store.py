@@ -241,6 +241,12 @@ class AuditStore:
         self.migrate()
         self.maintain()
 
+    def ping(self) -> None:
+        """Raise unless the database takes a write transaction now (SQLite: its write lock; PostgreSQL: a
+        connection): tells "the database" from "this message" when an insert fails."""
+        with writing(self.engine) as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def migrate(self) -> None:
         from audit.migrations import upgrade
 

@@ -10,7 +10,8 @@ a database call that hangs can never keep the process from exiting):
    message, expected (`Rejected`) or not (a bug, a library error on hostile input), makes that message
    a rejection with the reason.
 2. Storing. The batch goes in one transaction. If that fails, it is stored message by message: a message
-   whose insert fails is stored as a rejection instead, the error as its reason; if even that row (the
+   whose insert fails is stored as a rejection instead, the error as its reason (when the error looks like
+   the database's, only if the database then takes a write, `store.ping`, and the message fails again); if even that row (the
    bytes and a short text) cannot be stored, the database itself is the problem, and `Unavailable` says
    how many messages of the batch are done. A first failure that looks like the database (a lost
    connection, a lock) skips the one-by-one pass until `ISOLATE_AFTER` attempts of the same batch have
@@ -28,7 +29,10 @@ be used (not prepared yet, or a batch failed on it), the messages held and every
 moved to the pending file, durably, and acknowledged (so the queue never fills and TLS senders are not
 held up); the held batch is retried at each step of the back-off. Once the database answers, the pending
 file is stored in batches, alternating with what arrives. So nothing received is lost or kept only in
-memory, and a restart during the outage finds it all in the pending file.
+memory, and a restart during the outage finds it all in the pending file. A database that does not
+answer (a lock held elsewhere, a network that drops packets: the call hangs rather than fails) is treated
+the same way once a call has taken `SPOOL_AFTER` seconds: the batch held and what arrives are kept in the
+pending file and acknowledged while the call goes on.
 
 `status()` feeds `/health`: state (idle, storing, database unavailable), backlog (queue + held + pending
 file), last stored, last error, and `stalled` when messages wait and nothing was stored for
@@ -59,6 +63,7 @@ log = logging.getLogger("xds.audit.writer")
 ISOLATE_AFTER = 3  # failed attempts of one batch before it is stored message by message whatever the error
 MAX_DELAY = 10.0
 FIRST_ATTEMPT_WAIT = 10.0  # seconds the sink's start waits for the database's first answer before it serves anyway
+SPOOL_AFTER = 2.0  # seconds a store call may take before what it holds and what arrives go to the pending file
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,19 @@ def store_batch(store: AuditStore, items: list[Item], max_bytes: int, pending: P
                 continue
             except Exception as error:  # noqa: BLE001 - logged below, with what became of the message
                 failure = error
+            if isinstance(failure, _DATABASE_ERRORS):
+                # The database or this message? Ask the database (can it take a write now?), then try the
+                # message once more: a database that went away, or came back, mid-batch blames no message.
+                try:
+                    store.ping()
+                except Exception as down:
+                    _forget(pending, items[:n])
+                    raise Unavailable(n, counts, down) from down
+                try:
+                    counts += _store_one(store, item, entry)
+                    continue
+                except Exception as error:  # noqa: BLE001 - the same message fails with the database up
+                    failure = error
             try:
                 kept = store.add_counted([], [(item.data, f"could not be stored ({describe(failure)})", item.origin)])[1]
             except Exception as exc2:
@@ -274,7 +292,7 @@ class Writer:
         delay = 0.1
         while not self.prepared:
             try:
-                await self._thread.run(self.store.prepare)
+                await self._call(self.store.prepare)
                 self.prepared = True
                 if self.last_error is not None:
                     log.info("audit database reachable again: storing the %d message(s) received meanwhile",
@@ -321,17 +339,17 @@ class Writer:
             try:
                 if escapes >= 2:
                     reason = f"stored as a bare rejection after the store step failed ({self.last_error})"
-                    counts = await self._thread.run(reject_all, self.store, held, reason, self.pending)
+                    counts = await self._call(reject_all, self.store, held, reason, self.pending)
                 else:
-                    counts = await self._thread.run(store_batch, self.store, held, self.max_message_bytes,
-                                                    self.pending, failures >= ISOLATE_AFTER - 1)
-                self._done(len(held), counts)
+                    counts = await self._call(store_batch, self.store, held, self.max_message_bytes,
+                                              self.pending, failures >= ISOLATE_AFTER - 1)
+                await self._finish(held, len(held), counts)
                 if self.unavailable:
                     log.info("audit database reachable again: %d message(s) to store", self.backlog)
                 self.state = "storing"
                 continue
             except Unavailable as exc:
-                self._done(exc.done, exc.counts)
+                await self._finish(held, exc.done, exc.counts)
                 self._failed(exc.cause, "unavailable")
             except Exception as exc:  # escaped the store step: a bug, never a reason to stop storing
                 log.exception("audit store step failed on a batch of %d", len(held))
@@ -341,6 +359,42 @@ class Writer:
             await self._keep(self._held)
             await self._spool_for(delay)
             delay = min(delay * 2, MAX_DELAY)
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call on the store thread. Once it has taken `SPOOL_AFTER` seconds (the database does
+        not answer), the batch held and what arrives are kept in the pending file while it goes on."""
+        future = self._thread.run(fn, *args)
+        loop = asyncio.get_running_loop()
+        slow_at = loop.time() + SPOOL_AFTER
+        told = False
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=max(0.05, slow_at - loop.time()))
+            if done:
+                return future.result()
+            if self.pending is None or loop.time() < slow_at:
+                continue
+            if not told:
+                told = True
+                log.warning("audit database has not answered for %gs: keeping what is held and what arrives in %s",
+                            SPOOL_AFTER, self.pending.path)
+            batch = []
+            while len(batch) < self.batch_size and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            if not await self._keep(self._held) or (batch and not await self._keep(batch)):
+                self._held.extend(batch)  # the pending file fails too: they wait in memory, with the batch held
+                slow_at = float("inf")
+
+    async def _finish(self, held: list[Item], n: int, counts: Counts) -> None:
+        """The first `n` messages of the batch `held` are stored. Those kept in the pending file while the
+        call ran (`_call`) have rows the store step did not know of: they are deleted here."""
+        late = [new.pending_id for old, new in zip(held[:n], self._held[:n], strict=True)
+                if old.pending_id is None and new.pending_id is not None]
+        self._done(n, counts)
+        if late and self.pending is not None:
+            try:
+                await asyncio.to_thread(self.pending.delete, late)
+            except Exception:  # stored again from the pending file later: kept once by digest
+                log.exception("could not delete %d stored message(s) from the pending file", len(late))
 
     async def _keep(self, items: list[Item]) -> bool:
         """Put the items not yet there in the pending file and acknowledge them; False if the file failed."""
