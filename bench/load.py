@@ -344,8 +344,10 @@ def copy_batch(conn: Any, data: dict[str, bytes]) -> None:
 
 
 def load(url: str, entries: int, per_patient: float = 15.0, seed: int = 1, jobs: int = 1,
-         batch_entries: int = 20_000, progress: bool = True) -> dict[str, Any]:
-    """Load `entries` DocumentEntries into the registry database at `url` (migrated first); a summary."""
+         batch_entries: int = 20_000, progress: bool = True, first_patient: int = 0) -> dict[str, Any]:
+    """Load `entries` DocumentEntries into the registry database at `url` (migrated first), for patients
+    numbered from `first_patient` (a database grows by loads with disjoint patients); a summary, with
+    `next_patient` for the next load."""
     import psycopg
 
     store = SqlRegistry(url)
@@ -357,7 +359,7 @@ def load(url: str, entries: int, per_patient: float = 15.0, seed: int = 1, jobs:
     patients = 0
     rows = dict.fromkeys(TABLE_COLUMNS, 0)
     # Batches cover disjoint patient ranges; a batch ends at its budget, so the next range starts fresh.
-    tasks = _tasks(seed, per_patient, entries, batch_entries)
+    tasks = _tasks(seed, per_patient, entries, batch_entries, first_patient)
     with psycopg.connect(driver_url) as conn:
         for data, count in _results(tasks, jobs):
             copy_batch(conn, data)
@@ -373,15 +375,16 @@ def load(url: str, entries: int, per_patient: float = 15.0, seed: int = 1, jobs:
         sys.stderr.write("\n")
     with psycopg.connect(driver_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # a registry in steady state: statistics fresh, visibility map set
-    return {"entries": loaded, "patients": patients, "seconds": elapsed, "entries_per_second": loaded / elapsed,
+    return {"entries": loaded, "patients": patients, "next_patient": first_patient + patients, "seconds": elapsed, "entries_per_second": loaded / elapsed,
             "rows": rows}
 
 
-def _tasks(seed: int, per_patient: float, entries: int, batch_entries: int) -> Iterator[tuple[int, float, int, int, int]]:
+def _tasks(seed: int, per_patient: float, entries: int, batch_entries: int,
+           first_patient: int) -> Iterator[tuple[int, float, int, int, int]]:
     """Batches of consecutive patients; each batch's patient range is sized from the expected count and
     ends where the budget does, so batches never share a patient."""
     gen = _generator(seed, per_patient)
-    first, left = 0, entries
+    first, left = first_patient, entries
     while left > 0:
         budget = min(left, batch_entries)
         last, total = first, 0

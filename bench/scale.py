@@ -1,18 +1,20 @@
 """Scale benchmark (issue 20): the registry over HTTP on a database of N DocumentEntries, single-node PostgreSQL
 or a 3-node Citus cluster (a coordinator and two workers) on this machine.
 
-For each size: a durable server is started (fsync on, `harness/pgserver.py` / `harness/citus.py`), filled by
-`bench.load` (realistic DMP metadata, COPY), its bytes on disk counted, then `python -m registry` is started on
-it and measured over HTTP with keep-alive connections:
-- ITI-42 sustained registrations/s (single-document submissions for random loaded patients, `--connections`
-  clients, `--seconds`), each answered Success only once committed;
+A durable server is started (fsync on, `harness/pgserver.py` / `harness/citus.py`) and, for each size in
+turn, filled up to it by `bench.load` (realistic DMP metadata, COPY; each load adds new patients), its bytes
+on disk counted, then `python -m registry` is started on it and measured over HTTP with keep-alive
+connections:
 - FindDocuments (LeafClass, Approved) for random loaded patients: p50 / p95 / p99, one client and
   `--connections` clients;
-- GetDocuments (LeafClass) of one random entryUUID: the same.
-The load average is printed with each figure (the machine may be shared). Databases are dropped at the end
-(the servers' folders removed) unless `--keep`.
+- GetDocuments (LeafClass) of one random entryUUID: the same;
+- ITI-42 sustained registrations/s (single-document submissions for random loaded patients, twice
+  `--connections` clients, `--seconds`), each answered Success only once committed (they add a few
+  thousand entries to the next size).
+The load average is printed with each figure (the machine may be shared). The servers and their folders
+are removed at the end.
 
-Run:  .venv/bin/python -m bench.scale --backend citus --entries 1000000
+Run:  .venv/bin/python -m bench.scale --backend citus --entries 1000000 10000000
 """
 
 from __future__ import annotations
@@ -139,23 +141,27 @@ def measure(port: int, patients: int, entries: list[str], seconds: float, connec
                                                       connections=connections * 2, check=ok))
 
 
-def bench(backend: str, entries: int, args: argparse.Namespace) -> None:
+def bench(backend: str, sizes: list[int], args: argparse.Namespace) -> None:
+    """One database grown to each size in turn (later loads add patients), measured at each."""
     with database(backend, args.shards) as url:
-        print(f"{backend}{' (coordinator + 2 workers)' if backend == 'citus' else ''}, {entries:,} DocumentEntries:"
-              f" loading ({load_average()})", flush=True)
-        summary = load.load(url, entries, args.per_patient, jobs=args.jobs)
-        size = load.disk_bytes(url)
-        print(f"  loaded {summary['entries']:,} entries of {summary['patients']:,} patients in {summary['seconds']:.0f}s:"
-              f" {summary['entries_per_second']:,.0f} entries/s ({load_average()})", flush=True)
-        print(f"  on disk: {size / 2**30:.2f} GiB, {size / summary['entries']:,.0f} bytes per DocumentEntry"
-              f" (all tables and indexes)", flush=True)
-        sample = sample_entries(url, summary["patients"], 2000)
-        service = start_registry(args.work, database_url=url)
-        try:
-            measure(service.ports["http"], summary["patients"], sample, args.seconds, args.connections)
-            print(f"  registry peak RSS {peak_rss_mb(service.process.pid):.0f} MB", flush=True)
-        finally:
-            service.stop()
+        loaded, patients = 0, 0
+        for n in sorted(sizes):
+            print(f"{backend}{' (coordinator + 2 workers)' if backend == 'citus' else ''}, {n:,} DocumentEntries:"
+                  f" loading {n - loaded:,} more ({load_average()})", flush=True)
+            summary = load.load(url, n - loaded, args.per_patient, jobs=args.jobs, first_patient=patients)
+            loaded, patients = n, summary["next_patient"]
+            size = load.disk_bytes(url)
+            print(f"  loaded {summary['entries']:,} entries of {summary['patients']:,} patients in {summary['seconds']:.0f}s:"
+                  f" {summary['entries_per_second']:,.0f} entries/s ({load_average()})", flush=True)
+            print(f"  on disk: {size / 2**30:.2f} GiB, {size / n:,.0f} bytes per DocumentEntry (all tables and indexes,"
+                  f" {patients:,} patients)", flush=True)
+            sample = sample_entries(url, patients, 2000)
+            service = start_registry(args.work / f"registry-{n}", database_url=url)
+            try:
+                measure(service.ports["http"], patients, sample, args.seconds, args.connections)
+                print(f"  registry peak RSS {peak_rss_mb(service.process.pid):.0f} MB", flush=True)
+            finally:
+                service.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("postgresql", "citus"), required=True)
-    parser.add_argument("--entries", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--entries", type=int, nargs="+", default=[1_000_000],
+                        help="sizes: one database grown to each in turn and measured there")
     parser.add_argument("--per-patient", type=float, default=15.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=4)
@@ -172,10 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=32, help="Citus shards per table")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}; {load_average()}", flush=True)
-    for n in args.entries:
-        with tempfile.TemporaryDirectory() as tmp:
-            args.work = Path(tmp)
-            bench(args.backend, n, args)
+    with tempfile.TemporaryDirectory() as tmp:
+        args.work = Path(tmp)
+        bench(args.backend, args.entries, args)
     return 0
 
 
