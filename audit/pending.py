@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from audit.store import Origin
+from xdsservice.database import SQLITE_PRAGMAS
 
 FILE_NAME = "pending.db"
 
@@ -29,8 +30,8 @@ class PendingFile:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # written once, at a stop: it must survive what follows
+        for pragma in SQLITE_PRAGMAS:  # WAL, synchronous=FULL: what is kept here must survive what follows
+            self._db.execute(f"PRAGMA {pragma}")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL,"
             " transport TEXT NOT NULL, peer TEXT NOT NULL, certificate TEXT, problem TEXT, data BLOB NOT NULL)"
