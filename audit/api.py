@@ -12,8 +12,13 @@ Routes (all GET, JSON):
 - `/events?user=&event_type=&patient=&since=&until=&limit=&offset=` — general search.
 - `/events/{id}` — one event, with the AuditMessage XML as received.
 - `/rejected?limit=&offset=` — messages that could not be stored as events, with the reason.
-- `/health` — counts and the write loop's state (backlog, last stored, last error); HTTP 503 with a
-  status other than "ok" when the database cannot answer or storing has stalled (`stall_seconds`).
+- `/health` — counts (two rows the store keeps, never a count over the tables) and the write loop's state
+  (backlog, last stored, last error); HTTP 503 with a status other than "ok" when the database cannot be
+  used (`database unavailable`, with the reason) or storing has stalled (`stall_seconds`).
+A patient is given as a CX in any of its forms (`123^^^&1.2.3&ISO`, `123^^^NS&1.2.3&ISO^NH`: matched on CX.1
+and the authority's universal id, `audit.record.patient_key`), as a token `urn:oid:1.2.3|123`, or as the bare
+id with `?authority=1.2.3` (a NIR and the INS OID, as DMP callers hold them). A bare id without an authority
+is refused: it could name another domain's patient.
 `since` / `until` are ISO 8601 date-times (inclusive, UTC when no offset is given); `limit` is at most 1000.
 """
 
@@ -26,12 +31,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from audit.record import patient_key
 from audit.store import AuditStore, EventFilter
 
 MAX_LIMIT = 1000
@@ -61,6 +68,26 @@ def _int(params: Any, name: str, default: int, maximum: int | None = None) -> in
         raise BadRequest(f"{name} must be a non-negative integer, not {text!r}")
     value = int(text)
     return min(value, maximum) if maximum is not None else value
+
+
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
+
+
+def _patient(text: str, authority: str | None) -> str:
+    """The patient a request names (see the module docstring), as its key."""
+    text = text.strip()
+    if "^" in text:
+        return patient_key(text)
+    if "|" in text:  # a token system|value, the system an OID (urn:oid: or bare)
+        system, value = text.split("|", 1)
+        authority = system.removeprefix("urn:oid:")
+        text = value
+    if not authority or not text:
+        raise BadRequest(f"patient {text!r}: give a CX (id^^^&authority&ISO), urn:oid:authority|id, or the id "
+                         f"with ?authority=")
+    if not _OID.fullmatch(authority):
+        raise BadRequest(f"authority {authority[:80]!r} is not an OID")
+    return f"{text}^^^&{authority}&ISO"
 
 
 def _event_json(event: dict[str, Any]) -> dict[str, Any]:
@@ -107,8 +134,8 @@ def _notification_json(row: dict[str, Any]) -> dict[str, Any]:
 def create_app(store: AuditStore, status: Callable[[], dict[str, Any]] | None = None) -> Starlette:
     """The API over `store`; `status` gives the write loop's state for /health (`AuditReceiver.status`)."""
     async def accesses(request: Request) -> JSONResponse:
-        patient_id = request.path_params["patient_id"]
         p = request.query_params
+        patient_id = _patient(request.path_params["patient_id"], p.get("authority"))
         events = await run_in_threadpool(
             store.accesses, patient_id, _time(p, "since"), _time(p, "until"),
             _int(p, "limit", 100, MAX_LIMIT), _int(p, "offset", 0),
@@ -117,7 +144,8 @@ def create_app(store: AuditStore, status: Callable[[], dict[str, Any]] | None = 
 
     async def notifications(request: Request) -> JSONResponse:
         p = request.query_params
-        patient_id = request.path_params.get("patient_id")
+        named = request.path_params.get("patient_id")
+        patient_id = None if named is None else _patient(named, p.get("authority"))
         rows = await run_in_threadpool(store.notifications, patient_id, p.get("kind") or None,
                                        _int(p, "limit", 100, MAX_LIMIT), _int(p, "offset", 0))
         return JSONResponse({"notifications": [_notification_json(r) for r in rows]})
@@ -125,7 +153,8 @@ def create_app(store: AuditStore, status: Callable[[], dict[str, Any]] | None = 
     async def events(request: Request) -> JSONResponse:
         p = request.query_params
         criteria = EventFilter(
-            patient_id=p.get("patient") or None, user_id=p.get("user") or None,
+            patient_id=_patient(p["patient"], p.get("authority")) if p.get("patient") else None,
+            user_id=p.get("user") or None,
             event_type=p.get("event_type") or None, since=_time(p, "since"), until=_time(p, "until"),
             limit=_int(p, "limit", 100, MAX_LIMIT), offset=_int(p, "offset", 0),
         )
@@ -150,19 +179,29 @@ def create_app(store: AuditStore, status: Callable[[], dict[str, Any]] | None = 
 
     async def health(_request: Request) -> JSONResponse:
         body: dict[str, Any] = {"status": "ok"}
-        try:
-            body.update(await asyncio.wait_for(asyncio.to_thread(store.counts), HEALTH_TIMEOUT))
-        except Exception as exc:  # noqa: BLE001 - the database cannot even count: unhealthy, and the reason shown
-            body["status"] = "database unavailable"
-            body["database_error"] = f"{type(exc).__name__}: {exc}"[:500]
-        if status is not None:
-            body["writer"] = writer = status()
+        writer = status() if status is not None else None
+        if writer is not None and writer["state"] == "database unavailable":
+            body["status"] = "database unavailable"  # the write loop knows: no need to wait on the database
+            body["database_error"] = writer["last_error"]
+        else:
+            try:
+                body.update(await asyncio.wait_for(asyncio.to_thread(store.counts), HEALTH_TIMEOUT))
+            except Exception as exc:  # noqa: BLE001 - the database cannot even answer: unhealthy, the reason shown
+                body["status"] = "database unavailable"
+                body["database_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        if writer is not None:
+            body["writer"] = writer
             if writer["stalled"] and body["status"] == "ok":
                 body["status"] = "stalled"
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     async def bad_request(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
+
+    async def database_error(_request: Request, exc: Exception) -> JSONResponse:
+        # the database is down or refused the query: say so, never a stack trace
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        return JSONResponse({"error": f"audit database unavailable: {reason}"}, status_code=503)
 
     return Starlette(
         routes=[
@@ -174,5 +213,5 @@ def create_app(store: AuditStore, status: Callable[[], dict[str, Any]] | None = 
             Route("/rejected", rejected),
             Route("/health", health),
         ],
-        exception_handlers={BadRequest: bad_request},
+        exception_handlers={BadRequest: bad_request, DBAPIError: database_error},
     )

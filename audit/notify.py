@@ -72,13 +72,16 @@ def is_access(record: AuditRecord) -> bool:
     return record.outcome == 0 and bool(record.access_mode) and bool(record.patient_ids) and bool(record.user_id)
 
 
-def derive(record: AuditRecord, first_access_to: frozenset[str] = frozenset()) -> list[Notification]:
+def derive(record: AuditRecord, first_access_to: frozenset[str] = frozenset(),
+           patients: tuple[str, ...] | None = None) -> list[Notification]:
     """The notifications `record` calls for; `first_access_to`: the patients this event is the user's first
-    access to (the store knows the history)."""
+    access to (the store knows the history); `patients`: the record's patients once each (two forms of one
+    patient's CX are one patient, `audit.record.patient_key`), default all its patient ids."""
+    patients = record.patient_ids if patients is None else patients
     out: list[Notification] = []
     if record.event_type in (Transaction.DMP_ANNOUNCED.value, Transaction.DMP_ANNOUNCEMENT_NOTICE.value):
         kind = DOCUMENT_VISIBLE if record.event_type == Transaction.DMP_ANNOUNCED.value else ANNOUNCEMENT_NOTICE
-        for patient in record.patient_ids:
+        for patient in patients:
             for document in record.documents or ():
                 out.append(Notification(patient, kind, record.event_time, transaction=record.event_type,
                                         document_unique_id=document.unique_id,
@@ -87,7 +90,7 @@ def derive(record: AuditRecord, first_access_to: frozenset[str] = frozenset()) -
     if not is_access(record):
         return out
     who = record.user_name or _name_id(record.user_id)
-    for patient in record.patient_ids:
+    for patient in patients:
         if is_own_record(record.user_id, patient):
             continue
         base = {"patient_id": patient, "event_time": record.event_time, "user_id": record.user_id,

@@ -11,7 +11,8 @@ months). So:
 
 `ensure(conn, months)` creates the months missing (moving into a new month any rows its DEFAULT partition
 took for it, else PostgreSQL would refuse the new partition); `drop_before(conn, cutoff)` drops the months
-that end before the cutoff and deletes the older rows of the DEFAULT partitions. Both run under an advisory
+that end before the cutoff and deletes the older rows of the DEFAULT partitions (and says how many events
+went, for the store's `audit_count`: one count(*) per month dropped, a month after it ended). Both run under an advisory
 lock, so several sinks on one database do not race. SQLite keeps the same tables unpartitioned
 (`audit.store` deletes rows there).
 """
@@ -103,15 +104,20 @@ def ensure(conn: Connection, months: Iterable[dt.date]) -> list[dt.date]:
     return created
 
 
-def drop_before(conn: Connection, cutoff: dt.datetime) -> list[dt.date]:
+def drop_before(conn: Connection, cutoff: dt.datetime) -> tuple[list[dt.date], int]:
     """Drop the months that end at or before `cutoff`, delete older rows of the DEFAULT partitions; the months
-    dropped. Children first: an event and its patient and document rows go together."""
+    dropped and the number of events gone. Children first: an event and its patient and document rows go
+    together."""
     advisory_lock(conn, LOCK)
     limit = cutoff.astimezone(dt.UTC)
     dropped = sorted(m for m in existing(conn) if dt.datetime.combine(add_months(m, 1), dt.time(), dt.UTC) <= limit)
+    events = 0
     for month in dropped:
+        events += int(conn.exec_driver_sql(f"SELECT count(*) FROM {partition_name(TABLES[0], month)}").scalar() or 0)
         for table in reversed(TABLES):
             conn.exec_driver_sql(f"DROP TABLE {partition_name(table, month)}")
     for table in reversed(TABLES):
-        conn.exec_driver_sql(f"DELETE FROM {table}_pdefault WHERE event_time < %(cutoff)s", {"cutoff": limit})
-    return dropped
+        deleted = conn.exec_driver_sql(f"DELETE FROM {table}_pdefault WHERE event_time < %(cutoff)s", {"cutoff": limit})
+        if table == TABLES[0]:
+            events += deleted.rowcount
+    return dropped, events

@@ -6,7 +6,9 @@ TLS reader waits when the queue is full (backpressure on the sender); a UDP data
 full is counted as dropped, as UDP allows. Nothing a peer sends can stop a listener: bad frames, bad
 syslog and bad XML become rejected records with the reason, and an error on one connection closes that
 connection only. A TLS sender that negotiated acknowledgements (`xdscore.syslog_ack`, ALPN) is told, on its
-connection, how many of its frames are durably stored; it deletes nothing from its spool before that.
+connection, how many of its frames are durably kept (stored, or in the pending file while the database is
+unavailable: `audit.writer`); it deletes nothing from its spool before that. The listeners start whatever
+the database does, so nothing sent to a sink whose database is down is refused.
 Connections that send nothing for `idle_timeout` seconds are closed.
 """
 
@@ -25,7 +27,7 @@ from audit.config import AuditSettings
 from audit.pending import FILE_NAME, PendingFile
 from audit.store import AuditStore, Origin
 from audit.tls import peer_subject, server_context
-from audit.writer import Item, Writer
+from audit.writer import FIRST_ATTEMPT_WAIT, Item, Writer
 from xdscore import syslog
 from xdscore import syslog_ack as ack
 
@@ -91,7 +93,8 @@ class AuditReceiver:
     def __post_init__(self) -> None:
         s = self.settings
         self.pending = PendingFile(Path(s.data_dir) / FILE_NAME)
-        self.writer = Writer(self.store, s.max_message_bytes, s.batch_size, s.queue_size, s.stall_seconds, self.pending)
+        self.writer = Writer(self.store, s.max_message_bytes, s.batch_size, s.queue_size, s.stall_seconds, self.pending,
+                             prepared=False)
         self._servers: list[asyncio.base_events.Server] = []
         self._udp: asyncio.DatagramTransport | None = None
         self._connections: set[asyncio.Task[Any]] = set()
@@ -102,12 +105,17 @@ class AuditReceiver:
     async def start(self) -> None:
         s = self.settings
         loop = asyncio.get_running_loop()
-        self.writer.start()
-        kept = await asyncio.to_thread(self.pending.load)
-        for row_id, data, origin, problem in kept:  # what an earlier stop could not store comes first
-            await self.writer.queue.put(Item(data, origin, problem, pending_id=row_id))
-        if kept:
-            log.info("audit sink: %d message(s) kept at the last stop are being stored", len(kept))
+        self.writer.start()  # it prepares the database, then stores what an earlier run left in pending.db
+        try:
+            await asyncio.wait_for(self.writer.first_attempt.wait(), FIRST_ATTEMPT_WAIT)
+        except TimeoutError:
+            log.warning("audit database has not answered in %gs: receiving into the pending file meanwhile",
+                        FIRST_ATTEMPT_WAIT)
+        if self.writer.unavailable:
+            log.error("audit database unavailable at start (%s): receiving into %s until it is back",
+                      self.writer.last_error, self.pending.path)
+        elif self.writer.pending_rows:
+            log.info("audit sink: %d message(s) kept in the pending file are being stored", self.writer.pending_rows)
         if s.tls_enabled:
             server = await asyncio.start_server(
                 self._on_tls, s.host, s.tls_port, ssl=server_context(s), ssl_handshake_timeout=10
@@ -145,6 +153,8 @@ class AuditReceiver:
     async def drained(self) -> None:
         """Wait until everything received so far is stored (tests, benchmarks)."""
         await self.writer.queue.join()
+        while self.writer.backlog:  # noqa: ASYNC110 - it counts the pending file's rows too: no event to wait on
+            await asyncio.sleep(0.02)
 
     def status(self) -> dict[str, Any]:
         """The write loop's state and the listeners' counters, for /health."""

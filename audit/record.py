@@ -17,7 +17,9 @@ What is read, beyond the event codes:
   (no role code, not requestor);
 - the DMP access mode: a PurposeOfUse coded normal / bris_de_glace / centre_15;
 - patients (participant objects of role 1 Patient), documents (role 3 Report, with their repository and
-  community), the submission set (role 20 Job) and the stored query (role 24 Query).
+  community), the submission set (role 20 Job) and the stored query (role 24 Query). Each patient id also
+  gets its key (`patient_key`): CX.1 and the assigning authority's universal id (CX.4.2), so the trace
+  finds a patient whichever way a sender wrote the CX (`123^^^&1.2.3&ISO^NH` is `123^^^&1.2.3&ISO`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lxml import etree
 
 from xdscore import syslog, xmlsafe
 from xdscore.errors import SoapFault
+from xdscore.model import PatientKey
 from xdscore.principal import AccessMode
 
 _ROLE_SOURCE, _ROLE_DESTINATION = "110153", "110152"
@@ -123,6 +126,7 @@ class AuditRecord:
     query_id: str
     patient_ids: tuple[str, ...]
     documents: tuple[Document, ...] = field(default=())
+    patient_keys: tuple[str, ...] = ()  # patient_key() of each patient id, in the same order (set by `bounded`)
     message: bytes = b""  # the AuditMessage XML as received
     outcome_description: str = ""  # EventOutcomeDescription (DMP profile: the access decision)
 
@@ -178,6 +182,15 @@ def _checked(name: str, value: str) -> str:
     return value
 
 
+def patient_key(patient_id: str) -> str:
+    """What a patient is matched on: CX.1 and the assigning authority (CX.4.2, its universal id, else CX.4.1),
+    written `id^^^&authority&ISO` (`xdscore.model.PatientKey`, as the registry and the DMP records key
+    patients). Other components (CX.4.3, CX.5 `NH` / `PI`...) do not tell patients apart. An id with no
+    assigning authority is its own key, as given."""
+    key = PatientKey.parse(patient_id.strip())
+    return str(key) if key is not None else patient_id
+
+
 def _code_checked(code: Code) -> Code:
     if any(CONTROL_CHARACTERS.search(part) for part in (code.code, code.system, code.text)):
         raise Rejected("a coded value holds a control character")
@@ -194,7 +207,8 @@ def bounded(record: AuditRecord) -> AuditRecord:
         raise Rejected(f"the message names more than {MAX_LIST} patients or documents")
     changes: dict[str, object] = {name: _checked(name, getattr(record, name)) for name in LIMITS
                                   if hasattr(record, name)}
-    changes["patient_ids"] = tuple(_checked("patient_id", p) for p in record.patient_ids)
+    changes["patient_ids"] = patients = tuple(_checked("patient_id", p) for p in record.patient_ids)
+    changes["patient_keys"] = tuple(_checked("patient_id", patient_key(p)) for p in patients)
     changes["documents"] = tuple(
         Document(_checked("document_unique_id", d.unique_id), _checked("repository_unique_id", d.repository_unique_id),
                  _checked("home_community_id", d.home_community_id))

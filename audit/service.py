@@ -1,6 +1,7 @@
 """The audit record repository as one process: syslog listeners, store, HTTP API (the wiring only).
 
-`run(settings)` serves until SIGINT or SIGTERM, then stops listening, stores what was received (for up to
+`run(settings)` starts whatever state its database is in (unreachable, refusing: the write loop retries it
+and keeps what arrives in `pending.db` meanwhile, `/health` saying why nothing is stored), serves until SIGINT or SIGTERM, then stops listening, stores what was received (for up to
 `stop_grace_seconds`; what the database did not take by then goes to `pending.db`, stored at the next
 start) and exits: a few seconds, whatever state the database is in.
 `Sink` is the same service as an object for tests and benchmarks (`async with Sink(settings) as sink`).
@@ -47,7 +48,8 @@ class Sink:
     async def start(self) -> None:
         s = self.settings
         channels = [FileChannel(s.notify_file)] if s.notify_file else [LogChannel()]
-        self.store = await asyncio.to_thread(AuditStore.open, s.database_url, True, channels, s.retention_days)
+        # No connection here: the write loop prepares the database (migrations), and retries while it is down.
+        self.store = await asyncio.to_thread(AuditStore.open, s.database_url, False, channels, s.retention_days)
         self.receiver = AuditReceiver(s, self.store)
         await self.receiver.start()
         if s.http_enabled:

@@ -7,6 +7,12 @@ documents an event names; the AuditMessage XML is kept as received. Messages tha
 kept too, in `audit_rejected`, with the reason. The schema is created and upgraded by the Alembic
 migrations in `audit/migrations` (its own version table, so it can share a database with the registry).
 
+A patient is matched on its key (`audit.record.patient_key`: CX.1 and the assigning authority's universal
+id), kept beside the id as received, so every form of one patient's CX finds the same trace. A rejection is
+kept once per transport and bytes (`digest`): the same message kept in `pending.db` at a stop and resent by
+its sender is one rejection, as it is one event. `audit_count` holds the number of events and rejections,
+updated in the transaction that changes them, so `/health` reads two rows instead of counting millions.
+
 At scale (PostgreSQL), the event tables are partitioned by month of event time (`audit.partitions`): the
 store creates the months it is about to write (and the next ones, at start-up and daily), and
 `retention_days` drops whole months once they are older than that; a patient's trace reads one index per
@@ -15,6 +21,7 @@ month, newest first. SQLite keeps the same tables unpartitioned and deletes rows
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -26,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit import notify, partitions
-from audit.record import CONTROL_CHARACTERS, AuditRecord, Code
+from audit.record import CONTROL_CHARACTERS, AuditRecord, Code, patient_key
 from xdsservice.database import make_engine, writing
 
 MAX_REASON = 2000  # characters of a rejection's reason
@@ -92,8 +99,9 @@ audit_event_patient = sa.Table(
     metadata,
     sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
     sa.Column("event_time", sa.DateTime(timezone=True), primary_key=True),
-    sa.Column("patient_id", sa.String(512), primary_key=True),
-    sa.Index("ix_audit_event_patient", "patient_id", "event_time", "event_id"),
+    sa.Column("patient_id", sa.String(512), primary_key=True),  # as the message wrote it
+    sa.Column("patient_key", sa.String(512), nullable=False, server_default=""),  # audit.record.patient_key
+    sa.Index("ix_audit_event_patient_key", "patient_key", "event_time", "event_id"),
 )
 
 audit_event_document = sa.Table(
@@ -115,6 +123,7 @@ audit_notification = sa.Table(
     # no foreign key: an event's key is (id, event_time) on PostgreSQL; retention deletes by event_time
     sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
     sa.Column("patient_id", sa.String(512), nullable=False),
+    sa.Column("patient_key", sa.String(512), nullable=False, server_default=""),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("user_id", sa.String(1024), nullable=False),
@@ -123,7 +132,7 @@ audit_notification = sa.Table(
     sa.Column("transaction", sa.String(64), nullable=False),
     sa.Column("document_unique_id", sa.String(255), nullable=False),
     sa.Column("text", sa.Text(), nullable=False),
-    sa.Index("ix_audit_notification_patient", "patient_id", "id"),
+    sa.Index("ix_audit_notification_patient_key", "patient_key", "id"),
 )
 
 audit_rejected = sa.Table(
@@ -135,7 +144,17 @@ audit_rejected = sa.Table(
     sa.Column("peer", sa.String(255), nullable=False),
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("data", sa.LargeBinary(), nullable=False),
+    sa.Column("digest", sa.String(64)),  # sha256 of transport and bytes: kept once; NULL for an empty frame
     sa.Index("ix_audit_rejected_received", "received_at"),
+    sa.Index("ux_audit_rejected_digest", "digest", unique=True),
+)
+
+# Rows: ("events", n) and ("rejected", n), kept exact by the transactions that add and drop them.
+audit_count = sa.Table(
+    "audit_count",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger(), nullable=False),
 )
 
 
@@ -171,6 +190,26 @@ def _plain(text: str, limit: int) -> str:
     return CONTROL_CHARACTERS.sub("\ufffd", str(text))[:limit]
 
 
+def rejection_digest(data: bytes, transport: str) -> str | None:
+    """The key a rejection is kept once by: the same bytes over the same transport (a resend)."""
+    return hashlib.sha256(transport.encode() + b"\0" + bytes(data)).hexdigest() if data else None
+
+
+def _patients(record: AuditRecord) -> dict[str, str]:
+    """Each patient the event names once: key -> the id as first written."""
+    keys = record.patient_keys if len(record.patient_keys) == len(record.patient_ids) else tuple(
+        map(patient_key, record.patient_ids))
+    out: dict[str, str] = {}
+    for key, patient in zip(keys, record.patient_ids, strict=True):
+        out.setdefault(key, patient)
+    return out
+
+
+def _count(conn: sa.Connection, name: str, delta: int) -> None:
+    if delta:
+        conn.execute(audit_count.update().where(audit_count.c.name == name).values(value=audit_count.c.value + delta))
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -191,11 +230,22 @@ class AuditStore:
     @classmethod
     def open(cls, url: str, migrate: bool = True, channels: Sequence[notify.NotificationChannel] = (),
              retention_days: int = 0) -> AuditStore:
-        store = cls(make_engine(url), channels, retention_days)
+        store = cls(make_engine(url), channels, retention_days)  # no connection yet
         if migrate:
-            store.migrate()
-            store.maintain()
+            store.prepare()
         return store
+
+    def prepare(self) -> None:
+        """Bring the schema to head and create the months ahead: the first thing a sink does with its
+        database (it raises while the database is unreachable; the sink retries, `audit.writer`)."""
+        self.migrate()
+        self.maintain()
+
+    def ping(self) -> None:
+        """Raise unless the database takes a write transaction now (SQLite: its write lock; PostgreSQL: a
+        connection): tells "the database" from "this message" when an insert fails."""
+        with writing(self.engine) as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def migrate(self) -> None:
         from audit.migrations import upgrade
@@ -222,17 +272,20 @@ class AuditStore:
         PostgreSQL drops the months that end before it (so up to a month more of events is kept), SQLite
         deletes rows; the months dropped."""
         limit = _utc(cutoff)
+        assert limit is not None
         with writing(self.engine) as conn:
             conn.execute(audit_notification.delete().where(audit_notification.c.event_time < limit))
-            conn.execute(audit_rejected.delete().where(audit_rejected.c.received_at < limit))
+            rejected = conn.execute(audit_rejected.delete().where(audit_rejected.c.received_at < limit)).rowcount
+            _count(conn, "rejected", -rejected)
             if self.partitioned:
-                dropped = partitions.drop_before(conn, limit)
+                dropped, events = partitions.drop_before(conn, limit)
+                _count(conn, "events", -events)
                 self._months -= set(dropped)
                 return dropped
             old = sa.select(audit_event.c.id).where(audit_event.c.event_time < limit)
             for table in (audit_event_patient, audit_event_document):
                 conn.execute(table.delete().where(table.c.event_id.in_(old)))
-            conn.execute(audit_event.delete().where(audit_event.c.event_time < limit))
+            _count(conn, "events", -conn.execute(audit_event.delete().where(audit_event.c.event_time < limit)).rowcount)
         return []
 
     def _ensure(self, months: Iterable[date]) -> None:
@@ -258,6 +311,13 @@ class AuditStore:
         self, records: Sequence[tuple[AuditRecord, Origin]], rejected: Sequence[tuple[bytes, str, Origin]] = ()
     ) -> int:
         """Store a batch in one transaction; returns how many events were new (repeats are skipped)."""
+        return self.add_counted(records, rejected)[0]
+
+    def add_counted(
+        self, records: Sequence[tuple[AuditRecord, Origin]], rejected: Sequence[tuple[bytes, str, Origin]] = ()
+    ) -> tuple[int, int]:
+        """Store a batch in one transaction; returns how many events and rejections were new (a message
+        stored before, as an event or as a rejection over the same transport, is skipped)."""
         unique: dict[str, tuple[AuditRecord, Origin]] = {}
         for record, origin in records:
             unique.setdefault(record.digest, (record, origin))
@@ -279,7 +339,8 @@ class AuditStore:
             for digest, event_id in inserted.items():
                 record = unique[digest][0]
                 at = record.event_time
-                patients += [{"event_id": event_id, "event_time": at, "patient_id": p} for p in dict.fromkeys(record.patient_ids)]
+                patients += [{"event_id": event_id, "event_time": at, "patient_id": p, "patient_key": k}
+                             for k, p in _patients(record).items()]
                 documents += [
                     {"event_id": event_id, "event_time": at, "position": i, "document_unique_id": d.unique_id,
                      "repository_unique_id": d.repository_unique_id, "home_community_id": d.home_community_id}
@@ -290,14 +351,33 @@ class AuditStore:
             if documents:
                 conn.execute(audit_event_document.insert(), documents)
             notes = self._notifications(conn, [(unique[digest][0], event_id) for digest, event_id in inserted.items()])
-            if rejected:
-                conn.execute(
-                    audit_rejected.insert(),
-                    [{"received_at": _utc(o.received_at), "transport": _plain(o.transport, 8), "peer": _plain(o.peer, 255),
-                      "reason": _plain(reason, MAX_REASON), "data": bytes(data)} for data, reason, o in rejected],
-                )
+            kept = self._new_rejections(conn, rejected)
+            if kept:
+                conn.execute(audit_rejected.insert(), kept)
+            _count(conn, "events", len(inserted))
+            _count(conn, "rejected", len(kept))
         notify.deliver_all(self.channels, notes)  # after the commit: what is delivered is stored
-        return len(inserted)
+        return len(inserted), len(kept)
+
+    @staticmethod
+    def _new_rejections(conn: sa.Connection, rejected: Sequence[tuple[bytes, str, Origin]]) -> list[dict[str, Any]]:
+        """The rows of the rejections not kept yet (by digest; an empty frame has none and is always kept)."""
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for data, reason, o in rejected:
+            transport = _plain(o.transport, 8)
+            digest = rejection_digest(data, transport)
+            if digest is not None and digest in seen:
+                continue
+            if digest is not None:
+                seen.add(digest)
+            rows.append({"received_at": _utc(o.received_at), "transport": transport, "peer": _plain(o.peer, 255),
+                         "reason": _plain(reason, MAX_REASON), "data": bytes(data), "digest": digest})
+        if seen:
+            r = audit_rejected.c
+            known = set(conn.execute(sa.select(r.digest).where(r.digest.in_(list(seen)))).scalars())
+            rows = [row for row in rows if row["digest"] not in known]
+        return rows
 
     @staticmethod
     def _notifications(conn: sa.Connection, new: list[tuple[AuditRecord, int]]) -> list[notify.Notification]:
@@ -306,16 +386,18 @@ class AuditStore:
         rows, out = [], []
         for record, event_id in sorted(new, key=lambda pair: pair[1]):
             first: set[str] = set()
+            patients = _patients(record)
             if notify.is_access(record):
-                for patient in record.patient_ids:
+                for key in patients:
                     earlier = sa.select(e.c.id).join(p, (p.c.event_id == e.c.id) & (p.c.event_time == e.c.event_time)).where(
-                        p.c.patient_id == patient, e.c.user_id == record.user_id, e.c.outcome == 0,
+                        p.c.patient_key == key, e.c.user_id == record.user_id, e.c.outcome == 0,
                         e.c.access_mode != "", e.c.id < event_id).limit(1)
                     if conn.execute(earlier).first() is None:
-                        first.add(patient)
-            for note in notify.derive(record, frozenset(first)):
+                        first.add(patients[key])
+            for note in notify.derive(record, frozenset(first), tuple(patients.values())):
                 out.append(note)
-                rows.append({"event_id": event_id, **{k: getattr(note, k) for k in _NOTIFICATION_FIELDS}})
+                rows.append({"event_id": event_id, "patient_key": patient_key(note.patient_id),
+                             **{k: getattr(note, k) for k in _NOTIFICATION_FIELDS}})
         if rows:
             conn.execute(audit_notification.insert(), rows)
         return out
@@ -387,7 +469,7 @@ class AuditStore:
             p = audit_event_patient.c
             query = query.select_from(
                 audit_event_patient.join(e, (e.c.id == p.event_id) & (e.c.event_time == p.event_time))
-            ).where(p.patient_id == criteria.patient_id)
+            ).where(p.patient_key == patient_key(criteria.patient_id))
             time_column, id_column = p.event_time, p.event_id
         if criteria.user_id is not None:
             query = query.where(e.c.user_id == criteria.user_id)
@@ -401,7 +483,8 @@ class AuditStore:
 
     def accesses(self, patient_id: str, since: datetime | None = None, until: datetime | None = None,
                  limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        """The access trace of one patient: every audited transaction naming them, newest first."""
+        """The access trace of one patient (any form of its CX: `audit.record.patient_key`): every audited
+        transaction naming them, newest first."""
         return self.search(EventFilter(patient_id=patient_id, since=since, until=until, limit=limit, offset=offset))
 
     def notifications(self, patient_id: str | None = None, kind: str | None = None, limit: int = 100,
@@ -410,7 +493,7 @@ class AuditStore:
         n = audit_notification
         query = sa.select(n)
         if patient_id is not None:
-            query = query.where(n.c.patient_id == patient_id)
+            query = query.where(n.c.patient_key == patient_key(patient_id))
         if kind is not None:
             query = query.where(n.c.kind == kind)
         query = query.order_by(n.c.id.desc()).limit(limit).offset(offset)
@@ -436,6 +519,13 @@ class AuditStore:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def counts(self) -> dict[str, int]:
+        """Events and rejections stored: two rows of `audit_count`, whatever the size of the tables."""
+        with self.engine.connect() as conn:
+            found = dict(conn.execute(sa.select(audit_count.c.name, audit_count.c.value)).all())
+        return {"events": int(found.get("events", 0)), "rejected": int(found.get("rejected", 0))}
+
+    def counted(self) -> dict[str, int]:
+        """The same, counted over the tables (slow on a large store: for checks and tests)."""
         with self.engine.connect() as conn:
             events = conn.execute(sa.select(sa.func.count()).select_from(audit_event)).scalar_one()
             rejected = conn.execute(sa.select(sa.func.count()).select_from(audit_rejected)).scalar_one()

@@ -10,7 +10,8 @@ a database call that hangs can never keep the process from exiting):
    message, expected (`Rejected`) or not (a bug, a library error on hostile input), makes that message
    a rejection with the reason.
 2. Storing. The batch goes in one transaction. If that fails, it is stored message by message: a message
-   whose insert fails is stored as a rejection instead, the error as its reason; if even that row (the
+   whose insert fails is stored as a rejection instead, the error as its reason (when the error looks like
+   the database's, only if the database then takes a write, `store.ping`, and the message fails again); if even that row (the
    bytes and a short text) cannot be stored, the database itself is the problem, and `Unavailable` says
    how many messages of the batch are done. A first failure that looks like the database (a lost
    connection, a lock) skips the one-by-one pass until `ISOLATE_AFTER` attempts of the same batch have
@@ -20,9 +21,23 @@ a database call that hangs can never keep the process from exiting):
    the held messages are stored as bare rejections (`reject_all`). Nothing a peer sends can stop the loop.
 
 Stored messages then get their acknowledgement (`Item.receipt`, TLS senders that asked for one) and their
-rows in the pending file (`audit.pending`) are deleted. `status()` feeds `/health`: backlog, last stored,
-last error, and `stalled` when messages wait and nothing was stored for `stall_seconds`. `stop(grace)`
-lets the loop store what it holds for `grace` seconds, then writes the rest to the pending file.
+rows in the pending file (`audit.pending`) are deleted.
+
+The database down. A sink starts whatever its database does: the loop's first step is `store.prepare()`
+(migrations), retried with back-off (0.1 s doubling to 10 s) until it succeeds. While the database cannot
+be used (not prepared yet, or a batch failed on it), the messages held and everything that arrives are
+moved to the pending file, durably, and acknowledged (so the queue never fills and TLS senders are not
+held up); the held batch is retried at each step of the back-off. Once the database answers, the pending
+file is stored in batches, alternating with what arrives. So nothing received is lost or kept only in
+memory, and a restart during the outage finds it all in the pending file. A database that does not
+answer (a lock held elsewhere, a network that drops packets: the call hangs rather than fails) is treated
+the same way once a call has taken `SPOOL_AFTER` seconds: the batch held and what arrives are kept in the
+pending file and acknowledged while the call goes on.
+
+`status()` feeds `/health`: state (idle, storing, database unavailable), backlog (queue + held + pending
+file), last stored, last error, and `stalled` when messages wait and nothing was stored for
+`stall_seconds`. `stop(grace)` lets the loop store what it holds for `grace` seconds, then writes the rest
+to the pending file.
 """
 
 from __future__ import annotations
@@ -33,7 +48,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +62,8 @@ log = logging.getLogger("xds.audit.writer")
 
 ISOLATE_AFTER = 3  # failed attempts of one batch before it is stored message by message whatever the error
 MAX_DELAY = 10.0
+FIRST_ATTEMPT_WAIT = 10.0  # seconds the sink's start waits for the database's first answer before it serves anyway
+SPOOL_AFTER = 2.0  # seconds a store call may take before what it holds and what arrives go to the pending file
 
 
 @dataclass(frozen=True)
@@ -56,8 +73,8 @@ class Item:
     data: bytes
     origin: Origin
     problem: str | None = None  # set for framing garbage: stored as rejected without parsing
-    receipt: Callable[[], None] | None = None  # called on the loop once the message is stored (TLS acks)
-    pending_id: int | None = None  # its row in the pending file, when it came from there
+    receipt: Callable[[], None] | None = None  # called on the loop once the message is kept durably (TLS acks)
+    pending_id: int | None = None  # its row in the pending file, once it is there
 
 
 @dataclass
@@ -107,14 +124,13 @@ def _read(item: Item, max_bytes: int) -> AuditRecord | str:
 
 
 def _store_one(store: AuditStore, item: Item, entry: AuditRecord | str) -> Counts:
-    if isinstance(entry, str):
-        store.add([], [(item.data, entry, item.origin)])
-        return Counts(rejected=1)
+    records = [] if isinstance(entry, str) else [(entry, item.origin)]
+    rejected = [(item.data, entry, item.origin)] if isinstance(entry, str) else []
     try:
-        new = store.add([(entry, item.origin)])
+        events, rejections = store.add_counted(records, rejected)
     except sa_exc.IntegrityError:  # another sink stored the same message meanwhile: its digest is there now
-        new = store.add([(entry, item.origin)])
-    return Counts(stored=new, duplicates=1 - new)
+        events, rejections = store.add_counted(records, rejected)
+    return Counts(stored=events, duplicates=1 - events - rejections, rejected=rejections)
 
 
 def store_batch(store: AuditStore, items: list[Item], max_bytes: int, pending: PendingFile | None = None,
@@ -124,8 +140,8 @@ def store_batch(store: AuditStore, items: list[Item], max_bytes: int, pending: P
     try:
         records = [(e, i.origin) for i, e in zip(items, entries, strict=True) if not isinstance(e, str)]
         rejected = [(i.data, e, i.origin) for i, e in zip(items, entries, strict=True) if isinstance(e, str)]
-        new = store.add(records, rejected)
-        counts = Counts(new, len(records) - new, len(rejected))
+        new, kept = store.add_counted(records, rejected)
+        counts = Counts(new, len(records) - new + len(rejected) - kept, kept)
     except Exception as exc:
         if not isolate and isinstance(exc, _DATABASE_ERRORS):
             raise Unavailable(0, Counts(), exc) from exc
@@ -138,22 +154,36 @@ def store_batch(store: AuditStore, items: list[Item], max_bytes: int, pending: P
                 continue
             except Exception as error:  # noqa: BLE001 - logged below, with what became of the message
                 failure = error
+            if isinstance(failure, _DATABASE_ERRORS):
+                # The database or this message? Ask the database (can it take a write now?), then try the
+                # message once more: a database that went away, or came back, mid-batch blames no message.
+                try:
+                    store.ping()
+                except Exception as down:
+                    _forget(pending, items[:n])
+                    raise Unavailable(n, counts, down) from down
+                try:
+                    counts += _store_one(store, item, entry)
+                    continue
+                except Exception as error:  # noqa: BLE001 - the same message fails with the database up
+                    failure = error
             try:
-                store.add([], [(item.data, f"could not be stored ({describe(failure)})", item.origin)])
+                kept = store.add_counted([], [(item.data, f"could not be stored ({describe(failure)})", item.origin)])[1]
             except Exception as exc2:
                 _forget(pending, items[:n])
                 raise Unavailable(n, counts, exc2) from exc2
             log.error("audit message from %s stored as rejected: %s", item.origin.peer, describe(failure))
-            counts.rejected += 1
+            counts.rejected += kept
+            counts.duplicates += 1 - kept
     _forget(pending, items)
     return counts
 
 
 def reject_all(store: AuditStore, items: list[Item], reason: str, pending: PendingFile | None = None) -> Counts:
     """The last resort: each message as a bare rejection with `reason`, in one transaction."""
-    store.add([], [(item.data, reason, item.origin) for item in items])
+    kept = store.add_counted([], [(item.data, reason, item.origin) for item in items])[1]
     _forget(pending, items)
-    return Counts(rejected=len(items))
+    return Counts(rejected=kept, duplicates=len(items) - kept)
 
 
 def _forget(pending: PendingFile | None, items: list[Item]) -> None:
@@ -213,6 +243,7 @@ class Writer:
     stall_seconds: float = 30.0
     pending: PendingFile | None = None
     totals: Counts = field(default_factory=Counts)
+    prepared: bool = True  # False: the store's schema must be brought to head first (store.prepare)
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[Item] = asyncio.Queue(self.queue_size)
@@ -224,14 +255,22 @@ class Writer:
         self.last_stored_at: datetime | None = None
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
+        self.pending_rows = 0  # rows in the pending file not yet stored
+        self._pending_after = 0  # highest pending row id taken into a batch
+        self._from_pending = False  # the next batch alternates between the pending file and the queue
+        self.first_attempt = asyncio.Event()  # set once the database answered (or failed) for the first time
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="audit-writer")
 
     @property
     def backlog(self) -> int:
-        """Messages received and not yet stored."""
-        return self.queue.qsize() + len(self._held)
+        """Messages received and not yet stored (in memory or in the pending file)."""
+        return self.queue.qsize() + sum(1 for item in self._held if item.pending_id is None) + self.pending_rows
+
+    @property
+    def unavailable(self) -> bool:
+        return self.state == "database unavailable"
 
     def status(self) -> dict[str, Any]:
         backlog = self.backlog
@@ -239,6 +278,7 @@ class Writer:
         return {
             "state": self.state,
             "backlog": backlog,
+            "pending_file": self.pending_rows,
             "stalled": backlog > 0 and waiting > self.stall_seconds,
             "seconds_without_progress": round(waiting, 1),
             "last_stored_at": self.last_stored_at.isoformat() if self.last_stored_at else None,
@@ -247,41 +287,164 @@ class Writer:
         }
 
     async def _run(self) -> None:
+        if self.pending is not None:
+            self.pending_rows = await asyncio.to_thread(self.pending.count)
+        delay = 0.1
+        while not self.prepared:
+            try:
+                await self._call(self.store.prepare)
+                self.prepared = True
+                if self.last_error is not None:
+                    log.info("audit database reachable again: storing the %d message(s) received meanwhile",
+                             self.backlog)
+            except Exception as exc:  # noqa: BLE001 - unreachable, refused, anything: retried, never fatal
+                self._failed(exc, "cannot be prepared")
+                self.first_attempt.set()
+                await self._spool_for(delay)
+                delay = min(delay * 2, MAX_DELAY)
+        self.first_attempt.set()
+        await self._store_loop()
+
+    def _failed(self, exc: BaseException, what: str) -> None:
+        self.last_error, self.last_error_at = describe(exc), datetime.now(UTC)
+        self.state = "database unavailable"
+        log.warning("audit database %s (%s); %d message(s) kept, retrying", what, self.last_error, self.backlog)
+
+    async def _next_batch(self) -> list[Item]:
+        """The next batch: from the pending file or the queue, in turn while both hold messages."""
+        if self.pending is not None and self.pending_rows and (self._from_pending or self.queue.empty()):
+            self._from_pending = False
+            rows = await asyncio.to_thread(self.pending.load, self._pending_after, self.batch_size)
+            if rows:
+                self._pending_after = rows[-1][0]
+                return [Item(data, origin, problem, pending_id=row_id) for row_id, data, origin, problem in rows]
+            self.pending_rows = 0  # the count was off (rows deleted by an earlier run): nothing is left
+        self._from_pending = True
+        batch = [await self.queue.get()]
+        while len(batch) < self.batch_size and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        return batch
+
+    async def _store_loop(self) -> None:
         delay, failures, escapes = 0.1, 0, 0
         while True:
             if not self._held:
                 self.state = "idle"
-                first = await self.queue.get()
+                self._held = await self._next_batch()
                 self._progress = time.monotonic()  # a stall is measured from when work is waiting
-                self._held = [first]
-                while len(self._held) < self.batch_size and not self.queue.empty():
-                    self._held.append(self.queue.get_nowait())
                 delay, failures, escapes = 0.1, 0, 0
-            self.state = "storing"
+            if not self.unavailable:
+                self.state = "storing"
             held = list(self._held)
             try:
                 if escapes >= 2:
                     reason = f"stored as a bare rejection after the store step failed ({self.last_error})"
-                    counts = await self._thread.run(reject_all, self.store, held, reason, self.pending)
+                    counts = await self._call(reject_all, self.store, held, reason, self.pending)
                 else:
-                    counts = await self._thread.run(store_batch, self.store, held, self.max_message_bytes,
-                                                    self.pending, failures >= ISOLATE_AFTER - 1)
-                self._done(len(held), counts)
+                    counts = await self._call(store_batch, self.store, held, self.max_message_bytes,
+                                              self.pending, failures >= ISOLATE_AFTER - 1)
+                await self._finish(held, len(held), counts)
+                if self.unavailable:
+                    log.info("audit database reachable again: %d message(s) to store", self.backlog)
+                self.state = "storing"
                 continue
             except Unavailable as exc:
-                self._done(exc.done, exc.counts)
-                error: BaseException = exc.cause
+                await self._finish(held, exc.done, exc.counts)
+                self._failed(exc.cause, "unavailable")
             except Exception as exc:  # escaped the store step: a bug, never a reason to stop storing
                 log.exception("audit store step failed on a batch of %d", len(held))
                 escapes += 1
-                error = exc
+                self.last_error, self.last_error_at = describe(exc), datetime.now(UTC)
             failures += 1
-            self.last_error, self.last_error_at = describe(error), datetime.now(UTC)
-            self.state = "waiting for the database"
-            log.warning("audit store failed (%s); %d message(s) held, retrying in %.1fs",
-                        self.last_error, self.backlog, delay)
-            await asyncio.sleep(delay)
+            await self._keep(self._held)
+            await self._spool_for(delay)
             delay = min(delay * 2, MAX_DELAY)
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call on the store thread. Once it has taken `SPOOL_AFTER` seconds (the database does
+        not answer), the batch held and what arrives are kept in the pending file while it goes on."""
+        future = self._thread.run(fn, *args)
+        loop = asyncio.get_running_loop()
+        slow_at = loop.time() + SPOOL_AFTER
+        told = False
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=max(0.05, slow_at - loop.time()))
+            if done:
+                return future.result()
+            if self.pending is None or loop.time() < slow_at:
+                continue
+            if not told:
+                told = True
+                log.warning("audit database has not answered for %gs: keeping what is held and what arrives in %s",
+                            SPOOL_AFTER, self.pending.path)
+            batch = []
+            while len(batch) < self.batch_size and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            if not await self._keep(self._held) or (batch and not await self._keep(batch)):
+                self._held.extend(batch)  # the pending file fails too: they wait in memory, with the batch held
+                slow_at = float("inf")
+
+    async def _finish(self, held: list[Item], n: int, counts: Counts) -> None:
+        """The first `n` messages of the batch `held` are stored. Those kept in the pending file while the
+        call ran (`_call`) have rows the store step did not know of: they are deleted here."""
+        late = [new.pending_id for old, new in zip(held[:n], self._held[:n], strict=True)
+                if old.pending_id is None and new.pending_id is not None]
+        self._done(n, counts)
+        if late and self.pending is not None:
+            try:
+                await asyncio.to_thread(self.pending.delete, late)
+            except Exception:  # stored again from the pending file later: kept once by digest
+                log.exception("could not delete %d stored message(s) from the pending file", len(late))
+
+    async def _keep(self, items: list[Item]) -> bool:
+        """Put the items not yet there in the pending file and acknowledge them; False if the file failed."""
+        new = [n for n, item in enumerate(items) if item.pending_id is None]
+        if not new:
+            return True
+        if self.pending is None:
+            return False
+        try:
+            ids = await asyncio.to_thread(self.pending.put, [(items[n].data, items[n].origin, items[n].problem)
+                                                             for n in new])
+        except Exception:
+            log.exception("audit sink could not keep %d message(s) in the pending file; they stay in memory", len(new))
+            return False
+        self.pending_rows += len(ids)
+        for n, row_id in zip(new, ids, strict=True):
+            item = items[n]
+            items[n] = replace(item, pending_id=row_id, receipt=None)
+            self._settle(item)
+        return True
+
+    async def _spool_for(self, seconds: float) -> None:
+        """While the database cannot be used: move what arrives to the pending file for `seconds`."""
+        if self.pending is None:  # nowhere to put it: the queue fills and slows the senders down
+            await asyncio.sleep(seconds)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            try:
+                first = await asyncio.wait_for(self.queue.get(), left)
+            except TimeoutError:
+                return
+            batch = [first]
+            while len(batch) < self.batch_size and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            if not await self._keep(batch):
+                self._held.extend(batch)  # stored with the held batch once the database is back
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
+                return
+
+    def _settle(self, item: Item) -> None:
+        """A message that came through the queue is safe (stored, or in the pending file): count it done
+        there and acknowledge it. Once per message."""
+        self.queue.task_done()
+        if item.receipt is not None:
+            try:
+                item.receipt()
+            except Exception:  # the connection went away: its sender will resend, the store keeps it once
+                log.debug("acknowledgement not sent", exc_info=True)
 
     def _done(self, n: int, counts: Counts) -> None:
         if not n:
@@ -293,12 +456,10 @@ class Writer:
         if counts.rejected:
             log.warning("audit sink rejected %d message(s); see /rejected", counts.rejected)
         for item in done:
-            self.queue.task_done()
-            if item.receipt is not None:
-                try:
-                    item.receipt()
-                except Exception:  # the connection went away: its sender will resend, the digest dedupes
-                    log.debug("acknowledgement not sent", exc_info=True)
+            if item.pending_id is None:
+                self._settle(item)
+            else:
+                self.pending_rows = max(0, self.pending_rows - 1)
 
     async def stop(self, grace: float) -> int:
         """Store what is held for up to `grace` seconds, then keep the rest in the pending file.
@@ -316,17 +477,18 @@ class Writer:
         left, self._held = self._held, []
         while not self.queue.empty():
             left.append(self.queue.get_nowait())
-        for _ in left:
-            self.queue.task_done()
         self._thread.close()
         new = [(item.data, item.origin, item.problem) for item in left if item.pending_id is None]
+        for item in left:
+            if item.pending_id is None:
+                self.queue.task_done()
         if not new:
             return 0
         if self.pending is None:
             log.error("audit sink stopped with %d message(s) not stored and no pending file: they are lost", len(new))
             return 0
         try:
-            kept = await asyncio.to_thread(self.pending.put, new)
+            kept = len(await asyncio.to_thread(self.pending.put, new))
         except Exception:
             log.exception("audit sink could not keep %d message(s) in %s: they are lost", len(new), self.pending.path)
             return 0

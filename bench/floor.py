@@ -22,7 +22,9 @@ from typing import Any
 
 from lxml import etree
 
+from registry.sql import locate
 from registry.sql.fragments import pack
+from registry.sql.writes import COLUMNS as WRITE_COLUMNS
 from xdscore.model import PatientKey
 from xdscore.vocabulary import UUID, AssociationType, Slot, Status
 
@@ -35,17 +37,8 @@ _CODES = {UUID.DE_CLASS_CODE: "class_code", UUID.DE_TYPE_CODE: "type_code", UUID
           UUID.DE_PRACTICE_SETTING_CODE: "practice_setting_code",
           UUID.DE_HEALTHCARE_FACILITY_TYPE_CODE: "healthcare_facility_type_code"}
 
-COLUMNS = {
-    "objects": ("uuid", "kind", "lid", "version", "status", "patient", "unique_id", "object_type", "fragment", "registered_at"),
-    "documents": ("uuid", "class_code", "type_code", "format_code", "practice_setting_code",
-                  "healthcare_facility_type_code", "creation_time", "service_start_time", "service_stop_time",
-                  "hash", "size", "repository_unique_id", "mime_type"),
-    "document_codes": ("uuid", "code_type", "value"),
-    "document_authors": ("uuid", "person"),
-    "document_reference_ids": ("uuid", "value"),
-    "submission_sets": ("uuid", "source_id", "submission_time", "content_type_code"),
-    "submission_set_authors": ("uuid", "person"),
-    "associations": ("uuid", "association_type", "source", "target", "submission_set_status"),
+COLUMNS = {  # as `registry.sql.writes` fills them (the Folder tables aside: these submissions have none)
+    name: cols for name, cols in WRITE_COLUMNS.items() if name not in ("folders", "folder_codes")
 }
 
 
@@ -126,7 +119,15 @@ def rows_of(body: bytes, now: str) -> dict[str, list[tuple[Any, ...]]]:
         fragment = pack(etree.tostring(o, encoding="UTF-8"))
         rows["objects"].append((oid, kind, oid, 1, APPROVED, str(key) if key else None, unique_id, object_type, fragment, now))
     assert ss_id and all(r[1] != AssociationType.HAS_MEMBER.value or r[2] == ss_id for r in rows["associations"])
-    return rows
+    # Every row carries the submission's patient (an association its ends'), and every object's identifiers
+    # go to `registry_ids`, as `registry.sql.writes` does (the tables are keyed by patient).
+    owner = next(r[5] for r in rows["objects"] if r[0] == ss_id)
+    out: dict[str, list[tuple[Any, ...]]] = {"objects": [(*r[:5], owner, *r[6:]) for r in rows["objects"]]}
+    for name in COLUMNS:
+        if name not in ("objects", "registry_ids"):
+            out[name] = [(owner, *r) for r in rows[name]]
+    out["registry_ids"] = [row for r in out["objects"] for row in locate.rows_for(r[0], r[1], owner, r[2], r[6])]
+    return out
 
 
 class Floor:

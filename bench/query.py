@@ -75,12 +75,13 @@ def load(url: str, n: int, batch: int = 5000) -> list[str]:
     sample: list[str] = []
     with store.write() as tx:
         tx.conn.execute(insert(t.patients), [
-            {"pid": f"BENCH{i:06d}", "authority": AUTHORITY, "cx": patient_id(i), "demographics": "{}", "updated_at": "2024"}
+            {"patient": str(PatientKey(f"BENCH{i:06d}", AUTHORITY)), "pid": f"BENCH{i:06d}", "authority": AUTHORITY, "cx": patient_id(i), "demographics": "{}", "updated_at": "2024"}
             for i in range(PATIENTS)
         ])
     start = time.perf_counter()
     for offset in range(0, n, batch):
-        rows: dict[str, list[dict]] = {"objects": [], "documents": [], "document_codes": [], "document_authors": []}
+        rows: dict[str, list[dict]] = {"objects": [], "documents": [], "document_codes": [], "document_authors": [],
+                                       "registry_ids": []}
         for k in range(offset, min(n, offset + batch)):
             p = k % PATIENTS
             u = f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}"
@@ -96,8 +97,9 @@ def load(url: str, n: int, batch: int = 5000) -> list[str]:
                                  .replace("@@CLASS@@", cls.code).encode()),
                 "registered_at": "2024",
             })
+            rows["registry_ids"] += [{"ident": u, "kind": "U", "patient": pid}, {"ident": uid, "kind": "D", "patient": pid}]
             rows["documents"].append({
-                "uuid": u, "class_code": code_value(cls),
+                "patient": pid, "uuid": u, "class_code": code_value(cls),
                 "type_code": code_value(fields["type_code"]), "format_code": code_value(fields["format_code"]),
                 "practice_setting_code": code_value(fields["practice_setting_code"]),
                 "healthcare_facility_type_code": code_value(fields["healthcare_facility_type_code"]),
@@ -105,12 +107,12 @@ def load(url: str, n: int, batch: int = 5000) -> list[str]:
                 "hash": fields["hash"], "size": int(fields["size"]), "repository_unique_id": fields["repository_unique_id"],
                 "mime_type": "text/plain",
             })
-            rows["document_codes"].append({"uuid": u, "code_type": "C", "value": "N^^2.16.840.1.113883.5.25"})
-            rows["document_authors"].append({"uuid": u, "person": "^Smitty^Gerald^^^"})
+            rows["document_codes"].append({"patient": pid, "uuid": u, "code_type": "C", "value": "N^^2.16.840.1.113883.5.25"})
+            rows["document_authors"].append({"patient": pid, "uuid": u, "person": "^Smitty^Gerald^^^"})
             if rng.random() < 0.01:
                 sample.append(u)
         with store.write() as tx:
-            for name in ("objects", "documents", "document_codes", "document_authors"):
+            for name in ("objects", "documents", "document_codes", "document_authors", "registry_ids"):
                 tx.conn.execute(insert(t.metadata.tables[name]), rows[name])
         done = min(n, offset + batch)
         if done % 100_000 == 0 or done == n:

@@ -141,27 +141,33 @@ def http_request(method: str, path: str, port: int, content_type: str = "", body
 
 
 class Submissions:
-    """ITI-41 bodies of one 1 KB document each: every document different, every uniqueId fresh, made from
-    one MTOM template (cheap to make thousands)."""
+    """ITI-41 bodies of `documents` 1 KB documents each: every document different, every uniqueId fresh,
+    made from one MTOM template (cheap to make thousands)."""
 
-    def __init__(self, patient: str) -> None:
+    def __init__(self, patient: str, documents: int = 1) -> None:
         from harness.wire import Content, builder_without_repository_slots, mtom_request, pnr_element
         from xdscore.vocabulary import UUID, Action
 
-        builder = builder_without_repository_slots(patient)
-        entry = next(o for o in builder.objects if o.tag == "ExtrinsicObject")
-        marker = b"\x00DOC\x00" * 204 + b"\x00\x00\x00\x00"  # 1024 bytes, replaced below
-        body, parts = pnr_element(builder, {entry.id: Content.of(marker)})
+        builder = builder_without_repository_slots(patient, documents=documents)
+        entries = [o for o in builder.objects if o.tag == "ExtrinsicObject"]
+        # 1024 bytes each, replaced below; distinct so each part of the template is found once
+        markers = [(b"\x00DOC%03d\x00" % n) * 128 for n in range(documents)]
+        body, parts = pnr_element(builder, {e.id: Content.of(m) for e, m in zip(entries, markers, strict=True)})
         encoded = mtom_request(body, parts, Action.PROVIDE_AND_REGISTER)
         template = b"".join(encoded.chunks)
-        ss = builder.objects[0]
-        uids = [e.value for o in (ss, entry) for e in o.external_identifiers if e.scheme in (UUID.SS_UNIQUE_ID, UUID.DE_UNIQUE_ID)]
+        schemes = (UUID.SS_UNIQUE_ID, UUID.DE_UNIQUE_ID)
+        uids = [e.value for o in (builder.objects[0], *entries) for e in o.external_identifiers if e.scheme in schemes]
+        holes: list[bytes] = [*(f'value="{u}"'.encode() for u in uids), *markers]
         pieces = [template]
-        for uid in [*(f'value="{u}"'.encode() for u in uids), marker]:
-            assert sum(p.count(uid) for p in pieces) == 1, uid
-            head, tail = pieces[-1].split(uid)
-            pieces[-1:] = [head, tail]
-        self.pieces = pieces  # head, ss uid, de uid, document
+        for hole in holes:  # split the template at each hole, in the order the holes come in it
+            found = [i for i, p in enumerate(pieces) if hole in p]
+            assert len(found) == 1 and pieces[found[0]].count(hole) == 1, hole
+            head, tail = pieces[found[0]].split(hole)
+            pieces[found[0]:found[0] + 1] = [head, tail]
+        order = sorted(range(len(holes)), key=lambda h: template.index(holes[h]))
+        self.kinds = ["uid" if h < len(uids) else "doc" for h in order]
+        self.pieces = pieces
+        self.documents = documents
         self.content_type = encoded.content_type
         self.stamp = f"1.2.250.{os.getpid()}.{int(time.time())}"
         self.serial = itertools.count()
@@ -170,10 +176,14 @@ class Submissions:
         out = []
         for _ in range(n):
             i = next(self.serial)
-            document = (f"document {i} ".encode() + os.urandom(512).hex().encode())[:1024].ljust(1024, b".")
-            a, b, c, d = self.pieces
-            out.append(b"".join((a, f'value="{self.stamp}.1.{i}"'.encode(), b, f'value="{self.stamp}.2.{i}"'.encode(),
-                                 c, document, d)))
+            fill: list[bytes] = [self.pieces[0]]
+            for k, (kind, piece) in enumerate(zip(self.kinds, self.pieces[1:], strict=True)):
+                if kind == "uid":
+                    fill.append(f'value="{self.stamp}.{k}.{i}"'.encode())
+                else:
+                    fill.append((f"document {i}.{k} ".encode() + os.urandom(512).hex().encode())[:1024].ljust(1024, b"."))
+                fill.append(piece)
+            out.append(b"".join(fill))
         return out
 
 
@@ -182,10 +192,10 @@ def blob_count(root: Path) -> int:
 
 
 def bench_submissions(repository: object, registry: object, sink: object | None, patient: str, seconds: float,
-                      clients: int) -> None:
+                      clients: int, documents: int = 1) -> None:
     port = repository.ports["http"]  # type: ignore[attr-defined]
     blobs = repository.data_dir / "repository"  # type: ignore[attr-defined]
-    subs = Submissions(patient)
+    subs = Submissions(patient, documents)
     warm = subs.take(100)
     run("127.0.0.1", port, "/xds/repository", lambda i: (subs.content_type, warm[i]), count=len(warm), connections=4,
         check=lambda b: SUCCESS in b)
@@ -200,8 +210,9 @@ def bench_submissions(repository: object, registry: object, sink: object | None,
     done = len(result.latencies)
     per = ", ".join(f"{name} {(cpu_seconds(pid) - cpu[name]) * 1000 / max(1, done):.2f} ms" for name, pid in pids.items())
     written = blob_count(blobs) - before_blobs
-    print(f"ITI-41 1 KB, {clients} clients: {result.summary()}", flush=True)
-    print(f"  CPU per submission: {per}; blob files written: {written} for {done} successes", flush=True)
+    print(f"ITI-41 {documents} x 1 KB per submission, {clients} clients: {result.summary()}  "
+          f"= {result.rate * documents:,.0f} documents/s", flush=True)
+    print(f"  CPU per submission: {per}; blob files written: {written} for {done * documents} documents", flush=True)
 
 
 def bench_retrieve(repository: object, patient: str, size: int, rounds: int, work: Path) -> None:
@@ -303,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the ITI-41 run")
     parser.add_argument("--clients", type=int, default=16, help="concurrent ITI-41 connections")
+    parser.add_argument("--documents", type=int, default=1, help="1 KB documents per ITI-41 submission")
     parser.add_argument("--retrieve-mb", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=7, help="ITI-43 and floor downloads each (plus one warm-up)")
     parser.add_argument("--memory-mb", type=int, default=200)
@@ -326,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {machine()}; load average {os.getloadavg()[0]:.1f} at start")
             print(f"# registry and repository: one uvicorn process each, SQLite (synchronous=FULL), audit {args.audit}")
             if "provide" not in args.skip:
-                bench_submissions(repository, registry, sink, patient, args.seconds, args.clients)
+                bench_submissions(repository, registry, sink, patient, args.seconds, args.clients, args.documents)
             if "retrieve" not in args.skip:
                 bench_retrieve(repository, patient, args.retrieve_mb * MiB, args.rounds, work)
             if "memory" not in args.skip:

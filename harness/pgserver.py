@@ -57,7 +57,17 @@ class PgServer:
         opts = f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 -c max_connections=200"
         opts += "" if self.durable else " -F"
         opts += "".join(f" -c {k}={v}" for k, v in self.settings.items())
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts, "-l", str(self.tmp / "log"), "-w", "start")
+        self._opts = opts
+        self.resume()
+        return self
+
+    def halt(self) -> None:
+        """Stop the server and keep its data (`resume` starts it again on the same port): a database outage."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", self._opts, "-l", str(self.tmp / "log"),
+                  "-w", "start")
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -65,7 +75,6 @@ class PgServer:
                 break
             except OSError:
                 time.sleep(0.2)
-        return self
 
     def create_database(self, name: str) -> str:
         import psycopg

@@ -138,8 +138,10 @@ def start_audit_sink(data_dir: Path, tls_port: int | None = None, udp_port: int 
 
 
 def audit_sender_env(sink: Service) -> dict[str, str]:
-    """Environment that makes a service send its audit messages to `sink` (TLS, its dev certificate)."""
-    return {"XDS_AUDIT_SENDER_TRANSPORT": "tls", "XDS_AUDIT_SENDER_PORT": str(sink.ports["tls"])}
+    """Environment that makes a service send its audit messages to `sink` (acknowledged TLS, trusting the
+    sink's dev certificate: the service's own XDS_DATA_DIR is not the sink's, so it is named here)."""
+    return {"XDS_AUDIT_SENDER_TRANSPORT": "tls", "XDS_AUDIT_SENDER_PORT": str(sink.ports["tls"]),
+            "XDS_AUDIT_SENDER_TLS_CA": str(sink.data_dir / "audit" / "tls" / "sink-cert.pem")}  # xdsservice.audit_sender.DEV_CERT_NAME
 
 
 def feed_patient(port: int, patient_id: str, control_id: str = "TEST") -> str:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from registry.sql import schema as t
 from registry.sql.fragments import unpack
+from registry.sql.locate import Locator
 from registry.sql.queries import StoredObject
 from xdscore import xmlsafe
 from xdscore.access import forward
@@ -33,7 +34,7 @@ from xdscore.access.rules import Decision, Effect
 from xdscore.access.update import status_operation, version_operations
 from xdscore.ebrim import document_entry, rim
 from xdscore.errors import Violation, XdsError
-from xdscore.model import Submission
+from xdscore.model import PatientKey, Submission
 from xdscore.principal import Principal
 from xdscore.queries import ReturnType, StoredQuery
 from xdscore.vocabulary import AssociationType, ErrorCode, Slot
@@ -89,26 +90,30 @@ class LogicalFacts:
 def logical_facts(conn: Connection, uuids: Iterable[str]) -> dict[str, LogicalFacts]:
     """For each DocumentEntry: when its logical document was first registered, and its newest version. A
     masked (or hidden-from-the-patient) document stays so in its older versions: masking is a new version
-    (TD3.3a) and the obsolete ones must not show what it hides."""
+    (TD3.3a) and the obsolete ones must not show what it hides. Read per patient (the tables are keyed by
+    patient, registry.sql.schema)."""
     o = t.objects.c
-    ids = list(uuids)
-    if not ids:
-        return {}
-    lids = dict(conn.execute(select(o.uuid, o.lid).where(o.uuid.in_(ids))).all())
-    per_lid = (select(o.lid, func.min(o.registered_at).label("first"), func.max(o.version).label("top"))
-               .where(o.lid.in_(set(lids.values()))).group_by(o.lid).subquery())
-    rows = conn.execute(select(per_lid.c.lid, per_lid.c.first, o.uuid)
-                        .join(t.objects, and_(o.lid == per_lid.c.lid, o.version == per_lid.c.top))).all()
-    firsts = {lid: (first, top_uuid) for lid, first, top_uuid in rows}
-    newest = {lid: top_uuid for lid, (_, top_uuid) in firsts.items()}
-    return {uuid: LogicalFacts(parse_dtm(firsts[lid][0]) if lid in firsts else None, newest.get(lid, uuid))
-            for uuid, lid in lids.items()}
+    out: dict[str, LogicalFacts] = {}
+    for patient, ids in Locator(conn).entries(uuids).items():
+        lids = dict(conn.execute(select(o.uuid, o.lid).where(o.patient == patient, o.uuid.in_(ids))).all())
+        per_lid = (select(o.lid, func.min(o.registered_at).label("first"), func.max(o.version).label("top"))
+                   .where(o.patient == patient, o.lid.in_(set(lids.values()))).group_by(o.lid).subquery())
+        rows = conn.execute(select(per_lid.c.lid, per_lid.c.first, o.uuid)
+                            .join(t.objects, and_(o.lid == per_lid.c.lid, o.version == per_lid.c.top))
+                            .where(o.patient == patient)).all()
+        firsts = {lid: (first, top_uuid) for lid, first, top_uuid in rows}
+        out.update({uuid: LogicalFacts(parse_dtm(firsts[lid][0]) if lid in firsts else None,
+                                       firsts[lid][1] if lid in firsts else uuid)
+                    for uuid, lid in lids.items()})
+    return out
 
 
 def fragments(conn: Connection, uuids: Iterable[str]) -> dict[str, bytes]:
     o = t.objects.c
-    ids = list(uuids)
-    return {u: unpack(f) for u, f in conn.execute(select(o.uuid, o.fragment).where(o.uuid.in_(ids)))} if ids else {}
+    out: dict[str, bytes] = {}
+    for patient, ids in Locator(conn).entries(uuids).items():
+        out.update({u: unpack(f) for u, f in conn.execute(select(o.uuid, o.fragment).where(o.patient == patient, o.uuid.in_(ids)))})
+    return out
 
 
 def stored_entry(xml: bytes, status: str, facts: LogicalFacts | None, latest_xml: bytes | None = None) -> AccessEntry:
@@ -200,9 +205,13 @@ class RegistryAccess:
         o = t.objects.c
         work: list[tuple[str, Operation]] = []  # (stored entryUUID, operation)
         lids = {de.rim.lid for de in sub.document_entries if de.rim.lid}
-        if lids:
-            tops = select(o.lid, func.max(o.version).label("top")).where(o.lid.in_(lids), o.kind == "DE").group_by(o.lid).subquery()
-            rows = conn.execute(select(o.uuid, o.lid, o.fragment).join(tops, and_(tops.c.lid == o.lid, tops.c.top == o.version)))
+        key = PatientKey.parse(ss.patient_id or "") if ss is not None else None
+        if lids and key is not None:
+            patient = str(key)  # a new version is its logical document's patient's (ITI-57 checks it)
+            tops = (select(o.lid, func.max(o.version).label("top"))
+                    .where(o.patient == patient, o.lid.in_(lids), o.kind == "DE").group_by(o.lid).subquery())
+            rows = conn.execute(select(o.uuid, o.lid, o.fragment).join(tops, and_(tops.c.lid == o.lid, tops.c.top == o.version))
+                                .where(o.patient == patient))
             by_lid = {lid: (uuid, unpack(fragment)) for uuid, lid, fragment in rows}
             for de in sub.document_entries:
                 if de.rim.lid in by_lid:
@@ -213,8 +222,9 @@ class RegistryAccess:
             if a.association_type == AssociationType.UPDATE_AVAILABILITY_STATUS.value:
                 original, new = a.rim.slot_first(Slot.ORIGINAL_STATUS) or "", a.rim.slot_first(Slot.NEW_STATUS) or ""
                 work.append((a.target_uuid, status_operation(original, new)))
-        stored = {u: (status, unpack(f)) for u, status, f in conn.execute(
-            select(o.uuid, o.status, o.fragment).where(o.uuid.in_({u for u, _ in work}), o.kind == "DE"))} if work else {}
+        stored = {u: (status, unpack(f)) for patient, ids in Locator(conn).entries(u for u, _ in work).items()
+                  for u, status, f in conn.execute(
+                      select(o.uuid, o.status, o.fragment).where(o.patient == patient, o.uuid.in_(ids), o.kind == "DE"))}
         facts = logical_facts(conn, stored)
         newer = fragments(conn, {f.latest for u, f in facts.items() if f.latest != u})
         decisions = []

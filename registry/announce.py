@@ -34,6 +34,7 @@ from xdscore.access.decide import AccessPolicy
 from xdscore.access.entry import INVISIBLE_PATIENT, SIGNATURE_CLASS_CODE
 from xdscore.clock import dtm
 from xdscore.ebrim import document_entry, rim
+from xdscore.model import PatientKey
 from xdscore.vocabulary import DmpStatus, Status
 
 log = logging.getLogger("xds.registry.announce")
@@ -54,14 +55,19 @@ class Announcement:
 def due(conn: Connection, now: datetime, policy: AccessPolicy) -> list[Announcement]:
     """What is due at `now`: documents hidden from the patient whose notice or announcement has not been made."""
     o, d, c, a = t.objects.c, t.documents.c, t.document_codes.c, t.dmp_announcements.c
-    firsts = select(o.lid, func.min(o.registered_at).label("first")).where(o.kind == "DE").group_by(o.lid).subquery()
+    # Every join and group holds the patient: the tables are distributed by it (registry.sql.schema), so on
+    # Citus each worker answers for its own patients.
+    firsts = (select(o.patient, o.lid, func.min(o.registered_at).label("first")).where(o.kind == "DE")
+              .group_by(o.patient, o.lid).subquery())
     notice_by, announce_by = dtm(now - policy.announcement_notice), dtm(now - policy.announcement_delay)
-    hidden = exists().where(c.uuid == o.uuid, c.code_type == "C", c.value.like(f"{INVISIBLE_PATIENT}^^%"))
+    hidden = exists().where(c.patient == o.patient, c.uuid == o.uuid, c.code_type == "C",
+                            c.value.like(f"{INVISIBLE_PATIENT}^^%"))
     signature = d.class_code.like(f"{SIGNATURE_CLASS_CODE}^^%")  # rule 17: hidden for good, never announced
     rows = (
         select(o.lid, o.fragment, d.repository_unique_id, firsts.c.first, a.notice_at, a.announced_at)
-        .select_from(t.objects.join(t.documents, d.uuid == o.uuid).join(firsts, firsts.c.lid == o.lid)
-                     .outerjoin(t.dmp_announcements, a.lid == o.lid))
+        .select_from(t.objects.join(t.documents, and_(d.patient == o.patient, d.uuid == o.uuid))
+                     .join(firsts, and_(firsts.c.patient == o.patient, firsts.c.lid == o.lid))
+                     .outerjoin(t.dmp_announcements, and_(a.patient == o.patient, a.lid == o.lid)))
         .where(o.kind == "DE", o.status.in_(LIVE_STATUSES), hidden, ~signature, firsts.c.first <= notice_by,
                or_(a.notice_at.is_(None), and_(a.announced_at.is_(None), firsts.c.first <= announce_by)))
     )
@@ -80,16 +86,17 @@ def due(conn: Connection, now: datetime, policy: AccessPolicy) -> list[Announcem
 def mark(conn: Connection, done: list[Announcement], now: datetime) -> None:
     a = t.dmp_announcements
     stamp = dtm(now)
-    known = set(conn.execute(select(a.c.lid).where(a.c.lid.in_([x.lid for x in done]))).scalars()) if done else set()
+    known = {(p, lid) for p, lid in conn.execute(select(a.c.patient, a.c.lid).where(a.c.lid.in_([x.lid for x in done])))} if done else set()
     for x in done:
+        patient = str(PatientKey.parse(x.patient_id) or "")
         values = {"notice_at": stamp} if x.kind == NOTICE else {"notice_at": stamp, "announced_at": stamp}
-        if x.lid in known:
+        if (patient, x.lid) in known:
             if x.kind == ANNOUNCED:  # keep the time the notice was sent
                 values = {"announced_at": stamp}
-            conn.execute(a.update().where(a.c.lid == x.lid).values(**values))
+            conn.execute(a.update().where(a.c.patient == patient, a.c.lid == x.lid).values(**values))
         else:
-            conn.execute(a.insert().values(lid=x.lid, **values))
-            known.add(x.lid)
+            conn.execute(a.insert().values(patient=patient, lid=x.lid, **values))
+            known.add((patient, x.lid))
 
 
 class Announcer:

@@ -127,6 +127,8 @@ class Registry:
             self.store, settings.feed_host, settings.feed_port, now_dtm, settings.affinity_domain, self.audit_feed,
             max_message_bytes=settings.feed_max_message_bytes, idle_timeout=settings.feed_idle_timeout,
             workers=settings.feed_workers, max_segments=settings.feed_max_segments,
+            max_patient_segments=settings.feed_max_patient_segments, max_segment_chars=settings.feed_max_segment_chars,
+            head_bytes=settings.feed_oversized_head_bytes,
         )
         # The announcement timer of documents hidden from the patient (DMP, CSP R1111-53; registry.announce).
         self.announcer = Announcer(self.store, settings.access.policy(), settings.access.timer_seconds,

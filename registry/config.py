@@ -44,10 +44,13 @@ class RegistrySettings:
     feed_host: str = "127.0.0.1"
     feed_port: int = 2575  # ITI-8 MLLP; 0 disables the listener
     affinity_domain: str = ""  # assigning authority OID accepted from the feed; empty = any ISO authority
-    feed_max_message_bytes: int = 1024 * 1024  # a larger MLLP frame is skipped and answered AR
-    feed_idle_timeout: float = 300.0  # seconds an MLLP connection may stay silent before it is closed
-    feed_workers: int = 1  # threads interpreting and storing ITI-8 messages (never the SOAP handlers' threads)
+    feed_max_message_bytes: int = setting(1024 * 1024, minimum=1024)  # a larger MLLP frame is skipped and answered AR
+    feed_idle_timeout: float = setting(300.0, minimum=0.1)  # seconds an MLLP connection may stay silent before it is closed
+    feed_workers: int = setting(1, minimum=1)  # threads interpreting and storing ITI-8 messages (never the SOAP handlers' threads)
     feed_max_segments: int = setting(50_000, minimum=1)  # segments of one ITI-8 message; beyond, it is answered AR
+    feed_max_patient_segments: int = setting(200, minimum=1)  # PID + MRG segments of one message; beyond, AE
+    feed_max_segment_chars: int = setting(16 * 1024, minimum=64)  # characters of one PID or MRG segment; beyond, AE
+    feed_oversized_head_bytes: int = setting(4096, minimum=64)  # kept of an oversized frame to read the MSH its AR echoes
     idle_timeout: float = 30.0  # seconds to send a request's head, or between two pieces of its body
     # ITI-42 and ITI-18 carry metadata only (a 2,000-object submission is ~10 MB): beyond, HTTP 413.
     max_request_bytes: int = 16 * 1024 * 1024

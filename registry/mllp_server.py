@@ -6,7 +6,8 @@ traffic cannot delay a query by taking its threads; the ACK goes back on the sam
 is linear in the message (`registry.patient_feed`, at most `max_segments` segments), so no message holds
 the worker for long; a connection that stalls, or never reads its ACKs, holds only its own task. Nothing a client
 sends can stop the listener: every failure becomes an AE/AR ACK (a frame over `max_message_bytes` is
-skipped without being held in memory and answered AR, ERR 207, built from its MSH), or at worst a closed
+skipped without being held in memory and answered AR, ERR 207, built from the MSH in its first
+`head_bytes`), or at worst a closed
 connection. A connection that sends nothing for `idle_timeout` seconds is closed.
 """
 
@@ -39,9 +40,15 @@ class FeedServer:
         idle_timeout: float = 300.0,
         workers: int = 1,
         max_segments: int = patient_feed.MAX_SEGMENTS,
+        max_patient_segments: int = patient_feed.MAX_PATIENT_SEGMENTS,
+        max_segment_chars: int = patient_feed.MAX_SEGMENT,
+        head_bytes: int = mllp.HEAD_BYTES,
     ) -> None:
         self.store = store
         self.max_segments = max_segments
+        self.max_patient_segments = max_patient_segments
+        self.max_segment_chars = max_segment_chars
+        self.head_bytes = head_bytes  # kept of an oversized frame, to read the MSH its ACK echoes
         self.max_message_bytes = max_message_bytes
         self.idle_timeout = idle_timeout
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="iti8-feed")
@@ -79,7 +86,8 @@ class FeedServer:
         except UnicodeDecodeError:
             text = payload.decode("latin-1")
         now = self.now()
-        decision = patient_feed.interpret(text, self.affinity_domain, self.max_segments)
+        decision = patient_feed.interpret(text, self.affinity_domain, self.max_segments, self.max_patient_segments,
+                                          self.max_segment_chars)
         ack_id = uuid.uuid4().hex[:20]
         if decision.reject is not None:
             code, reason = decision.reject
@@ -99,7 +107,7 @@ class FeedServer:
         return patient_feed.ack(decision, now, ack_id).encode()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        framer = mllp.MllpReader(self.max_message_bytes)
+        framer = mllp.MllpReader(self.max_message_bytes, self.head_bytes)
         peer = (writer.get_extra_info("peername") or ("",))[0]
         loop = asyncio.get_running_loop()
         try:

@@ -7,8 +7,9 @@ builds the HL7 ACK (AA, or AE / AR with the reason). The MLLP listener (`registr
 
 Interpreting a message costs time linear in its size (issue 16: a 1 MB ADT is ACKed in milliseconds;
 hl7apy, used before, took seconds per hundred KB of identifiers). A message is bounded by the frame
-size, `max_segments` (default `MAX_SEGMENTS`), at most `MAX_PATIENT_SEGMENTS` PID/MRG segments (an A40
-may merge several patients; each is SQL work) of at most `MAX_SEGMENT` characters each.
+size, `max_segments` (default `MAX_SEGMENTS`), at most `max_patient_segments` PID/MRG segments (an A40
+may merge several patients; each is SQL work) of at most `max_segment_chars` characters each (registry
+settings `feed_max_segments`, `feed_max_patient_segments`, `feed_max_segment_chars`; defaults below).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ MERGE = "A40"
 SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
 READ_SEGMENTS = frozenset({"MSH", "EVN", "PID", "MRG"})  # the only ones interpret() looks at
 MAX_SEGMENTS = 50_000  # segments of one message (registry setting feed_max_segments)
-MAX_SEGMENT = 16 * 1024  # characters of one PID or MRG segment
-MAX_PATIENT_SEGMENTS = 200  # PID + MRG segments of one message
+MAX_SEGMENT = 16 * 1024  # characters of one PID or MRG segment (feed_max_segment_chars)
+MAX_PATIENT_SEGMENTS = 200  # PID + MRG segments of one message (feed_max_patient_segments)
 # HL7 v2 table 0357 (message error condition codes) used in the ERR segment of a refusal.
 SEGMENT_SEQUENCE_ERROR = "100"
 UNSUPPORTED_MESSAGE_TYPE = "200"
@@ -121,7 +122,8 @@ def _demographics(pid: hl7v2.Segment) -> dict[str, str]:
     return out
 
 
-def interpret(text: str, affinity_domain: str = "", max_segments: int = MAX_SEGMENTS) -> FeedDecision:
+def interpret(text: str, affinity_domain: str = "", max_segments: int = MAX_SEGMENTS,
+              max_patient_segments: int = MAX_PATIENT_SEGMENTS, max_segment_chars: int = MAX_SEGMENT) -> FeedDecision:
     decision = FeedDecision()
     text = text.replace("\n", "\r").strip("\r")
     _header(text, decision)
@@ -147,12 +149,12 @@ def interpret(text: str, affinity_domain: str = "", max_segments: int = MAX_SEGM
         decision.reject, decision.error = ("AR", str(exc)), APPLICATION_INTERNAL_ERROR
         return decision
     patient_segments = [seg for seg in msg.segments if seg.name in ("PID", "MRG")]
-    if len(patient_segments) > MAX_PATIENT_SEGMENTS:
+    if len(patient_segments) > max_patient_segments:
         decision.reject = ("AE", f"the message has {len(patient_segments)} PID/MRG segments; at most "
-                                 f"{MAX_PATIENT_SEGMENTS} are accepted")
+                                 f"{max_patient_segments} are accepted")
         return decision
-    if any(sum(len(f) + 1 for f in seg.fields) > MAX_SEGMENT for seg in patient_segments):
-        decision.reject = ("AE", f"a PID or MRG segment is longer than {MAX_SEGMENT} characters")
+    if any(sum(len(f) + 1 for f in seg.fields) > max_segment_chars for seg in patient_segments):
+        decision.reject = ("AE", f"a PID or MRG segment is longer than {max_segment_chars} characters")
         return decision
     if decision.trigger == MERGE:
         _merge(patient_segments, decision, affinity_domain)

@@ -20,7 +20,7 @@ from registry.sql.queries import DocumentFilter, Found, QuerySql, StoredObject
 from xdscore.ebrim import query_response
 from xdscore.errors import Violation, XdsError
 from xdscore.model import PatientKey
-from xdscore.queries import Limits, ReturnType, StoredQuery, decode, sql_like_pattern
+from xdscore.queries import SPECS, Limits, ReturnType, StoredQuery, decode, sql_like_pattern
 from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import AssociationType, ErrorCode, ObjectType, StoredQueryId
 
@@ -308,11 +308,26 @@ STATUS_PARAMETERS = ("$XDSDocumentEntryStatus", "$XDSSubmissionSetStatus", "$XDS
 Guard = Callable[[StoredQuery, list[StoredObject], Connection], list[StoredObject]]
 
 
+def filters_on_status(q: StoredQuery) -> bool:
+    """The query has a status parameter (FindDocuments, FindDocumentsByReferenceId, FindSubmissionSets,
+    FindFolders, GetAll): only these apply a profile's hidden statuses."""
+    spec = SPECS[q.query]
+    return any(spec.param(name) is not None for name in STATUS_PARAMETERS)
+
+
 def visible(
     q: StoredQuery, sql: QuerySql, objects: list[StoredObject], hidden_statuses: frozenset[str], guard: Guard | None
 ) -> list[StoredObject]:
-    """What of `objects` the caller may see: not in a hidden status the query does not name, let through by the
-    guard, and no association whose end the caller may not see.
+    """What of `objects` the caller may see: not in a hidden status the query could name and did not, let
+    through by the guard, and no association whose end the caller may not see.
+
+    A hidden status (the DMP's Archived, Deleted) is a default filter of the queries that filter on status: a
+    Find query or GetAll returns such objects only when its status parameter names that status (dmp-services.md
+    §2b rule 11; KIT-CS's FindDocuments asks for Archived by name). A query that cannot name a status (the
+    other Get* queries, by id or by membership) returns its objects whatever their status, as IHE's Get
+    queries return Deprecated ones (they have no status parameter): archived, obsolete and deleted
+    documents stay consultable by professionals (dmp-services.md §2b rule 11, MATRIX TD3.2), and what a
+    caller may see of them is the guard's decision (the patient never sees a deleted one).
 
     Both filters decide on objects, and an association names two: the answer must not keep one whose end a
     filter dropped (GetAll, Get*AndContents), nor one whose end it does not return and the caller may not see
@@ -327,7 +342,7 @@ def visible(
     known = selected | {o.uuid for o in outside}
     outside += sql.fetch([u for pair in ends.values() for u in pair if u not in known])
     checked = [*objects, *outside]
-    if hidden_statuses:
+    if hidden_statuses and filters_on_status(q):
         asked = {v for name in STATUS_PARAMETERS for v in (q.any_of(name) or [])}
         hidden = hidden_statuses - asked
         checked = [o for o in checked if o.status not in hidden]
@@ -353,8 +368,8 @@ def answer(
     hidden_statuses: frozenset[str] = frozenset(),
 ) -> QueryOutcome:
     """The AdhocQueryResponse; objects in one of `hidden_statuses` (an affinity domain's, such as the DMP's
-    Deleted) are returned only by a query that names that status, those the guard drops never, and neither is
-    any association to them (`visible`)."""
+    Deleted) are returned by a query with a status parameter only when it names that status, those the guard
+    drops never, and neither is any association to them (`visible`)."""
     decoded = decode(request, limits)
     if decoded.query is None:
         return QueryOutcome(query_response.failure(decoded.violations), None, decoded.violations)

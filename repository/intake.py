@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from repository.blobs import BlobStore
@@ -92,6 +93,9 @@ class StreamingDecoder:
         except BaseException:
             await asyncio.to_thread(assembler.abort)
             raise
+        finally:
+            if check is not None:
+                check.close()
         note_body_size(scope, len(message.root))
         try:
             if len(message.root) > PARSE_INLINE_BYTES:
@@ -112,8 +116,8 @@ class StreamingDecoder:
         batch: list[bytes] = []
         batched = 0
         async for chunk in body_chunks(receive, self.max_request_bytes):
-            if check is not None and check.pending:  # each chunk at once, in a thread where the Header is verified
-                await asyncio.to_thread(assembler.feed, chunk)
+            if check is not None and check.pending:  # each chunk at once, in the thread where the Header is verified
+                await check.in_own_thread(partial(assembler.feed, chunk))
                 continue
             batch.append(chunk)
             batched += len(chunk)

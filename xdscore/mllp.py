@@ -2,7 +2,7 @@
 
 `MllpReader` is h11-style: feed the bytes as they arrive, pull complete messages. Bytes outside a frame
 are discarded; a frame larger than the limit is dropped and reported once it ends, with its first
-`HEAD_BYTES` (so the receiver can still ACK it: the MSH segment is there), and reading resynchronizes on
+`head_bytes` (default `HEAD_BYTES`, so the receiver can still ACK it: the MSH segment is there), and reading resynchronizes on
 the next start byte. Memory stays bounded by the limit whatever the frame's size. No I/O.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 START = b"\x0b"
 END = b"\x1c\x0d"
 DEFAULT_MAX_FRAME = 4 * 1024 * 1024
-HEAD_BYTES = 4096  # kept of an oversized frame: enough for its MSH segment
+HEAD_BYTES = 4096  # kept of an oversized frame by default: enough for its MSH segment
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Frame:
 @dataclass(frozen=True)
 class Oversized:
     size: int
-    head: bytes = b""  # the frame's first bytes (at most HEAD_BYTES)
+    head: bytes = b""  # the frame's first bytes (at most the reader's head_bytes)
 
 
 Event = Frame | Oversized
@@ -35,8 +35,9 @@ def frame(payload: bytes) -> bytes:
 
 
 class MllpReader:
-    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, head_bytes: int = HEAD_BYTES) -> None:
         self.max_frame = max_frame
+        self.head_bytes = head_bytes
         self._buf = bytearray()
         self._in_frame = False
         self._dropping = False
@@ -63,7 +64,7 @@ class MllpReader:
                 self._scanned = len(self._buf)
                 if len(self._buf) > self.max_frame:
                     if not self._dropping:
-                        self._head = bytes(self._buf[:HEAD_BYTES])
+                        self._head = bytes(self._buf[: self.head_bytes])
                     self._dropping = True
                     self._dropped += len(self._buf) - 1
                     # keep a byte in case it is the first half of END
@@ -74,7 +75,7 @@ class MllpReader:
             del self._buf[: end + len(END)]
             self._in_frame = False
             if self._dropping or len(payload) > self.max_frame:
-                head = self._head if self._dropping else payload[:HEAD_BYTES]
+                head = self._head if self._dropping else payload[: self.head_bytes]
                 events.append(Oversized(self._dropped + len(payload), head))
                 self._dropping, self._dropped, self._head = False, 0, b""
             else:

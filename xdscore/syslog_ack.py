@@ -7,7 +7,8 @@ unaffected:
   peer that does not (any other syslog receiver) sees a plain RFC 5425 client, and gets no acknowledgement.
 - Sender to sink: RFC 5425 octet-counted frames, unchanged.
 - Sink to sender, on the same connection: ASCII lines `ack <n>\\n`, where n is the number of frames this
-  connection has carried that are now durably stored (as events or as rejections), counted from the
+  connection has carried that are now durably kept by the sink (stored as events or as rejections, or, while
+  its database is unavailable, in its own durable pending file, stored from there later), counted from the
   first frame of the connection. n only grows; the sink may skip values (one line per stored batch).
 The sender deletes a message from its spool only once it is acknowledged; frames not acknowledged when
 a connection ends are sent again on the next one, and the sink's digest check stores them once.

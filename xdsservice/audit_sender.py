@@ -12,9 +12,10 @@ Settings: `[audit_sender]`, XDS_AUDIT_SENDER_*, a section of the registry's and 
 
 Theory of operation. A transaction must never wait on the audit sink, and no event may be lost while the
 sink or the network is down. So `emit` only wraps the AuditMessage into its RFC 5424 message (timestamp
-of the emit) and commits it to a spool on local disk (SQLite in WAL mode: a commit is a write to the WAL,
-no fsync, so it survives a crash of the process; `synchronous=FULL` in the spool would also survive power
-loss at a cost per event). One background thread reads the spool oldest first, sends a batch, and deletes
+of the emit) and commits it to a spool on local disk, with the durability of every store of the project
+(`xdsservice.database.SQLITE_PRAGMAS`: WAL, `synchronous=FULL`, so a spooled event survives a power cut
+too; `xdsservice.auditing` makes one commit per batch of transactions, docs/audit.md gives the cost).
+One background thread reads the spool oldest first, sends a batch, and deletes
 the rows only once they are delivered. What "delivered" means is the transport's (docs/audit.md):
 - `tls` (the default): RFC 5425 frames, and the sink's acknowledgement (`xdscore.syslog_ack`, negotiated by ALPN)
   that it has stored them in its database. Nothing is deleted before; a sink that dies with frames in
@@ -48,6 +49,7 @@ from pathlib import Path
 from xdscore import syslog
 from xdscore import syslog_ack as ack
 from xdsservice.config import Layout, Sources, Vars, setting
+from xdsservice.database import SQLITE_PRAGMAS
 from xdsservice.tls import client_ssl_context
 
 DEV_CERT_NAME = "sink-cert.pem"  # the audit sink's development certificate, trusted by default
@@ -119,9 +121,8 @@ class Spool:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        for pragma in SQLITE_PRAGMAS:  # the project's one durability policy: a commit is on disk
+            self._db.execute(f"PRAGMA {pragma}")
         self._db.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, message BLOB NOT NULL)")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS parked (id INTEGER PRIMARY KEY, message BLOB NOT NULL, reason TEXT NOT NULL,"

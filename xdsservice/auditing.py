@@ -8,8 +8,8 @@ arrived meanwhile in one spool commit. So neither the message building nor the s
 on a service's event loop (about 0.85 ms per request, during which no other connection was served), and
 the cost of a commit is shared under load. Services call it from `SoapReply.after_send`, after the reply
 has gone out. `close()` spools what is still queued before the sender stops; a process killed outright
-loses the facts of its last few milliseconds that had not reached the spool (the spool itself is written
-without fsync, docs/audit.md).
+loses the facts of its last few milliseconds that had not reached the spool (the spool commits with
+fsync, `synchronous=FULL`; docs/audit.md gives the cost).
 """
 
 from __future__ import annotations

@@ -19,14 +19,18 @@ to that late call, except that an endpoint requiring an assertion refuses an att
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from lxml import etree
 
 from xdscore import soap
 from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES, HeaderGate, Verdict
 from xdscore.errors import FaultCode, SoapFault
+
+T = TypeVar("T")
 
 
 class HeaderVerifier(Protocol):
@@ -59,6 +63,7 @@ class EnvelopeCheck:
         self.required = bool(getattr(getattr(hook, "policy", None), "require_assertion", False))
         self.verified: Verified | None = None
         self.given_up = False  # the Header could not come first: the late call decides
+        self._thread: ThreadPoolExecutor | None = None
 
     @property
     def pending(self) -> bool:
@@ -87,6 +92,21 @@ class EnvelopeCheck:
             await asyncio.to_thread(self.verify)
         elif verdict is Verdict.ANONYMOUS:
             self.verify()
+
+    async def in_own_thread(self, work: Callable[[], T]) -> T:
+        """Run `work` (the MTOM assembler fed while the Header is pending: it feeds this check) on this check's
+        one worker thread. The gate's lxml pull parser must be fed from one thread only: fed by whichever
+        pool thread was free, its partial tree mixed names from the libxml2 dictionaries of several threads
+        and freeing it aborted the process (free(): invalid pointer; found by harness.fuzz, issue 16)."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="envelope-check")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+
+    def close(self) -> None:
+        """Let the check's thread end (the request is read)."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
 
     # --- xdscore.mtom.RootWatcher: the root MIME part of an MTOM message ------------------------------
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -167,12 +168,14 @@ async def read_mtom(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[
         async for chunk in body_chunks(receive, limit):
             size += len(chunk)
             if check is not None and check.pending:
-                await asyncio.to_thread(assembler.feed, chunk)
+                await check.in_own_thread(partial(assembler.feed, chunk))
             else:
                 assembler.feed(chunk)
         assembler.feed_eof()
     finally:
         note_body_size(scope, size)  # what was read is memory too, refused or not
+        if check is not None:
+            check.close()
     message = assembler.result()
     if len(message.root) > PARSE_INLINE_BYTES:
         root = await asyncio.to_thread(xmlsafe.parse_bytes, message.root, max_bytes, "SOAP envelope", limits)

@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import xmlsec
+from hypothesis import reject
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -295,7 +297,11 @@ def wssec_target(folder: Path) -> Target:
     @st.composite
     def cases(draw: st.DrawFn) -> bytes:
         if draw(st.integers(0, 9)) == 0:  # edited before signing: the edit reaches the assertion's readers
-            header = security_header(sign_assertion(draw(tree_mutant((unsigned,))), pki.seal), window)
+            try:
+                signed = sign_assertion(draw(tree_mutant((unsigned,))), pki.seal)
+            except xmlsec.Error:  # an edit the signer itself cannot take (its ID gone): not an input
+                reject()
+            header = security_header(signed, window)
         else:
             header = draw(tree_mutant((signed_header,)))
         data = request(etree.Element("{urn:x}E"), "urn:x:a", header)

@@ -4,14 +4,19 @@ under it is answered under the surviving id.
 The rewrite touches the stored objects themselves: their `patient` column and the patientId
 ExternalIdentifier inside their stored ebRIM XML, so a stored query for the survivor returns them as if
 they had been registered under it. Runs inside the caller's write transaction.
+
+Every table is keyed by patient (partitioned / distributed, `registry.sql.schema`), and neither
+PostgreSQL partitions nor Citus shards let a row change its key in place across them: the subsumed
+patient's rows are copied under the survivor, then deleted (on Citus, from one worker to another, in one
+distributed transaction), and their identifiers in `registry_ids` follow.
 """
 
 from __future__ import annotations
 
 from lxml import etree
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from registry.sql import fragments
+from registry.sql import fragments, locate
 from registry.sql import schema as t
 from registry.sql.reads import SqlReader
 from registry.sql.writes import save_patient
@@ -26,19 +31,31 @@ def merge_patient(conn: Connection, subsumed: PatientKey, surviving: PatientKey,
     if SqlReader(conn).patient(subsumed) is None:
         save_patient(conn, subsumed, str(subsumed), {}, now)
     p = t.patients.c
-    conn.execute(
-        update(t.patients)
-        .where(p.pid == subsumed.id, p.authority == subsumed.authority)
-        .values(merged_into=str(surviving), updated_at=now)
-    )
+    conn.execute(update(t.patients).where(p.patient == str(subsumed)).values(merged_into=str(surviving), updated_at=now))
     # Earlier merges into the subsumed id now point at the survivor too.
     conn.execute(update(t.patients).where(p.merged_into == str(subsumed)).values(merged_into=str(surviving)))
     # Objects of the retired id are answered under the surviving one: rewrite their patientId.
-    o = t.objects.c
-    moved = conn.execute(select(o.uuid, o.fragment).where(o.patient == str(subsumed))).all()
-    for row in moved:
-        xml = with_patient(fragments.unpack(row.fragment), str(surviving))
-        conn.execute(update(t.objects).where(o.uuid == row.uuid).values(patient=str(surviving), fragment=fragments.pack(xml)))
+    _move(conn, str(subsumed), str(surviving))
+
+
+def _move(conn: Connection, old: str, new: str) -> None:
+    """Every row of patient `old` becomes patient `new`'s (objects with their patientId rewritten)."""
+    for table in t.PATIENT_TABLES:
+        if table is t.patients:
+            continue
+        rows = [dict(r._mapping) for r in conn.execute(select(table).where(table.c.patient == old))]
+        if not rows:
+            continue
+        for row in rows:
+            row["patient"] = new
+            if table is t.objects:
+                row["fragment"] = fragments.pack(with_patient(fragments.unpack(row["fragment"]), new))
+        conn.execute(delete(table).where(table.c.patient == old))
+        conn.execute(insert(table), rows)
+        if table is t.objects:
+            idents = [r for row in rows for r in locate.rows_for(row["uuid"], row["kind"], old, row["lid"], row["unique_id"])]
+            locate.remove(conn, idents)
+            locate.insert(conn, [(i, k, new) for i, k, _ in idents])
 
 
 def with_patient(xml: bytes, cx: str) -> bytes:

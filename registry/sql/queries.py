@@ -5,6 +5,12 @@ source/target) and narrows with joins on primary keys and EXISTS on the side tab
 ordered by registration order and capped at `limit` rows (the caller turns limit+1 into
 XDSTooManyResults). Values are always bound parameters: LIKE patterns included, so nothing a client
 sends becomes SQL.
+
+Every statement is about one patient, and says so to every table it reads (`patient = :patient`): the
+tables are partitioned / distributed by patient (`registry.sql.schema`), so PostgreSQL reads one partition
+of each and Citus sends the whole statement to the one worker holding that patient. Finders by
+identifier (Get* queries) first find the patients of their ids (`registry.sql.locate`), then run per
+patient.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from registry.sql import schema as t
 from registry.sql.columns import KINDS, chunks, pad_time
 from registry.sql.fragments import unpack
+from registry.sql.locate import Locator
 from xdscore.vocabulary import Status
 
 TimeRange = tuple[str | None, str | None]  # (From inclusive, To exclusive), DTM
@@ -76,8 +83,10 @@ def _like_any(column: ColumnElement, patterns: Sequence[str]) -> ColumnElement:
 
 
 _o = t.objects.c
-# Finders select what the answer needs along with the ids, so a Find query is one round trip.
-_OBJECT_COLUMNS = (_o.uuid, _o.kind, _o.status, _o.patient, _o.fragment)
+# Finders select what the answer needs along with the ids, so a Find query is one round trip; `seq` orders
+# the answers of several patients.
+_OBJECT_COLUMNS = (_o.uuid, _o.kind, _o.status, _o.patient, _o.fragment, _o.seq)
+_PATIENT = bindparam("patient")
 
 # FindDocuments and the Get*AndContents filters have few shapes (which filters are present, how many
 # AND-groups): each shape's statement is built once, with expanding bind parameters for the lists, so a
@@ -97,9 +106,7 @@ def _documents_statement(present: tuple[str, ...], groups: tuple[int, ...], auth
     def values(name: str) -> BindParameter[Any]:
         return bindparam(name, expanding=True)
 
-    where: list[ColumnElement[bool]] = [o.kind == "DE"]
-    if "patient" in has:
-        where.append(o.patient == bindparam("patient"))
+    where: list[ColumnElement[bool]] = [o.patient == _PATIENT, o.kind == "DE"]
     if "uuids" in has:
         where.append(o.uuid.in_(values("uuids")))
     if "statuses" in has:
@@ -125,16 +132,20 @@ def _documents_statement(present: tuple[str, ...], groups: tuple[int, ...], auth
     for name, count in zip(_DOCUMENT_GROUPS, groups, strict=False):
         for i in range(count):
             if name == "reference_ids":
-                where.append(exists().where(r.uuid == o.uuid, r.value.in_(values(f"{name}_{i}"))))
+                where.append(exists().where(r.patient == _PATIENT, r.uuid == o.uuid, r.value.in_(values(f"{name}_{i}"))))
             else:
                 code_type = "E" if name == "event_codes" else "C"
-                where.append(exists().where(c.uuid == o.uuid, c.code_type == code_type, c.value.in_(values(f"{name}_{i}"))))
+                where.append(exists().where(c.patient == _PATIENT, c.uuid == o.uuid, c.code_type == code_type,
+                                            c.value.in_(values(f"{name}_{i}"))))
     if authors:
         a = t.document_authors.c
-        where.append(exists().where(a.uuid == o.uuid, or_(*(a.person.ilike(bindparam(f"author_{i}"), escape="\\")
-                                                              for i in range(authors)))))
-    source = t.objects.join(t.documents, d.uuid == o.uuid) if on_documents else t.objects
-    return select(*_OBJECT_COLUMNS).select_from(source).where(and_(*where, *on_documents)).order_by(o.seq)
+        where.append(exists().where(a.patient == _PATIENT, a.uuid == o.uuid,
+                                    or_(*(a.person.ilike(bindparam(f"author_{i}"), escape="\\") for i in range(authors)))))
+    source = t.objects
+    if on_documents:
+        source = t.objects.join(t.documents, (d.patient == o.patient) & (d.uuid == o.uuid))
+        where += [d.patient == _PATIENT, *on_documents]
+    return select(*_OBJECT_COLUMNS).select_from(source).where(and_(*where)).order_by(o.seq)
 
 
 class QuerySql:
@@ -144,8 +155,18 @@ class QuerySql:
         # $MetadataLevel 1 (the default) shows the registry as it was before Metadata Update: one version
         # of each object by uniqueId (the latest) and no Deprecated association (ITI TF-2a 3.18.4.1.2.3.5.1).
         self.metadata_level = metadata_level
+        self.locator = Locator(conn)
         self._loaded: dict[str, StoredObject] = {}
         self._ends: dict[str, tuple[str, str]] = {}  # association uuid -> (source, target), as read
+        self._seq: dict[str, int] = {}  # registration order of the objects read
+
+    def _keep(self, r: Sequence[Any], last_update_time: str | None = None) -> StoredObject:
+        """Remember a row of _OBJECT_COLUMNS: the answer may need it, and where it lives."""
+        obj = StoredObject(r[0], r[1], r[2], r[3], unpack(r[4]), last_update_time)
+        self._loaded[obj.uuid] = obj
+        self._seq[obj.uuid] = r[5]
+        self.locator.note(obj.uuid, obj.patient)
+        return obj
 
     def _run(self, stmt, params: dict[str, object] | None = None) -> Found:  # type: ignore[no-untyped-def]
         if params is None:
@@ -158,13 +179,29 @@ class QuerySql:
         result.close()
         kept = rows[: self.limit]
         for r in kept:
-            self._loaded[r[0]] = StoredObject(r[0], r[1], r[2], r[3], unpack(r[4]), r[5] if has_time else None)
+            self._keep(r, r[6] if has_time else None)
         return Found([r[0] for r in kept], len(rows) > self.limit)
+
+    def _in_order(self, uuids: Iterable[str]) -> list[str]:
+        return sorted(dict.fromkeys(uuids), key=self._seq.__getitem__)
 
     # --- finders --------------------------------------------------------------------------------------
 
     def documents(self, patient: str | None, f: DocumentFilter, uuids: Iterable[str] | None = None) -> Found:
-        params: dict[str, object] = {"patient": patient, "uuids": list(uuids) if uuids is not None else None}
+        """DocumentEntries of `patient` that pass `f`; without a patient, those of `uuids` (their patients')."""
+        if patient is not None:
+            return self._documents(patient, f, list(uuids) if uuids is not None else None)
+        found: list[str] = []
+        for owner, ids in self.locator.entries(uuids or ()).items():
+            part = self._documents(owner, f, ids)
+            if part.truncated:
+                return part
+            found += part.uuids
+        ordered = self._in_order(found)
+        return Found(ordered[: self.limit], len(ordered) > self.limit)
+
+    def _documents(self, patient: str, f: DocumentFilter, uuids: list[str] | None) -> Found:
+        params: dict[str, object] = {"patient": patient, "uuids": uuids}
         for name in _DOCUMENT_LISTS:
             values = getattr(f, name)
             params[name] = list(values) if values is not None else None
@@ -199,7 +236,7 @@ class QuerySql:
         content_types: Sequence[str] | None = None,
     ) -> Found:
         o, s = t.objects.c, t.submission_sets.c
-        where: list[ColumnElement] = [o.kind == "SS", o.patient == patient, o.status.in_(list(statuses))]
+        where: list[ColumnElement] = [o.patient == patient, o.kind == "SS", o.status.in_(list(statuses)), s.patient == patient]
         if source_ids is not None:
             where.append(s.source_id.in_(list(source_ids)))
         if content_types is not None:
@@ -207,9 +244,9 @@ class QuerySql:
         where += _range(s.submission_time, submission_time)
         if author_person is not None:
             a = t.submission_set_authors.c
-            where.append(exists().where(a.uuid == o.uuid, _like_any(a.person, [author_person])))
-        stmt = select(*_OBJECT_COLUMNS).select_from(t.objects.join(t.submission_sets, s.uuid == o.uuid)).where(and_(*where)).order_by(o.seq)
-        return self._run(stmt)
+            where.append(exists().where(a.patient == patient, a.uuid == o.uuid, _like_any(a.person, [author_person])))
+        source = t.objects.join(t.submission_sets, (s.patient == o.patient) & (s.uuid == o.uuid))
+        return self._run(select(*_OBJECT_COLUMNS).select_from(source).where(and_(*where)).order_by(o.seq))
 
     def folders(
         self,
@@ -219,13 +256,13 @@ class QuerySql:
         codes: Sequence[Sequence[str]] = (),
     ) -> Found:
         o, fd, c = t.objects.c, t.folders.c, t.folder_codes.c
-        where: list[ColumnElement] = [o.kind == "FD", o.patient == patient, o.status.in_(list(statuses))]
+        where: list[ColumnElement] = [o.patient == patient, o.kind == "FD", o.status.in_(list(statuses)), fd.patient == patient]
         where += _range(fd.last_update_time, last_update_time)
         for group in codes:
-            where.append(exists().where(c.uuid == o.uuid, c.value.in_(list(group))))
+            where.append(exists().where(c.patient == patient, c.uuid == o.uuid, c.value.in_(list(group))))
         stmt = (
             select(*_OBJECT_COLUMNS, fd.last_update_time)
-            .select_from(t.objects.join(t.folders, fd.uuid == o.uuid))
+            .select_from(t.objects.join(t.folders, (fd.patient == o.patient) & (fd.uuid == o.uuid)))
             .where(and_(*where))
             .order_by(o.seq)
         )
@@ -233,26 +270,32 @@ class QuerySql:
 
     def by_identifier(self, kind: str, column: str, values: Iterable[str]) -> list[str]:
         """uuids of objects of `kind` whose uuid / unique_id / lid is one of `values`, registration order."""
-        o = t.objects.c
+        o, fd = t.objects.c, t.folders.c
         col = {"uuid": o.uuid, "unique_id": o.unique_id, "lid": o.lid}[column]
-        out: list[tuple[int, str]] = []
+        if column == "uuid":
+            where = self.locator.entries(values)
+        elif column == "lid":
+            where = self.locator.logical(values)
+        else:
+            where = self.locator.unique_ids(values, (kind,))
+        out: list[str] = []
         latest: dict[str, tuple[int, str]] = {}  # lid -> (version, uuid)
-        fd = t.folders.c
-        for chunk in chunks(values):
-            stmt = (
-                select(o.seq, o.lid, o.version, *_OBJECT_COLUMNS, fd.last_update_time)
-                .select_from(t.objects.outerjoin(t.folders, fd.uuid == o.uuid))
-                .where(o.kind == kind, col.in_(chunk))
-            )
-            for r in self.conn.execute(stmt):
-                self._loaded[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, unpack(r.fragment), r.last_update_time)
-                out.append((r.seq, r.uuid))
-                if latest.get(r.lid, (0, ""))[0] < r.version:
-                    latest[r.lid] = (r.version, r.uuid)
+        for patient, ids in where.items():
+            for chunk in chunks(ids):
+                stmt = (
+                    select(*_OBJECT_COLUMNS, fd.last_update_time, o.lid, o.version)
+                    .select_from(t.objects.outerjoin(t.folders, (fd.patient == o.patient) & (fd.uuid == o.uuid)))
+                    .where(o.patient == patient, o.kind == kind, col.in_(chunk))
+                )
+                for r in self.conn.execute(stmt):
+                    self._keep(r, r.last_update_time)
+                    out.append(r.uuid)
+                    if latest.get(r.lid, (0, ""))[0] < r.version:
+                        latest[r.lid] = (r.version, r.uuid)
         if column == "unique_id" and self.metadata_level == 1:
             keep = {u for _, u in latest.values()}
-            out = [(seq, u) for seq, u in out if u in keep]
-        return [u for _, u in sorted(out)]
+            out = [u for u in out if u in keep]
+        return self._in_order(out)
 
     def associations(
         self,
@@ -261,7 +304,8 @@ class QuerySql:
         either: Iterable[str] | None = None,
         types: Sequence[str] | None = None,
     ) -> list[tuple[str, str, str, str]]:
-        """(uuid, type, source, target) of associations by source, target or either end, registration order."""
+        """(uuid, type, source, target) of associations by source, target or either end, registration order.
+        An association is its ends' patient's: each end's patient is where to look."""
         a, o = t.associations.c, t.objects.c
         rows: dict[str, tuple[int, tuple[str, str, str, str]]] = {}
         conditions: list[tuple[ColumnElement, list[str]]] = []
@@ -272,19 +316,21 @@ class QuerySql:
             values = list(either)
             conditions += [(a.source, values), (a.target, values)]
         for column, values in conditions:
-            for chunk in chunks(values):
-                stmt = (
-                    select(o.seq, a.uuid, a.association_type, a.source, a.target)
-                    .join(t.objects, o.uuid == a.uuid)
-                    .where(column.in_(chunk))
-                )
-                if types is not None:
-                    stmt = stmt.where(a.association_type.in_(list(types)))
-                if self.metadata_level == 1:
-                    stmt = stmt.where(o.status != DEPRECATED)
-                for r in self.conn.execute(stmt):
-                    rows[r.uuid] = (r.seq, (r.uuid, r.association_type, r.source, r.target))
-                    self._ends[r.uuid] = (r.source, r.target)
+            for patient, ends in self.locator.entries(values).items():
+                for chunk in chunks(ends):
+                    stmt = (
+                        select(o.seq, a.uuid, a.association_type, a.source, a.target)
+                        .join(t.objects, (o.patient == a.patient) & (o.uuid == a.uuid))
+                        .where(a.patient == patient, o.patient == patient, column.in_(chunk))
+                    )
+                    if types is not None:
+                        stmt = stmt.where(a.association_type.in_(list(types)))
+                    if self.metadata_level == 1:
+                        stmt = stmt.where(o.status != DEPRECATED)
+                    for r in self.conn.execute(stmt):
+                        rows[r.uuid] = (r.seq, (r.uuid, r.association_type, r.source, r.target))
+                        self.locator.note(r.uuid, patient)
+                        self._ends[r.uuid] = (r.source, r.target)
         if sources is not None and targets is not None and either is None:
             src, tgt = set(sources), set(targets)
             rows = {k: v for k, v in rows.items() if v[1][2] in src and v[1][3] in tgt}
@@ -295,16 +341,20 @@ class QuerySql:
         a = t.associations.c
         wanted = list(dict.fromkeys(uuids))
         out = {u: self._ends[u] for u in wanted if u in self._ends}
-        for chunk in chunks(u for u in wanted if u not in out):
-            for r in self.conn.execute(select(a.uuid, a.source, a.target).where(a.uuid.in_(chunk))):
-                out[r.uuid] = self._ends[r.uuid] = (r.source, r.target)
+        for patient, ids in self.locator.entries(u for u in wanted if u not in out).items():
+            for chunk in chunks(ids):
+                stmt = select(a.uuid, a.source, a.target).where(a.patient == patient, a.uuid.in_(chunk))
+                for r in self.conn.execute(stmt):
+                    out[r.uuid] = self._ends[r.uuid] = (r.source, r.target)
         return out
 
     def kinds(self, uuids: Iterable[str]) -> dict[str, str]:
         o = t.objects.c
         out: dict[str, str] = {}
-        for chunk in chunks(uuids):
-            out.update({r.uuid: r.kind for r in self.conn.execute(select(o.uuid, o.kind).where(o.uuid.in_(chunk)))})
+        for patient, ids in self.locator.entries(uuids).items():
+            for chunk in chunks(ids):
+                stmt = select(o.uuid, o.kind).where(o.patient == patient, o.uuid.in_(chunk))
+                out.update({r.uuid: r.kind for r in self.conn.execute(stmt)})
         return out
 
     # --- fetch ----------------------------------------------------------------------------------------
@@ -313,14 +363,15 @@ class QuerySql:
         """The stored objects, in the order asked; those a finder already read are not read again."""
         o, fd = t.objects.c, t.folders.c
         found: dict[str, StoredObject] = {u: self._loaded[u] for u in uuids if u in self._loaded}
-        for chunk in chunks(u for u in uuids if u not in found):
-            stmt = (
-                select(o.uuid, o.kind, o.status, o.patient, o.fragment, fd.last_update_time)
-                .select_from(t.objects.outerjoin(t.folders, fd.uuid == o.uuid))
-                .where(o.uuid.in_(chunk))
-            )
-            for r in self.conn.execute(stmt):
-                found[r.uuid] = StoredObject(r.uuid, r.kind, r.status, r.patient, unpack(r.fragment), r.last_update_time)
+        for patient, ids in self.locator.entries(u for u in uuids if u not in found).items():
+            for chunk in chunks(ids):
+                stmt = (
+                    select(*_OBJECT_COLUMNS, fd.last_update_time)
+                    .select_from(t.objects.outerjoin(t.folders, (fd.patient == o.patient) & (fd.uuid == o.uuid)))
+                    .where(o.patient == patient, o.uuid.in_(chunk))
+                )
+                for r in self.conn.execute(stmt):
+                    found[r.uuid] = self._keep(r, r.last_update_time)
         return [found[u] for u in uuids if u in found]
 
 

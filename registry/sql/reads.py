@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 
 from registry.sql import schema as t
 from registry.sql.columns import KINDS, chunks
+from registry.sql.locate import Locator
 from registry.store import StoredDocument, StoredRef
 from xdscore.model import Patient, PatientKey
 from xdscore.vocabulary import AssociationType
@@ -23,12 +24,12 @@ from xdsservice.dbapi import Dbapi, in_list
 HAS_MEMBER = AssociationType.HAS_MEMBER.value
 
 # The lookups every submission makes run as plain DBAPI statements (`registry.sql.dbapi`): through
-# SQLAlchemy Core each cost more than SQLite takes to run it.
-_PATIENT = "SELECT cx, demographics, merged_into FROM patients WHERE pid = ? AND authority = ?"
-_DOCUMENTS_BY_UID = ("SELECT o.uuid, o.unique_id, o.status, d.hash, d.size FROM objects o JOIN documents d ON d.uuid = o.uuid"
-                     " WHERE o.kind = 'DE' AND o.unique_id IN ({})")
-_PACKAGE_UIDS = "SELECT unique_id FROM objects WHERE kind IN ('SS', 'FD') AND unique_id IN ({})"
-_UUIDS = "SELECT uuid FROM objects WHERE uuid IN ({})"
+# SQLAlchemy Core each cost more than SQLite takes to run it. Each names its patient (the tables are keyed
+# by it, `registry.sql.schema`); ids without one find theirs in `registry_ids` first (`registry.sql.locate`).
+_PATIENT = "SELECT cx, demographics, merged_into FROM patients WHERE patient = ?"
+_DOCUMENTS_BY_UID = ("SELECT o.uuid, o.unique_id, o.status, d.hash, d.size FROM objects o"
+                     " JOIN documents d ON d.patient = o.patient AND d.uuid = o.uuid"
+                     " WHERE o.patient = ? AND d.patient = ? AND o.kind = 'DE' AND o.unique_id IN ({})")
 
 
 class SqlReader:
@@ -37,9 +38,10 @@ class SqlReader:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.db = Dbapi(conn)
+        self.locator = Locator(conn)
 
     def patient(self, key: PatientKey) -> Patient | None:
-        rows = self.db.rows(_PATIENT, (key.id, key.authority))
+        rows = self.db.rows(_PATIENT, (str(key),))
         if not rows:
             return None
         cx, demographics, merged_into = rows[0]
@@ -47,55 +49,58 @@ class SqlReader:
         return Patient(key, cx, json.loads(demographics or "{}"), merged)
 
     def existing_uuids(self, uuids: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(uuids):
-            found.update(r[0] for r in self.db.rows(_UUIDS.format(in_list(len(chunk))), chunk))
-        return found
+        return {u for ids in self.locator.entries(uuids).values() for u in ids}
 
     def refs(self, uuids: Iterable[str]) -> dict[str, StoredRef]:
         o = t.objects.c
         out: dict[str, StoredRef] = {}
-        for chunk in chunks(uuids):
-            for r in self.conn.execute(
-                select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id, o.version).where(o.uuid.in_(chunk))
-            ):
-                out[r.uuid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.patient, r.lid, r.unique_id, r.version)
+        for patient, ids in self.locator.entries(uuids).items():
+            for chunk in chunks(ids):
+                for r in self.conn.execute(
+                    select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id, o.version)
+                    .where(o.patient == patient, o.uuid.in_(chunk))
+                ):
+                    out[r.uuid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.patient, r.lid, r.unique_id, r.version)
         return out
 
     def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]:
         out: dict[str, list[StoredDocument]] = {}
-        for chunk in chunks(unique_ids):
-            for uuid, unique_id, status, hash_, size in self.db.rows(_DOCUMENTS_BY_UID.format(in_list(len(chunk))), chunk):
-                out.setdefault(unique_id, []).append(StoredDocument(uuid, unique_id, hash_, size, status))
+        for patient, uids in self.locator.unique_ids(unique_ids, ("DE",)).items():
+            for chunk in chunks(uids):
+                sql = _DOCUMENTS_BY_UID.format(in_list(len(chunk)))
+                for uuid, unique_id, status, hash_, size in self.db.rows(sql, (patient, patient, *chunk)):
+                    self.locator.note(uuid, patient)
+                    out.setdefault(unique_id, []).append(StoredDocument(uuid, unique_id, hash_, size, status))
         return out
 
     def used_package_unique_ids(self, unique_ids: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(unique_ids):
-            found.update(r[0] for r in self.db.rows(_PACKAGE_UIDS.format(in_list(len(chunk))), chunk))
-        return found
+        return {u for uids in self.locator.unique_ids(unique_ids, ("SS", "FD")).values() for u in uids}
 
     def folders_of_documents(self, document_uuids: Iterable[str]) -> dict[str, list[str]]:
         a, o = t.associations.c, t.objects.c
         out: dict[str, list[str]] = {}
-        for chunk in chunks(document_uuids):
-            rows = self.conn.execute(
-                select(a.target, a.source)
-                .join(t.objects, o.uuid == a.source)
-                .where(a.target.in_(chunk), a.association_type == HAS_MEMBER, o.kind == "FD")
-                .order_by(o.seq)
-            )
-            for r in rows:
-                out.setdefault(r.target, [])
-                if r.source not in out[r.target]:
-                    out[r.target].append(r.source)
+        for patient, docs in self.locator.entries(document_uuids).items():
+            for chunk in chunks(docs):
+                rows = self.conn.execute(
+                    select(a.target, a.source)
+                    .join(t.objects, (o.patient == a.patient) & (o.uuid == a.source))
+                    .where(a.patient == patient, o.patient == patient, a.target.in_(chunk),
+                           a.association_type == HAS_MEMBER, o.kind == "FD")
+                    .order_by(o.seq)
+                )
+                for r in rows:
+                    out.setdefault(r.target, [])
+                    if r.source not in out[r.target]:
+                        out[r.target].append(r.source)
         return out
 
     def relationship_sources(self, target_uuids: Iterable[str], association_types: Iterable[str]) -> dict[str, list[str]]:
         a = t.associations.c
         types = list(association_types)
         out: dict[str, list[str]] = {}
-        for chunk in chunks(target_uuids):
-            for r in self.conn.execute(select(a.target, a.source).where(a.target.in_(chunk), a.association_type.in_(types))):
-                out.setdefault(r.target, []).append(r.source)
+        for patient, targets in self.locator.entries(target_uuids).items():
+            for chunk in chunks(targets):
+                for r in self.conn.execute(select(a.target, a.source).where(
+                        a.patient == patient, a.target.in_(chunk), a.association_type.in_(types))):
+                    out.setdefault(r.target, []).append(r.source)
         return out

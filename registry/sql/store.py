@@ -38,8 +38,8 @@ class RegistryTx(SqlReader, LifecycleReads):
 
     def apply(self, changes: Changes, now: str) -> None:
         if changes.removed:  # ITI-62: before the inserts, in the same transaction
-            delete_objects(self.conn, changes.removed)
-        writes.apply(self.conn, changes, now)
+            delete_objects(self.conn, changes.removed, self.locator)
+        writes.apply(self.conn, changes, now, self.locator)
 
     def save_patient(self, key: PatientKey, cx: str, demographics: dict[str, str], now: str) -> bool:
         return writes.save_patient(self.conn, key, cx, demographics, now)

@@ -4,85 +4,126 @@ lastUpdateTime), and the patients the ITI-8 feed creates or updates.
 
 Each function runs inside the caller's transaction (`registry.sql.store.RegistryTx`). An object is stored
 as its ebRIM XML (packed, `registry.sql.fragments`) plus the rows of `registry.sql.schema` the stored
-queries filter on.
+queries filter on. Every row carries its object's patient (an association its ends'), and each object's
+identifiers go to `registry_ids` (`registry.sql.locate`): on Citus a submission's rows land on its
+patient's worker and the identifiers on theirs, in one distributed transaction.
+`rows_for` is also the bulk loader's (`bench.load`): a loaded entry is stored exactly as a registered one.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 from lxml import etree
 from sqlalchemy import Connection, insert, update
 
-from registry.sql import fragments
+from registry.sql import fragments, locate
 from registry.sql import schema as t
 from registry.sql.columns import KIND_CODES, code_value, pad_time
+from registry.sql.locate import Locator
 from registry.store import Changes
 from xdscore.ebrim import rim as rim_codec
 from xdscore.model import Association, DocumentEntry, Folder, PatientKey, RegistryEntry, SubmissionSet
 from xdsservice.dbapi import Dbapi
 
-# The columns each insert fills, in the order `_rows_for` builds its tuples (tests/registry/sql/
+# The columns each insert fills, in the order `rows_for` builds its tuples (tests/registry/sql/
 # test_writes.py checks them against the schema, so a new column cannot be forgotten here).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "objects": ("uuid", "kind", "lid", "version", "status", "patient", "unique_id", "object_type", "fragment",
                 "registered_at"),
-    "documents": ("uuid", "class_code", "type_code", "format_code", "practice_setting_code",
+    "documents": ("patient", "uuid", "class_code", "type_code", "format_code", "practice_setting_code",
                   "healthcare_facility_type_code", "creation_time", "service_start_time", "service_stop_time", "hash",
                   "size", "repository_unique_id", "mime_type"),
-    "document_codes": ("uuid", "code_type", "value"),
-    "document_authors": ("uuid", "person"),
-    "document_reference_ids": ("uuid", "value"),
-    "submission_sets": ("uuid", "source_id", "submission_time", "content_type_code"),
-    "submission_set_authors": ("uuid", "person"),
-    "folders": ("uuid", "last_update_time"),
-    "folder_codes": ("uuid", "value"),
-    "associations": ("uuid", "association_type", "source", "target", "submission_set_status"),
+    "document_codes": ("patient", "uuid", "code_type", "value"),
+    "document_authors": ("patient", "uuid", "person"),
+    "document_reference_ids": ("patient", "uuid", "value"),
+    "submission_sets": ("patient", "uuid", "source_id", "submission_time", "content_type_code"),
+    "submission_set_authors": ("patient", "uuid", "person"),
+    "folders": ("patient", "uuid", "last_update_time"),
+    "folder_codes": ("patient", "uuid", "value"),
+    "associations": ("patient", "uuid", "association_type", "source", "target", "submission_set_status"),
+    "registry_ids": ("ident", "kind", "patient"),
 }
 # Parents before the side tables that reference them.
-_ORDER = [table.name for table in t.metadata.sorted_tables if table.name in COLUMNS]
+ORDER = [table.name for table in t.metadata.sorted_tables if table.name in COLUMNS]
 _INSERT_SQL = {name: f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
                for name, cols in COLUMNS.items()}
-_SET_STATUS = "UPDATE objects SET status = ? WHERE uuid = ?"
-_SET_LAST_UPDATE = "UPDATE folders SET last_update_time = ? WHERE uuid = ?"
+# A Folder's next version keeps its uniqueId under the same patient: that row is already there.
+_INSERT_SQL["registry_ids"] += " ON CONFLICT (ident, kind, patient) DO NOTHING"
+_SET_STATUS = "UPDATE objects SET status = ? WHERE patient = ? AND uuid = ?"
+_SET_LAST_UPDATE = "UPDATE folders SET last_update_time = ? WHERE patient = ? AND uuid = ?"
 
 
-def apply(conn: Connection, changes: Changes, now: str) -> None:
+def apply(conn: Connection, changes: Changes, now: str, locator: Locator | None = None) -> None:
     """Write everything one accepted transaction changes; the caller's transaction makes it atomic.
 
-    Plain DBAPI (`registry.sql.dbapi`): one executemany per table, in one round trip on PostgreSQL."""
+    Plain DBAPI (`xdsservice.dbapi`): one executemany per table, in one round trip on PostgreSQL."""
+    locator = locator or Locator(conn)
     rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
+    owners = _patients(changes.new_objects)
     for obj in changes.new_objects:
-        _rows_for(obj, now, rows)
+        patient = owners.get(obj.entry_uuid) or _association_patient(obj, owners, locator)
+        rows_for(obj, patient, now, rows)
+        locator.note(obj.entry_uuid, patient)
+    where = {u: p for p, ids in locator.entries([*changes.status_updates, *changes.folder_updates]).items() for u in ids}
     db = Dbapi(conn)
     with db.pipeline():
-        for name in _ORDER:
-            db.executemany(_INSERT_SQL[name], rows[name])
-        db.executemany(_SET_STATUS, [(status, uuid) for uuid, status in changes.status_updates.items()])
-        db.executemany(_SET_LAST_UPDATE, [(when, uuid) for uuid, when in changes.folder_updates.items()])
+        for name in ORDER:
+            db.executemany(_INSERT_SQL[name], dict.fromkeys(rows[name]) if name == "registry_ids" else rows[name])
+        db.executemany(_SET_STATUS, [(s, where[u], u) for u, s in changes.status_updates.items() if u in where])
+        db.executemany(_SET_LAST_UPDATE, [(w, where[u], u) for u, w in changes.folder_updates.items() if u in where])
 
 
-def _rows_for(obj: RegistryEntry, now: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+def _patients(objects: Iterable[RegistryEntry]) -> dict[str, str]:
+    """entryUUID → str(PatientKey) of the objects that name their patient (all but associations)."""
+    out = {}
+    for obj in objects:
+        key = PatientKey.parse(getattr(obj, "patient_id", None) or "")
+        if key is not None:
+            out[obj.entry_uuid] = str(key)
+    return out
+
+
+def _association_patient(obj: RegistryEntry, owners: dict[str, str], locator: Locator) -> str:
+    """An association's patient: that of an end in the submission, else of a registered end (its ends are
+    one patient's, TF-2b 3.42.4.1.3.5); '' for an object naming none (stored, found by id only)."""
+    if not isinstance(obj, Association):
+        return ""
+    for end in (obj.source_uuid, obj.target_uuid):
+        if end in owners:
+            return owners[end]
+    for patient in locator.entries([obj.source_uuid, obj.target_uuid]):
+        return patient
+    return ""
+
+
+def rows_for(obj: RegistryEntry, patient: str, now: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Append the rows that store `obj` for `patient` to `rows` (table → tuples in COLUMNS order)."""
     rim = obj.rim
-    patient = PatientKey.parse(getattr(obj, "patient_id", None) or "")
     uid = obj.entry_uuid
+    lid = rim.lid or uid
+    unique_id = getattr(obj, "unique_id", None)
+    kind = KIND_CODES[obj.kind]
     rows["objects"].append((
         uid,
-        KIND_CODES[obj.kind],
-        rim.lid or uid,
+        kind,
+        lid,
         int(rim.version_name or 1),
         rim.status or "",
-        str(patient) if patient else None,
-        getattr(obj, "unique_id", None),
+        patient,
+        unique_id,
         (obj.object_type or "") if isinstance(obj, DocumentEntry) else None,
         # stored without status: it changes (deprecation), and is put back on the way out
         fragments.pack(etree.tostring(rim_codec.write_object(replace(rim, status=None)), encoding="UTF-8", xml_declaration=False)),
         now,
     ))
+    rows["registry_ids"] += locate.rows_for(uid, kind, patient, lid, unique_id)
     if isinstance(obj, DocumentEntry):
         rows["documents"].append((
+            patient,
             uid,
             code_value(obj.class_code),
             code_value(obj.type_code),
@@ -98,27 +139,27 @@ def _rows_for(obj: RegistryEntry, now: str, rows: dict[str, list[tuple[Any, ...]
             obj.mime_type,
         ))
         codes = {("E", code_value(c)) for c in obj.event_codes} | {("C", code_value(c)) for c in obj.confidentiality_codes}
-        rows["document_codes"] += [(uid, k, v) for k, v in sorted(codes)]
-        rows["document_authors"] += [(uid, a.person) for a in obj.authors if a.person]
-        rows["document_reference_ids"] += [(uid, v) for v in dict.fromkeys(obj.reference_ids)]
+        rows["document_codes"] += [(patient, uid, k, v) for k, v in sorted(codes)]
+        rows["document_authors"] += [(patient, uid, a.person) for a in obj.authors if a.person]
+        rows["document_reference_ids"] += [(patient, uid, v) for v in dict.fromkeys(obj.reference_ids)]
     elif isinstance(obj, SubmissionSet):
-        rows["submission_sets"].append((uid, obj.source_id, pad_time(obj.submission_time), code_value(obj.content_type_code)))
-        rows["submission_set_authors"] += [(uid, a.person) for a in obj.authors if a.person]
+        rows["submission_sets"].append((patient, uid, obj.source_id, pad_time(obj.submission_time),
+                                        code_value(obj.content_type_code)))
+        rows["submission_set_authors"] += [(patient, uid, a.person) for a in obj.authors if a.person]
     elif isinstance(obj, Folder):
-        rows["folders"].append((uid, obj.last_update_time))
-        rows["folder_codes"] += [(uid, v) for v in dict.fromkeys(code_value(c) for c in obj.codes)]
+        rows["folders"].append((patient, uid, obj.last_update_time))
+        rows["folder_codes"] += [(patient, uid, v) for v in dict.fromkeys(code_value(c) for c in obj.codes)]
     elif isinstance(obj, Association):
-        rows["associations"].append((uid, obj.association_type, obj.source_uuid, obj.target_uuid, obj.submission_set_status))
+        rows["associations"].append((patient, uid, obj.association_type, obj.source_uuid, obj.target_uuid,
+                                     obj.submission_set_status))
 
 
 def save_patient(conn: Connection, key: PatientKey, cx: str, demographics: dict[str, str], now: str) -> bool:
     """ITI-8 A01/A04/A05/A08: create or update a patient (a merged one is live again); True when created."""
     p = t.patients.c
     values = {"cx": cx, "demographics": json.dumps(demographics, sort_keys=True), "updated_at": now}
-    result = conn.execute(
-        update(t.patients).where(p.pid == key.id, p.authority == key.authority).values(merged_into=None, **values)
-    )
+    result = conn.execute(update(t.patients).where(p.patient == str(key)).values(merged_into=None, **values))
     if result.rowcount:
         return False
-    conn.execute(insert(t.patients).values(pid=key.id, authority=key.authority, **values))
+    conn.execute(insert(t.patients).values(patient=str(key), pid=key.id, authority=key.authority, **values))
     return True

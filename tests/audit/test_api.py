@@ -72,7 +72,8 @@ async def test_access_trace_with_a_period(client):
 
 
 async def test_unknown_patient_has_an_empty_trace(client):
-    assert (await client.get("/patients/nobody/accesses")).json()["accesses"] == []
+    assert (await client.get(f"/patients/{quote('nobody^^^&1.2&ISO', safe='')}/accesses")).json()["accesses"] == []
+    assert (await client.get("/patients/nobody/accesses")).status_code == 400  # which domain's nobody?
 
 
 async def test_search_and_one_event(client):

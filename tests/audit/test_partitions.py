@@ -123,7 +123,7 @@ def test_retention_on_sqlite_deletes_rows(tmp_path) -> None:  # type: ignore[no-
 
 
 def test_a_patients_trace_reads_its_index_in_the_months_asked(pg_store: AuditStore) -> None:
-    """The trace walks (patient_id, event_time) in each month's partition; a period prunes the other months."""
+    """The trace walks (patient_key, event_time) in each month's partition; a period prunes the other months."""
     pg_store.add([(record(months_ago(n)), ORIGIN) for n in (0, 1)])
     since = dt.datetime(THIS_MONTH.year, THIS_MONTH.month, 1, tzinfo=dt.UTC)
     query = AuditStore.search_query(EventFilter(patient_id=PATIENT, since=since))
@@ -132,7 +132,7 @@ def test_a_patients_trace_reads_its_index_in_the_months_asked(pg_store: AuditSto
         conn.exec_driver_sql("SET enable_seqscan = off")  # tiny tables: show the plan a large store gets
         plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
     this, last = (partitions.partition_name("audit_event_patient", m) for m in (THIS_MONTH, partitions.add_months(THIS_MONTH, -1)))
-    assert f"Scan Backward using {this}_patient_id_event_time_event_id_idx on {this}" in plan, plan
+    assert f"Scan Backward using {this}_patient_key_event_time_event_id_idx on {this}" in plan, plan
     assert last not in plan  # pruned
     assert "Seq Scan on audit_event_patient" not in plan and "->  Sort" not in plan  # newest first, from the index
 

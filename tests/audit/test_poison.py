@@ -123,6 +123,33 @@ def test_a_failure_nobody_foresaw_rejects_that_message_only(store, monkeypatch, 
     assert counts(store) == (before[0] + 2, before[1] + 1)
 
 
+def test_a_database_error_blames_a_message_only_when_the_database_takes_writes(tmp_path, monkeypatch):
+    """A database that went away and came back while a batch was stored one by one turned the message it was
+    storing into a rejection (found by test_database_down). Now a database-like error is checked first."""
+    store = AuditStore.open(f"sqlite:///{tmp_path / 'audit.db'}")
+    real, lost = store.add_counted, sa.exc.OperationalError("INSERT", {}, Exception("server closed the connection"))
+    failing = iter([True, True])  # the batch and the message's first insert fail, as a lost connection does
+
+    def flaky(records, rejected=()):
+        if records and next(failing, False):
+            raise lost
+        return real(records, rejected)
+
+    monkeypatch.setattr(store, "add_counted", flaky)
+    result = store_batch(store, [valid_item()], 1 << 20, isolate=True)
+    assert (result.stored, result.rejected, counts(store)) == (1, 0, (1, 0))
+
+    def down(*_args, **_kwargs):
+        raise lost
+
+    monkeypatch.setattr(store, "add_counted", down)
+    monkeypatch.setattr(store, "ping", down)  # the database does not take writes: no message is blamed
+    with pytest.raises(writer_module.Unavailable) as unavailable:
+        store_batch(store, [valid_item(), valid_item()], 1 << 20, isolate=True)
+    assert unavailable.value.done == 0 and counts(store) == (1, 0)
+    store.close()
+
+
 # --- the write loop -----------------------------------------------------------------------------------
 
 

@@ -230,3 +230,14 @@ def test_default_settings_follow_the_data_directory(tmp_path, empty_config):
         AuditSenderSettings, "x", {"XDS_DATA_DIR": str(tmp_path), "XDS_AUDIT_SENDER_TRANSPORT": "udp", "XDS_CONFIG": empty_config}
     )
     assert udp.port == 5514
+
+
+def test_the_spool_commits_with_the_projects_durability_policy(tmp_path: Path) -> None:
+    """A spooled event must survive a power cut like any stored row (xdsservice.database): WAL with
+    synchronous=FULL on the spool's own connection (NORMAL, as before, loses the last commits)."""
+    spool = Spool(tmp_path / "spool.db")
+    try:
+        got = {p: spool._db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("journal_mode", "synchronous")}
+    finally:
+        spool.close()
+    assert got == {"journal_mode": "wal", "synchronous": 2}

@@ -12,14 +12,17 @@ from pathlib import Path
 import httpx
 from lxml import etree
 
-from tests.dmp.messages import PATIENT, cx
+from tests.dmp.messages import PATIENT, cx, schema
 from xdscore import vihf, xua
+from xdscore.dmpws.vocabulary import DmpNS
 from xdscore.vocabulary import NS
 from xdsservice.tls import client_ssl_context
 from xuatool.assertion import ACCESS_NORMAL, AssertionSpec, Code, build_assertion, sign_assertion
 from xuatool.header import request, security_header, timestamp_for
 from xuatool.pki import TestPki
 
+ANSWER_SCHEMAS = {DmpNS.HL7: schema("hl7v3-gdp.xsd"), DmpNS.GDP: schema("gdp.xsd"),
+                  DmpNS.HABILITATIONS: schema("habilitations.xsd"), DmpNS.PATIENTS: schema("patients-specific.xsd")}
 DOCTOR = "899900063480"  # KIT-MSG's LIBRE MAX
 STRUCTURE = "499900063480001"
 
@@ -74,7 +77,18 @@ class Client:
         security = (caller or Vihf()).header(self.pki)
         data = request(body, action, security)
         r = self.raw(service, data, card=card)
-        return etree.fromstring(r.content).find(f"{{{NS.SOAP12}}}Body")[0]
+        answer: etree._Element = etree.fromstring(r.content).find(f"{{{NS.SOAP12}}}Body")[0]
+        return valid_answer(answer)
+
+
+def valid_answer(answer: etree._Element) -> etree._Element:
+    """Every answer of a DMP service, accepted or refused, validates against its schema in `schemas/dmp/`
+    (issue 13: "each service's requests and answers validate"); a SOAP fault or an XDS answer (`/registry`)
+    has none of these namespaces."""
+    schema = ANSWER_SCHEMAS.get(etree.QName(answer).namespace or "")
+    if schema is not None:
+        assert schema.validate(answer), (schema.error_log, etree.tostring(answer)[:800])
+    return answer
 
 
 def fault_reason(element: etree._Element) -> str:

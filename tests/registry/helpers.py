@@ -73,10 +73,10 @@ class RegistryHarness:
         return outcome
 
     def ask(self, query_id: StoredQueryId, params: dict[str, Any], return_type: ReturnType = ReturnType.LEAF_CLASS,
-            limit: int = 1000) -> QueryOutcome:
+            limit: int = 1000, guard: query.Guard | None = None) -> QueryOutcome:
         """An ITI-18 stored query answered from the store (no HTTP)."""
         with self.store.read() as tx:
-            return query.answer(encode_request(query_id, params, return_type), QuerySql(tx.conn, limit),
+            return query.answer(encode_request(query_id, params, return_type), QuerySql(tx.conn, limit), guard=guard,
                                 hidden_statuses=self.settings.profile.hidden_statuses)
 
     def sql(self, query: str, **params: Any) -> list[Any]:

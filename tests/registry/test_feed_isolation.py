@@ -145,3 +145,40 @@ def test_iti18_latency_under_a_flood_of_large_adt_messages(tmp_path):
         registry.stop()
     assert len(sent) >= 6  # the feed was working meanwhile
     assert max(busy) < 2.0 and statistics.median(busy) < max(0.5, 5 * statistics.median(quiet)), (quiet, busy)
+
+
+def test_the_feed_limits_are_settings_of_a_running_registry(tmp_path):
+    """PID/MRG caps and the head kept of an oversized frame come from [registry] / XDS_REGISTRY_FEED_*
+    (issue 18: they were fixed constants), checked by the strict loader."""
+    env = {"XDS_REGISTRY_FEED_MAX_PATIENT_SEGMENTS": "2", "XDS_REGISTRY_FEED_MAX_SEGMENT_CHARS": "200",
+           "XDS_REGISTRY_FEED_OVERSIZED_HEAD_BYTES": "64", "XDS_REGISTRY_FEED_MAX_MESSAGE_BYTES": "4096"}
+    registry = start_registry(tmp_path / "registry", env=env)
+    try:
+        msh = "MSH|^~\\&|H|H|X|X|2026||ADT^{}|{}|P|2.5\r"
+        merge = msh.format("A40^ADT_A39", "C-MANY") + "".join(f"PID|||{i}^^^&{AA}&ISO\rMRG|{i}0^^^&{AA}&ISO\r" for i in range(2))
+        long_pid = msh.format("A01^ADT_A01", "C-LONG") + f"PID|||1^^^&{AA}&ISO||{'D' * 300}\r"
+        # an oversized frame: its MSH-10 lies beyond the 64 bytes kept, so the AR cannot echo it
+        far = "MSH|^~\\&|" + "S" * 80 + "|H|X|X|2026||ADT^A01^ADT_A01|C-FAR|P|2.5\r" + "NTE|x\r" * 1000
+        near = msh.format("A01^ADT_A01", "C-NEAR") + "NTE|x\r" * 1000
+        frames = b"".join(mllp.frame(m.encode()) for m in (merge, long_pid, far, near))
+        acks = [a.split("\r")[1] for a in _exchange(registry.ports["feed"], frames, 4)]
+    finally:
+        registry.stop()
+    assert acks[0] == "MSA|AE|C-MANY|the message has 4 PID/MRG segments; at most 2 are accepted"
+    assert acks[1] == "MSA|AE|C-LONG|a PID or MRG segment is longer than 200 characters"
+    assert acks[2].startswith("MSA|AR||message of") and "limit of 4096 bytes" in acks[2]
+    assert acks[3].startswith("MSA|AR|C-NEAR|message of")
+
+
+def test_the_feed_limits_are_checked_when_loaded():
+    from registry.config import RegistrySettings
+    from xdsservice.config import SettingsError
+
+    assert RegistrySettings.load({}).feed_max_patient_segments == patient_feed.MAX_PATIENT_SEGMENTS
+    for key in ("FEED_MAX_PATIENT_SEGMENTS", "FEED_MAX_SEGMENT_CHARS", "FEED_OVERSIZED_HEAD_BYTES", "FEED_MAX_MESSAGE_BYTES"):
+        try:
+            RegistrySettings.load({f"XDS_REGISTRY_{key}": "0"})
+        except SettingsError as exc:
+            assert f"XDS_REGISTRY_{key} = 0 must be at least" in str(exc)
+        else:
+            raise AssertionError(f"{key}=0 was accepted")

@@ -131,15 +131,23 @@ def run(ds: DataSet, query: Q, params: dict, return_type: ReturnType = ReturnTyp
 
 
 @pytest.fixture(scope="module")
+def citus_db_url(citus_cluster) -> str:  # type: ignore[no-untyped-def]
+    import os
+
+    return os.environ["XDS_TEST_CITUS_URL"] if citus_cluster is None else citus_cluster.create_database("registry_query")
+
+
+@pytest.fixture(scope="module")
 def pg_url(pg_server) -> str:  # type: ignore[no-untyped-def]
     import os
 
     return os.environ["XDS_TEST_PG_URL"] if pg_server is None else pg_server.create_database("registry_query")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "citus"])
 def ds(request, tmp_path_factory) -> Iterator[DataSet]:  # type: ignore[no-untyped-def]
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    url = {"postgresql": "pg_url", "citus": "citus_db_url"}.get(request.param)
+    url = request.getfixturevalue(url) if url else None
     service = start_registry(tmp_path_factory.mktemp(f"query-{request.param}"), database_url=url)
     data = DataSet(service, new_patient_id(), new_patient_id())
     feed_patient(service.feed_port, data.p)

@@ -1,10 +1,12 @@
 """ITI-18 answers never hold an association to an object the caller may not see (registry.query.visible).
 
-A profile's hidden statuses (the DMP's Archived and Deleted, returned only when a query names them) and the
-DMP access guard both drop objects; every stored query that returns associations must then drop those that
-name a dropped object, whether the answer holds that end (GetAll, GetSubmissionSetAndContents,
-GetFolderAndContents, GetRelatedDocuments) or not (GetAssociations, GetDocumentsAndAssociations,
-GetSubmissionSets). On SQLite and PostgreSQL; the guard case with the real DMP access rules.
+A profile's hidden statuses (the DMP's Archived and Deleted) are dropped by the queries with a status parameter
+(Find*, GetAll) unless they name them; the Get* queries return them (dmp-services.md §2b rule 11: archived and
+deleted documents stay consultable). The DMP access guard drops what a caller may not see in every query. Every
+stored query that returns associations must then drop those that name a dropped object, whether the answer
+holds that end (GetAll, GetSubmissionSetAndContents, GetFolderAndContents, GetRelatedDocuments) or not
+(GetAssociations, GetDocumentsAndAssociations, GetSubmissionSets). On SQLite and PostgreSQL; the guard case
+with a guard that drops the archived document, and with the real DMP access rules.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from lxml import etree
 
 from harness.builders import new_oid, new_patient_id, single_document
 from registry.app import Registry
+from registry.query import Guard
 from registry.register import RegisterSettings
 from tests.registry.helpers import RegistryHarness
 from tests.registry.lifecycle import APPROVED, status_change, update_request
@@ -69,8 +72,8 @@ class Record:
             self.tainted |= more
 
 
-def ask(reg: RegistryHarness, q: StoredQueryId, **params: Any) -> etree._Element:
-    out = reg.ask(q, params)
+def ask(reg: RegistryHarness, q: StoredQueryId, guard: Guard | None = None, **params: Any) -> etree._Element:
+    out = reg.ask(q, params, guard=guard)
     assert not out.violations, out.violations
     return etree.fromstring(out.response)
 
@@ -90,34 +93,58 @@ def assert_nothing_names(answer: etree._Element, tainted: set[str]) -> None:
     assert not ids(answer, "ExtrinsicObject") & tainted
 
 
+def without(uuid: str) -> Guard:
+    """A caller who may not see `uuid` (what the DMP guard does to a masked document, say)."""
+    return lambda q, objects, conn: [o for o in objects if o.uuid != uuid]
+
+
 ALL = {"$XDSDocumentEntryStatus": [APPROVED], "$XDSSubmissionSetStatus": [APPROVED], "$XDSFolderStatus": [APPROVED]}
 
 
-def test_get_all_and_the_contents_queries(reg: RegistryHarness) -> None:
+def test_get_all_drops_the_hidden_status_and_every_association_to_it(reg: RegistryHarness) -> None:
     r = Record(reg)
     everything = ask(reg, Q.GetAll, **{"$patientId": r.patient, **ALL})
     assert_nothing_names(everything, r.tainted)
     assert {r.d2, r.d3} <= ids(everything, "ExtrinsicObject") and associations(everything)
+
+
+def test_the_get_queries_return_the_hidden_status(reg: RegistryHarness) -> None:
+    """Rule 11: an archived document stays consultable; only a query that can name a status hides it."""
+    r = Record(reg)
+    assert ids(ask(reg, Q.GetDocuments, **{"$XDSDocumentEntryEntryUUID": [r.d1]}), "ExtrinsicObject") == {r.d1}
     submission = ask(reg, Q.GetSubmissionSetAndContents, **{"$XDSSubmissionSetEntryUUID": r.s1})
-    assert_nothing_names(submission, r.tainted)
-    assert ids(submission, "ExtrinsicObject") == {r.d2} and len(associations(submission)) == 4  # S1→D2, S1→F, F→D2, S1→(F→D2)
-    folder = ask(reg, Q.GetFolderAndContents, **{"$XDSFolderEntryUUID": r.folder})
-    assert_nothing_names(folder, r.tainted)
-    assert ids(folder, "ExtrinsicObject") == {r.d2} and len(associations(folder)) == 1
+    assert ids(submission, "ExtrinsicObject") == {r.d1, r.d2} and len(associations(submission)) == 7
     related = ask(reg, Q.GetRelatedDocuments, **{"$XDSDocumentEntryEntryUUID": [r.d3],
                                                  "$AssociationTypes": [AssociationType.APPEND.value]})
+    assert ids(related, "ExtrinsicObject") == {r.d1, r.d3} and len(associations(related)) == 1
+    with_docs = ask(reg, Q.GetDocumentsAndAssociations, **{"$XDSDocumentEntryEntryUUID": [r.d3]})
+    assert len(associations(with_docs)) == 2  # S2→D3 and D3→D1
+
+
+def test_the_contents_queries_drop_associations_to_what_the_guard_drops(reg: RegistryHarness) -> None:
+    r = Record(reg)
+    hide_d1 = without(r.d1)
+    submission = ask(reg, Q.GetSubmissionSetAndContents, hide_d1, **{"$XDSSubmissionSetEntryUUID": r.s1})
+    assert_nothing_names(submission, r.tainted)
+    assert ids(submission, "ExtrinsicObject") == {r.d2} and len(associations(submission)) == 4  # S1→D2, S1→F, F→D2, S1→(F→D2)
+    folder = ask(reg, Q.GetFolderAndContents, hide_d1, **{"$XDSFolderEntryUUID": r.folder})
+    assert_nothing_names(folder, r.tainted)
+    assert ids(folder, "ExtrinsicObject") == {r.d2} and len(associations(folder)) == 1
+    related = ask(reg, Q.GetRelatedDocuments, hide_d1, **{"$XDSDocumentEntryEntryUUID": [r.d3],
+                                                          "$AssociationTypes": [AssociationType.APPEND.value]})
     assert associations(related) == [] and ids(related, "ExtrinsicObject") <= {r.d3}
 
 
 def test_queries_returning_associations_without_their_ends(reg: RegistryHarness) -> None:
     r = Record(reg)
-    of_ends = ask(reg, Q.GetAssociations, **{"$uuid": [r.s1, r.folder, r.d3]})
+    hide_d1 = without(r.d1)
+    of_ends = ask(reg, Q.GetAssociations, hide_d1, **{"$uuid": [r.s1, r.folder, r.d3]})
     assert_nothing_names(of_ends, r.tainted)
     assert len(associations(of_ends)) == 5  # S1→D2, S1→F, F→D2, S1→(F→D2), S2→D3
-    with_docs = ask(reg, Q.GetDocumentsAndAssociations, **{"$XDSDocumentEntryEntryUUID": [r.d3]})
+    with_docs = ask(reg, Q.GetDocumentsAndAssociations, hide_d1, **{"$XDSDocumentEntryEntryUUID": [r.d3]})
     assert_nothing_names(with_docs, r.tainted)
     assert ids(with_docs, "ExtrinsicObject") == {r.d3} and len(associations(with_docs)) == 1  # S2→D3, not D3→D1
-    sets = ask(reg, Q.GetSubmissionSets, **{"$uuid": [r.d1, r.d2]})
+    sets = ask(reg, Q.GetSubmissionSets, hide_d1, **{"$uuid": [r.d1, r.d2]})
     assert_nothing_names(sets, r.tainted)
     assert len(associations(sets)) == 1
 
@@ -134,7 +161,7 @@ def test_object_ref_answers_too(reg: RegistryHarness) -> None:
     from xdscore.queries import ReturnType
 
     r = Record(reg)
-    out = reg.ask(Q.GetAssociations, {"$uuid": [r.s1, r.d3]}, ReturnType.OBJECT_REF)
+    out = reg.ask(Q.GetAssociations, {"$uuid": [r.s1, r.d3]}, ReturnType.OBJECT_REF, guard=without(r.d1))
     refs = {e.get("id") for e in etree.fromstring(out.response).iter(f"{{{NS.RIM}}}ObjectRef")}
     assert refs and not refs & r.tainted
 

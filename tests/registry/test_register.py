@@ -319,10 +319,11 @@ def _race(reg: RegistryHarness, builders: list[SubmissionBuilder]) -> list[bool]
     return results
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "citus"])
 def test_concurrent_submissions_of_one_unique_id(backend: str, tmp_path, request) -> None:  # type: ignore[no-untyped-def]
     """Eight sources race to register one uniqueId with different content: exactly one wins."""
-    url = f"sqlite:///{tmp_path}/r.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    url = f"sqlite:///{tmp_path}/r.db" if backend == "sqlite" else request.getfixturevalue(
+        {"postgresql": "pg_url", "citus": "citus_url"}[backend])
     reg = RegistryHarness(url)
     pid = new_patient_id()
     reg.feed(pid)

@@ -17,12 +17,20 @@ from xdscore.vocabulary import NS, Action, ErrorCode, ResponseStatus
 ENV = f"{{{NS.SOAP12}}}"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "citus"])
 def registry(request, tmp_path_factory) -> Iterator[Service]:  # type: ignore[no-untyped-def]
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    url = {"postgresql": "pg_url", "citus": "citus_db_url"}.get(request.param)
+    url = request.getfixturevalue(url) if url else None
     service = start_registry(tmp_path_factory.mktemp(f"registry-{request.param}"), database_url=url)
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="module")
+def citus_db_url(citus_cluster) -> str:  # type: ignore[no-untyped-def]
+    import os
+
+    return os.environ["XDS_TEST_CITUS_URL"] if citus_cluster is None else citus_cluster.create_database("registry_service")
 
 
 @pytest.fixture(scope="module")

@@ -576,7 +576,8 @@ def test_hidden_status_is_returned_only_when_asked_for(reg: RegistryHarness) -> 
     b = update_request(doc.patient)
     status_change(b, doc.uuid, APPROVED, ARCHIVED)
     assert reg.update(b).accepted
-    assert ids_in(reg.ask(Q.GetDocuments, {"$XDSDocumentEntryEntryUUID": [doc.uuid]}).response, "ExtrinsicObject") == []
+    # a Get query cannot name a status: it returns the archived document (dmp-services.md §2b rule 11)
+    assert ids_in(reg.ask(Q.GetDocuments, {"$XDSDocumentEntryEntryUUID": [doc.uuid]}).response, "ExtrinsicObject") == [doc.uuid]
     find = {"$XDSDocumentEntryPatientId": doc.patient}
     assert ids_in(reg.ask(Q.FindDocuments, {**find, "$XDSDocumentEntryStatus": [APPROVED]}).response, "ExtrinsicObject") == []
     archived = reg.ask(Q.FindDocuments, {**find, "$XDSDocumentEntryStatus": [ARCHIVED]}).response

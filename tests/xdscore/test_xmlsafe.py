@@ -60,6 +60,12 @@ def test_default_parse_keeps_its_depth_of_256() -> None:
         xmlsafe.parse_bytes(nested(257))
 
 
+def test_nesting_past_libxml2s_own_stop_names_the_limit() -> None:
+    """100,000 levels: libxml2 gives up at 2048 by itself; the fault still names the service's limit."""
+    with pytest.raises(SoapFault, match="nested more than 64 deep, over this service's limit"):
+        xmlsafe.parse_bytes(nested(100_000), limits=XmlLimits(max_bytes=10**7, max_depth=64))
+
+
 def test_settings_zero_means_no_limit() -> None:
     limits = XmlLimits.of(1000, 0, 0, 0, 0)
     assert limits == XmlLimits(1000, None, None, None, None)

@@ -3,6 +3,7 @@ objectType to `objects`, and back, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,18 +22,26 @@ XML = '<rim:ExtrinsicObject xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3
       '<rim:LocalizedString value="Compte rendu opératoire n°{n}"/></rim:Name></rim:ExtrinsicObject>'
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "citus"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return str(request.getfixturevalue("pg_url"))
+    if request.param == "citus":
+        return str(request.getfixturevalue("citus_url"))
     return f"sqlite:///{tmp_path}/registry.db"
+
+
+def _not_a_partition(name: str | None, type_: str, _parent: object) -> bool:
+    """The hash partitions of PostgreSQL (`objects_p03`) are the migrations' layout, not the schema's."""
+    return not (type_ == "table" and name is not None and re.fullmatch(r".+_p\d\d", name))
 
 
 def test_head_matches_the_schema_module(url: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": _not_a_partition})
+        diff = compare_metadata(context, schema.metadata)
     engine.dispose()
     assert diff == []
 
@@ -71,7 +80,7 @@ def test_0004_one_row_per_lid_and_version_on_an_existing_registry(url: str) -> N
     )
     with engine.begin() as conn:  # a registry of first versions, as ITI-42 leaves it
         conn.execute(insert, [{"uuid": f"urn:uuid:{n}", "lid": f"urn:uuid:{n}", "version": 1, "f": b"\x01"} for n in range(50)])
-    upgrade(engine)
+    upgrade(engine, "0004")
     with engine.begin() as conn:
         conn.execute(insert, {"uuid": "urn:uuid:v2", "lid": "urn:uuid:7", "version": 2, "f": b"\x01"})
     with pytest.raises(IntegrityError), engine.begin() as conn:

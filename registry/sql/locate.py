@@ -1,0 +1,118 @@
+"""Which patient an identifier belongs to: `registry_ids`, the registry's one table keyed by identifier.
+
+Every table of the registry is keyed (partitioned, distributed) by patient (`registry.sql.schema`). A stored
+query names its patient, except the Get* queries, which name objects by entryUUID, uniqueId or logicalID
+(ITI TF-2a 3.18.4.1.2.3.7.5-14), and so do the lookups of ITI-42 / ITI-57 / ITI-62 (a pre-assigned entryUUID,
+a reused uniqueId, the target of an association, the object to update or remove). Each first reads here, in
+the shard of the identifier, which patients hold it; then reads those patients' rows, in their shard.
+
+Kinds of identifier:
+- `U` an entryUUID (every object, associations included): unique in the registry (TF-3 4.1.12.1);
+- `L` a logicalID that is not its object's own entryUUID (versions 2 and later, ITI-57);
+- `D` a DocumentEntry uniqueId: may be registered again (a resubmission, TF-2b 3.42.4.1.3.3), so several
+  patients may hold one;
+- `S` a SubmissionSet uniqueId: unique in the registry;
+- `F` a Folder uniqueId: its later versions share it (an empty Folder's may move to another patient, ITI-57).
+The unique index on (ident, kind) for U and S (`registry.sql.schema`) is what keeps them unique across
+patients when two submissions race; the advisory locks of `registry.sql.store` make the later one fail the
+check before it gets there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from registry.sql import schema as t
+from registry.sql.columns import chunks
+
+ENTRY, LOGICAL, DOCUMENT, SUBMISSION_SET, FOLDER = "U", "L", "D", "S", "F"
+UNIQUE_ID_KINDS = {"DE": DOCUMENT, "SS": SUBMISSION_SET, "FD": FOLDER}
+
+Row = tuple[str, str, str]  # (ident, kind, patient)
+
+_r = t.registry_ids.c
+_DELETE = delete(t.registry_ids).where(_r.ident == bindparam("i"), _r.kind == bindparam("k"), _r.patient == bindparam("p"))
+_FIND = select(_r.ident, _r.patient).where(_r.kind.in_(bindparam("kinds", expanding=True)),
+                                          _r.ident.in_(bindparam("idents", expanding=True)))
+
+
+def rows_for(uuid: str, kind: str, patient: str, lid: str | None, unique_id: str | None) -> list[Row]:
+    """The identifiers of one stored object (kind DE SS FD AS)."""
+    rows = [(uuid, ENTRY, patient)]
+    if lid and lid != uuid:
+        rows.append((lid, LOGICAL, patient))
+    if unique_id and kind in UNIQUE_ID_KINDS:
+        rows.append((unique_id, UNIQUE_ID_KINDS[kind], patient))
+    return rows
+
+
+def insert(conn: Connection, rows: Iterable[Row]) -> None:
+    """Add identifiers; one already held by the same patient (a Folder's next version) is left as it is,
+    one of kind U or S held by another patient fails (the unique index: IntegrityError)."""
+    values = [{"ident": i, "kind": k, "patient": p} for i, k, p in dict.fromkeys(rows)]
+    if not values:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(t.registry_ids).on_conflict_do_nothing(index_elements=["ident", "kind", "patient"])
+    conn.execute(stmt, values)
+
+
+def remove(conn: Connection, rows: Iterable[Row]) -> None:
+    values = [{"i": i, "k": k, "p": p} for i, k, p in dict.fromkeys(rows)]
+    if values:
+        conn.execute(_DELETE, values)
+
+
+def find(conn: Connection, idents: Iterable[str], kinds: Iterable[str]) -> dict[str, set[str]]:
+    """ident → the patients holding it as one of `kinds`."""
+    kinds = sorted(set(kinds))
+    out: dict[str, set[str]] = {}
+    for chunk in chunks(idents):
+        for ident, patient in conn.execute(_FIND, {"kinds": kinds, "idents": chunk}):
+            out.setdefault(ident, set()).add(patient)
+    return out
+
+
+def by_patient(found: dict[str, set[str]]) -> dict[str, list[str]]:
+    """patient → its identifiers, from `find`'s answer, in a stable order."""
+    out: dict[str, list[str]] = {}
+    for ident, patients in found.items():
+        for patient in sorted(patients):
+            out.setdefault(patient, []).append(ident)
+    return dict(sorted(out.items()))
+
+
+class Locator:
+    """Finds the patients of entryUUIDs, logicalIDs and uniqueIds on one connection, remembering what it
+    already knows (the rows a transaction or a query read carry their patient)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.known: dict[str, str] = {}  # entryUUID → patient
+
+    def note(self, uuid: str, patient: str | None) -> None:
+        if patient is not None:
+            self.known[uuid] = patient
+
+    def entries(self, uuids: Iterable[str]) -> dict[str, list[str]]:
+        """patient → those of `uuids` it holds (unknown ones are left out)."""
+        wanted = list(dict.fromkeys(u for u in uuids if u))
+        found: dict[str, set[str]] = {u: {self.known[u]} for u in wanted if u in self.known}
+        missing = [u for u in wanted if u not in found]
+        if missing:
+            for uuid, patients in find(self.conn, missing, (ENTRY,)).items():
+                found[uuid] = patients
+                self.known[uuid] = next(iter(patients))
+        return by_patient(found)
+
+    def logical(self, lids: Iterable[str]) -> dict[str, list[str]]:
+        """patient → those of `lids` (logicalIDs) it holds."""
+        return by_patient(find(self.conn, lids, (ENTRY, LOGICAL)))
+
+    def unique_ids(self, values: Iterable[str], kinds: Iterable[str]) -> dict[str, list[str]]:
+        """patient → those of `values` it holds as a uniqueId of the given object kinds (DE SS FD)."""
+        return by_patient(find(self.conn, values, [UNIQUE_ID_KINDS[k] for k in kinds]))
+

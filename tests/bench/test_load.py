@@ -1,0 +1,87 @@
+"""The bulk loader (`bench.load`): what it loads is stored exactly as the registry stores what it registers,
+and a small load fills every table with a long tail of documents per patient."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import psycopg
+import pytest
+
+from bench import load
+from registry.sql.writes import COLUMNS
+from tests.registry.helpers import RegistryHarness
+
+
+def _rows(url: str) -> dict[str, set[tuple[Any, ...]]]:
+    """Every row of the registry's tables but `seq` (an insertion counter)."""
+    out = {}
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        for name, columns in COLUMNS.items():
+            out[name] = {tuple(r) for r in conn.execute(f"SELECT {', '.join(columns)} FROM {name}")}
+    return out
+
+
+def test_a_loaded_patient_is_stored_as_a_registered_one(pg_server) -> None:  # type: ignore[no-untyped-def]
+    """Two submissions of one patient (the second replacing a document of the first and filing itself in a new
+    Folder) registered through ITI-42, and the same two loaded: every row of every table is equal."""
+    if pg_server is None:
+        pytest.skip("needs the session's own PostgreSQL server (two databases)")
+    registered, loaded = pg_server.create_database("load_registered"), pg_server.create_database("load_loaded")
+    rng = random.Random(5)
+    gen = load.Generator(1, 15.0)
+    first = load.build_template(load.draw(rng, 2), folder=False, replaces=False)
+    second = load.build_template(load.draw(rng, 1), folder=True, replaces=True)
+    v1 = gen.values(rng, 7, first)
+    v2 = gen.values(rng, 7, second)
+    v2["R"] = v1["DE0"]
+
+    reg = RegistryHarness(registered)
+    reg.feed(load.patient_cx(7))
+    for template, values in ((first, v1), (second, v2)):
+        outcome = reg.submit(load.build(template.codes, template.folder, template.replaces, values.__getitem__), now=load.NOW)
+        assert outcome.accepted, outcome.violations
+    reg.store.dispose()
+
+    out: dict[str, list[str]] = {name: [] for name in ("patients", *COLUMNS)}
+    objects: list[str] = []
+    load.render(first, v1, objects, out)
+    load.deprecate(objects, v1["DE0"])
+    load.render(second, v2, objects, out)
+    out["objects"] = objects
+    RegistryHarness(loaded).store.dispose()  # migrated, empty
+    with psycopg.connect(loaded.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        load.copy_batch(conn, {name: ("\n".join(lines) + "\n").encode() if lines else b"" for name, lines in out.items()})
+
+    want, got = _rows(registered), _rows(loaded)
+    assert want["objects"] and want["folders"] and want["registry_ids"]
+    assert {name: len(rows) for name, rows in got.items()} == {name: len(rows) for name, rows in want.items()}
+    assert got == want
+
+
+def test_a_small_load_fills_every_table_with_a_long_tail_of_documents(pg_url: str) -> None:
+    """(On Citus the same COPY goes through the coordinator: `python -m bench.scale --backend citus`.)"""
+    url = pg_url
+    summary = load.load(url, 3_000, per_patient=15.0, seed=2, batch_entries=1_000, progress=False)
+    assert summary["entries"] == 3_000 and summary["rows"]["documents"] == 3_000
+    counts = _counts(url)
+    assert counts["documents"] == 3_000
+    assert all(counts[name] > 0 for name in ("patients", "objects", "submission_sets", "folders", "associations", "registry_ids"))
+    per_patient = _per_patient(url)
+    assert min(per_patient) == 1 and max(per_patient) >= 5 * (sum(per_patient) / len(per_patient))  # a long tail
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        deprecated = conn.execute("SELECT count(*) FROM objects WHERE kind = 'DE' AND status LIKE '%Deprecated'").fetchone()
+        replacements = conn.execute("SELECT count(*) FROM associations WHERE association_type LIKE '%RPLC'").fetchone()
+    assert deprecated is not None and replacements is not None and deprecated[0] == replacements[0] > 0
+    assert load.disk_bytes(url) > 0
+
+
+def _counts(url: str) -> dict[str, int]:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return {name: int(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]) for name in ("patients", *COLUMNS)}  # type: ignore[index]
+
+
+def _per_patient(url: str) -> list[int]:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return [int(r[0]) for r in conn.execute("SELECT count(*) FROM documents GROUP BY patient")]
