@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     accesses = with_output(commands.add_parser("accesses", help="the access trace of one patient"))
-    accesses.add_argument("patient_id", help="patient id as CX, e.g. 123^^^&1.2.250.1.213.1.4.8&ISO")
+    accesses.add_argument("patient_id", help="patient id as CX in any form, e.g. 123^^^&1.2.250.1.213.1.4.8&ISO^NH "
+                          "(matched on CX.1 and the assigning authority)")
     search = with_output(commands.add_parser("search", help="events by user, event type, patient and period"))
     search.add_argument("--user")
     search.add_argument("--event-type", help="e.g. ITI-43")

@@ -12,7 +12,7 @@ Rows exactly as the registry stores them: each kind of submission is built once 
 (`harness.builders`), passed through the registry's own `register.finalize` / `with_final_ids` (what ITI-42
 does to a submission it accepts) and `registry.sql.writes.rows_for` (what it writes); the loader then only
 puts fresh ids, times and the patient into those rows, and packs each fragment again
-(tests/bench/test_load.py registers a submission over the registry and loads the same one: the rows are
+(tests/bench/test_load.py registers two submissions with the registry's ITI-42 code and loads the same: the rows are
 equal). The rows go in with COPY, a transaction per batch of patients; on Citus the coordinator routes
 each row to its shard.
 

@@ -7,6 +7,11 @@ services' audit trails), for a while, then:
 - the RSS of each service, sampled every second: "flat after warm-up" is the peak of the last fifth of the
   run against the mean of the second fifth (the first fifth is warm-up), growth under 10 %.
 
+The load is stationary, so that a growth is the services' and not the load's: ITI-18 asks for the documents
+of reader patients, each given `READER_DOCUMENTS` documents before the run and none after, while ITI-41 and
+ITI-42 add documents to writer patients. (When ITI-18 asked for the writers' documents, each answer grew
+with the run, to megabytes after half an hour, and so did the memory it took and its latency.)
+
 `python -m harness.soak --seconds 1800 --clients 16` is the long run (docs/reliability.md has its figures);
 `tests/harness/test_soak.py` runs it for a few seconds. Each client is a thread with its own keep-alive
 connection; document sizes are log-uniform, so most are small and some are megabytes.
@@ -50,6 +55,7 @@ from xdscore.vocabulary import StoredQueryId as Q
 
 MIX = (("ITI-41", 0.25), ("ITI-42", 0.15), ("ITI-18", 0.35), ("ITI-43", 0.25))
 MIN_DOCUMENT, MAX_DOCUMENT = 1024, 5 * 1024 * 1024
+READER_DOCUMENTS = 20  # documents of each patient that ITI-18 asks for (a usual FindDocuments answer)
 
 
 @dataclass
@@ -77,10 +83,10 @@ def _unique_id(builder: SubmissionBuilder) -> str:
     return next(e.value for e in entry.external_identifiers if e.scheme == UUID.DE_UNIQUE_ID)
 
 
-def _one(kind: str, client: httpx.Client, cluster: Cluster, patients: list[str], rng: random.Random,
-         soak: Soak) -> str | None:
+def _one(kind: str, client: httpx.Client, cluster: Cluster, patients: list[str], readers: list[str],
+         rng: random.Random, soak: Soak) -> str | None:
     """One transaction; its error, or None."""
-    patient = rng.choice(patients)
+    patient = rng.choice(readers if kind == "ITI-18" else patients)
     if kind == "ITI-41":
         data = _document(rng)
         builder = builder_without_repository_slots(patient)
@@ -102,7 +108,10 @@ def _one(kind: str, client: httpx.Client, cluster: Cluster, patients: list[str],
                                  ReturnType.LEAF_CLASS)
         payload = etree.tostring(soap.request_envelope(request, Action.STORED_QUERY.value))
         r = client.post(cluster.registry_url, content=payload, headers={"content-type": SOAP})
-        return None if b"ResponseStatusType:Success" in r.content else f"HTTP {r.status_code} {r.content[-300:]!r}"
+        if b"ResponseStatusType:Success" not in r.content:
+            return f"HTTP {r.status_code} {r.content[-300:]!r}"
+        found = r.content.count(b"<rim:ExtrinsicObject ")
+        return None if found == READER_DOCUMENTS else f"{found} documents, not the {READER_DOCUMENTS} of the reader"
     with soak.lock:
         if not soak.stored:
             return None
@@ -115,7 +124,8 @@ def _one(kind: str, client: httpx.Client, cluster: Cluster, patients: list[str],
     return None
 
 
-def _client(cluster: Cluster, patients: list[str], seed: float, deadline: float, soak: Soak) -> None:
+def _client(cluster: Cluster, patients: list[str], readers: list[str], seed: float, deadline: float,
+            soak: Soak) -> None:
     rng = random.Random(seed)
     kinds, weights = zip(*MIX, strict=True)
     with httpx.Client(timeout=120) as client:
@@ -125,10 +135,21 @@ def _client(cluster: Cluster, patients: list[str], seed: float, deadline: float,
                 kind = "ITI-41"
             started = time.perf_counter()
             try:
-                error = _one(kind, client, cluster, patients, rng, soak)
+                error = _one(kind, client, cluster, patients, readers, rng, soak)
             except Exception as exc:  # noqa: BLE001 - any failure is an error of the soak, reported
                 error = f"{type(exc).__name__}: {exc}"[:300]
             soak.record(kind, time.perf_counter() - started, error)
+
+
+def _register(cluster: Cluster, patient: str, documents: int) -> None:
+    """ITI-42 of `documents` DocumentEntries (stored elsewhere) for `patient`."""
+    b = SubmissionBuilder(patient).with_submission_set()
+    for _ in range(documents):
+        b.add_document(hash=hashlib.sha1(b"elsewhere").hexdigest(), size="9", repository_unique_id=OTHER_REPOSITORY)
+    payload = etree.tostring(soap.request_envelope(b.xml(), Action.REGISTER.value))
+    r = httpx.post(cluster.registry_url, content=payload, headers={"content-type": SOAP}, timeout=60)
+    if b"ResponseStatusType:Success" not in r.content:
+        raise RuntimeError(f"the reader's documents were refused: {r.content[-500:]!r}")
 
 
 def _rss_mb(pid: int) -> float:
@@ -167,12 +188,15 @@ def run(seconds: float, clients: int, data_dir: Path, patients: int = 20, seed: 
     soak = Soak()
     try:
         pool = [new_patient_id() for _ in range(patients)]
-        for patient in pool:
+        readers = [new_patient_id() for _ in range(max(1, patients // 4))]
+        for patient in pool + readers:
             feed_patient(cluster.ports["feed"], patient)
+        for reader in readers:
+            _register(cluster, reader, READER_DOCUMENTS)
         started = time.monotonic()
         deadline = started + seconds
         rng = random.Random(seed)
-        threads = [threading.Thread(target=_client, args=(cluster, pool, rng.random(), deadline, soak))
+        threads = [threading.Thread(target=_client, args=(cluster, pool, readers, rng.random(), deadline, soak))
                    for _ in range(clients)]
         threads.append(threading.Thread(target=_sampler, args=(cluster, started, deadline, soak)))
         for t in threads:

@@ -19,6 +19,7 @@ from lxml import etree
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
+from registry.announce import ANNOUNCED, Announcement
 from registry.sql import schema as t
 from registry.sql.fragments import unpack
 from registry.sql.locate import Locator
@@ -26,15 +27,15 @@ from registry.sql.queries import StoredObject
 from xdscore import xmlsafe
 from xdscore.access import forward
 from xdscore.access.caller import Caller, caller_of
-from xdscore.access.decide import AccessPolicy, check_call, decide
-from xdscore.access.entry import AccessEntry, Lifecycle, access_entry
+from xdscore.access.decide import AccessPolicy, announced, check_call, decide
+from xdscore.access.entry import INVISIBLE_PATIENT, AccessEntry, Lifecycle, access_entry
 from xdscore.access.matrix import Operation
 from xdscore.access.record import PatientRecord, PatientRecords, patient_key
 from xdscore.access.rules import Decision, Effect
 from xdscore.access.update import status_operation, version_operations
 from xdscore.ebrim import document_entry, rim
 from xdscore.errors import Violation, XdsError
-from xdscore.model import PatientKey, Submission
+from xdscore.model import DocumentEntry, PatientKey, Submission
 from xdscore.principal import Principal
 from xdscore.queries import ReturnType, StoredQuery
 from xdscore.vocabulary import AssociationType, ErrorCode, Slot
@@ -60,6 +61,9 @@ class AccessNote:
     hidden: dict[str, Decision] = field(default_factory=dict)  # entryUUID → why
     refusal: Decision | None = None
     system: bool = False
+    # TD3.3b: documents an allowed ITI-57 made visible to the patient before their announcement (the audit
+    # event the sink turns into the patient's `document_visible` notification, as the announcement job's)
+    made_visible: list[Announcement] = field(default_factory=list)
 
     def describe(self) -> str:
         if self.system:
@@ -129,6 +133,10 @@ def stored_entry(xml: bytes, status: str, facts: LogicalFacts | None, latest_xml
         return replace(entry, status=Lifecycle(status))
     except ValueError:
         return entry
+
+
+def _codes(entry: DocumentEntry) -> frozenset[str]:
+    return frozenset(c.code for c in entry.confidentiality_codes)
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,7 @@ class RegistryAccess:
         now = self.clock()
         o = t.objects.c
         work: list[tuple[str, Operation]] = []  # (stored entryUUID, operation)
+        shown: dict[str, DocumentEntry] = {}  # stored entryUUID → its entry, when the new version lifts INVISIBLE_PATIENT
         lids = {de.rim.lid for de in sub.document_entries if de.rim.lid}
         key = PatientKey.parse(ss.patient_id or "") if ss is not None else None
         if lids and key is not None:
@@ -218,6 +227,8 @@ class RegistryAccess:
                     uuid, xml = by_lid[de.rim.lid]
                     old = document_entry.read(rim.read_object(xmlsafe.parse_bytes(xml)))
                     work += [(uuid, op) for op in version_operations(old, de)]
+                    if INVISIBLE_PATIENT in _codes(old) - _codes(de):
+                        shown[uuid] = old
         for a in sub.associations:
             if a.association_type == AssociationType.UPDATE_AVAILABILITY_STATUS.value:
                 original, new = a.rim.slot_first(Slot.ORIGINAL_STATUS) or "", a.rim.slot_first(Slot.NEW_STATUS) or ""
@@ -227,13 +238,13 @@ class RegistryAccess:
                       select(o.uuid, o.status, o.fragment).where(o.patient == patient, o.uuid.in_(ids), o.kind == "DE"))}
         facts = logical_facts(conn, stored)
         newer = fragments(conn, {f.latest for u, f in facts.items() if f.latest != u})
-        decisions = []
+        decisions, entries = [], {}
         for uuid, operation in work:
             if uuid not in stored:
                 continue  # not a DocumentEntry (a Folder), or unknown: the update's own checks answer
             status, xml = stored[uuid]
             fact = facts.get(uuid)
-            entry = stored_entry(xml, status, fact, newer.get(fact.latest) if fact else None)
+            entry = entries[uuid] = stored_entry(xml, status, fact, newer.get(fact.latest) if fact else None)
             decisions.append((uuid, decide(caller, record, entry, operation, now, self.policy)))
         if not decisions:
             decisions = [("", check_call(caller, record, Operation.FEED, now))]
@@ -241,6 +252,14 @@ class RegistryAccess:
         note.allowed = len(decisions) - len(refused)
         if refused:
             note.refusal = refused[0][1]
+        else:
+            # "every document made visible" notifies the patient (issue 13): by a professional (TD3.3b) as by
+            # the timer; not a signature entry (rule 17), nor one the patient already sees (announced by time)
+            note.made_visible = [
+                Announcement(ANNOUNCED, old.logical_id or "", old.patient_id or "", old.unique_id or "",
+                             old.repository_unique_id or "")
+                for uuid, old in shown.items()
+                if uuid in entries and not entries[uuid].signature and not announced(entries[uuid], self.policy, now)]
         return [refusal_violation(d, uuid) for uuid, d in refused]
 
     # --- TD3.1: ITI-18 -----------------------------------------------------------------------------

@@ -258,7 +258,10 @@ class Registry:
         )
         facts = replace(facts, principal=who.principal) if who.principal else facts  # a forwarded caller
         action = Action.RESTRICTED_UPDATE_RESPONSE if restricted else Action.UPDATE_RESPONSE
-        return SoapReply(response.write(violations, status), action.value, after_send=[lambda: self.audit.record(facts)])
+        after = [lambda: self.audit.record(facts)]
+        if note.made_visible and not violations:  # TD3.3b: the patient is told, as by the announcement timer
+            after.append(lambda: self.audit_announcements(note.made_visible))
+        return SoapReply(response.write(violations, status), action.value, after_send=after)
 
     def _apply_update(self, sub: Submission, restricted: bool, who: Acting, note: AccessNote) -> list[Violation]:
         now = now_dtm()

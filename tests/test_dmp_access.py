@@ -568,3 +568,16 @@ def test_masking_archiving_and_deleting_change_what_each_caller_sees(platform: P
     assert uid not in find_status(platform, PATIENT, DELETED)
     assert get(platform, PATIENT, uid) == set()
     assert retrieve(platform, PATIENT, [uid])[0] == set()
+
+
+def test_a_document_made_visible_by_a_professional_is_notified_to_the_patient(platform: Platform) -> None:
+    """TD3.3b: a professional lifts INVISIBLE_PATIENT before the announcement: the patient sees the document and
+    is told, as by the announcement timer (a `document_visible` notification), once."""
+    answer, uid, _ = provide(platform, AUTHOR_CARD, confidentiality_codes=(N, INVISIBLE_PATIENT))
+    assert errors(answer) == []
+    assert uid not in find(platform, PATIENT)[0]
+    assert versioned(platform, DOCTOR_CARD, uid, (N,)) == []
+    assert uid in find(platform, PATIENT)[0] and retrieve(platform, PATIENT, [uid]) == ({uid}, [])
+    notes = wait_for(platform, "notifications", lambda ns: any(n["document"] == uid for n in ns))
+    assert [n["kind"] for n in notes if n["document"] == uid] == ["document_visible"]
+

@@ -80,6 +80,12 @@ class _Watchdog:
         self._stop.set()
 
 
+def _shown(case: Any) -> str:
+    """The input in the report (the one hypothesis shrank to), cut to what a report can hold."""
+    text = repr(case)
+    return text if len(text) <= 3000 else f"{text[:1500]} ... {text[-1500:]} ({len(text)} characters)"
+
+
 def fuzz(name: str, inputs: int, folder: Path, seed: int = 0, hang_seconds: float = 5.0) -> Report:
     folder.mkdir(parents=True, exist_ok=True)
     logging.getLogger("xds").setLevel(logging.CRITICAL)  # refusals are the point here; xds.soap errors are watched
@@ -96,16 +102,16 @@ def fuzz(name: str, inputs: int, folder: Path, seed: int = 0, hang_seconds: floa
         started = time.perf_counter()
         try:
             outcome = target.run(case)
-        except Bug:
-            raise
+        except Bug as bug:
+            raise Bug(f"{bug}\ninput: {_shown(case)}") from bug
         except Exception as exc:  # out of the code under test: a crash a client would meet as a 500
             where = "".join(traceback.format_exception(exc)[-6:])
-            raise Bug(f"{type(exc).__name__}: {exc}\n{where}") from exc
+            raise Bug(f"{type(exc).__name__}: {exc}\n{where}\ninput: {_shown(case)}") from exc
         finally:
             watchdog.started = None
         elapsed = time.perf_counter() - started
         if elapsed > hang_seconds:
-            raise Bug(f"one input took {elapsed:.1f} s (more than {hang_seconds} s)")
+            raise Bug(f"one input took {elapsed:.1f} s (more than {hang_seconds} s)\ninput: {_shown(case)}")
         report.slowest_seconds = max(report.slowest_seconds, elapsed)
         report.inputs += 1
         report.outcomes[outcome] += 1
@@ -114,7 +120,7 @@ def fuzz(name: str, inputs: int, folder: Path, seed: int = 0, hang_seconds: floa
     try:
         one()
     except Bug as bug:
-        report.failure = str(bug)[:5000]
+        report.failure = str(bug)[:8000]
     except ExceptionGroup as group:  # hypothesis found several distinct failures
         report.failure = " | ".join(f"{type(e).__name__}: {e}" for e in group.exceptions)[:5000]
     except Exception as exc:  # noqa: BLE001 - hypothesis's own (a failure that did not reproduce while shrinking)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from lxml import etree
 
-from harness.builders import DMP_CONF_N, MASQUE_PS, dmp_submission
+from harness.builders import DMP_CONF_N, INVISIBLE_PATIENT, MASQUE_PS, dmp_submission
 from registry.access import AccessNote, Acting
 from registry.app import Registry
 from registry.sql.fragments import unpack
@@ -110,3 +110,25 @@ def test_iti62_is_for_trusted_systems_only(registry: Registry) -> None:
     assert "the DMP deletes a document logically" in refusal[1]
     with registry.store.read() as tx:
         assert list(tx.conn.exec_driver_sql("SELECT count(*) FROM objects WHERE uuid = ?", (uuid,))) == [(1,)]
+
+
+def test_a_document_made_visible_to_the_patient_is_announced(registry: Registry) -> None:
+    """TD3.3b by a professional: the stored document (not its signature entry) is listed for the patient's
+    notification; nothing for another change, nor for a refused one."""
+    assert errors(submit(registry, vihf(AUTHOR), confidentiality_codes=(DMP_CONF_N, INVISIBLE_PATIENT))) == []
+    with registry.store.read() as tx:
+        [(uuid, fragment)] = list(tx.conn.exec_driver_sql(
+            "SELECT uuid, fragment FROM objects WHERE kind = 'DE' ORDER BY seq DESC LIMIT 1 OFFSET 1"))
+    unique_id = document_entry.read(rim.read_object(xmlsafe.parse_bytes(unpack(fragment)))).unique_id
+
+    def made_visible(who: Principal, codes: tuple[object, ...]) -> list[str]:
+        assert registry.access is not None
+        registry.access.records = MemoryRecords([RECORD])
+        note = AccessNote()
+        with registry.store.read() as tx:
+            registry.access.check_update(Acting(who), new_version(registry, uuid, confidentiality_codes=codes), tx.conn, note)
+        return [a.unique_id for a in note.made_visible]
+
+    assert made_visible(vihf(DOCTOR), (DMP_CONF_N,)) == [unique_id]
+    assert made_visible(vihf(DOCTOR), (DMP_CONF_N, INVISIBLE_PATIENT, MASQUE_PS)) == []  # a mask, still hidden
+    assert made_visible(vihf(DOCTOR, access="bris_de_glace"), (DMP_CONF_N,)) == []  # refused (rule 8)

@@ -4,6 +4,7 @@ one shard; uniqueIds unique across patients when submissions of different patien
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -11,11 +12,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from harness.builders import SubmissionBuilder, new_oid, new_patient_id, single_document
+from harness.builders import CONF_N, INVISIBLE_PATIENT, SubmissionBuilder, new_oid, new_patient_id, single_document
+from registry import announce
 from registry.sql import schema
 from registry.sql.migrate import downgrade, upgrade
 from tests.registry.helpers import RegistryHarness
 from tests.registry.test_register import _race
+from xdscore.access.decide import DEFAULT_POLICY
+from xdscore.clock import dtm
 from xdscore.model import PatientKey
 from xdsservice.database import make_engine
 
@@ -53,6 +57,14 @@ def test_on_citus_every_patient_table_is_distributed_by_patient_and_colocated(ci
 def _worker_of(reg: RegistryHarness, table: str, key: str) -> int:
     return int(reg.sql("SELECT nodeport FROM citus_shards WHERE shardid = get_shard_id_for_distribution_column(CAST(:t AS regclass), CAST(:k AS text))",
                        t=table, k=key)[0][0])
+
+
+def _spread(reg: RegistryHarness, n: int) -> list[str]:
+    """n new patient ids whose rows land on both workers (ids are random: draw until they do)."""
+    while True:
+        patients = [new_patient_id() for _ in range(n)]
+        if len({_worker_of(reg, "objects", str(PatientKey.parse(p))) for p in patients}) == 2:
+            return patients
 
 
 def test_on_citus_a_patients_rows_live_on_one_worker_and_its_query_is_routed_there(citus: RegistryHarness) -> None:
@@ -106,10 +118,9 @@ def test_on_citus_the_lookup_table_keeps_an_entry_uuid_unique_across_patients(ci
 def test_on_citus_racing_submissions_of_different_patients_keep_a_submission_set_unique_id_unique(
     citus: RegistryHarness,
 ) -> None:
-    patients = [new_patient_id() for _ in range(6)]
+    patients = _spread(citus, 6)
     for pid in patients:
         citus.feed(pid)
-    assert len({_worker_of(citus, "objects", str(PatientKey.parse(p))) for p in patients}) == 2  # both workers
     ss_uid = new_oid()
     builders = []
     for pid in patients:
@@ -194,3 +205,24 @@ def test_0005_keys_an_existing_registry_by_patient_and_downgrade_restores_it(url
         contents = _v4_contents(conn)
     engine.dispose()
     assert contents == {name: set(rows) for name, rows in V4_ROWS.items()}
+
+
+def test_on_citus_the_dmp_announcement_job_finds_what_is_due_across_workers(citus: RegistryHarness) -> None:
+    """registry.announce's query groups and joins on the patient: Citus runs it on every worker at once."""
+    start = datetime.now(UTC)
+    patients = _spread(citus, 4)
+    for pid in patients:
+        citus.feed(pid)
+        b = single_document(pid, confidentiality_codes=(CONF_N, INVISIBLE_PATIENT))
+        assert citus.submit(b, now=dtm(start)).accepted
+        assert citus.submit(single_document(pid), now=dtm(start)).accepted  # visible: never announced
+    with citus.store.write() as tx:
+        assert announce.due(tx.conn, start + timedelta(days=13), DEFAULT_POLICY) == []
+        notices = announce.due(tx.conn, start + timedelta(days=15), DEFAULT_POLICY)
+        assert sorted(n.patient_id for n in notices) == sorted(patients)
+        assert {n.kind for n in notices} == {announce.NOTICE}
+        announce.mark(tx.conn, notices, start + timedelta(days=15))
+    with citus.store.write() as tx:
+        assert announce.due(tx.conn, start + timedelta(days=16), DEFAULT_POLICY) == []
+        assert {a.kind for a in announce.due(tx.conn, start + timedelta(days=31), DEFAULT_POLICY)} == {announce.ANNOUNCED}
+    citus.store.dispose()
