@@ -127,6 +127,9 @@ class FeedServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except Exception:  # one connection's failure never stops the listener
-            log.exception("ITI-8 connection failed")
+            if writer.is_closing():  # the peer left before its ACK was written (uvloop: RuntimeError)
+                log.info("ITI-8 connection from %s closed before its ACK could be sent", peer)
+            else:
+                log.exception("ITI-8 connection failed")
         finally:
             writer.close()

@@ -182,3 +182,35 @@ def test_the_feed_limits_are_checked_when_loaded():
             assert f"XDS_REGISTRY_{key} = 0 must be at least" in str(exc)
         else:
             raise AssertionError(f"{key}=0 was accepted")
+
+
+def test_a_peer_that_leaves_before_its_ack_is_no_failure(tmp_path, caplog):
+    """A sender that resets its connection while its message is being handled: writing the ACK to the
+    closed transport (uvloop raises RuntimeError there) is a closed connection, never a logged failure."""
+    import struct
+
+    import uvloop
+
+    store = SqlRegistry(f"sqlite:///{tmp_path}/feed.db")
+    store.migrate()
+    server = FeedServer(store, "127.0.0.1", 0, tick)
+
+    def hit_and_run(n: int) -> None:
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        s.sendall(mllp.frame(large_adt(f"RUN{n}^^^&{AA}&ISO", f"RUN-{n}", 200_000).encode()))
+        s.close()
+
+    async def scenario() -> None:
+        await server.start()
+        try:
+            for n in range(30):
+                await asyncio.to_thread(hit_and_run, n)
+            await asyncio.sleep(1.0)  # the last messages are handled and their ACKs tried
+        finally:
+            await server.stop()
+
+    with caplog.at_level("INFO", logger="xds.registry.feed"):
+        uvloop.run(scenario())
+    store.dispose()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
