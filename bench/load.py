@@ -86,6 +86,8 @@ class Template:
     replaces: bool
     lines: dict[str, list[tuple[str, str | None]]]  # table -> (line pattern, fragment pattern or None)
     tokens: tuple[str, ...]
+    uuids: tuple[str, ...] = ()  # the tokens that take an entryUUID, the others by kind (`kinds`)
+    kinds: tuple[tuple[str, str], ...] = ()  # (token, AUTH / T / HASH / SIZE / N)
 
 
 def _copy_text(value: Any) -> str:
@@ -193,7 +195,16 @@ def build_template(codes: dict[str, Any], folder: bool, replaces: bool) -> Templ
     lines = {name: [_line(row, name) for row in rows[name]] for name in COLUMNS}
     tokens = sorted({m for name in rows for row in rows[name] for v in row if v is not None
                      for m in TOKEN.findall(fragments.unpack(v).decode() if isinstance(v, bytes) else str(v))})
-    return Template(codes, folder, replaces, lines, tuple(tokens))
+    uuids = tuple(t for t in tokens if t in ("SS", "FD", "R") or t.startswith("DE") or (t[0] in "AX" and t[1:].isdigit()))
+    kinds = tuple((t, _kind(t)) for t in tokens if t not in uuids and t not in ("PID", "NOW") and not t.startswith("AUTHNAME"))
+    return Template(codes, folder, replaces, lines, tuple(tokens), tuple(u for u in uuids if u != "R"), kinds)
+
+
+def _kind(token: str) -> str:
+    for prefix in ("AUTH", "HASH", "SIZE", "T"):
+        if token.startswith(prefix):
+            return prefix
+    return "N"  # uniqueId suffixes, source, institution
 
 
 def templates(seed: int, per_shape: int = 8) -> dict[tuple[int, bool, bool], list[Template]]:
@@ -210,9 +221,11 @@ def templates(seed: int, per_shape: int = 8) -> dict[tuple[int, bool, bool], lis
 
 # --- instances -------------------------------------------------------------------------------------------
 
-def _uuid(rng: random.Random) -> str:
-    h = f"{rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
+def _uuids(rng: random.Random, n: int) -> list[str]:
+    """n random (version 4 shaped) UUIDs, from one draw of random bytes."""
+    h = rng.randbytes(16 * n).hex()
+    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-a{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
+            for i in range(0, 32 * n, 32)]
 
 
 def _time(rng: random.Random) -> str:
@@ -221,17 +234,16 @@ def _time(rng: random.Random) -> str:
     return time.strftime("%Y%m%d%H%M%S", t)
 
 
-def render(template: Template, values: dict[str, str], objects: list[str], out: dict[str, list[str]]) -> None:
+def render(template: Template, values: dict[str, str], objects: list[str], out: dict[str, list[str]],
+           pack: Callable[[bytes], bytes] = fragments.pack) -> None:
     """The COPY lines of one submission of `template` with `values`: its objects rows to `objects` (the
-    patient's, until `deprecate` is done with them), the other rows to `out`."""
+    patient's, until `deprecate` is done with them), the other rows to `out`; fragments packed by `pack`."""
     for name, lines in template.lines.items():
         into = objects if name == "objects" else out[name]
         for line, fragment in lines:
-            if fragment is None:
-                into.append(line.format_map(values))
-            else:
-                packed = fragments.pack(fragment.format_map(values).encode()).hex()
-                into.append(line.format_map({**values, "FRAGMENT": "\\\\x" + packed}))
+            if fragment is not None:
+                values["FRAGMENT"] = "\\\\x" + pack(fragment.format_map(values).encode()).hex()
+            into.append(line.format_map(values))
 
 
 def deprecate(objects: list[str], target: str) -> None:
@@ -246,9 +258,11 @@ def deprecate(objects: list[str], target: str) -> None:
 class Generator:
     """Rows of patients [first, last) as COPY text per table; deterministic for a seed."""
 
-    def __init__(self, seed: int, per_patient: float) -> None:
+    def __init__(self, seed: int, per_patient: float, level: int = 6) -> None:
         self.seed = seed
         self.per_patient = per_patient
+        # DEFLATE level of the fragments: the registry's 6 (fragments.pack), or faster for bulk loads (same format)
+        self.pack = fragments.pack if level == 6 else fragments.packer(level)
         self.templates = templates(seed)
         self.authors = [(f"8100{n:07d}", f"NOM{n}") for n in range(5000)]  # RPPS-like
 
@@ -276,7 +290,7 @@ class Generator:
             if replaces:
                 values["R"] = earlier.pop(rng.randrange(len(earlier)))
                 deprecate(objects, values["R"])
-            render(template, values, objects, out)
+            render(template, values, objects, out, self.pack)
             if not folder:  # a replaced document's Folders would get the replacement too: not modelled
                 earlier += [values[f"DE{d}"] for d in range(docs)]
             left -= docs
@@ -284,25 +298,18 @@ class Generator:
 
     def values(self, rng: random.Random, patient: int, template: Template) -> dict[str, str]:
         """Fresh values for every token of `template`, for patient n."""
-        values: dict[str, str] = {"PID": pid(patient), "NOW": NOW}
-        for token in template.tokens:
-            if token in values:
-                continue
-            if token.startswith("AUTHNAME"):
-                continue  # set with its AUTH
-            if token.startswith("AUTH"):
-                rpps, name = rng.choice(self.authors)
-                values[token] = rpps
-                values["AUTHNAME" + token[4:]] = name
-            elif token in ("SS", "FD", "R") or token.startswith("DE") or token[0] in "AX":
-                values[token] = _uuid(rng)
-            elif token.startswith("T"):
+        values: dict[str, str] = dict(zip(template.uuids, _uuids(rng, len(template.uuids)), strict=True))
+        values["PID"], values["NOW"] = pid(patient), NOW
+        for token, kind in template.kinds:
+            if kind == "AUTH":
+                values[token], values["AUTHNAME" + token[4:]] = rng.choice(self.authors)
+            elif kind == "T":
                 values[token] = _time(rng)
-            elif token.startswith("HASH"):
+            elif kind == "HASH":
                 values[token] = f"{rng.getrandbits(160):040x}"
-            elif token.startswith("SIZE"):
+            elif kind == "SIZE":
                 values[token] = str(rng.randrange(2_000, 2_000_000))
-            else:  # uniqueId suffixes, source, institution
+            else:
                 values[token] = f"{rng.getrandbits(62)}"
         return values
 
@@ -319,19 +326,32 @@ class Generator:
         return {name: ("\n".join(lines) + "\n").encode() if lines else b"" for name, lines in out.items()}, entries
 
 
-def _generate(args: tuple[int, float, int, int, int]) -> tuple[dict[str, bytes], int]:
-    seed, per_patient, first, last, budget = args
-    return _generator(seed, per_patient).batch(first, last, budget)
-
-
 @cache
-def _generator(seed: int, per_patient: float) -> Generator:
-    return Generator(seed, per_patient)
+def _generator(seed: int, per_patient: float, level: int = 6) -> Generator:
+    return Generator(seed, per_patient, level)
 
 
 # --- loading ---------------------------------------------------------------------------------------------
 
 TABLE_COLUMNS = {"patients": ("patient", "pid", "authority", "cx", "demographics", "merged_into", "updated_at"), **COLUMNS}
+
+
+class LowDisk(RuntimeError):
+    """Free space under the floor the load keeps (`--min-free-gb`): stopped between two batches."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One batch: patients [first, last), at most `budget` DocumentEntries, COPYed into `url` by whichever
+    process runs it (on its own connection)."""
+
+    url: str
+    seed: int
+    per_patient: float
+    level: int
+    first: int
+    last: int
+    budget: int
 
 
 def copy_batch(conn: Any, data: dict[str, bytes]) -> None:
@@ -343,47 +363,107 @@ def copy_batch(conn: Any, data: dict[str, bytes]) -> None:
                     copy.write(data[name])
 
 
+_CONNECTIONS: dict[str, Any] = {}  # per process: the connection its batches are COPYed on
+
+
+def _connection(url: str) -> Any:
+    import psycopg
+
+    if url not in _CONNECTIONS:
+        _CONNECTIONS[url] = psycopg.connect(url)
+    return _CONNECTIONS[url]
+
+
+def _run(task: Task) -> tuple[int, dict[str, int]]:
+    """Generate one batch and COPY it, one transaction: (entries, rows per table)."""
+    data, count = _generator(task.seed, task.per_patient, task.level).batch(task.first, task.last, task.budget)
+    conn = _connection(task.url)
+    copy_batch(conn, data)
+    conn.commit()
+    return count, {name: data[name].count(b"\n") for name in TABLE_COLUMNS}
+
+
 def load(url: str, entries: int, per_patient: float = 15.0, seed: int = 1, jobs: int = 1,
-         batch_entries: int = 20_000, progress: bool = True, first_patient: int = 0) -> dict[str, Any]:
+         batch_entries: int = 20_000, progress: bool = True, first_patient: int = 0, level: int = 6,
+         bare: bool = True, min_free_gb: float = 15.0) -> dict[str, Any]:
     """Load `entries` DocumentEntries into the registry database at `url` (migrated first), for patients
     numbered from `first_patient` (a database grows by loads with disjoint patients); a summary, with
-    `next_patient` for the next load."""
+    `next_patient` for the next load.
+
+    `jobs` processes each generate batches and COPY them on their own connection. Into an empty database
+    (and `bare`), the tables are loaded without their keys and indexes, built afterwards (bench.indexes).
+    Fragments are packed at DEFLATE `level` (the registry packs at 6; 1 is faster, same format). The load
+    stops cleanly (LowDisk) before the free space of the database's disk goes under `min_free_gb`."""
     import psycopg
+
+    from bench import indexes
 
     store = SqlRegistry(url)
     store.migrate()
     store.dispose()
     driver_url = url.replace("postgresql+psycopg://", "postgresql://")
+    check_disk = _disk_guard(driver_url, min_free_gb)
+    check_disk()
+    with psycopg.connect(driver_url) as conn:
+        stripped = indexes.definitions(conn, list(TABLE_COLUMNS)) if bare and indexes.is_empty(conn, list(TABLE_COLUMNS)) else []
+        indexes.strip(conn, stripped)
     started = time.perf_counter()
     loaded = 0
-    patients = 0
     rows = dict.fromkeys(TABLE_COLUMNS, 0)
     # Batches cover disjoint patient ranges; a batch ends at its budget, so the next range starts fresh.
-    tasks = _tasks(seed, per_patient, entries, batch_entries, first_patient)
-    with psycopg.connect(driver_url) as conn:
-        for data, count in _results(tasks, jobs):
-            copy_batch(conn, data)
-            conn.commit()
-            loaded += count
-            patients += data["patients"].count(b"\n")
-            for name in rows:
-                rows[name] += data[name].count(b"\n")
-            if progress:
-                _progress(loaded, entries, started)
-    elapsed = time.perf_counter() - started
+    tasks = _tasks(driver_url, seed, per_patient, level, entries, batch_entries, first_patient)
+    for count, batch_rows in _results(tasks, jobs):
+        loaded += count
+        for name in rows:
+            rows[name] += batch_rows[name]
+        if progress:
+            _progress(loaded, entries, started)
+        check_disk()  # raises LowDisk: the pool's exit ends the workers, their open batches roll back
+    load_seconds = time.perf_counter() - started
     if progress:
         sys.stderr.write("\n")
+    built = indexes.rebuild(lambda: psycopg.connect(driver_url, autocommit=True), stripped, jobs=max(2, jobs),
+                            before_each=check_disk)
+    index_seconds = time.perf_counter() - started - load_seconds
     with psycopg.connect(driver_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # a registry in steady state: statistics fresh, visibility map set
-    return {"entries": loaded, "patients": patients, "next_patient": first_patient + patients, "seconds": elapsed, "entries_per_second": loaded / elapsed,
-            "rows": rows}
+    total = time.perf_counter() - started
+    return {"entries": loaded, "patients": rows["patients"], "next_patient": first_patient + rows["patients"],
+            "seconds": load_seconds, "entries_per_second": loaded / load_seconds, "indexes_rebuilt": len(built),
+            "index_seconds": index_seconds, "vacuum_seconds": total - load_seconds - index_seconds,
+            "total_seconds": total, "overall_entries_per_second": loaded / total, "rows": rows}
 
 
-def _tasks(seed: int, per_patient: float, entries: int, batch_entries: int,
-           first_patient: int) -> Iterator[tuple[int, float, int, int, int]]:
+def _disk_guard(url: str, min_free_gb: float) -> Callable[[], None]:
+    """A check that raises LowDisk when the disk of the database's data directory (when it is on this
+    machine, else of /) has less than `min_free_gb` free."""
+    import shutil
+
+    import psycopg
+
+    path = "/"
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+        except psycopg.Error:  # not a superuser: the disk of / stands for it
+            data_dir = ""
+    if data_dir and os.path.isdir(data_dir):
+        path = data_dir
+
+    def check() -> None:
+        free = shutil.disk_usage(path).free / 1e9
+        if free < min_free_gb:
+            raise LowDisk(f"stopped: {free:.1f} GB free on the disk of {path}, under the {min_free_gb:g} GB the load"
+                          " keeps free (--min-free-gb)")
+
+    return check
+
+
+def _tasks(url: str, seed: int, per_patient: float, level: int, entries: int, batch_entries: int,
+           first_patient: int) -> Iterator[Task]:
     """Batches of consecutive patients; each batch's patient range is sized from the expected count and
     ends where the budget does, so batches never share a patient."""
-    gen = _generator(seed, per_patient)
+    gen = _generator(seed, per_patient, level)
     first, left = first_patient, entries
     while left > 0:
         budget = min(left, batch_entries)
@@ -391,19 +471,24 @@ def _tasks(seed: int, per_patient: float, entries: int, batch_entries: int,
         while total < budget:
             total += gen.documents_of(last)
             last += 1
-        yield (seed, per_patient, first, last, budget)
+        yield Task(url, seed, per_patient, level, first, last, budget)
         first, left = last, left - budget
 
 
-def _results(tasks: Iterator[tuple[int, float, int, int, int]], jobs: int) -> Iterator[tuple[dict[str, bytes], int]]:
+def _results(tasks: Iterator[Task], jobs: int) -> Iterator[tuple[int, dict[str, int]]]:
     if jobs <= 1:
-        for task in tasks:
-            yield _generate(task)
+        try:
+            for task in tasks:
+                yield _run(task)
+        finally:
+            for conn in _CONNECTIONS.values():
+                conn.close()
+            _CONNECTIONS.clear()
         return
     import multiprocessing
 
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        yield from pool.imap(_generate, tasks, chunksize=1)
+        yield from pool.imap_unordered(_run, tasks, chunksize=1)
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -433,20 +518,44 @@ def disk_bytes(url: str) -> int:
             " WHERE p.relname = ANY(%s)))", (names, names)).fetchone()[0])
 
 
+def describe(summary: dict[str, Any]) -> str:
+    """The load's summary: the COPY phase, the index builds and the VACUUM ANALYZE apart, then together."""
+    n = summary["entries"]
+    text = (f"loaded {n:,} DocumentEntries of {summary['patients']:,} patients: COPY {summary['seconds']:.0f}s"
+            f" ({summary['entries_per_second']:,.0f} entries/s)")
+    if summary["indexes_rebuilt"]:
+        text += f", then {summary['indexes_rebuilt']} keys and indexes built in {summary['index_seconds']:.0f}s"
+    return (text + f", VACUUM ANALYZE {summary['vacuum_seconds']:.0f}s; in all {summary['total_seconds']:.0f}s,"
+            f" {summary['overall_entries_per_second']:,.0f} entries/s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="the registry's database (PostgreSQL or a Citus coordinator)")
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--per-patient", type=float, default=15.0, help="mean DocumentEntries per patient")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) - 1),
-                        help="processes generating rows (the main one runs COPY)")
+    parser.add_argument("--first-patient", type=int, default=0, help="number of the first patient (a later load: the"
+                        " `next patient` an earlier one printed)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
+                        help="processes generating rows and COPYing them, each on its own connection")
     parser.add_argument("--batch", type=int, default=20_000, help="DocumentEntries per COPY transaction")
+    parser.add_argument("--level", type=int, default=6, choices=range(1, 10),
+                        help="DEFLATE level of the fragments (the registry's is 6; 1 is faster, fragments larger)")
+    parser.add_argument("--with-indexes", action="store_true",
+                        help="keep the keys and indexes while loading an empty database (else built at the end)")
+    parser.add_argument("--min-free-gb", type=float, default=15.0, help="stop before the disk has less free")
     args = parser.parse_args(argv)
-    summary = load(args.url, args.entries, args.per_patient, args.seed, args.jobs, args.batch)
+    try:
+        summary = load(args.url, args.entries, args.per_patient, args.seed, args.jobs, args.batch,
+                       first_patient=args.first_patient, level=args.level, bare=not args.with_indexes,
+                       min_free_gb=args.min_free_gb)
+    except LowDisk as exc:
+        print(f"{exc}; batches committed so far stay, and a load into an empty database has its keys and indexes"
+              " still off: drop that database", file=sys.stderr)
+        return 3
     size = disk_bytes(args.url)
-    print(f"loaded {summary['entries']:,} DocumentEntries of {summary['patients']:,} patients in {summary['seconds']:.0f}s:"
-          f" {summary['entries_per_second']:,.0f} entries/s")
+    print(describe(summary) + f"; next patient {summary['next_patient']}")
     print("rows: " + ", ".join(f"{name} {count:,}" for name, count in summary["rows"].items()))
     print(f"on disk (tables and indexes): {size / 2**30:.2f} GiB, {size / max(1, summary['entries']):,.0f} bytes per DocumentEntry")
     return 0
