@@ -49,7 +49,7 @@ QUERY = f'application/soap+xml; charset=utf-8; action="{Action.STORED_QUERY.valu
 REGISTER = f'application/soap+xml; charset=utf-8; action="{Action.REGISTER.value}"'
 SUCCESS = b"ResponseStatusType:Success"
 # Per server: a registry's server would have more; three nodes share this machine's memory.
-PG_SETTINGS = {"shared_buffers": "2GB", "effective_cache_size": "8GB", "random_page_cost": "1.1", "max_wal_size": "8GB",
+PG_SETTINGS = {"shared_buffers": "2GB", "effective_cache_size": "8GB", "random_page_cost": "1.1", "max_wal_size": "2GB",
                "checkpoint_timeout": "30min"}
 CITUS_SETTINGS = {**PG_SETTINGS, "shared_buffers": "1GB", "effective_cache_size": "4GB"}
 
