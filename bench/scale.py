@@ -33,7 +33,7 @@ from contextlib import contextmanager
 import psycopg
 from lxml import etree
 
-from bench import load
+from bench import load, metadata
 from bench.loadgen import LoadResult, machine, peak_rss_mb, run
 from harness.builders import single_document
 from harness.citus import CitusCluster
@@ -79,7 +79,7 @@ class Register:
     """Single-document ITI-42 bodies for random loaded patients, from one template (cheap to make many)."""
 
     def __init__(self, patients: int) -> None:
-        marker = load.patient_cx(999_999_999)
+        marker = metadata.patient_cx(999_999_999)
         builder = single_document(marker)
         body = etree.tostring(soap.request_envelope(builder.xml(), Action.REGISTER.value), xml_declaration=True,
                               encoding="UTF-8").decode()
@@ -87,7 +87,7 @@ class Register:
         de = next(o for o in builder.objects if o.tag == "ExtrinsicObject")
         uids = [e.value for o in (ss, de) for e in o.external_identifiers
                 if e.scheme in (UUID.SS_UNIQUE_ID, UUID.DE_UNIQUE_ID)]
-        body = body.replace("{", "{{").replace("}", "}}").replace(load.pid(999_999_999), "{pid}")
+        body = body.replace("{", "{{").replace("}", "}}").replace(metadata.pid(999_999_999), "{pid}")
         for n, uid in enumerate(uids):
             body = body.replace(f'value="{uid}"', 'value="{u' + str(n) + '}"')
         self.template = body
@@ -97,7 +97,7 @@ class Register:
         self.serial = itertools.count()  # across runs: a uniqueId is never sent twice
 
     def __call__(self, _i: int) -> tuple[str, bytes]:
-        pid, i = load.pid(self.rng.randrange(self.patients)), next(self.serial)
+        pid, i = metadata.pid(self.rng.randrange(self.patients)), next(self.serial)
         return REGISTER, self.template.format(pid=pid, u0=f"{self.stamp}.1.{i}", u1=f"{self.stamp}.2.{i}").encode()
 
 
@@ -112,7 +112,7 @@ def sample_entries(url: str, patients: int, n: int) -> list[str]:
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         while len(out) < n:
             row = conn.execute("SELECT uuid FROM objects WHERE patient = %s AND kind = 'DE' LIMIT 1",
-                               (load.patient_cx(rng.randrange(patients)),)).fetchone()
+                               (metadata.patient_cx(rng.randrange(patients)),)).fetchone()
             if row:
                 out.append(row[0])
     return out
@@ -125,7 +125,7 @@ def report(name: str, result: LoadResult) -> None:
 
 def measure(port: int, patients: int, entries: list[str], seconds: float, connections: int) -> None:
     rng = random.Random(7)
-    find = [envelope(encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": load.patient_cx(rng.randrange(patients)),
+    find = [envelope(encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": metadata.patient_cx(rng.randrange(patients)),
                                                       "$XDSDocumentEntryStatus": [APPROVED]}, ReturnType.LEAF_CLASS))
             for _ in range(4000)]
     get = [envelope(encode_request(Q.GetDocuments, {"$XDSDocumentEntryEntryUUID": [u]}, ReturnType.LEAF_CLASS))

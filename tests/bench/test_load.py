@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from bench import indexes, load
+from bench import indexes, load, metadata
 from registry.sql import fragments
 from registry.sql.writes import COLUMNS
 from tests.registry.helpers import RegistryHarness
@@ -34,25 +34,25 @@ def test_a_loaded_patient_is_stored_as_a_registered_one(pg_server) -> None:  # t
         pytest.skip("needs the session's own PostgreSQL server (two databases)")
     registered, loaded = pg_server.create_database("load_registered"), pg_server.create_database("load_loaded")
     rng = random.Random(5)
-    gen = load.Generator(1, 15.0)
-    first = load.build_template(load.draw(rng, 2), folder=False, replaces=False)
-    second = load.build_template(load.draw(rng, 1), folder=True, replaces=True)
+    gen = metadata.Generator(1, 15.0)
+    first = metadata.build_template(metadata.draw(rng, 2), folder=False, replaces=False)
+    second = metadata.build_template(metadata.draw(rng, 1), folder=True, replaces=True)
     v1 = gen.values(rng, 7, first)
     v2 = gen.values(rng, 7, second)
     v2["R"] = v1["DE0"]
 
     reg = RegistryHarness(registered)
-    reg.feed(load.patient_cx(7))
+    reg.feed(metadata.patient_cx(7))
     for template, values in ((first, v1), (second, v2)):
-        outcome = reg.submit(load.build(template.codes, template.folder, template.replaces, values.__getitem__), now=load.NOW)
+        outcome = reg.submit(metadata.build(template.codes, template.folder, template.replaces, values.__getitem__), now=metadata.NOW)
         assert outcome.accepted, outcome.violations
     reg.store.dispose()
 
     out: dict[str, list[str]] = {name: [] for name in ("patients", *COLUMNS)}
     objects: list[str] = []
-    load.render(first, v1, objects, out)
-    load.deprecate(objects, v1["DE0"])
-    load.render(second, v2, objects, out)
+    metadata.render(first, v1, objects, out)
+    metadata.deprecate(objects, v1["DE0"])
+    metadata.render(second, v2, objects, out)
     out["objects"] = objects
     RegistryHarness(loaded).store.dispose()  # migrated, empty
     with psycopg.connect(loaded.replace("postgresql+psycopg://", "postgresql://")) as conn:
@@ -70,14 +70,14 @@ def test_a_loaded_patient_is_stored_as_a_registered_one(pg_server) -> None:  # t
     out = {name: [] for name in ("patients", *COLUMNS)}
     objects = []
     pack_fast = fragments.packer(1)
-    load.render(first, v1, objects, out, pack_fast)
-    load.deprecate(objects, v1["DE0"])
-    load.render(second, v2, objects, out, pack_fast)
+    metadata.render(first, v1, objects, out, pack_fast)
+    metadata.deprecate(objects, v1["DE0"])
+    metadata.render(second, v2, objects, out, pack_fast)
     out["objects"] = objects
     with psycopg.connect(fast.replace("postgresql+psycopg://", "postgresql://")) as conn:
         load.copy_batch(conn, {name: ("\n".join(lines) + "\n").encode() if lines else b"" for name, lines in out.items()})
     assert _rows(fast) != want and _rows(fast, unpacked=True) == _rows(registered, unpacked=True)
-    find = {"$XDSDocumentEntryPatientId": load.patient_cx(7), "$XDSDocumentEntryStatus": [load.APPROVED, load.DEPRECATED]}
+    find = {"$XDSDocumentEntryPatientId": metadata.patient_cx(7), "$XDSDocumentEntryStatus": [metadata.APPROVED, metadata.DEPRECATED]}
     answers = [RegistryHarness(url).ask(StoredQueryId.FindDocuments, find, ReturnType.LEAF_CLASS) for url in (registered, fast)]
     assert not answers[0].violations and answers[0].response.count(b"<rim:ExtrinsicObject") == 3
     assert answers[1].response == answers[0].response
