@@ -95,13 +95,48 @@ def ensure(conn: Connection, months: Iterable[dt.date]) -> list[dt.date]:
                 conn.exec_driver_sql(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({low}) TO ({high})")
                 continue
             # The DEFAULT partition holds rows of this month: move them to the new table, then attach it.
-            conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+            create_detached(conn, table, month)
             conn.exec_driver_sql(
                 f"WITH moved AS (DELETE FROM {table}_pdefault WHERE event_time >= {low} AND event_time < {high}"
                 f" RETURNING *) INSERT INTO {name} SELECT * FROM moved"
             )
-            conn.exec_driver_sql(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({low}) TO ({high})")
+            attach(conn, table, month)
     return created
+
+
+def create_detached(conn: Connection, table: str, month: dt.date) -> str:
+    """The month's table, not yet a partition and without indexes: filled, then `attach`ed (the DEFAULT
+    partition's rows of a new month; a bulk load, which builds each index once over the month's rows)."""
+    name = partition_name(table, month)
+    conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    return name
+
+
+def index_detached(conn: Connection, table: str, month: dt.date) -> None:
+    """Build on a detached month the parent's indexes and its primary and unique keys, so `attach` only
+    attaches them; months on separate connections build at the same time (ATTACH, which would build them,
+    runs one at a time per parent)."""
+    name = partition_name(table, month)
+    for (definition,) in conn.exec_driver_sql(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %(t)s::regclass AND contype IN ('p', 'u')",
+        {"t": table},
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE {name} ADD {definition}")
+    for (definition,) in conn.exec_driver_sql(
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = %(t)s::regclass"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+        {"t": table},
+    ):
+        # "CREATE INDEX ix ON ONLY public.audit_event USING btree (...)": the same index on the month's table
+        conn.exec_driver_sql(re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+", rf"CREATE \1INDEX ON {name}", definition))
+
+
+def attach(conn: Connection, table: str, month: dt.date) -> None:
+    """Make a detached month a partition (its rows checked against the month's bounds; the indexes
+    `index_detached` built are attached, the others built)."""
+    low, high = _bound(month), _bound(add_months(month, 1))
+    conn.exec_driver_sql(
+        f"ALTER TABLE {table} ATTACH PARTITION {partition_name(table, month)} FOR VALUES FROM ({low}) TO ({high})")
 
 
 def drop_before(conn: Connection, cutoff: dt.datetime) -> tuple[list[dt.date], int]:
