@@ -465,6 +465,20 @@ class AuditStore:
         e = audit_event
         query = sa.select(*[c for c in e.c if c.name != "message"])
         time_column, id_column = e.c.event_time, e.c.id
+        if criteria.patient_id is not None and criteria.user_id is None and criteria.event_type is None:
+            # The trace: the page of the patient's index first (newest first, LIMIT inside), then each event by
+            # its key. Joined before the LIMIT, the planner misjudges a heavy patient's rows (the join's
+            # estimate is 1) and joins all their events to sort them: 150 ms for 3,000 events at 10^6.
+            p = audit_event_patient.c
+            page = sa.select(p.event_id, p.event_time).where(p.patient_key == patient_key(criteria.patient_id))
+            if criteria.since is not None:
+                page = page.where(p.event_time >= _utc(criteria.since))
+            if criteria.until is not None:
+                page = page.where(p.event_time <= _utc(criteria.until))
+            keys = (page.order_by(p.event_time.desc(), p.event_id.desc()).limit(criteria.limit)
+                    .offset(criteria.offset).subquery("page"))
+            return (query.select_from(keys.join(e, (e.c.id == keys.c.event_id) & (e.c.event_time == keys.c.event_time)))
+                    .order_by(keys.c.event_time.desc(), keys.c.event_id.desc()))
         if criteria.patient_id is not None:
             p = audit_event_patient.c
             query = query.select_from(

@@ -122,7 +122,7 @@ def _patient_events(rng: random.Random, n: int, k: int, when: Span, users: Users
         node = rng.randrange(4)
         common = {"PID": patient, "HOST": f"dmp-node-{node}", "PROC": str(2100 + node),
                   "PORT": str(rng.randrange(40000, 60000))}
-        r = rng.random()
+        r = rng.random() if k - len(out) > 1 else FEED + SUBMISSION  # one event left: a query alone
         if r < FEED:
             out.append((at, ("ITI-8", -1, "", 0), {**common, "IP": "10.0.0.8",
                                                     "CTL": base64.b64encode(f"MSG{next(serial):012d}".encode()).decode()}))
@@ -137,11 +137,11 @@ def _patient_events(rng: random.Random, n: int, k: int, when: Span, users: Users
             continue
         out.append((at, ("ITI-18", role, mode, 0),
                     {**values, "QUERY": base64.b64encode(query.render({"PID": cx}).encode()).decode()}))
-        if rng.random() < RETRIEVE:
+        if k - len(out) > 0 and rng.random() < RETRIEVE:
             docs = rng.choice((1, 1, 1, 2, 2, 3))
             out.append((at + dt.timedelta(milliseconds=150 + rng.randrange(300)), ("ITI-43", role, mode, docs),
                         {**values, **{f"DOC{i}": f"1.2.250.1.213.1.1.9.2.{n}.{rng.randrange(1, 40)}" for i in range(docs)}}))
-    return [e for e in out[:k] if e[0] <= when.end]
+    return [e for e in out if e[0] <= when.end]
 
 
 @dataclass(frozen=True)

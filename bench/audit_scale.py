@@ -45,7 +45,7 @@ from bench.audit_sink import SinkProcess, bench_tls
 from bench.loadgen import LoadResult, _read_response, machine
 from harness.pgserver import PgServer
 
-SETTINGS = {"shared_buffers": "2GB", "effective_cache_size": "8GB", "random_page_cost": "1.1", "max_wal_size": "8GB",
+SETTINGS = {"shared_buffers": "2GB", "effective_cache_size": "8GB", "random_page_cost": "1.1", "max_wal_size": "2GB",
             "checkpoint_timeout": "30min", "max_parallel_maintenance_workers": "1"}
 
 
