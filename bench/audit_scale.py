@@ -179,6 +179,15 @@ def measure_store(sink: SinkProcess, loaded: dict, messages: int) -> None:
 def measure_retention(url: str, loaded: dict) -> None:
     months = [dt.date.fromisoformat(m) for m in loaded["months"]]
     cutoff = dt.datetime.combine(months[1], dt.time(), dt.UTC)
+    oldest = audit_load.partitions.partition_name("audit_event", months[0])
+    with psycopg.connect(audit_load.psycopg_url(url)) as conn:  # its parts, each timed then rolled back
+        for label, sql in (("notifications' DELETE", "DELETE FROM audit_notification WHERE event_time < %(c)s"),
+                           ("count(*) of the month", f"SELECT count(*) FROM {oldest}")):
+            started = time.monotonic()
+            lines = [r[0] for r in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, {"c": cutoff})]
+            scans = [line.strip().split("  (")[0] for line in lines if " Scan " in line or "Scan on" in line]
+            print(f"    of which {label}: {time.monotonic() - started:.2f} s ({'; '.join(scans)[:160]})")
+            conn.rollback()
     store = AuditStore.open(url, migrate=False)
     before = store.counts()["events"]
     started = time.monotonic()
