@@ -13,7 +13,7 @@ kept once per transport and bytes (`digest`): the same message kept in `pending.
 its sender is one rejection, as it is one event. `audit_count` holds the number of events and rejections,
 updated in the transaction that changes them, so `/health` reads two rows instead of counting millions.
 
-At scale (PostgreSQL), the event tables are partitioned by month of event time (`audit.partitions`): the
+At scale (PostgreSQL), the event and notification tables are partitioned by month of event time (`audit.partitions`): the
 store creates the months it is about to write (and the next ones, at start-up and daily), and
 `retention_days` drops whole months once they are older than that; a patient's trace reads one index per
 month, newest first. SQLite keeps the same tables unpartitioned and deletes rows for retention.
@@ -115,7 +115,8 @@ audit_event_document = sa.Table(
     sa.Column("home_community_id", sa.String(255), nullable=False),
 )
 
-# DMP notifications (audit.notify): derived from the events, in the same transaction.
+# DMP notifications (audit.notify): derived from the events, in the same transaction. PostgreSQL: partitioned by
+# month of event_time with the events (key (id, event_time)), dropped with them.
 audit_notification = sa.Table(
     "audit_notification",
     metadata,
@@ -274,7 +275,8 @@ class AuditStore:
         limit = _utc(cutoff)
         assert limit is not None
         with writing(self.engine) as conn:
-            conn.execute(audit_notification.delete().where(audit_notification.c.event_time < limit))
+            if not self.partitioned:  # PostgreSQL: the notifications' months go with the events' (migration 0005)
+                conn.execute(audit_notification.delete().where(audit_notification.c.event_time < limit))
             rejected = conn.execute(audit_rejected.delete().where(audit_rejected.c.received_at < limit)).rowcount
             _count(conn, "rejected", -rejected)
             if self.partitioned:

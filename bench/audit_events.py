@@ -170,7 +170,7 @@ class Rows:
     events: dict[dt.date, list[str]]
     patients: dict[dt.date, list[str]]
     documents: dict[dt.date, list[str]]
-    notifications: list[str]
+    notifications: dict[dt.date, list[str]]
 
 
 def received_time(moment: dt.datetime) -> dt.datetime:
@@ -206,10 +206,10 @@ def render(kind: Kind, event_id: int, moment: dt.datetime, values: dict[str, str
     base = f"{event_id}\t{cx}\t{cx}\t{{kind}}\t{at}\t{user_id}\t{user_name}\t{kind.access_mode}\t{kind.transaction}\t\t"
     if kind.access_mode in notify.EMERGENCY_MODES:
         text = notify.TEXTS[notify.EMERGENCY_ACCESS].format(who=user_name, mode=kind.access_mode)
-        rows.notifications.append(f"{2 * event_id}\t" + base.format(kind=notify.EMERGENCY_ACCESS) + text)
+        rows.notifications.setdefault(month, []).append(f"{2 * event_id}\t" + base.format(kind=notify.EMERGENCY_ACCESS) + text)
     if first_access:
         text = notify.TEXTS[notify.FIRST_ACCESS].format(who=user_name)
-        rows.notifications.append(f"{2 * event_id + 1}\t" + base.format(kind=notify.FIRST_ACCESS) + text)
+        rows.notifications.setdefault(month, []).append(f"{2 * event_id + 1}\t" + base.format(kind=notify.FIRST_ACCESS) + text)
     return frame
 
 

@@ -168,7 +168,7 @@ def generate(task: Task) -> ev.Rows:
     serial = iter(range(task.first_id * 4, 10**18))
     users = Users(task.users)
     query = ev.Template(ev.query_request("QXPIDQX").decode())
-    rows = ev.Rows({}, {}, {}, [])
+    rows = ev.Rows({}, {}, {}, {})
     event_id = task.first_id
     for offset, k in enumerate(task.counts):
         if not k:
@@ -200,14 +200,13 @@ def load_chunk(task: Task) -> tuple[int, int]:
         raise DiskLow(f"free disk space under {task.min_free_gb} GB: loader stopped")
     rows = generate(task)
     with psycopg.connect(task.url) as conn:
-        for month, lines in rows.events.items():
-            _copy(conn, partitions.partition_name("audit_event", month), ev.EVENT_COLUMNS, lines)
-        for month, lines in rows.patients.items():
-            _copy(conn, partitions.partition_name("audit_event_patient", month), ev.PATIENT_COLUMNS, lines)
-        for month, lines in rows.documents.items():
-            _copy(conn, partitions.partition_name("audit_event_document", month), ev.DOCUMENT_COLUMNS, lines)
-        _copy(conn, "audit_notification", ev.NOTIFICATION_COLUMNS, rows.notifications)
-    return sum(map(len, rows.events.values())), len(rows.notifications)
+        for table, columns, months in (("audit_event", ev.EVENT_COLUMNS, rows.events),
+                                       ("audit_event_patient", ev.PATIENT_COLUMNS, rows.patients),
+                                       ("audit_event_document", ev.DOCUMENT_COLUMNS, rows.documents),
+                                       ("audit_notification", ev.NOTIFICATION_COLUMNS, rows.notifications)):
+            for month, lines in months.items():
+                _copy(conn, partitions.partition_name(table, month), columns, lines)
+    return sum(map(len, rows.events.values())), sum(map(len, rows.notifications.values()))
 
 
 def _index(args: tuple[str, str, dt.date]) -> None:
@@ -242,7 +241,6 @@ def load(url: str, events: int, months: int, jobs: int = 2, seed: int = 1, min_f
         for table in reversed(partitions.TABLES):  # months created empty by the sink's start: made again, detached
             for month in when.months:
                 conn.execute(f"DROP TABLE IF EXISTS {partitions.partition_name(table, month)}")
-        conn.execute("DROP INDEX IF EXISTS ix_audit_notification_patient_key")  # built once, after the load
     engine = create_engine(url)
     with engine.begin() as sa_conn:
         for table in partitions.TABLES:
@@ -270,7 +268,6 @@ def load(url: str, events: int, months: int, jobs: int = 2, seed: int = 1, min_f
         for month in when.months:
             for table in partitions.TABLES:
                 partitions.attach(sa_conn, table, month)
-        sa_conn.exec_driver_sql("CREATE INDEX ix_audit_notification_patient_key ON audit_notification (patient_key, id)")
         sa_conn.exec_driver_sql("SELECT setval('audit_event_id_seq', %(n)s)", {"n": first_id})
         sa_conn.exec_driver_sql("SELECT setval('audit_notification_id_seq', %(n)s)", {"n": 2 * first_id + 2})
         sa_conn.exec_driver_sql("UPDATE audit_count SET value = %(n)s WHERE name = 'events'", {"n": loaded})

@@ -13,7 +13,7 @@ from audit import partitions
 from audit.migrations import MIGRATIONS
 from audit.record import read_message
 from audit.store import AuditStore, EventFilter, Origin
-from tests.audit.conftest import OTHER_PATIENT, PATIENT, facts
+from tests.audit.conftest import OTHER_PATIENT, PATIENT, doctor, facts
 from xdscore import audit_events as ae
 from xdscore import syslog
 from xdsservice.database import make_engine
@@ -25,8 +25,8 @@ ORIGIN = Origin("tls", "127.0.0.1:50000", NOW)
 _serial = iter(range(1, 10**6))
 
 
-def record(at: dt.datetime, patient: str = PATIENT):
-    (message, *_) = ae.build(facts(T.ITI_18, event_time=at, patient_ids=(patient,)))
+def record(at: dt.datetime, patient: str = PATIENT, **changes: object):
+    (message, *_) = ae.build(facts(T.ITI_18, event_time=at, patient_ids=(patient,), **changes))
     stamp = f"2026-01-15T10:30:00.{next(_serial):06d}Z"
     return read_message(syslog.encode(syslog.atna_message(message, stamp, "h", "xds", "1")))
 
@@ -83,16 +83,24 @@ def test_a_new_month_takes_the_rows_the_default_partition_held_for_it(pg_store: 
 
 
 def test_retention_drops_whole_months_and_old_rows_of_the_default_partition(pg_store: AuditStore) -> None:
-    pg_store.add([(record(months_ago(n)), ORIGIN) for n in (0, 2, 4, 6)])
+    # emergency accesses: each event gives the patient a notification, kept in its event's month
+    pg_store.add([(record(months_ago(n), principal=doctor("bris_de_glace")), ORIGIN) for n in (0, 2, 4, 6)])
     pg_store.add([(record(dt.datetime(2001, 1, 1, tzinfo=dt.UTC)), ORIGIN)])
+    assert {n["event_time"] for n in pg_store.notifications(PATIENT)} == {
+        months_ago(n) for n in (0, 2, 4, 6)}
     # keep 3 months back: the months of 4 and 6 months ago end before the cutoff; 2 months ago stays
     dropped = pg_store.drop_before(months_ago(3, day=1))
     assert dropped == [partitions.add_months(THIS_MONTH, -6), partitions.add_months(THIS_MONTH, -4)]
     assert sorted(e["event_time"] for e in pg_store.accesses(PATIENT)) == [months_ago(2), months_ago(0)]
+    assert {n["event_time"] for n in pg_store.notifications(PATIENT)} == {months_ago(0), months_ago(2)}
     with pg_store.engine.connect() as conn:
         assert partitions.add_months(THIS_MONTH, -4) not in partitions.existing(conn)
         left = {table: conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() for table in partitions.TABLES}
+        gone = partitions.partition_name("audit_notification", partitions.add_months(THIS_MONTH, -4))
+        assert conn.exec_driver_sql("SELECT to_regclass(%(t)s)", {"t": gone}).scalar() is None  # dropped, not emptied
+    notes = left.pop("audit_notification")
     assert left == {"audit_event": 2, "audit_event_patient": 2, "audit_event_document": 0}
+    assert notes == len(pg_store.notifications(PATIENT)) >= 2
 
 
 def test_retention_days_is_applied_by_maintain(pg_url: str) -> None:
@@ -164,6 +172,10 @@ def test_the_migration_keeps_existing_events_and_goes_back(backend: str, tmp_pat
     store.add([(record(months_ago(1)), ORIGIN)])
     assert sorted(e["id"] for e in store.accesses(PATIENT)) == [1, 2, 3]  # the id sequence carried on
     assert [(n["event_id"], n["kind"]) for n in store.notifications(PATIENT)] == [(1, "first_access")]
+    if backend == "postgresql":  # the notifications are in their month's partition (0005)
+        with engine.connect() as conn:
+            where = conn.exec_driver_sql("SELECT tableoid::regclass::text FROM audit_notification").scalar()
+        assert where == partitions.partition_name("audit_notification", THIS_MONTH)
     MIGRATIONS.downgrade(engine, "0002")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM audit_event").scalar() == 3

@@ -52,7 +52,7 @@ def test_the_loader_writes_the_rows_the_sink_stores_for_the_same_messages(pg_url
         (("ITI-43", 0, "bris_de_glace", 2), {"DOC0": "1.2.250.1.213.1.1.9.2.42.1", "DOC1": "1.2.250.1.213.1.1.9.2.42.2"}),
         (("ITI-8", -1, "", 0), {"IP": "10.0.0.8", "CTL": base64.b64encode(b"MSG000000000001").decode()}),
     ]
-    rows = ev.Rows({}, {}, {}, [])
+    rows = ev.Rows({}, {}, {}, {})
     received = []
     for n, (key, extra) in enumerate(events):
         moment = NOW - dt.timedelta(hours=5 - n, microseconds=NOW.microsecond % 1000)
@@ -72,7 +72,7 @@ def test_the_loader_writes_the_rows_the_sink_stores_for_the_same_messages(pg_url
                 ("audit_event", ev.EVENT_COLUMNS, [line for month in rows.events.values() for line in month]),
                 ("audit_event_patient", ev.PATIENT_COLUMNS, [line for month in rows.patients.values() for line in month]),
                 ("audit_event_document", ev.DOCUMENT_COLUMNS, [line for month in rows.documents.values() for line in month]),
-                ("audit_notification", ev.NOTIFICATION_COLUMNS, rows.notifications),
+                ("audit_notification", ev.NOTIFICATION_COLUMNS, [line for month in rows.notifications.values() for line in month]),
             ):
                 audit_load._copy(conn, table, columns, lines)
         loaded = _snapshot(store)
@@ -106,7 +106,7 @@ def test_a_load_leaves_a_store_the_sink_reads(pg_url: str) -> None:
         # the sink stores a new event after the loaded ones: the sequences were moved past them
         kinds = ev.kinds()
         frame = ev.render(kinds[("ITI-18", 0, "normal", 0)], 0, NOW, {**COMMON, **PERSON, "QUERY": ""},
-                          ev.Rows({}, {}, {}, []), False)
+                          ev.Rows({}, {}, {}, {}), False)
         assert store.add([(read_message(frame), Origin("tls", "10.0.0.1:1", NOW))]) == 1
     finally:
         store.close()
