@@ -3,7 +3,7 @@
 Each kind of event (ITI-41 and ITI-42 of a submission, ITI-18 and ITI-43 of a consultation, ITI-8 of the
 patient feed; a professional's role and access mode; 1 to 3 documents) is built once by the services' own
 audit builders (`xdscore.audit_events`, with marker values), wrapped in RFC 5424 syslog, read by the sink's
-own parser (`audit.record.read_message`) and turned into its row (`audit.store.AuditStore._row`); each row
+own parser (`audit.record.read_message`) and turned into its row (`audit.writes.event_values`); each row
 and message is then a template whose markers the loader fills with a patient, a time, a professional and
 ids. So the rows the trace reads (the event, its patients, its documents, the AuditMessage XML as received)
 are what the sink would have stored, at the cost of string joins (tests/bench/test_audit_load.py stores the
@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 from audit import notify
 from audit.record import patient_key, read_message
-from audit.store import AuditStore, Origin, audit_event
+from audit.store import Origin, audit_event
+from audit.writes import EVENT_COLUMNS as WRITTEN_COLUMNS
+from audit.writes import event_values
 from xdscore import audit_events as ae
 from xdscore import syslog
 from xdscore.principal import CodedValue, Principal
@@ -126,7 +128,8 @@ def _kind(transaction: str, principal: Principal | None, documents: int) -> Kind
     stamp = syslog.format_timestamp(MARKER_TIME)
     frame = syslog.encode(syslog.atna_message(xml, stamp, _m("HOST"), "pyxds", _m("PROC")))
     record = read_message(frame)
-    row = AuditStore._row(record, Origin("tls", _m("IP") + ":" + "QXPORTQX", MARKER_TIME))
+    row = dict(zip(WRITTEN_COLUMNS, event_values(record, Origin("tls", _m("IP") + ":" + "QXPORTQX", MARKER_TIME)),
+                   strict=True))
     if record.message != xml or not frame.endswith(syslog.BOM + xml):
         raise AssertionError("the sink's message column is not the AuditMessage as built")
     header = frame[: -len(xml)].decode("utf-8").replace(stamp, _m("SYSTS"))
