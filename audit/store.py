@@ -21,7 +21,6 @@ month, newest first. SQLite keeps the same tables unpartitioned and deletes rows
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -33,18 +32,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit import notify, partitions
-from audit.record import CONTROL_CHARACTERS, AuditRecord, Code, patient_key
+from audit.record import AuditRecord, patient_key
+from audit.writes import BatchWriter
 from xdsservice.database import make_engine, writing
+from xdsservice.dbapi import Dbapi
 
-MAX_REASON = 2000  # characters of a rejection's reason
 # Months the store creates partitions for: from PAST_MONTHS before the current month (an event spooled for
 # a while) to AHEAD_MONTHS after it (created in advance, so writes never wait on DDL at a month's turn).
 # Events outside go to the DEFAULT partition: a sender with a wild clock cannot make the store create tables.
 PAST_MONTHS = 12
 AHEAD_MONTHS = 2
 MAINTAIN_EVERY = 3600.0  # seconds between two checks of the months ahead and of retention
-_NOTIFICATION_FIELDS = ("patient_id", "kind", "event_time", "user_id", "user_name", "access_mode", "transaction",
-                        "document_unique_id", "text")
 
 metadata = sa.MetaData()
 
@@ -181,30 +179,6 @@ class EventFilter:
     offset: int = 0
 
 
-def _codes_json(codes: Iterable[Code]) -> str:
-    return json.dumps([{"code": c.code, "system": c.system, "text": c.text} for c in codes], ensure_ascii=False)
-
-
-def _plain(text: str, limit: int) -> str:
-    """Text safe for any column: control characters (NUL breaks PostgreSQL) replaced, cut to `limit`."""
-    return CONTROL_CHARACTERS.sub("\ufffd", str(text))[:limit]
-
-
-def rejection_digest(data: bytes, transport: str) -> str | None:
-    """The key a rejection is kept once by: the same bytes over the same transport (a resend)."""
-    return hashlib.sha256(transport.encode() + b"\0" + bytes(data)).hexdigest() if data else None
-
-
-def _patients(record: AuditRecord) -> dict[str, str]:
-    """Each patient the event names once: key -> the id as first written."""
-    keys = record.patient_keys if len(record.patient_keys) == len(record.patient_ids) else tuple(
-        map(patient_key, record.patient_ids))
-    out: dict[str, str] = {}
-    for key, patient in zip(keys, record.patient_ids, strict=True):
-        out.setdefault(key, patient)
-    return out
-
-
 def _count(conn: sa.Connection, name: str, delta: int) -> None:
     if delta:
         conn.execute(audit_count.update().where(audit_count.c.name == name).values(value=audit_count.c.value + delta))
@@ -326,126 +300,9 @@ class AuditStore:
                 self.maintain()
             self._ensure(self._months_for(r.event_time for r, _ in unique.values()))
         with writing(self.engine) as conn:
-            inserted: dict[str, int] = {}
-            if unique:
-                # Plain executemany then one SELECT: several times faster than INSERT ... RETURNING per row.
-                # A concurrent sink storing the same message makes this batch fail and be retried.
-                known = self._ids(conn, unique)
-                new = {digest: unique[digest] for digest in unique if digest not in known}
-                if new:
-                    conn.execute(audit_event.insert(), [self._row(*new[digest]) for digest in new])
-                    inserted = self._ids(conn, new)
-            patients, documents = [], []
-            for digest, event_id in inserted.items():
-                record = unique[digest][0]
-                at = record.event_time
-                patients += [{"event_id": event_id, "event_time": at, "patient_id": p, "patient_key": k}
-                             for k, p in _patients(record).items()]
-                documents += [
-                    {"event_id": event_id, "event_time": at, "position": i, "document_unique_id": d.unique_id,
-                     "repository_unique_id": d.repository_unique_id, "home_community_id": d.home_community_id}
-                    for i, d in enumerate(record.documents)
-                ]
-            if patients:
-                conn.execute(audit_event_patient.insert(), patients)
-            if documents:
-                conn.execute(audit_event_document.insert(), documents)
-            notes = self._notifications(conn, [(unique[digest][0], event_id) for digest, event_id in inserted.items()])
-            kept = self._new_rejections(conn, rejected)
-            if kept:
-                conn.execute(audit_rejected.insert(), kept)
-            _count(conn, "events", len(inserted))
-            _count(conn, "rejected", len(kept))
+            new, kept, notes = BatchWriter(Dbapi(conn)).add(unique, rejected)
         notify.deliver_all(self.channels, notes)  # after the commit: what is delivered is stored
-        return len(inserted), len(kept)
-
-    @staticmethod
-    def _new_rejections(conn: sa.Connection, rejected: Sequence[tuple[bytes, str, Origin]]) -> list[dict[str, Any]]:
-        """The rows of the rejections not kept yet (by digest; an empty frame has none and is always kept)."""
-        rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for data, reason, o in rejected:
-            transport = _plain(o.transport, 8)
-            digest = rejection_digest(data, transport)
-            if digest is not None and digest in seen:
-                continue
-            if digest is not None:
-                seen.add(digest)
-            rows.append({"received_at": _utc(o.received_at), "transport": transport, "peer": _plain(o.peer, 255),
-                         "reason": _plain(reason, MAX_REASON), "data": bytes(data), "digest": digest})
-        if seen:
-            r = audit_rejected.c
-            known = set(conn.execute(sa.select(r.digest).where(r.digest.in_(list(seen)))).scalars())
-            rows = [row for row in rows if row["digest"] not in known]
-        return rows
-
-    @staticmethod
-    def _notifications(conn: sa.Connection, new: list[tuple[AuditRecord, int]]) -> list[notify.Notification]:
-        """The DMP notifications of the new events (audit.notify), stored with them."""
-        e, p = audit_event, audit_event_patient
-        rows, out = [], []
-        for record, event_id in sorted(new, key=lambda pair: pair[1]):
-            first: set[str] = set()
-            patients = _patients(record)
-            if notify.is_access(record):
-                for key in patients:
-                    earlier = sa.select(e.c.id).join(p, (p.c.event_id == e.c.id) & (p.c.event_time == e.c.event_time)).where(
-                        p.c.patient_key == key, e.c.user_id == record.user_id, e.c.outcome == 0,
-                        e.c.access_mode != "", e.c.id < event_id).limit(1)
-                    if conn.execute(earlier).first() is None:
-                        first.add(patients[key])
-            for note in notify.derive(record, frozenset(first), tuple(patients.values())):
-                out.append(note)
-                rows.append({"event_id": event_id, "patient_key": patient_key(note.patient_id),
-                             **{k: getattr(note, k) for k in _NOTIFICATION_FIELDS}})
-        if rows:
-            conn.execute(audit_notification.insert(), rows)
-        return out
-
-    @staticmethod
-    def _ids(conn: sa.Connection, records: dict[str, tuple[AuditRecord, Origin]]) -> dict[str, int]:
-        """The ids of these messages already stored. The event times narrow the lookup to their partitions."""
-        e = audit_event.c
-        times = list({r.event_time for r, _ in records.values()})
-        query = sa.select(e.digest, e.id).where(e.digest.in_(list(records)), e.event_time.in_(times))
-        return dict(conn.execute(query).all())  # a Result has .keys(): dict() would read it as a mapping
-
-    @staticmethod
-    def _row(record: AuditRecord, origin: Origin) -> dict[str, Any]:
-        return {
-            "digest": record.digest,
-            "received_at": _utc(origin.received_at),
-            "transport": origin.transport,
-            "peer": _plain(origin.peer, 255),
-            "peer_certificate": None if origin.peer_certificate is None else _plain(origin.peer_certificate, 4000),
-            "syslog_timestamp": record.syslog_timestamp,
-            "syslog_hostname": record.syslog_hostname,
-            "syslog_app_name": record.syslog_app_name,
-            "syslog_procid": record.syslog_procid,
-            "event_id": record.event_id,
-            "event_name": record.event_name,
-            "event_action": record.event_action[:1],
-            "event_type": record.event_type,
-            "event_type_name": record.event_type_name,
-            "event_time": record.event_time,
-            "outcome": record.outcome,
-            "user_id": record.user_id,
-            "user_name": record.user_name,
-            "user_roles": _codes_json(record.user_roles),
-            "organisation_id": record.organisation_id,
-            "organisation": record.organisation,
-            "access_mode": record.access_mode,
-            "purposes": _codes_json(record.purposes),
-            "source_user_id": record.source_user_id,
-            "source_address": record.source_address,
-            "destination_user_id": record.destination_user_id,
-            "destination_address": record.destination_address,
-            "audit_source_id": record.audit_source_id,
-            "submission_set_id": record.submission_set_id,
-            "query_id": record.query_id,
-            "message": record.message,
-            "outcome_description": record.outcome_description,
-        }
+        return new, kept
 
     # --- reading -------------------------------------------------------------------------------------
 

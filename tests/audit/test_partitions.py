@@ -13,6 +13,7 @@ from audit import partitions
 from audit.migrations import MIGRATIONS
 from audit.record import read_message
 from audit.store import AuditStore, EventFilter, Origin
+from audit.writes import EVENT_COLUMNS, event_values
 from tests.audit.conftest import OTHER_PATIENT, PATIENT, facts
 from xdscore import audit_events as ae
 from xdscore import syslog
@@ -147,7 +148,7 @@ def test_the_migration_keeps_existing_events_and_goes_back(backend: str, tmp_pat
     v1.reflect(engine)  # 0002's layout: no event_time on the side tables; typed columns, as its store wrote them
     with engine.begin() as conn:
         for i, at in enumerate((months_ago(0), months_ago(30))):
-            row = store._row(record(at), ORIGIN)
+            row = dict(zip(EVENT_COLUMNS, event_values(record(at), ORIGIN), strict=True))
             event_id = conn.execute(v1.tables["audit_event"].insert().values(row)).inserted_primary_key[0]
             conn.execute(v1.tables["audit_event_patient"].insert().values(event_id=event_id, patient_id=PATIENT))
             conn.execute(v1.tables["audit_event_document"].insert().values(

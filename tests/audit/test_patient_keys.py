@@ -19,6 +19,7 @@ from audit.pending import PendingFile
 from audit.record import patient_key
 from audit.store import AuditStore, Origin
 from audit.writer import Item, Writer
+from audit.writes import EVENT_COLUMNS, event_values
 from tests.audit import poison
 from tests.audit.conftest import doctor
 from tests.audit.test_store import AT, ORIGIN, record
@@ -163,7 +164,7 @@ def test_the_migration_fills_the_keys_and_the_counts(backend: str, tmp_path, req
     store = AuditStore(engine)
     with engine.begin() as conn:
         for n, form in enumerate(FORMS):
-            row = store._row(record(T.ITI_18, n, patient_ids=(form,)), ORIGIN)
+            row = dict(zip(EVENT_COLUMNS, event_values(record(T.ITI_18, n, patient_ids=(form,)), ORIGIN), strict=True))
             conn.execute(old.tables["audit_event"].insert().values(id=n + 1, **row))
             conn.execute(old.tables["audit_event_patient"].insert().values(
                 event_id=n + 1, event_time=row["event_time"], patient_id=form))

@@ -12,7 +12,8 @@ from alembic.migration import MigrationContext
 from audit import partitions
 from audit.migrations import VERSION_TABLE
 from audit.record import read_message
-from audit.store import AuditStore, EventFilter, Origin, metadata
+from audit.store import AuditStore, EventFilter, Origin, audit_event, metadata
+from audit.writes import EVENT_COLUMNS, event_values
 from tests.audit.conftest import OTHER_PATIENT, PATIENT, doctor, facts
 from xdscore import audit_events as ae
 from xdscore import syslog
@@ -90,6 +91,19 @@ def test_access_trace_by_period(store):
     paris = dt.timezone(dt.timedelta(hours=1))
     since_local = (AT + dt.timedelta(minutes=25)).astimezone(paris)
     assert len(store.accesses(PATIENT, since=since_local)) == 1
+
+
+def test_the_plain_sql_write_path_binds_times_as_the_reads_expect(store):
+    """audit.writes binds times itself (SQLite: SQLAlchemy's text form); a row SQLAlchemy writes with the same
+    times must hold the very same values, or period bounds and retention would compare unlike texts."""
+    kept = record(T.ITI_42, event_time=AT)  # a whole second: SQLAlchemy still writes its microseconds
+    store.add([(kept, ORIGIN)])
+    row = dict(zip(EVENT_COLUMNS, event_values(kept, ORIGIN), strict=True)) | {"digest": "0" * 64}
+    with store.engine.begin() as conn:
+        conn.execute(audit_event.insert().values(row))
+        assert len(conn.exec_driver_sql("SELECT DISTINCT event_time, received_at FROM audit_event").all()) == 1
+    found = store.accesses(PATIENT, since=AT, until=AT)
+    assert [(e["event_time"], e["received_at"]) for e in found] == [(AT, AT)]
 
 
 def test_search_by_user_and_event_type(store):
