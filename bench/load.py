@@ -1,337 +1,54 @@
-"""Bulk loader: N DocumentEntries of realistic DMP metadata into a registry database (PostgreSQL or Citus), with COPY.
+"""Bulk loader: N DocumentEntries of realistic DMP metadata (`bench.metadata`) into a registry database
+(PostgreSQL or Citus), with COPY.
 
-What it makes (issue 20): patients with a long-tail number of documents (log-normal, mean `--per-patient`,
-so most have a few and some have hundreds), each patient's documents in submissions of 1 to 3 documents
-(SubmissionSet, DocumentEntries, HasMember associations), about 5 % of them replacing an earlier document
-of the patient (RPLC, the original Deprecated), about 3 % of the submissions putting their documents in a
-new Folder; codes drawn from the DMP value sets (`valuesets/dmp`: JDV J57 class, J07 type, J04 practice
-setting, J60 format, J61 facility type, J58 confidentiality, J59 content type), authors from a pool of
-health professionals (RPPS ids), creation times over ten years.
-
-Rows exactly as the registry stores them: each kind of submission is built once with placeholder ids
-(`harness.builders`), passed through the registry's own `register.finalize` / `with_final_ids` (what ITI-42
-does to a submission it accepts) and `registry.sql.writes.rows_for` (what it writes); the loader then only
-puts fresh ids, times and the patient into those rows, and packs each fragment again
-(tests/bench/test_load.py registers two submissions with the registry's ITI-42 code and loads the same: the rows are
-equal). The rows go in with COPY, a transaction per batch of patients; on Citus the coordinator routes
-each row to its shard.
+`--jobs` processes each generate batches of patients and COPY them on their own connection, a transaction
+per batch; on Citus the coordinator routes each row to its shard. Into an empty database the tables are
+loaded without their keys and indexes, built once at the end (`bench.indexes`); a later load into a filled
+database keeps them. The fragments are packed at DEFLATE level 6 like the registry's own, or at
+`--level 1` (faster, larger, the same stored format). The load stops cleanly before the disk of the
+database has less than `--min-free-gb` free.
 
 Run:  .venv/bin/python -m bench.load --url postgresql+psycopg://xds@127.0.0.1:5432/registry --entries 1000000
 The database is migrated first (the registry's migrations: partitioned on PostgreSQL, distributed on a Citus
-coordinator). Prints progress and a summary (entries/s, rows, bytes on disk).
+coordinator). Prints progress and a summary (the COPY, index and VACUUM phases apart and together, rows,
+bytes on disk).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
-import math
 import os
-import random
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from functools import cache
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from lxml import etree
-
-import registry
-from harness.builders import SubmissionBuilder
-from registry.register import finalize, with_final_ids
-from registry.sql import fragments
+from bench.metadata import generator
 from registry.sql.store import SqlRegistry
-from registry.sql.writes import COLUMNS, ORDER, rows_for
-from xdscore.model import Author, Code
-from xdscore.vocabulary import AssociationType, Status
-
-AUTHORITY = "1.2.250.1.213.1.4.8"  # INS-NIR: the DMP's patient identifier domain
-VALUESETS = Path(registry.__file__).resolve().parents[1] / "valuesets" / "dmp"  # the DMP profile's JDVs
-APPROVED, DEPRECATED = Status.APPROVED.value, Status.DEPRECATED.value
-NOW = "20260101000000"
-TOKEN = re.compile(r"@@([A-Z]+[0-9]*)@@")
-MAX_DOCS = 3  # documents per submission
-REPLACE_RATE, FOLDER_RATE = 0.05, 0.03
-
-
-@cache
-def value_set(name: str) -> tuple[Code, ...]:
-    """The concepts of one JDV file of valuesets/dmp (an IHE SVS RetrieveValueSetResponse)."""
-    root = etree.parse(str(next(VALUESETS.glob(f"JDV_{name}_*.xml")))).getroot()
-    return tuple(Code(c.get("code", ""), c.get("codeSystem", ""), c.get("displayName", ""))
-                 for c in root.iter("{urn:ihe:iti:svs:2008}Concept"))
-
-
-def patient_cx(n: int) -> str:
-    return f"{pid(n)}^^^&{AUTHORITY}&ISO"
-
-
-def pid(n: int) -> str:
-    return f"9{n:014d}"  # a 15-digit NIR-like identifier
-
-
-# --- templates: a kind of submission, as the registry would store it, with tokens where ids go -----------
-
-@dataclass(frozen=True)
-class Template:
-    """The rows of one kind of submission: per table, each row as one `str.format` pattern of its COPY line
-    (tokens as `{NAME}`); an `objects` row's fragment is a pattern of its own (`{FRAGMENT}` in the line)."""
-
-    codes: dict[str, Any]  # what `draw` drew
-    folder: bool
-    replaces: bool
-    lines: dict[str, list[tuple[str, str | None]]]  # table -> (line pattern, fragment pattern or None)
-    tokens: tuple[str, ...]
-
-
-def _copy_text(value: Any) -> str:
-    """A value in COPY's text format."""
-    if value is None:
-        return "\\N"
-    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _pattern(text: str) -> str:
-    """`text` with its tokens as format fields (braces of the text itself escaped)."""
-    return TOKEN.sub(r"{\1}", text.replace("{", "{{").replace("}", "}}"))
-
-
-def _line(row: tuple[Any, ...], table: str) -> tuple[str, str | None]:
-    fields, fragment = [], None
-    for value, column in zip(row, COLUMNS[table], strict=True):
-        if table == "objects" and column == "fragment":
-            fragment = _pattern(fragments.unpack(value).decode())
-            fields.append("{FRAGMENT}")
-        elif column.endswith("_time") and isinstance(value, str) and "@@" in value:
-            fields.append(_pattern(TOKEN.match(value).group(0)))  # type: ignore[union-attr] # pad_time padded the token
-        else:
-            fields.append(_pattern(_copy_text(value)))
-    return "\t".join(fields), fragment
-
-
-def draw(rng: random.Random, docs: int) -> dict[str, Any]:
-    """The codes of one kind of submission, from the DMP value sets."""
-    return {
-        "content": rng.choice(value_set("J59")),
-        "docs": [{"class_code": rng.choice(value_set("J57")), "type_code": rng.choice(value_set("J07")),
-                  "practice_setting_code": rng.choice(value_set("J04")), "format_code": rng.choice(value_set("J60")),
-                  "healthcare_facility_type_code": rng.choice(value_set("J61")),
-                  "confidentiality_codes": (rng.choice(value_set("J58")),)} for _ in range(docs)],
-    }
-
-
-def build(codes: dict[str, Any], folder: bool, replaces: bool, v: Callable[[str], str]) -> SubmissionBuilder:
-    """A submission of one patient with every id final (urn:uuid), what varies given by `v(token)`: the
-    patient (PID), entryUUIDs (SS, DE0.., FD, A0.. associations, X0.. classifications and identifiers), a
-    replaced document (R), uniqueIds, times, authors, hashes and sizes."""
-    patient = f"{v('PID')}^^^&{AUTHORITY}&ISO"
-    b = SubmissionBuilder(patient, ss_id=f"urn:uuid:{v('SS')}")
-
-    def author(suffix: str) -> str:
-        return f"{v('AUTH' + suffix)}^{v('AUTHNAME' + suffix)}^^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^^IDNPS"
-
-    b.with_submission_set(unique_id=f"1.2.250.1.999.1.{v('SSUID')}", submission_time=v("T"),
-                          content_type_code=codes["content"], source_id=f"1.2.250.1.999.2.{v('SRC')}",
-                          authors=(Author(person=author("")),))
-    entries = []
-    for d, doc_codes in enumerate(codes["docs"]):
-        entries.append(b.add_document(
-            f"urn:uuid:{v(f'DE{d}')}", unique_id=f"1.2.250.1.999.3.{v(f'DUID{d}')}", creation_time=v(f"T{d}"),
-            service_start_time=v(f"T{d}"), service_stop_time=None, **doc_codes,
-            authors=(Author(person=author(str(d)), institutions=(f"Etablissement^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^{v('INST')}",)),),
-            hash=v(f"HASH{d}"), size=v(f"SIZE{d}"), title="Document", mime_type="text/xml",
-            repository_unique_id="1.2.250.1.999.4.1", language_code="fr-FR",
-            source_patient_id=patient, source_patient_info=(f"PID-3|{patient}",),
-        ))
-    if folder:
-        b.add_folder(f"urn:uuid:{v('FD')}", unique_id=f"1.2.250.1.999.5.{v('FDUID')}")
-        for e in entries:
-            b.link(f"urn:uuid:{v('FD')}", e, None)
-    if replaces:
-        b.relate(entries[0], f"urn:uuid:{v('R')}", AssociationType.REPLACE)
-    # final ids everywhere, so the registry keeps them (register.finalize): associations, then the
-    # classifications and external identifiers of every object, numbered in submission order
-    assoc, inner = itertools.count(), itertools.count()
-    final = []
-    for o in b.objects:
-        if not o.id.startswith("urn:uuid:"):
-            o = replace(o, id=f"urn:uuid:{v(f'A{next(assoc)}')}")
-        o = replace(o, classifications=tuple(replace(c, id=f"urn:uuid:{v(f'X{next(inner)}')}") for c in o.classifications),
-                    external_identifiers=tuple(replace(e, id=f"urn:uuid:{v(f'X{next(inner)}')}") for e in o.external_identifiers))
-        final.append(o)
-    b.objects = final
-    return b
-
-
-def _no_new_ids() -> str:
-    raise AssertionError("every id of a loader submission is final")
-
-
-def build_template(codes: dict[str, Any], folder: bool, replaces: bool) -> Template:
-    """One kind of submission: `docs` documents with codes drawn from the value sets, maybe a Folder holding
-    them, maybe the first replacing an earlier document (token R), finalized and turned into rows by the
-    registry's own code, with tokens where `build` puts what varies."""
-    sub = build(codes, folder, replaces, lambda token: f"@@{token}@@").submission()
-    patient = f"@@PID@@^^^&{AUTHORITY}&ISO"
-    rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
-    for obj in sub.all_objects():
-        rim, _ = finalize(obj, {}, _no_new_ids, True, "@@NOW@@")
-        rows_for(with_final_ids(obj, rim), patient, "@@NOW@@", rows)
-    # rows_for lowercases the hash and keeps a size made of digits only: the tokens went through as "@@hash0@@"
-    # and None; the values put there (lowercase hex, digits) go through unchanged, so put the tokens back.
-    columns = COLUMNS["documents"]
-    uuid_at, hash_at, size_at = columns.index("uuid"), columns.index("hash"), columns.index("size")
-    for i, row in enumerate(rows["documents"]):
-        d = TOKEN.search(row[uuid_at]).group(1)[2:]  # type: ignore[union-attr] # urn:uuid:@@DE<d>@@
-        fixed = list(row)
-        fixed[hash_at], fixed[size_at] = f"@@HASH{d}@@", f"@@SIZE{d}@@"
-        rows["documents"][i] = tuple(fixed)
-    lines = {name: [_line(row, name) for row in rows[name]] for name in COLUMNS}
-    tokens = sorted({m for name in rows for row in rows[name] for v in row if v is not None
-                     for m in TOKEN.findall(fragments.unpack(v).decode() if isinstance(v, bytes) else str(v))})
-    return Template(codes, folder, replaces, lines, tuple(tokens))
-
-
-def templates(seed: int, per_shape: int = 8) -> dict[tuple[int, bool, bool], list[Template]]:
-    """`per_shape` templates (different codes) for each (documents, folder, replaces) shape."""
-    rng = random.Random(seed)
-    out = {}
-    for docs in range(1, MAX_DOCS + 1):
-        for folder in (False, True):
-            for replaces in (False, True):
-                out[(docs, folder, replaces)] = [build_template(draw(rng, docs), folder, replaces)
-                                              for _ in range(per_shape)]
-    return out
-
-
-# --- instances -------------------------------------------------------------------------------------------
-
-def _uuid(rng: random.Random) -> str:
-    h = f"{rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
-
-
-def _time(rng: random.Random) -> str:
-    """A time in the ten years before NOW, 14 digits."""
-    t = time.gmtime(1_451_606_400 + rng.randrange(315_360_000))
-    return time.strftime("%Y%m%d%H%M%S", t)
-
-
-def render(template: Template, values: dict[str, str], objects: list[str], out: dict[str, list[str]]) -> None:
-    """The COPY lines of one submission of `template` with `values`: its objects rows to `objects` (the
-    patient's, until `deprecate` is done with them), the other rows to `out`."""
-    for name, lines in template.lines.items():
-        into = objects if name == "objects" else out[name]
-        for line, fragment in lines:
-            if fragment is None:
-                into.append(line.format_map(values))
-            else:
-                packed = fragments.pack(fragment.format_map(values).encode()).hex()
-                into.append(line.format_map({**values, "FRAGMENT": "\\\\x" + packed}))
-
-
-def deprecate(objects: list[str], target: str) -> None:
-    """What a RPLC's status update leaves on the original DocumentEntry (registry.register): Deprecated."""
-    prefix = f"urn:uuid:{target}\tDE\turn:uuid:{target}\t1\t{APPROVED}\t"
-    for i, line in enumerate(objects):
-        if line.startswith(prefix):
-            objects[i] = line.replace(APPROVED, DEPRECATED, 1)
-            return
-
-
-class Generator:
-    """Rows of patients [first, last) as COPY text per table; deterministic for a seed."""
-
-    def __init__(self, seed: int, per_patient: float) -> None:
-        self.seed = seed
-        self.per_patient = per_patient
-        self.templates = templates(seed)
-        self.authors = [(f"8100{n:07d}", f"NOM{n}") for n in range(5000)]  # RPPS-like
-
-    def documents_of(self, patient: int) -> int:
-        """Long tail: log-normal with the wanted mean (sigma 1.1: median ≈ mean / 1.8), at least 1."""
-        rng = random.Random(self.seed * 1_000_003 + patient)
-        sigma = 1.1
-        mu = math.log(self.per_patient) - sigma * sigma / 2
-        return max(1, min(5000, round(rng.lognormvariate(mu, sigma))))
-
-    def patient(self, n: int, documents: int, out: dict[str, list[str]]) -> None:
-        """Append patient n's rows (its feed row and `documents` DocumentEntries in submissions) to `out`."""
-        rng = random.Random(self.seed * 7_919 + n)
-        out["patients"].append("\t".join(_copy_text(v) for v in (
-            patient_cx(n), pid(n), AUTHORITY, patient_cx(n), json.dumps({}, sort_keys=True), None, NOW)))
-        earlier: list[str] = []  # entryUUIDs of the patient's live documents, for replacements
-        objects: list[str] = []
-        left = documents
-        while left > 0:
-            docs = min(left, rng.choice((1, 1, 1, 2, 2, 3)))
-            replaces = bool(earlier) and rng.random() < REPLACE_RATE
-            folder = rng.random() < FOLDER_RATE
-            template = rng.choice(self.templates[(docs, folder, replaces)])
-            values = self.values(rng, n, template)
-            if replaces:
-                values["R"] = earlier.pop(rng.randrange(len(earlier)))
-                deprecate(objects, values["R"])
-            render(template, values, objects, out)
-            if not folder:  # a replaced document's Folders would get the replacement too: not modelled
-                earlier += [values[f"DE{d}"] for d in range(docs)]
-            left -= docs
-        out["objects"] += objects
-
-    def values(self, rng: random.Random, patient: int, template: Template) -> dict[str, str]:
-        """Fresh values for every token of `template`, for patient n."""
-        values: dict[str, str] = {"PID": pid(patient), "NOW": NOW}
-        for token in template.tokens:
-            if token in values:
-                continue
-            if token.startswith("AUTHNAME"):
-                continue  # set with its AUTH
-            if token.startswith("AUTH"):
-                rpps, name = rng.choice(self.authors)
-                values[token] = rpps
-                values["AUTHNAME" + token[4:]] = name
-            elif token in ("SS", "FD", "R") or token.startswith("DE") or token[0] in "AX":
-                values[token] = _uuid(rng)
-            elif token.startswith("T"):
-                values[token] = _time(rng)
-            elif token.startswith("HASH"):
-                values[token] = f"{rng.getrandbits(160):040x}"
-            elif token.startswith("SIZE"):
-                values[token] = str(rng.randrange(2_000, 2_000_000))
-            else:  # uniqueId suffixes, source, institution
-                values[token] = f"{rng.getrandbits(62)}"
-        return values
-
-    def batch(self, first: int, last: int, budget: int) -> tuple[dict[str, bytes], int]:
-        """COPY data of patients [first, last), at most `budget` DocumentEntries in all: (table -> data, entries)."""
-        out: dict[str, list[str]] = {name: [] for name in ("patients", *COLUMNS)}
-        entries = 0
-        for n in range(first, last):
-            if entries >= budget:
-                break
-            docs = min(self.documents_of(n), budget - entries)
-            self.patient(n, docs, out)
-            entries += docs
-        return {name: ("\n".join(lines) + "\n").encode() if lines else b"" for name, lines in out.items()}, entries
-
-
-def _generate(args: tuple[int, float, int, int, int]) -> tuple[dict[str, bytes], int]:
-    seed, per_patient, first, last, budget = args
-    return _generator(seed, per_patient).batch(first, last, budget)
-
-
-@cache
-def _generator(seed: int, per_patient: float) -> Generator:
-    return Generator(seed, per_patient)
-
+from registry.sql.writes import COLUMNS, ORDER
 
 # --- loading ---------------------------------------------------------------------------------------------
 
 TABLE_COLUMNS = {"patients": ("patient", "pid", "authority", "cx", "demographics", "merged_into", "updated_at"), **COLUMNS}
+
+
+class LowDisk(RuntimeError):
+    """Free space under the floor the load keeps (`--min-free-gb`): stopped between two batches."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One batch: patients [first, last), at most `budget` DocumentEntries, COPYed into `url` by whichever
+    process runs it (on its own connection)."""
+
+    url: str
+    seed: int
+    per_patient: float
+    level: int
+    first: int
+    last: int
+    budget: int
 
 
 def copy_batch(conn: Any, data: dict[str, bytes]) -> None:
@@ -343,47 +60,107 @@ def copy_batch(conn: Any, data: dict[str, bytes]) -> None:
                     copy.write(data[name])
 
 
+_CONNECTIONS: dict[str, Any] = {}  # per process: the connection its batches are COPYed on
+
+
+def _connection(url: str) -> Any:
+    import psycopg
+
+    if url not in _CONNECTIONS:
+        _CONNECTIONS[url] = psycopg.connect(url)
+    return _CONNECTIONS[url]
+
+
+def _run(task: Task) -> tuple[int, dict[str, int]]:
+    """Generate one batch and COPY it, one transaction: (entries, rows per table)."""
+    data, count = generator(task.seed, task.per_patient, task.level).batch(task.first, task.last, task.budget)
+    conn = _connection(task.url)
+    copy_batch(conn, data)
+    conn.commit()
+    return count, {name: data[name].count(b"\n") for name in TABLE_COLUMNS}
+
+
 def load(url: str, entries: int, per_patient: float = 15.0, seed: int = 1, jobs: int = 1,
-         batch_entries: int = 20_000, progress: bool = True, first_patient: int = 0) -> dict[str, Any]:
+         batch_entries: int = 20_000, progress: bool = True, first_patient: int = 0, level: int = 6,
+         bare: bool = True, min_free_gb: float = 15.0) -> dict[str, Any]:
     """Load `entries` DocumentEntries into the registry database at `url` (migrated first), for patients
     numbered from `first_patient` (a database grows by loads with disjoint patients); a summary, with
-    `next_patient` for the next load."""
+    `next_patient` for the next load.
+
+    `jobs` processes each generate batches and COPY them on their own connection. Into an empty database
+    (and `bare`), the tables are loaded without their keys and indexes, built afterwards (bench.indexes).
+    Fragments are packed at DEFLATE `level` (the registry packs at 6; 1 is faster, same format). The load
+    stops cleanly (LowDisk) before the free space of the database's disk goes under `min_free_gb`."""
     import psycopg
+
+    from bench import indexes
 
     store = SqlRegistry(url)
     store.migrate()
     store.dispose()
     driver_url = url.replace("postgresql+psycopg://", "postgresql://")
+    check_disk = _disk_guard(driver_url, min_free_gb)
+    check_disk()
+    with psycopg.connect(driver_url) as conn:
+        stripped = indexes.definitions(conn, list(TABLE_COLUMNS)) if bare and indexes.is_empty(conn, list(TABLE_COLUMNS)) else []
+        indexes.strip(conn, stripped)
     started = time.perf_counter()
     loaded = 0
-    patients = 0
     rows = dict.fromkeys(TABLE_COLUMNS, 0)
     # Batches cover disjoint patient ranges; a batch ends at its budget, so the next range starts fresh.
-    tasks = _tasks(seed, per_patient, entries, batch_entries, first_patient)
-    with psycopg.connect(driver_url) as conn:
-        for data, count in _results(tasks, jobs):
-            copy_batch(conn, data)
-            conn.commit()
-            loaded += count
-            patients += data["patients"].count(b"\n")
-            for name in rows:
-                rows[name] += data[name].count(b"\n")
-            if progress:
-                _progress(loaded, entries, started)
-    elapsed = time.perf_counter() - started
+    tasks = _tasks(driver_url, seed, per_patient, level, entries, batch_entries, first_patient)
+    for count, batch_rows in _results(tasks, jobs):
+        loaded += count
+        for name in rows:
+            rows[name] += batch_rows[name]
+        if progress:
+            _progress(loaded, entries, started)
+        check_disk()  # raises LowDisk: the pool's exit ends the workers, their open batches roll back
+    load_seconds = time.perf_counter() - started
     if progress:
         sys.stderr.write("\n")
+    built = indexes.rebuild(lambda: psycopg.connect(driver_url, autocommit=True), stripped, jobs=max(2, jobs),
+                            before_each=check_disk)
+    index_seconds = time.perf_counter() - started - load_seconds
     with psycopg.connect(driver_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # a registry in steady state: statistics fresh, visibility map set
-    return {"entries": loaded, "patients": patients, "next_patient": first_patient + patients, "seconds": elapsed, "entries_per_second": loaded / elapsed,
-            "rows": rows}
+    total = time.perf_counter() - started
+    return {"entries": loaded, "patients": rows["patients"], "next_patient": first_patient + rows["patients"],
+            "seconds": load_seconds, "entries_per_second": loaded / load_seconds, "indexes_rebuilt": len(built),
+            "index_seconds": index_seconds, "vacuum_seconds": total - load_seconds - index_seconds,
+            "total_seconds": total, "overall_entries_per_second": loaded / total, "rows": rows}
 
 
-def _tasks(seed: int, per_patient: float, entries: int, batch_entries: int,
-           first_patient: int) -> Iterator[tuple[int, float, int, int, int]]:
+def _disk_guard(url: str, min_free_gb: float) -> Callable[[], None]:
+    """A check that raises LowDisk when the disk of the database's data directory (when it is on this
+    machine, else of /) has less than `min_free_gb` free."""
+    import shutil
+
+    import psycopg
+
+    path = "/"
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+        except psycopg.Error:  # not a superuser: the disk of / stands for it
+            data_dir = ""
+    if data_dir and os.path.isdir(data_dir):
+        path = data_dir
+
+    def check() -> None:
+        free = shutil.disk_usage(path).free / 1e9
+        if free < min_free_gb:
+            raise LowDisk(f"stopped: {free:.1f} GB free on the disk of {path}, under the {min_free_gb:g} GB the load"
+                          " keeps free (--min-free-gb)")
+
+    return check
+
+
+def _tasks(url: str, seed: int, per_patient: float, level: int, entries: int, batch_entries: int,
+           first_patient: int) -> Iterator[Task]:
     """Batches of consecutive patients; each batch's patient range is sized from the expected count and
     ends where the budget does, so batches never share a patient."""
-    gen = _generator(seed, per_patient)
+    gen = generator(seed, per_patient, level)
     first, left = first_patient, entries
     while left > 0:
         budget = min(left, batch_entries)
@@ -391,19 +168,24 @@ def _tasks(seed: int, per_patient: float, entries: int, batch_entries: int,
         while total < budget:
             total += gen.documents_of(last)
             last += 1
-        yield (seed, per_patient, first, last, budget)
+        yield Task(url, seed, per_patient, level, first, last, budget)
         first, left = last, left - budget
 
 
-def _results(tasks: Iterator[tuple[int, float, int, int, int]], jobs: int) -> Iterator[tuple[dict[str, bytes], int]]:
+def _results(tasks: Iterator[Task], jobs: int) -> Iterator[tuple[int, dict[str, int]]]:
     if jobs <= 1:
-        for task in tasks:
-            yield _generate(task)
+        try:
+            for task in tasks:
+                yield _run(task)
+        finally:
+            for conn in _CONNECTIONS.values():
+                conn.close()
+            _CONNECTIONS.clear()
         return
     import multiprocessing
 
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        yield from pool.imap(_generate, tasks, chunksize=1)
+        yield from pool.imap_unordered(_run, tasks, chunksize=1)
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -433,20 +215,44 @@ def disk_bytes(url: str) -> int:
             " WHERE p.relname = ANY(%s)))", (names, names)).fetchone()[0])
 
 
+def describe(summary: dict[str, Any]) -> str:
+    """The load's summary: the COPY phase, the index builds and the VACUUM ANALYZE apart, then together."""
+    n = summary["entries"]
+    text = (f"loaded {n:,} DocumentEntries of {summary['patients']:,} patients: COPY {summary['seconds']:.0f}s"
+            f" ({summary['entries_per_second']:,.0f} entries/s)")
+    if summary["indexes_rebuilt"]:
+        text += f", then {summary['indexes_rebuilt']} keys and indexes built in {summary['index_seconds']:.0f}s"
+    return (text + f", VACUUM ANALYZE {summary['vacuum_seconds']:.0f}s; in all {summary['total_seconds']:.0f}s,"
+            f" {summary['overall_entries_per_second']:,.0f} entries/s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="the registry's database (PostgreSQL or a Citus coordinator)")
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--per-patient", type=float, default=15.0, help="mean DocumentEntries per patient")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) - 1),
-                        help="processes generating rows (the main one runs COPY)")
+    parser.add_argument("--first-patient", type=int, default=0, help="number of the first patient (a later load: the"
+                        " `next patient` an earlier one printed)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
+                        help="processes generating rows and COPYing them, each on its own connection")
     parser.add_argument("--batch", type=int, default=20_000, help="DocumentEntries per COPY transaction")
+    parser.add_argument("--level", type=int, default=6, choices=range(1, 10),
+                        help="DEFLATE level of the fragments (the registry's is 6; 1 is faster, fragments larger)")
+    parser.add_argument("--with-indexes", action="store_true",
+                        help="keep the keys and indexes while loading an empty database (else built at the end)")
+    parser.add_argument("--min-free-gb", type=float, default=15.0, help="stop before the disk has less free")
     args = parser.parse_args(argv)
-    summary = load(args.url, args.entries, args.per_patient, args.seed, args.jobs, args.batch)
+    try:
+        summary = load(args.url, args.entries, args.per_patient, args.seed, args.jobs, args.batch,
+                       first_patient=args.first_patient, level=args.level, bare=not args.with_indexes,
+                       min_free_gb=args.min_free_gb)
+    except LowDisk as exc:
+        print(f"{exc}; batches committed so far stay, and a load into an empty database has its keys and indexes"
+              " still off: drop that database", file=sys.stderr)
+        return 3
     size = disk_bytes(args.url)
-    print(f"loaded {summary['entries']:,} DocumentEntries of {summary['patients']:,} patients in {summary['seconds']:.0f}s:"
-          f" {summary['entries_per_second']:,.0f} entries/s")
+    print(describe(summary) + f"; next patient {summary['next_patient']}")
     print("rows: " + ", ".join(f"{name} {count:,}" for name, count in summary["rows"].items()))
     print(f"on disk (tables and indexes): {size / 2**30:.2f} GiB, {size / max(1, summary['entries']):,.0f} bytes per DocumentEntry")
     return 0

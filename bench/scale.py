@@ -15,6 +15,9 @@ The load average is printed with each figure (the machine may be shared). The se
 are removed at the end.
 
 Run:  .venv/bin/python -m bench.scale --backend citus --entries 1000000 10000000
+A load apart from its measurement (the load under `nice`, the measurement on a quiet machine):
+      nice -n 19 .venv/bin/python -m bench.scale --backend postgresql --entries 5000000 --hold &
+      .venv/bin/python -m bench.scale --url <the url it prints> --patients <N>
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from contextlib import contextmanager
 import psycopg
 from lxml import etree
 
-from bench import load
+from bench import load, metadata
 from bench.loadgen import LoadResult, machine, peak_rss_mb, run
 from harness.builders import single_document
 from harness.citus import CitusCluster
@@ -46,7 +49,7 @@ QUERY = f'application/soap+xml; charset=utf-8; action="{Action.STORED_QUERY.valu
 REGISTER = f'application/soap+xml; charset=utf-8; action="{Action.REGISTER.value}"'
 SUCCESS = b"ResponseStatusType:Success"
 # Per server: a registry's server would have more; three nodes share this machine's memory.
-PG_SETTINGS = {"shared_buffers": "2GB", "effective_cache_size": "8GB", "random_page_cost": "1.1", "max_wal_size": "8GB",
+PG_SETTINGS = {"shared_buffers": "2GB", "effective_cache_size": "8GB", "random_page_cost": "1.1", "max_wal_size": "2GB",
                "checkpoint_timeout": "30min"}
 CITUS_SETTINGS = {**PG_SETTINGS, "shared_buffers": "1GB", "effective_cache_size": "4GB"}
 
@@ -76,7 +79,7 @@ class Register:
     """Single-document ITI-42 bodies for random loaded patients, from one template (cheap to make many)."""
 
     def __init__(self, patients: int) -> None:
-        marker = load.patient_cx(999_999_999)
+        marker = metadata.patient_cx(999_999_999)
         builder = single_document(marker)
         body = etree.tostring(soap.request_envelope(builder.xml(), Action.REGISTER.value), xml_declaration=True,
                               encoding="UTF-8").decode()
@@ -84,7 +87,7 @@ class Register:
         de = next(o for o in builder.objects if o.tag == "ExtrinsicObject")
         uids = [e.value for o in (ss, de) for e in o.external_identifiers
                 if e.scheme in (UUID.SS_UNIQUE_ID, UUID.DE_UNIQUE_ID)]
-        body = body.replace("{", "{{").replace("}", "}}").replace(load.pid(999_999_999), "{pid}")
+        body = body.replace("{", "{{").replace("}", "}}").replace(metadata.pid(999_999_999), "{pid}")
         for n, uid in enumerate(uids):
             body = body.replace(f'value="{uid}"', 'value="{u' + str(n) + '}"')
         self.template = body
@@ -94,7 +97,7 @@ class Register:
         self.serial = itertools.count()  # across runs: a uniqueId is never sent twice
 
     def __call__(self, _i: int) -> tuple[str, bytes]:
-        pid, i = load.pid(self.rng.randrange(self.patients)), next(self.serial)
+        pid, i = metadata.pid(self.rng.randrange(self.patients)), next(self.serial)
         return REGISTER, self.template.format(pid=pid, u0=f"{self.stamp}.1.{i}", u1=f"{self.stamp}.2.{i}").encode()
 
 
@@ -109,7 +112,7 @@ def sample_entries(url: str, patients: int, n: int) -> list[str]:
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         while len(out) < n:
             row = conn.execute("SELECT uuid FROM objects WHERE patient = %s AND kind = 'DE' LIMIT 1",
-                               (load.patient_cx(rng.randrange(patients)),)).fetchone()
+                               (metadata.patient_cx(rng.randrange(patients)),)).fetchone()
             if row:
                 out.append(row[0])
     return out
@@ -122,7 +125,7 @@ def report(name: str, result: LoadResult) -> None:
 
 def measure(port: int, patients: int, entries: list[str], seconds: float, connections: int) -> None:
     rng = random.Random(7)
-    find = [envelope(encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": load.patient_cx(rng.randrange(patients)),
+    find = [envelope(encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": metadata.patient_cx(rng.randrange(patients)),
                                                       "$XDSDocumentEntryStatus": [APPROVED]}, ReturnType.LEAF_CLASS))
             for _ in range(4000)]
     get = [envelope(encode_request(Q.GetDocuments, {"$XDSDocumentEntryEntryUUID": [u]}, ReturnType.LEAF_CLASS))
@@ -148,20 +151,42 @@ def bench(backend: str, sizes: list[int], args: argparse.Namespace) -> None:
         for n in sorted(sizes):
             print(f"{backend}{' (coordinator + 2 workers)' if backend == 'citus' else ''}, {n:,} DocumentEntries:"
                   f" loading {n - loaded:,} more ({load_average()})", flush=True)
-            summary = load.load(url, n - loaded, args.per_patient, jobs=args.jobs, first_patient=patients)
+            summary = load.load(url, n - loaded, args.per_patient, jobs=args.jobs, first_patient=patients,
+                                level=args.level, min_free_gb=args.min_free_gb)
             loaded, patients = n, summary["next_patient"]
             size = load.disk_bytes(url)
-            print(f"  loaded {summary['entries']:,} entries of {summary['patients']:,} patients in {summary['seconds']:.0f}s:"
-                  f" {summary['entries_per_second']:,.0f} entries/s ({load_average()})", flush=True)
+            print(f"  {load.describe(summary)} ({load_average()})", flush=True)
             print(f"  on disk: {size / 2**30:.2f} GiB, {size / n:,.0f} bytes per DocumentEntry (all tables and indexes,"
                   f" {patients:,} patients)", flush=True)
-            sample = sample_entries(url, patients, 2000)
-            service = start_registry(args.work / f"registry-{n}", database_url=url)
-            try:
-                measure(service.ports["http"], patients, sample, args.seconds, args.connections)
-                print(f"  registry peak RSS {peak_rss_mb(service.process.pid):.0f} MB", flush=True)
-            finally:
-                service.stop()
+            if args.hold:
+                hold(url, patients)
+            else:
+                measure_registry(url, patients, args, f"registry-{n}")
+
+
+def measure_registry(url: str, patients: int, args: argparse.Namespace, name: str) -> None:
+    """`python -m registry` on the database at `url` (patients 0..patients-1 loaded), measured over HTTP."""
+    sample = sample_entries(url, patients, 2000)
+    service = start_registry(args.work / name, database_url=url)
+    try:
+        measure(service.ports["http"], patients, sample, args.seconds, args.connections)
+        print(f"  registry peak RSS {peak_rss_mb(service.process.pid):.0f} MB", flush=True)
+    finally:
+        service.stop()
+
+
+def hold(url: str, patients: int) -> None:
+    """Keep the loaded database up until interrupted (SIGINT / SIGTERM), for `--url … --patients …` runs: a
+    load that is not measured (under `nice`) apart from the measurements (on a quiet machine)."""
+    import signal
+
+    print(f"  holding the database: measure with --url {url} --patients {patients}; stop with SIGTERM", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("  stopped: removing the database", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,7 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("postgresql", "citus"), required=True)
+    parser.add_argument("--backend", choices=("postgresql", "citus"))
+    parser.add_argument("--url", help="measure this loaded database alone (with --patients), no server started")
+    parser.add_argument("--patients", type=int, help="with --url: patients 0..N-1 are loaded")
+    parser.add_argument("--hold", action="store_true",
+                        help="load the (one) size, then keep the server up for --url runs until SIGTERM")
+    parser.add_argument("--level", type=int, default=6, help="DEFLATE level of the loaded fragments (bench.load)")
+    parser.add_argument("--min-free-gb", type=float, default=15.0, help="the load stops before the disk has less free")
     parser.add_argument("--entries", type=int, nargs="+", default=[1_000_000],
                         help="sizes: one database grown to each in turn and measured there")
     parser.add_argument("--per-patient", type=float, default=15.0)
@@ -178,10 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="loader processes generating rows")
     parser.add_argument("--shards", type=int, default=32, help="Citus shards per table")
     args = parser.parse_args(argv)
+    if not (args.backend or args.url) or (args.url and args.patients is None):
+        parser.error("give --backend, or --url with --patients")
     print(f"machine: {machine()}; {load_average()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         args.work = Path(tmp)
-        bench(args.backend, args.entries, args)
+        if args.url:
+            print(f"{args.url}: {args.patients:,} patients, {load.disk_bytes(args.url) / 2**30:.2f} GiB on disk", flush=True)
+            measure_registry(args.url, args.patients, args, "registry")
+        else:
+            bench(args.backend, args.entries, args)
     return 0
 
 

@@ -131,6 +131,7 @@ class Repository:
                 self.registry.on_behalf_of(caller_security(decoded, context), caller),
                 limits=self.settings.submission_limits(),
                 io=self._io,
+                tree=decoded.in_tree_thread,
             )
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-41 all the same
             self._record([provide_audit_facts(self.audit, context, submission_facts(decoded.request.body), ResponseStatus.FAILURE)])

@@ -28,6 +28,7 @@ from typing import Any
 from repository.blobs import BlobStore
 from xdscore import mtom, soap, xmlsafe
 from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES
+from xdsservice import tree_threads
 from xdsservice.early_security import EnvelopeCheck
 from xdsservice.idle import receive_within
 from xdsservice.soapapp import (
@@ -97,18 +98,17 @@ class StreamingDecoder:
             if check is not None:
                 check.close()
         note_body_size(scope, len(message.root))
+        # A large root is parsed off the loop, by a thread that keeps the tree (provide patches it there).
+        owner = tree_threads.PARSES.pick() if len(message.root) > PARSE_INLINE_BYTES else None
+        parse = partial(xmlsafe.parse_bytes, message.root, self.max_envelope_bytes, "SOAP envelope", self.xml_limits)
         try:
-            if len(message.root) > PARSE_INLINE_BYTES:
-                root = await asyncio.to_thread(xmlsafe.parse_bytes, message.root, self.max_envelope_bytes,
-                                               "SOAP envelope", self.xml_limits)
-            else:
-                root = xmlsafe.parse_bytes(message.root, self.max_envelope_bytes, "SOAP envelope", self.xml_limits)
+            root = await owner.run(parse) if owner is not None else parse()
             request = soap.read_envelope(root)
         except BaseException:
             _remove_spooled(message.attachments)
             raise
         decoded = DecodedRequest(request, message.attachments, message.root,
-                                 verified=check.verified if check is not None else None)
+                                 verified=check.verified if check is not None else None, tree_thread=owner)
         if any(a.spilled is not None for a in message.attachments.values()):  # else nothing to remove: no
             decoded.on_close.append(lambda: _remove_spooled(message.attachments))  # thread hop per request
         return decoded

@@ -80,6 +80,7 @@ class RegistryPort(Protocol):
 
 T = TypeVar("T")
 IoRunner = Callable[[Callable[[], T]], Awaitable[T]]  # runs blocking file work off the event loop
+TreeRunner = Callable[[Callable[[], T]], Awaitable[T]]  # runs work on the request's tree where it was parsed
 
 
 @dataclass(frozen=True)
@@ -298,22 +299,29 @@ async def provide_and_register(
     registry: RegistryPort,
     limits: SubmissionLimits = DEFAULT_LIMITS,
     io: IoRunner | None = None,
+    tree: TreeRunner | None = None,
 ) -> ProvideOutcome:
     """The whole ITI-41; its outcome carries the submission's facts for the audit, success or not.
 
     A coroutine: the store's writes wait for their group commit and the ITI-42 for the registry without
-    holding a thread; `io` runs the blob filing (fsync) in a thread (default: asyncio's pool)."""
+    holding a thread; `io` runs the blob filing (fsync) in a thread (default: asyncio's pool). `tree` runs
+    the patching of `body` (hash, size, repositoryUniqueId) in the thread that parsed it
+    (`DecodedRequest.in_tree_thread`; default: at once, for a tree this thread parsed)."""
     invalid = metadata_invalid(body, limits)
     if invalid:
         return ProvideOutcome(registry_response(invalid), submission=submission_facts(body))
     request = pnr.read(body)  # read once: the facts, the checks and the forwarded request all come from it
     outcome = await _provide_and_register(request, attachments, repository_unique_id, store, blobs, registry,
-                                          io or _to_thread)
+                                          io or _to_thread, tree or _at_once)
     return replace(outcome, submission=_facts(request.submission))
 
 
 async def _to_thread(work: Callable[[], T]) -> T:
     return await asyncio.to_thread(work)
+
+
+async def _at_once(work: Callable[[], T]) -> T:
+    return work()
 
 
 @RULES.rule("REP-storage", ErrorCode.XDSRepositoryError, ErrorCode.XDSRepositoryOutOfResources, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
@@ -325,8 +333,10 @@ async def _provide_and_register(
     blobs: BlobStore,
     registry: RegistryPort,
     io: IoRunner,
+    tree: TreeRunner,
 ) -> ProvideOutcome:
-    prepared = prepare_request(request, attachments, repository_unique_id)
+    # It adds Slots to the request's tree: in the thread whose libxml2 dictionary holds the tree's names.
+    prepared = await tree(lambda: prepare_request(request, attachments, repository_unique_id))
     if isinstance(prepared, list):
         return ProvideOutcome(registry_response(prepared))
     documents = prepared.documents

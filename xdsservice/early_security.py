@@ -19,9 +19,7 @@ to that late call, except that an endpoint requiring an assertion refuses an att
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -30,15 +28,9 @@ from lxml import etree
 from xdscore import soap
 from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES, HeaderGate, Verdict
 from xdscore.errors import FaultCode, SoapFault
+from xdsservice import tree_threads
 
 T = TypeVar("T")
-
-# The threads that feed gates: each gate is fed from one of them only (EnvelopeCheck.in_own_thread). A few
-# long-lived threads rather than one per request: a new thread per request cost its start, and spread the
-# requests' allocations over every allocator arena (the repository's RSS crept up in the soak).
-GATE_THREADS = 4
-_GATE_EXECUTORS = [ThreadPoolExecutor(1, thread_name_prefix=f"envelope-check-{i}") for i in range(GATE_THREADS)]
-_next_gate_thread = itertools.count()
 
 
 class HeaderVerifier(Protocol):
@@ -71,7 +63,7 @@ class EnvelopeCheck:
         self.required = bool(getattr(getattr(hook, "policy", None), "require_assertion", False))
         self.verified: Verified | None = None
         self.given_up = False  # the Header could not come first: the late call decides
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: tree_threads.TreeThread | None = None
 
     @property
     def pending(self) -> bool:
@@ -103,12 +95,13 @@ class EnvelopeCheck:
 
     async def in_own_thread(self, work: Callable[[], T]) -> T:
         """Run `work` (the MTOM assembler fed while the Header is pending: it feeds this check) on this check's
-        one worker thread. The gate's lxml pull parser must be fed from one thread only: fed by whichever
-        pool thread was free, its partial tree mixed names from the libxml2 dictionaries of several threads
-        and freeing it aborted the process (free(): invalid pointer; found by harness.fuzz, issue 16)."""
+        one worker thread (`xdsservice.tree_threads.GATES`). The gate's lxml pull parser must be fed from one
+        thread only: fed by whichever pool thread was free, its partial tree mixed names from the libxml2
+        dictionaries of several threads and freeing it aborted the process (free(): invalid pointer; found by
+        harness.fuzz, issue 16)."""
         if self._thread is None:
-            self._thread = _GATE_EXECUTORS[next(_next_gate_thread) % GATE_THREADS]
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+            self._thread = tree_threads.GATES.pick()
+        return await self._thread.run(work)
 
     def close(self) -> None:
         """The request is read: the check no longer needs its thread (a shared one, left running)."""

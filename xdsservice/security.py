@@ -16,6 +16,7 @@ services want a VIHF on every call).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -198,9 +199,19 @@ class WsSecurityHook:
 
     def verify_header(self, header: etree._Element | None, context: Any) -> Principal | None:
         """Every `xdscore.wssec` check; the IDs are checked over the tree `header` belongs to (the partial
-        envelope when called before the Body is read: `check_envelope` then covers the rest)."""
+        envelope when called before the Body is read: `check_envelope` then covers the rest).
+
+        The signature is verified on a copy of the Header made here: the caller's tree is only read. xmlsec
+        registers the assertion's ID in the document it verifies (libxml2's ID table, keyed in the document's
+        string dictionary), and that dictionary belongs to the thread that parsed the document, which keeps
+        parsing other requests meanwhile (the event loop's thread, or the gate's): written from this worker
+        thread, it was corrupted under load (a segfault in a stress run). A copy made in this thread takes
+        this thread's dictionary (lxml), and is freed here."""
         try:
-            return wssec.verify(header, self.policy.at(self.clock()), client_certificate(context))
+            if header is not None:
+                wssec.check_unique_ids(header.getroottree().getroot())  # over the whole (partial) envelope
+            own = copy.deepcopy(header) if header is not None else None
+            return wssec.verify(own, self.policy.at(self.clock()), client_certificate(context))
         except SecurityFault as fault:
             self._refused(fault, context)
             raise

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
 from lxml import etree
@@ -24,11 +24,12 @@ from xdscore import mtom, soap, xmlsafe
 from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES
 from xdscore.errors import FaultCode, SoapFault
 from xdscore.vocabulary import NS
-from xdsservice import memory
+from xdsservice import memory, tree_threads
 from xdsservice.early_security import EnvelopeCheck, Verified, header_verifier
 from xdsservice.idle import receive_within
 
 log = logging.getLogger("xds.soap")
+T = TypeVar("T")
 
 # A body larger than this is parsed in a worker thread: the event loop keeps serving the other requests
 # (lxml parses ~50 MB/s, so a body of this size holds the loop ~1 ms at most).
@@ -56,6 +57,15 @@ class DecodedRequest:
     # Run once the exchange is over, whatever happened (e.g. a streaming decoder removing spilled parts).
     on_close: list[Callable[[], Any]] = field(default_factory=list)
     verified: Verified | None = None  # the security hook's answer, given before the Body was read
+    # The thread that parsed the envelope when it was too large for the event loop (None: the loop's own).
+    tree_thread: tree_threads.TreeThread | None = None
+
+    async def in_tree_thread(self, work: Callable[[], T]) -> T:
+        """Run `work`, which changes the request's tree, in the thread that parsed it: the names it adds go
+        into that thread's libxml2 dictionary, which no other thread may write (xdsservice.tree_threads)."""
+        if self.tree_thread is None:
+            return work()
+        return await self.tree_thread.run(work)
 
 
 @dataclass
@@ -177,11 +187,10 @@ async def read_mtom(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[
         if check is not None:
             check.close()
     message = assembler.result()
-    if len(message.root) > PARSE_INLINE_BYTES:
-        root = await asyncio.to_thread(xmlsafe.parse_bytes, message.root, max_bytes, "SOAP envelope", limits)
-    else:
-        root = xmlsafe.parse_bytes(message.root, max_bytes, "SOAP envelope", limits)
-    return DecodedRequest(soap.read_envelope(root), message.attachments, message.root)
+    owner = tree_threads.PARSES.pick() if len(message.root) > PARSE_INLINE_BYTES else None
+    parse = partial(xmlsafe.parse_bytes, message.root, max_bytes, "SOAP envelope", limits)
+    root = await owner.run(parse) if owner is not None else parse()
+    return DecodedRequest(soap.read_envelope(root), message.attachments, message.root, tree_thread=owner)
 
 
 def decode_bytes(
@@ -215,10 +224,14 @@ def _has_security_header(header: etree._Element | None) -> bool:
 async def decode_off_loop(
     body: bytes, content_type_header: str, max_bytes: int, limits: xmlsafe.XmlLimits | None = None
 ) -> DecodedRequest:
-    """`decode_bytes`, in a worker thread when the body is large enough to hold the event loop."""
+    """`decode_bytes`, in a worker thread when the body is large enough to hold the event loop (the decoded
+    request keeps that thread: `DecodedRequest.in_tree_thread`)."""
     if len(body) <= PARSE_INLINE_BYTES:
         return decode_bytes(body, content_type_header, max_bytes, limits)
-    return await asyncio.to_thread(decode_bytes, body, content_type_header, max_bytes, limits)
+    owner = tree_threads.PARSES.pick()
+    decoded = await owner.run(partial(decode_bytes, body, content_type_header, max_bytes, limits))
+    decoded.tree_thread = owner
+    return decoded
 
 
 def note_body_size(scope: dict[str, Any], size: int) -> None:

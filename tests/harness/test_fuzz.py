@@ -5,6 +5,7 @@ as the protocol says (a fault, an error response, an ACK AE/AR, a rejected recor
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.fuzz import fuzz
+from harness.fuzz import fuzz, replay
 from harness.fuzz.targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +26,20 @@ def test_every_hostile_input_gets_its_protocol_answer(target: str, tmp_path: Pat
     assert report.inputs >= 150 and report.slowest_seconds < 5.0, report.as_dict()
     assert len(report.outcomes) >= 2, report.outcomes  # the mutants reach more than one answer
 
+
+@pytest.mark.parametrize("target", ["syslog", "query"])  # bytes in pieces, and trees (kept as their bytes)
+def test_inputs_over_the_hang_limit_are_kept_and_the_run_goes_on(target: str, tmp_path: Path) -> None:
+    """The long MTOM run stopped at 93,857 inputs on one input over the hang limit, and the input was lost.
+    With a limit of 0 s every input is over it: each is kept, timed twice, and the run goes to its end; one
+    over the limit in CPU time both times is the run's failure."""
+    kept = tmp_path / "kept"
+    report = fuzz(target, 12, tmp_path / "work", seed=16, hang_seconds=0.0, findings=kept)
+    assert report.inputs == 12 and len(report.slow) == 12, report.as_dict()
+    assert report.failure is not None and "took more than 0.0 s of CPU twice" in report.failure
+    for slow in report.slow:
+        assert Path(slow["input"]).parent == kept and math.isfinite(slow["again_seconds"])  # timed again
+    again = replay(target, Path(report.slow[-1]["input"]), tmp_path / "replay")
+    assert again["outcome"] in report.outcomes, (again, report.outcomes)
 
 
 def test_mtom_inputs_fed_in_pieces_never_abort_the_process(tmp_path: Path) -> None:

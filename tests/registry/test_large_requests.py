@@ -8,6 +8,8 @@ import socket
 import statistics
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -42,6 +44,62 @@ def documents(patient: str, n: int) -> bytes:
     return envelope(b.xml(), Action.REGISTER.value)
 
 
+class QueryLatency:
+    """ITI-18 FindDocuments asked in a loop by one client: its latencies alone (`quiet`), then while the test
+    loads the registry (`loaded`); `kept()` says whether the load left them alone: no stall of the size of a
+    parse held on the event loop."""
+
+    def __init__(self, url: str, patient: str) -> None:
+        self.url = url
+        self.query = envelope(encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": patient,
+                                                               "$XDSDocumentEntryStatus": [Status.APPROVED.value]},
+                                             ReturnType.LEAF_CLASS), Action.STORED_QUERY.value)
+        self.quiet: list[float] = []
+        self.loaded: list[float] = []
+
+    def warm_up(self, times: int = 20) -> None:
+        """Queries before the baseline: the RSS measured is that of a registry that has served."""
+        with httpx.Client(timeout=60) as client:
+            for _ in range(times):
+                assert b"ExtrinsicObject" in client.post(self.url, content=self.query, headers=HEADERS).content
+
+    def sample_quiet(self, seconds: float) -> None:
+        with self._sampling(self.quiet):
+            time.sleep(seconds)
+
+    @contextmanager
+    def beside(self, at_least: float = 0.0) -> Iterator[None]:
+        """Sample while the block loads the registry, and for `at_least` seconds however quick the block is
+        (enough queries to judge)."""
+        started = time.monotonic()
+        with self._sampling(self.loaded):
+            yield
+            time.sleep(max(0.0, at_least - (time.monotonic() - started)))
+
+    def kept(self) -> bool:
+        return len(self.loaded) >= 10 and statistics.median(self.loaded) < max(0.25, 5 * statistics.median(self.quiet))
+
+    @contextmanager
+    def _sampling(self, into: list[float]) -> Iterator[None]:
+        stop = threading.Event()
+
+        def queries() -> None:
+            with httpx.Client(timeout=60) as client:
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    assert b"ExtrinsicObject" in client.post(self.url, content=self.query, headers=HEADERS).content
+                    into.append(time.perf_counter() - started)
+                    time.sleep(0.01)
+
+        thread = threading.Thread(target=queries)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
 def answer(r: httpx.Response) -> tuple[int, str]:
     """(HTTP status, the fault reason or the RegistryResponse's error codes)."""
     root = etree.fromstring(r.content)
@@ -59,36 +117,12 @@ def test_large_requests_are_refused_and_leave_memory_and_queries_alone(tmp_path:
         feed_patient(registry.feed_port, patient)
         httpx.post(registry.url, content=envelope(single_document(patient).xml(), Action.REGISTER.value),
                    headers=HEADERS, timeout=30)
-        query = envelope(encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": patient,
-                                                          "$XDSDocumentEntryStatus": [Status.APPROVED.value]},
-                                        ReturnType.LEAF_CLASS), Action.STORED_QUERY.value)
-        with httpx.Client(timeout=60) as client:
-            for _ in range(20):  # warm-up: the baseline is a registry that has served
-                assert b"ExtrinsicObject" in client.post(registry.url, content=query, headers=HEADERS).content
+        latency = QueryLatency(registry.url, patient)
+        latency.warm_up()
         baseline = rss_mb(registry.process.pid)
-
-        latencies: list[float] = []
-        stop = threading.Event()
-
-        def queries() -> None:
-            with httpx.Client(timeout=60) as client:
-                while not stop.is_set():
-                    started = time.perf_counter()
-                    assert b"ExtrinsicObject" in client.post(registry.url, content=query, headers=HEADERS).content
-                    latencies.append(time.perf_counter() - started)
-                    time.sleep(0.01)
-
-        quiet_thread = threading.Thread(target=queries)
-        quiet_thread.start()
-        time.sleep(1.5)
-        stop.set()
-        quiet_thread.join()
-        quiet, latencies[:] = list(latencies), []
-        stop.clear()
-        background = threading.Thread(target=queries)
-        background.start()
+        latency.sample_quiet(1.5)
         answers = []
-        try:
+        with latency.beside():
             big = single_document(patient)
             big.add_document(extra_slots=(extra_slot("urn:x:big", "v" * 15_000_000),))
             for payload in (
@@ -101,9 +135,6 @@ def test_large_requests_are_refused_and_leave_memory_and_queries_alone(tmp_path:
             ):
                 r = httpx.post(registry.url, content=payload, headers=HEADERS, timeout=120)
                 answers.append(answer(r))
-        finally:
-            stop.set()
-            background.join()
         time.sleep(0.5)
         after = rss_mb(registry.process.pid)
     finally:
@@ -116,7 +147,7 @@ def test_large_requests_are_refused_and_leave_memory_and_queries_alone(tmp_path:
     # Memory handed back (+3 MB measured; without malloc_trim +124 MB).
     assert after < baseline + 40, (baseline, after)
     # Queries kept being answered: no stall of the size of a parse on the event loop (0.3-0.8 s here).
-    assert len(latencies) >= 10 and statistics.median(latencies) < max(0.25, 5 * statistics.median(quiet)), (quiet, latencies)
+    assert latency.kept(), (latency.quiet, latency.loaded)
 
 
 def _ack(port: int, payload: bytes) -> tuple[str, float]:
@@ -144,49 +175,20 @@ def test_large_hl7_frames_leave_memory_and_queries_alone(tmp_path: Path) -> None
         feed_patient(registry.feed_port, patient)
         httpx.post(registry.url, content=envelope(single_document(patient).xml(), Action.REGISTER.value),
                    headers=HEADERS, timeout=30)
-        query = envelope(encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": patient,
-                                                          "$XDSDocumentEntryStatus": [Status.APPROVED.value]},
-                                        ReturnType.LEAF_CLASS), Action.STORED_QUERY.value)
         msh = "MSH|^~\\&|HIS|H|XDS|X|20260101||ADT^A01^ADT_A01|{}|P|2.5\rEVN|A01|20260101\r"
         pid = f"PID|||{patient}||Doe^Jane\r"
         one_mb = msh.format("MB") + pid + "".join(f"NTE|{i}||note {i}: nothing remarkable today\r" for i in range(20_000))
         assert 900_000 < len(one_mb) < 1024 * 1024
-        with httpx.Client(timeout=60) as client:
-            for _ in range(20):
-                assert b"ExtrinsicObject" in client.post(registry.url, content=query, headers=HEADERS).content
+        latency = QueryLatency(registry.url, patient)
+        latency.warm_up()
         _ack(registry.feed_port, mllp.frame(one_mb.encode()))  # warm-up: the baseline has served one already
         baseline = rss_mb(registry.process.pid)
-
-        latencies: list[float] = []
-        stop = threading.Event()
-
-        def queries() -> None:
-            with httpx.Client(timeout=60) as client:
-                while not stop.is_set():
-                    started = time.perf_counter()
-                    assert b"ExtrinsicObject" in client.post(registry.url, content=query, headers=HEADERS).content
-                    latencies.append(time.perf_counter() - started)
-                    time.sleep(0.01)
-
-        quiet_thread = threading.Thread(target=queries)
-        quiet_thread.start()
-        time.sleep(1.0)
-        stop.set()
-        quiet_thread.join()
-        quiet, latencies[:] = list(latencies), []
-        stop.clear()
-        background = threading.Thread(target=queries)
-        background.start()
-        try:
+        latency.sample_quiet(1.0)
+        with latency.beside(at_least=1.5):  # the ACKs can come so quickly that few queries would be timed
             fifty = msh.format("BIG") + pid + "NTE|1||" + "x" * 50_000_000 + "\r"
             segments = msh.format("SEGS") + pid + "".join(f"NTE|{i}||note\r" for i in range(200_000))
             assert len(segments) > 3_000_000
-            busy_from = time.monotonic()
             acks = [_ack(registry.feed_port, mllp.frame(m.encode())) for m in (fifty, segments, one_mb, one_mb)]
-            time.sleep(max(0.0, 1.5 - (time.monotonic() - busy_from)))  # enough queries to judge, however quick the ACKs
-        finally:
-            stop.set()
-            background.join()
         time.sleep(0.5)
         after = rss_mb(registry.process.pid)
     finally:
@@ -195,4 +197,4 @@ def test_large_hl7_frames_leave_memory_and_queries_alone(tmp_path: Path) -> None
     assert [code for code, _ in acks] == ["AR", "AR", "AA", "AA"], acks
     assert min(seconds for _, seconds in acks[2:]) < 1.0, acks  # a 1 MB message ACKed in under a second
     assert after < baseline + 40, (baseline, after)  # nothing of the 50 MB was kept
-    assert len(latencies) >= 10 and statistics.median(latencies) < max(0.25, 5 * statistics.median(quiet)), (quiet, latencies)
+    assert latency.kept(), (latency.quiet, latency.loaded)

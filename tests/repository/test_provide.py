@@ -29,6 +29,7 @@ from xdscore.ebrim import provide_and_register as pnr
 from xdscore.ebrim import rim
 from xdscore.errors import SoapFault, Violation
 from xdscore.vocabulary import NS, UUID, ResponseStatus, Slot
+from xdsservice import tree_threads
 
 REPO_ID = "1.19.6.24.109.42.1"
 NIST_11981 = Path(__file__).resolve().parents[3] / "shared/testkits/nist-xdstools/testkit/tests/11981"
@@ -260,6 +261,33 @@ async def test_unreachable_registry_leaves_nothing_behind(stores: tuple[Document
     assert store.all() == []
     assert not blobs.exists(hashlib.sha1(data).hexdigest())
     assert list(blobs.tmp_dir.iterdir()) == []
+
+
+async def test_the_request_is_patched_in_the_thread_that_parsed_it(stores: tuple[DocumentStore, BlobStore]) -> None:
+    """A root too large for the event loop is parsed by a thread of `xdsservice.tree_threads.PARSES`; the
+    Slots the repository adds (hash, size, repositoryUniqueId) put their names in that thread's libxml2
+    dictionary, which no other thread may write, so they are added on that thread, never on the loop."""
+    store, blobs = stores
+    data = b"patched where it was parsed"
+    _, atts, parsed_here = _spooled(blobs, data)
+    owner = tree_threads.PARSES.pick()
+    body = await owner.run(lambda: etree.fromstring(etree.tostring(parsed_here)))
+    entry = document_entries(pnr.submit_objects_element(body))[0]
+    seen: list[tuple[str, list[str], list[str]]] = []  # (thread, hash before, hash after)
+
+    async def tree(work):  # the runner of DecodedRequest.in_tree_thread, watching the patch happen
+        def there():
+            before = slot_values(entry, Slot.HASH)
+            result = work()
+            seen.append((threading.current_thread().name, before, slot_values(entry, Slot.HASH)))
+            return result
+        return await owner.run(there)
+
+    registry = RegistryClient(f"http://127.0.0.1:{_closed_port()}/xds/registry", timeout=2)
+    outcome = await provide_and_register(body, atts, REPO_ID, store, blobs, registry, tree=tree)
+    assert outcome.status is ResponseStatus.FAILURE  # no registry: only where the patch ran matters
+    assert seen == [(seen[0][0], [], [hashlib.sha1(data).hexdigest()])] and seen[0][0].startswith("envelope-parse")
+    assert slot_values(entry, Slot.SIZE) == [str(len(data))]
 
 
 async def test_registry_that_never_answers_keeps_documents_pending(stores: tuple[DocumentStore, BlobStore]) -> None:

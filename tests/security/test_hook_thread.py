@@ -1,5 +1,6 @@
 """The SOAP service keeps its event loop for I/O: signature checks run in a worker thread, but a request
-without a security header takes no thread hop (issue 17)."""
+without a security header takes no thread hop (issue 17); that worker thread only reads the tree another
+thread parsed (issue 16)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import httpx
 from lxml import etree
 
 from tests.security.server import ServerThread
-from xdscore import soap
+from xdscore import soap, xmlsafe
 from xdsservice.config import load_settings
+from xdsservice.early_security import EnvelopeCheck
 from xdsservice.security import SecuritySettings, build_security_hook
 from xdsservice.soapapp import DecodedRequest, RequestContext, SoapReply, SoapService
 from xuatool import variants
@@ -53,3 +55,31 @@ def test_the_security_hook_runs_on_the_loop_without_a_header_and_off_it_with_one
     (anonymous_hook, loop), (signed_hook, loop_again) = threads
     assert anonymous_hook == loop == loop_again  # nothing to verify: no thread hop
     assert signed_hook != loop  # a signature to check: a worker thread, the loop keeps serving
+
+
+def test_verification_leaves_the_parsed_request_untouched(pki: TestPki, tmp_path: Path) -> None:
+    """xmlsec registers the ID of the assertion it verifies in the assertion's document (libxml2's ID table,
+    keyed in the document's string dictionary). That dictionary is the one of the thread that parsed the
+    request, the event loop's or the gate's, which goes on parsing other requests while a worker verifies:
+    written from the worker, it was corrupted (a segfault under a stress of parses beside verifications). The
+    hook verifies a copy of its own: the request's tree, whole or the gate's partial one, is only read, and
+    XPath's id() finds nothing registered in it afterwards."""
+    env = {"XDS_SECURITY": "required", "XDS_TRUST_DIR": str(pki.write(tmp_path)), "XDS_CONFIG": os.devnull}
+    hook = build_security_hook(load_settings(SecuritySettings, "echo", env))
+    assert hook is not None
+    security = variants.make("valid", variants.VariantContext(pki=pki, now=dt.datetime.now(dt.UTC), profile="xua"))
+    data = request(etree.Element(f"{{{ECHO}}}Echo"), f"{ECHO}:Echo", security)
+
+    whole = soap.read_envelope(xmlsafe.parse_bytes(data))  # the late call, on the whole request
+    assertion = whole.header.find(".//{urn:oasis:names:tc:SAML:2.0:assertion}Assertion")
+    assert assertion is not None
+    assertion_id = assertion.get("ID")
+    principal = hook(whole, None)
+    assert principal is not None and principal.assertion_id == assertion_id
+    assert whole.envelope.getroottree().xpath("id($i)", i=assertion_id) == []
+
+    check = EnvelopeCheck(hook, None)  # the early call, on the gate's partial envelope
+    check.root_data(data)
+    assert check.verified is not None and check.verified.principal.assertion_id == assertion_id
+    assert check.gate.header is not None
+    assert check.gate.header.getroottree().xpath("id($i)", i=assertion_id) == []

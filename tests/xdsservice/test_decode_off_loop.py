@@ -6,6 +6,7 @@ machine slows both sides alike."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 
@@ -65,3 +66,21 @@ def test_small_envelope_is_decoded_too() -> None:
     body = etree.tostring(soap.request_envelope(etree.Element("{urn:x}q"), "urn:x"))
     decoded = asyncio.run(decode_off_loop(body, "application/soap+xml", 10_000, LIMITS))
     assert decoded.request.addressing.action == "urn:x"
+
+
+def test_a_large_envelope_keeps_the_thread_that_parsed_it() -> None:
+    """Work that changes a large request's tree runs where it was parsed (xdsservice.tree_threads: its names
+    are in that thread's libxml2 dictionary); a small one was parsed on the loop, and is changed there."""
+    text = etree.Element("{urn:x}q")
+    text.text = "x" * 70_000
+    large = etree.tostring(soap.request_envelope(text, "urn:x"))
+    small = etree.tostring(soap.request_envelope(etree.Element("{urn:x}q"), "urn:x"))
+
+    async def where(body: bytes) -> tuple[str, str]:
+        decoded = await decode_off_loop(body, "application/soap+xml", len(body), LIMITS)
+        return threading.current_thread().name, await decoded.in_tree_thread(lambda: threading.current_thread().name)
+
+    loop, changed = asyncio.run(where(large))
+    assert changed.startswith("envelope-parse") and changed != loop
+    loop, changed = asyncio.run(where(small))
+    assert changed == loop
