@@ -13,7 +13,7 @@ kept once per transport and bytes (`digest`): the same message kept in `pending.
 its sender is one rejection, as it is one event. `audit_count` holds the number of events and rejections,
 updated in the transaction that changes them, so `/health` reads two rows instead of counting millions.
 
-At scale (PostgreSQL), the event tables are partitioned by month of event time (`audit.partitions`): the
+At scale (PostgreSQL), the event and notification tables are partitioned by month of event time (`audit.partitions`): the
 store creates the months it is about to write (and the next ones, at start-up and daily), and
 `retention_days` drops whole months once they are older than that; a patient's trace reads one index per
 month, newest first. SQLite keeps the same tables unpartitioned and deletes rows for retention.
@@ -113,7 +113,8 @@ audit_event_document = sa.Table(
     sa.Column("home_community_id", sa.String(255), nullable=False),
 )
 
-# DMP notifications (audit.notify): derived from the events, in the same transaction.
+# DMP notifications (audit.notify): derived from the events, in the same transaction. PostgreSQL: partitioned by
+# month of event_time with the events (key (id, event_time)), dropped with them.
 audit_notification = sa.Table(
     "audit_notification",
     metadata,
@@ -248,7 +249,8 @@ class AuditStore:
         limit = _utc(cutoff)
         assert limit is not None
         with writing(self.engine) as conn:
-            conn.execute(audit_notification.delete().where(audit_notification.c.event_time < limit))
+            if not self.partitioned:  # PostgreSQL: the notifications' months go with the events' (migration 0005)
+                conn.execute(audit_notification.delete().where(audit_notification.c.event_time < limit))
             rejected = conn.execute(audit_rejected.delete().where(audit_rejected.c.received_at < limit)).rowcount
             _count(conn, "rejected", -rejected)
             if self.partitioned:
@@ -322,6 +324,20 @@ class AuditStore:
         e = audit_event
         query = sa.select(*[c for c in e.c if c.name != "message"])
         time_column, id_column = e.c.event_time, e.c.id
+        if criteria.patient_id is not None and criteria.user_id is None and criteria.event_type is None:
+            # The trace: the page of the patient's index first (newest first, LIMIT inside), then each event by
+            # its key. Joined before the LIMIT, the planner misjudges a heavy patient's rows (the join's
+            # estimate is 1) and joins all their events to sort them: 150 ms for 3,000 events at 10^6.
+            p = audit_event_patient.c
+            page = sa.select(p.event_id, p.event_time).where(p.patient_key == patient_key(criteria.patient_id))
+            if criteria.since is not None:
+                page = page.where(p.event_time >= _utc(criteria.since))
+            if criteria.until is not None:
+                page = page.where(p.event_time <= _utc(criteria.until))
+            keys = (page.order_by(p.event_time.desc(), p.event_id.desc()).limit(criteria.limit)
+                    .offset(criteria.offset).subquery("page"))
+            return (query.select_from(keys.join(e, (e.c.id == keys.c.event_id) & (e.c.event_time == keys.c.event_time)))
+                    .order_by(keys.c.event_time.desc(), keys.c.event_id.desc()))
         if criteria.patient_id is not None:
             p = audit_event_patient.c
             query = query.select_from(

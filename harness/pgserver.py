@@ -31,7 +31,7 @@ def _bin_dir() -> Path | None:
 
 
 class PgServer:
-    def __init__(self, settings: dict[str, str] | None = None, durable: bool = False) -> None:
+    def __init__(self, settings: dict[str, str] | None = None, durable: bool = False, folder: Path | None = None) -> None:
         self.settings = settings or {}  # extra postgresql.conf settings, e.g. shared_buffers
         # Tests run with fsync off (fast, and nothing survives them anyway); a write benchmark must not.
         self.durable = durable
@@ -40,7 +40,10 @@ class PgServer:
             raise RuntimeError("PostgreSQL (initdb) is not installed")
         self.bindir = bindir
         self.port = free_port()
-        self.tmp = Path(tempfile.mkdtemp(prefix="xds-pg-"))
+        # `folder`: a cluster kept between runs (a benchmark's loaded database), started again if it is there
+        self.kept = folder is not None
+        self.tmp = folder if folder is not None else Path(tempfile.mkdtemp(prefix="xds-pg-"))
+        self.tmp.mkdir(parents=True, exist_ok=True)
         self.datadir = self.tmp / "data"
         self.as_root = os.geteuid() == 0
 
@@ -53,7 +56,8 @@ class PgServer:
     def start(self) -> PgServer:
         if self.as_root:
             shutil.chown(self.tmp, "postgres", "postgres")
-        self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "xds", "-A", "trust", "-E", "UTF8")
+        if not (self.datadir / "PG_VERSION").exists():
+            self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "xds", "-A", "trust", "-E", "UTF8")
         opts = f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 -c max_connections=200"
         opts += "" if self.durable else " -F"
         opts += "".join(f" -c {k}={v}" for k, v in self.settings.items())
@@ -84,6 +88,9 @@ class PgServer:
         return f"postgresql+psycopg://xds@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
+        if self.kept:  # a clean stop: the folder is started again later
+            self.halt()
+            return
         try:
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop")
         finally:

@@ -28,6 +28,7 @@ branch_labels = None
 depends_on = None
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_TABLES = ("audit_event", "audit_event_patient", "audit_event_document")  # partitioned here (0005 adds notifications)
 _EVENT_COLUMNS = (
     "id", "digest", "received_at", "transport", "peer", "peer_certificate", "syslog_timestamp", "syslog_hostname",
     "syslog_app_name", "syslog_procid", "event_id", "event_name", "event_action", "event_type", "event_type_name",
@@ -136,7 +137,7 @@ def _months(conn: sa.Connection, table: str) -> set[dt.date]:
 def upgrade() -> None:
     conn = op.get_bind()
     pg = conn.dialect.name == "postgresql"
-    for table in (*partitions.TABLES, "audit_notification"):
+    for table in (*_TABLES, "audit_notification"):
         _rename(conn, table, f"{table}_v1")
     partitioned = {"postgresql_partition_by": "RANGE (event_time)"} if pg else {}
     op.create_table(
@@ -171,8 +172,8 @@ def upgrade() -> None:
         **partitioned,
     )
     if pg:
-        partitions.create_parents_defaults(conn)
-        partitions.ensure(conn, _months(conn, "audit_event_v1"))
+        partitions.create_parents_defaults(conn, _TABLES)
+        partitions.ensure(conn, _months(conn, "audit_event_v1"), _TABLES)
     columns = ", ".join(_EVENT_COLUMNS)
     op.execute(f"INSERT INTO audit_event ({columns}) SELECT {columns} FROM audit_event_v1")
     op.execute("INSERT INTO audit_event_patient (event_id, event_time, patient_id)"
@@ -184,14 +185,14 @@ def upgrade() -> None:
                " FROM audit_event_document_v1 d JOIN audit_event_v1 e ON e.id = d.event_id")
     _notification_table(pg, foreign_key=False)
     _copy_notifications("v1")
-    for table in ("audit_notification", *reversed(partitions.TABLES)):  # those that reference audit_event first
+    for table in ("audit_notification", *reversed(_TABLES)):  # those that reference audit_event first
         op.drop_table(f"{table}_v1")
 
 
 def downgrade() -> None:
     conn = op.get_bind()
     pg = conn.dialect.name == "postgresql"
-    for table in (*partitions.TABLES, "audit_notification"):
+    for table in (*_TABLES, "audit_notification"):
         _rename(conn, table, f"{table}_v2")
     columns = _event_columns(pg)
     if pg:  # 0002's layout: a plain table, id its primary key, digest unique
@@ -225,5 +226,5 @@ def downgrade() -> None:
     op.execute(f"INSERT INTO audit_event_document ({documents}) SELECT {documents} FROM audit_event_document_v2")
     _notification_table(pg, foreign_key=True)
     _copy_notifications("v2")
-    for table in ("audit_notification", *reversed(partitions.TABLES)):
+    for table in ("audit_notification", *reversed(_TABLES)):
         op.drop_table(f"{table}_v2")
