@@ -204,9 +204,9 @@ class WsSecurityHook:
         The signature is verified on a copy of the Header made here: the caller's tree is only read. xmlsec
         registers the assertion's ID in the document it verifies (libxml2's ID table, keyed in the document's
         string dictionary), and that dictionary belongs to the thread that parsed the document, which keeps
-        parsing other requests meanwhile (the event loop's thread, or the gate's): written from this worker
-        thread, it was corrupted under load (a segfault in a stress run). A copy made in this thread takes
-        this thread's dictionary (lxml), and is freed here."""
+        parsing other requests meanwhile (the event loop's thread, or the gate's): a write from this worker
+        thread into a dictionary with no lock, while its owner writes too (xdsservice.tree_threads). A copy
+        made in this thread takes this thread's dictionary (lxml), and is freed here."""
         try:
             if header is not None:
                 wssec.check_unique_ids(header.getroottree().getroot())  # over the whole (partial) envelope

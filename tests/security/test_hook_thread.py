@@ -60,10 +60,10 @@ def test_the_security_hook_runs_on_the_loop_without_a_header_and_off_it_with_one
 def test_verification_leaves_the_parsed_request_untouched(pki: TestPki, tmp_path: Path) -> None:
     """xmlsec registers the ID of the assertion it verifies in the assertion's document (libxml2's ID table,
     keyed in the document's string dictionary). That dictionary is the one of the thread that parsed the
-    request, the event loop's or the gate's, which goes on parsing other requests while a worker verifies:
-    written from the worker, it was corrupted (a segfault under a stress of parses beside verifications). The
-    hook verifies a copy of its own: the request's tree, whole or the gate's partial one, is only read, and
-    XPath's id() finds nothing registered in it afterwards."""
+    request, the event loop's or the gate's, which goes on parsing other requests while a worker verifies: a
+    write into a dictionary with no lock while its owner writes too. The hook verifies a copy of its own: the
+    request's tree, whole or the gate's partial one, is only read, and XPath's id() finds nothing registered
+    in it afterwards."""
     env = {"XDS_SECURITY": "required", "XDS_TRUST_DIR": str(pki.write(tmp_path)), "XDS_CONFIG": os.devnull}
     hook = build_security_hook(load_settings(SecuritySettings, "echo", env))
     assert hook is not None
