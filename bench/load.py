@@ -227,6 +227,8 @@ def describe(summary: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import psycopg
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="the registry's database (PostgreSQL or a Citus coordinator)")
     parser.add_argument("--entries", type=int, default=1_000_000)
@@ -254,7 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = disk_bytes(args.url)
     print(describe(summary) + f"; next patient {summary['next_patient']}")
     print("rows: " + ", ".join(f"{name} {count:,}" for name, count in summary["rows"].items()))
-    print(f"on disk (tables and indexes): {size / 2**30:.2f} GiB, {size / max(1, summary['entries']):,.0f} bytes per DocumentEntry")
+    with psycopg.connect(args.url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        held = int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])  # this load's and earlier ones'
+    print(f"on disk (tables and indexes): {size / 2**30:.2f} GiB, {size / max(1, held):,.0f} bytes per DocumentEntry"
+          f" ({held:,} in the database)")
     return 0
 
 
