@@ -109,7 +109,8 @@ class StreamingDecoder:
             raise
         decoded = DecodedRequest(request, message.attachments, message.root,
                                  verified=check.verified if check is not None else None, tree_thread=owner)
-        decoded.on_close.append(lambda: _remove_spooled(message.attachments))
+        if any(a.spilled is not None for a in message.attachments.values()):  # else nothing to remove: no
+            decoded.on_close.append(lambda: _remove_spooled(message.attachments))  # thread hop per request
         return decoded
 
     async def _pump(self, receive: Receive, assembler: mtom.MtomAssembler, check: EnvelopeCheck | None) -> None:

@@ -38,7 +38,7 @@ class SqlReader:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.db = Dbapi(conn)
-        self.locator = Locator(conn)
+        self.locator = Locator(conn, self.db)
 
     def patient(self, key: PatientKey) -> Patient | None:
         rows = self.db.rows(_PATIENT, (str(key),))

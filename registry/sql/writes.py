@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import Connection, insert, update
 
 from registry.sql import fragments, locate
@@ -25,9 +24,8 @@ from registry.sql import schema as t
 from registry.sql.columns import KIND_CODES, code_value, pad_time
 from registry.sql.locate import Locator
 from registry.store import Changes
-from xdscore.ebrim import rim as rim_codec
+from xdscore.ebrim.rim_text import object_bytes
 from xdscore.model import Association, DocumentEntry, Folder, PatientKey, RegistryEntry, SubmissionSet
-from xdsservice.dbapi import Dbapi
 
 # The columns each insert fills, in the order `rows_for` builds its tuples (tests/registry/sql/
 # test_writes.py checks them against the schema, so a new column cannot be forgotten here).
@@ -69,7 +67,7 @@ def apply(conn: Connection, changes: Changes, now: str, locator: Locator | None 
         rows_for(obj, patient, now, rows)
         locator.note(obj.entry_uuid, patient)
     where = {u: p for p, ids in locator.entries([*changes.status_updates, *changes.folder_updates]).items() for u in ids}
-    db = Dbapi(conn)
+    db = locator.db
     with db.pipeline():
         for name in ORDER:
             db.executemany(_INSERT_SQL[name], dict.fromkeys(rows[name]) if name == "registry_ids" else rows[name])
@@ -117,7 +115,7 @@ def rows_for(obj: RegistryEntry, patient: str, now: str, rows: dict[str, list[tu
         unique_id,
         (obj.object_type or "") if isinstance(obj, DocumentEntry) else None,
         # stored without status: it changes (deprecation), and is put back on the way out
-        fragments.pack(etree.tostring(rim_codec.write_object(replace(rim, status=None)), encoding="UTF-8", xml_declaration=False)),
+        fragments.pack(object_bytes(replace(rim, status=None))),
         now,
     ))
     rows["registry_ids"] += locate.rows_for(uid, kind, patient, lid, unique_id)
