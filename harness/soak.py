@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -53,6 +54,7 @@ from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import UUID, Action, Status
 from xdscore.vocabulary import StoredQueryId as Q
 
+MIN_FREE_GB = 15.0  # the run stops before the data folder's disk has less free (ITI-41 stores ~40 MB/s at full speed)
 MIX = (("ITI-41", 0.25), ("ITI-42", 0.15), ("ITI-18", 0.35), ("ITI-43", 0.25))
 MIN_DOCUMENT, MAX_DOCUMENT = 1024, 5 * 1024 * 1024
 READER_DOCUMENTS = 20  # documents of each patient that ITI-18 asks for (a usual FindDocuments answer)
@@ -65,6 +67,8 @@ class Soak:
     rss: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))  # (t, MB)
     stored: list[tuple[str, str, int]] = field(default_factory=list)  # (uniqueId, sha1, size) of ITI-41 documents
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)  # set when the disk runs low
+    low_disk: str | None = None  # why the run stopped early
 
     def record(self, transaction: str, seconds: float, error: str | None) -> None:
         with self.lock:
@@ -129,7 +133,7 @@ def _client(cluster: Cluster, patients: list[str], readers: list[str], seed: flo
     rng = random.Random(seed)
     kinds, weights = zip(*MIX, strict=True)
     with httpx.Client(timeout=120) as client:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not soak.stop.is_set():
             kind = rng.choices(kinds, weights)[0]
             if kind == "ITI-43" and not soak.stored:
                 kind = "ITI-41"
@@ -159,11 +163,18 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _sampler(cluster: Cluster, started: float, deadline: float, soak: Soak) -> None:
-    while time.monotonic() < deadline:
+def _sampler(cluster: Cluster, started: float, deadline: float, soak: Soak, data_dir: Path,
+             min_free_gb: float) -> None:
+    """Every second: each service's RSS, and the free space of the data folder's disk (the run stops,
+    and says so, before the documents it stores fill the disk)."""
+    while time.monotonic() < deadline and not soak.stop.is_set():
         now = time.monotonic() - started
         for name in cluster.processes:
             soak.rss[name].append((now, _rss_mb(cluster.pid(name))))
+        free_gb = shutil.disk_usage(data_dir).free / 1e9
+        if free_gb < min_free_gb:
+            soak.low_disk = f"stopped at {now:.0f} s: {free_gb:.1f} GB free on the data folder's disk (< {min_free_gb} GB)"
+            soak.stop.set()
         time.sleep(1.0)
 
 
@@ -182,7 +193,7 @@ def growth(samples: list[tuple[float, float]]) -> float:
 
 
 def run(seconds: float, clients: int, data_dir: Path, patients: int = 20, seed: int = 0,
-        database_urls: dict[str, str] | None = None) -> dict[str, object]:
+        database_urls: dict[str, str] | None = None, min_free_gb: float = MIN_FREE_GB) -> dict[str, object]:
     cluster = Cluster(data_dir, database_urls or {}, audit=True)
     cluster.start_all()
     soak = Soak()
@@ -198,7 +209,7 @@ def run(seconds: float, clients: int, data_dir: Path, patients: int = 20, seed: 
         rng = random.Random(seed)
         threads = [threading.Thread(target=_client, args=(cluster, pool, readers, rng.random(), deadline, soak))
                    for _ in range(clients)]
-        threads.append(threading.Thread(target=_sampler, args=(cluster, started, deadline, soak)))
+        threads.append(threading.Thread(target=_sampler, args=(cluster, started, deadline, soak, data_dir, min_free_gb)))
         for t in threads:
             t.start()
         for t in threads:
@@ -211,6 +222,7 @@ def run(seconds: float, clients: int, data_dir: Path, patients: int = 20, seed: 
         "clients": clients,
         "errors": len(soak.errors),
         "first_errors": soak.errors[:10],
+        "stopped_low_disk": soak.low_disk,
         "transactions": {
             kind: {"count": len(v), "per_second": round(len(v) / elapsed, 1),
                    "p50_ms": round(1000 * percentile(v, 50), 1), "p95_ms": round(1000 * percentile(v, 95), 1),
@@ -231,12 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=1800)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-free-gb", type=float, default=MIN_FREE_GB)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="xds-soak-") as tmp:
-        report = run(args.seconds, args.clients, Path(tmp), seed=args.seed)
+        report = run(args.seconds, args.clients, Path(tmp), seed=args.seed, min_free_gb=args.min_free_gb)
     print(json.dumps(report, indent=2))
     flat = all(r["growth_after_warmup"] < 0.10 for r in report["rss_mb"].values())  # type: ignore[union-attr]
-    return 0 if report["errors"] == 0 and flat else 1
+    return 0 if report["errors"] == 0 and flat and report["stopped_low_disk"] is None else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ for a few seconds, with no error, and the RSS of each service sampled."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from harness import soak
@@ -16,6 +17,17 @@ def test_sixteen_clients_mixing_every_transaction_meet_no_error(tmp_path: Path) 
     assert set(transactions) == {"ITI-41", "ITI-42", "ITI-18", "ITI-43"}, transactions  # type: ignore[arg-type]
     assert all(t["count"] > 0 for t in transactions.values())  # type: ignore[union-attr]
     assert set(report["rss_mb"]) == {"registry", "repository", "audit"}  # type: ignore[arg-type]
+    assert report["stopped_low_disk"] is None
+
+
+def test_the_run_stops_before_the_disk_is_full(tmp_path: Path) -> None:
+    # At full speed the soak stores ITI-41 documents at ~40 MB/s: a quiet 30-minute run once filled this
+    # machine's disk. Asking for more free space than there is stops it at its first sample.
+    free_gb = shutil.disk_usage(tmp_path).free / 1e9
+    report = soak.run(30, 4, tmp_path, patients=4, seed=3, min_free_gb=free_gb + 1)
+    assert report["stopped_low_disk"] is not None and "GB free" in report["stopped_low_disk"]  # type: ignore[operator]
+    assert report["seconds"] < 10  # type: ignore[operator]
+    assert report["errors"] == 0, report["first_errors"]
 
 
 def test_growth_is_the_last_fifth_peak_against_the_second_fifth() -> None:
