@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from audit import notify, partitions
 from audit.record import AuditRecord, patient_key
-from audit.writes import BatchWriter
+from audit.writes import BatchWriter, utc
 from xdsservice.database import make_engine, writing
 from xdsservice.dbapi import Dbapi
 
@@ -186,9 +186,7 @@ def _count(conn: sa.Connection, name: str, delta: int) -> None:
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return None if moment is None else utc(moment)
 
 
 class AuditStore:
