@@ -14,6 +14,11 @@ does to a submission it accepts) and `registry.sql.writes.rows_for` (what it wri
 template of COPY lines; an instance only puts fresh ids, times and the patient into those lines, and packs
 each fragment (tests/bench/test_load.py registers two submissions with the registry's ITI-42 code and
 loads the same: the rows are equal). `bench.load` COPYs them.
+
+For speed (`compile_template`): a template's lines of each table are one pattern, filled once per
+submission; every value of a token kind has one length (`LENGTHS`), so each fragment is spliced from one
+DEFLATE packing of its template (`bench.splice`: other bytes than the registry's, larger, unpacking to the
+same XML), or, not spliced, DEFLATEd at each instance like the registry's (its exact bytes).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 from lxml import etree
 
 import registry
+from bench import splice
 from harness.builders import SubmissionBuilder
 from registry.register import finalize, with_final_ids
 from registry.sql import fragments
@@ -47,6 +53,9 @@ NOW = "20260101000000"
 TOKEN = re.compile(r"@@([A-Z]+[0-9]*)@@")
 MAX_DOCS = 3  # documents per submission
 REPLACE_RATE, FOLDER_RATE = 0.05, 0.03
+# The length of every value of a token kind (U: an entryUUID), fixed so that fragments can be spliced
+# (bench.splice): a value takes the place of its token byte for byte.
+LENGTHS = {"U": 36, "PID": 15, "NOW": 14, "T": 14, "HASH": 40, "SIZE": 6, "AUTH": 11, "AUTHNAME": 7, "N": 19}
 
 
 @cache
@@ -237,25 +246,86 @@ def render(template: Template, values: dict[str, str], objects: list[str], out: 
             into.append(line.format_map(values))
 
 
+@dataclass(frozen=True)
+class Compiled:
+    """A template made fast to render: per table, its COPY lines as one pattern (rows joined by newlines), the
+    objects rows' fragments as fields FRAGMENT0, FRAGMENT1…, each spliced from one packing (`bench.splice`),
+    or (not spliced) a pattern of the fragment's XML, packed at each instance."""
+
+    tables: tuple[tuple[str, str], ...]
+    fragments: tuple[tuple[str, splice.Spliced | str], ...]
+
+
+def compile_template(template: Template, level: int = 6, spliced: bool = True) -> Compiled:
+    tables, packed = [], []
+    for name, lines in template.lines.items():
+        if not lines:
+            continue
+        patterns = []
+        for line, fragment in lines:
+            if fragment is not None:
+                field = f"FRAGMENT{len(packed)}"
+                packed.append((field, splice.compile_pattern(fragment, _lengths(fragment), level) if spliced else fragment))
+                line = line.replace("{FRAGMENT}", "{" + field + "}")
+            patterns.append(line)
+        tables.append((name, "\n".join(patterns)))
+    return Compiled(tuple(tables), tuple(packed))
+
+
+def _lengths(pattern: str) -> dict[str, int]:
+    """Each token's value length (`Generator.values` makes every value of a token's kind this long)."""
+    names = {p[0] for p in splice.parse(pattern) if isinstance(p, tuple)}
+    return {n: LENGTHS[_length_kind(n)] for n in names}
+
+
+def _length_kind(token: str) -> str:
+    if token.startswith("AUTHNAME"):
+        return "AUTHNAME"
+    if token in ("PID", "NOW"):
+        return token
+    if token in ("SS", "FD", "R") or token.startswith("DE") or (token[0] in "AX" and token[1:].isdigit()):
+        return "U"
+    return _kind(token)
+
+
+def render_compiled(compiled: Compiled, values: dict[str, str], objects: list[str], out: dict[str, list[str]],
+                    pack: Callable[[bytes], bytes] = fragments.pack) -> None:
+    """What `render` makes, from a compiled template: one chunk of lines per table (objects to `objects`);
+    the fragments not spliced are packed by `pack`."""
+    encoded = {k: v.encode() for k, v in values.items()}
+    for field, fragment in compiled.fragments:
+        if isinstance(fragment, str):
+            values[field] = "\\\\x" + pack(fragment.format_map(values).encode()).hex()
+        else:
+            values[field] = "\\\\x" + fragment.pack(encoded).hex()
+    for name, pattern in compiled.tables:
+        (objects if name == "objects" else out[name]).append(pattern.format_map(values))
+
+
 def deprecate(objects: list[str], target: str) -> None:
-    """What a RPLC's status update leaves on the original DocumentEntry (registry.register): Deprecated."""
+    """What a RPLC's status update leaves on the original DocumentEntry (registry.register): Deprecated. (An
+    item of `objects` may hold several lines.)"""
     prefix = f"urn:uuid:{target}\tDE\turn:uuid:{target}\t1\t{APPROVED}\t"
-    for i, line in enumerate(objects):
-        if line.startswith(prefix):
-            objects[i] = line.replace(APPROVED, DEPRECATED, 1)
+    for i, chunk in enumerate(objects):
+        at = chunk.find(prefix)
+        if at == 0 or (at > 0 and chunk[at - 1] == "\n"):
+            objects[i] = chunk[:at] + chunk[at:].replace(APPROVED, DEPRECATED, 1)
             return
 
 
 class Generator:
     """Rows of patients [first, last) as COPY text per table; deterministic for a seed."""
 
-    def __init__(self, seed: int, per_patient: float, level: int = 6) -> None:
+    def __init__(self, seed: int, per_patient: float, level: int = 6, spliced: bool = True) -> None:
         self.seed = seed
         self.per_patient = per_patient
         # DEFLATE level of the fragments: the registry's 6 (fragments.pack), or faster for bulk loads (same format)
         self.pack = fragments.pack if level == 6 else fragments.packer(level)
         self.templates = templates(seed)
-        self.authors = [(f"8100{n:07d}", f"NOM{n}") for n in range(5000)]  # RPPS-like
+        # each template with its compiled form, which renders it: fragments spliced (bench.splice), or each
+        # DEFLATEd like the registry's (`spliced` False: the registry's bytes, 3.5 times the CPU)
+        self.shapes = {shape: [(t, compile_template(t, level, spliced)) for t in ts] for shape, ts in self.templates.items()}
+        self.authors = [(f"8100{n:07d}", f"NOM{n:04d}") for n in range(5000)]  # RPPS-like
 
     def documents_of(self, patient: int) -> int:
         """Long tail: log-normal with the wanted mean (sigma 1.1: median ≈ mean / 1.8), at least 1."""
@@ -276,12 +346,12 @@ class Generator:
             docs = min(left, rng.choice((1, 1, 1, 2, 2, 3)))
             replaces = bool(earlier) and rng.random() < REPLACE_RATE
             folder = rng.random() < FOLDER_RATE
-            template = rng.choice(self.templates[(docs, folder, replaces)])
+            template, compiled = rng.choice(self.shapes[(docs, folder, replaces)])
             values = self.values(rng, n, template)
             if replaces:
                 values["R"] = earlier.pop(rng.randrange(len(earlier)))
                 deprecate(objects, values["R"])
-            render(template, values, objects, out, self.pack)
+            render_compiled(compiled, values, objects, out, self.pack)
             if not folder:  # a replaced document's Folders would get the replacement too: not modelled
                 earlier += [values[f"DE{d}"] for d in range(docs)]
             left -= docs
@@ -299,9 +369,9 @@ class Generator:
             elif kind == "HASH":
                 values[token] = f"{rng.getrandbits(160):040x}"
             elif kind == "SIZE":
-                values[token] = str(rng.randrange(2_000, 2_000_000))
+                values[token] = str(rng.randrange(100_000, 1_000_000))  # 6 digits (LENGTHS)
             else:
-                values[token] = f"{rng.getrandbits(62)}"
+                values[token] = str(rng.randrange(10**18, 2**62))  # 19 digits
         return values
 
     def batch(self, first: int, last: int, budget: int) -> tuple[dict[str, bytes], int]:
@@ -318,6 +388,6 @@ class Generator:
 
 
 @cache
-def generator(seed: int, per_patient: float, level: int = 6) -> Generator:
+def generator(seed: int, per_patient: float, level: int = 6, spliced: bool = True) -> Generator:
     """One generator per process and parameters (its templates are built once)."""
-    return Generator(seed, per_patient, level)
+    return Generator(seed, per_patient, level, spliced)

@@ -152,7 +152,7 @@ def bench(backend: str, sizes: list[int], args: argparse.Namespace) -> None:
             print(f"{backend}{' (coordinator + 2 workers)' if backend == 'citus' else ''}, {n:,} DocumentEntries:"
                   f" loading {n - loaded:,} more ({load_average()})", flush=True)
             summary = load.load(url, n - loaded, args.per_patient, jobs=args.jobs, first_patient=patients,
-                                level=args.level, min_free_gb=args.min_free_gb)
+                                level=args.level, min_free_gb=args.min_free_gb, spliced=not args.deflate)
             loaded, patients = n, summary["next_patient"]
             size = load.disk_bytes(url)
             print(f"  {load.describe(summary)} ({load_average()})", flush=True)
@@ -160,7 +160,7 @@ def bench(backend: str, sizes: list[int], args: argparse.Namespace) -> None:
                   f" {patients:,} patients)", flush=True)
             if args.hold:
                 hold(url, patients)
-            else:
+            elif not args.load_only:
                 measure_registry(url, patients, args, f"registry-{n}")
 
 
@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("postgresql", "citus"))
     parser.add_argument("--url", help="measure this loaded database alone (with --patients), no server started")
     parser.add_argument("--patients", type=int, help="with --url: patients 0..N-1 are loaded")
+    parser.add_argument("--load-only", action="store_true", help="load each size and count its bytes, no measurement"
+                        " (the loader's own rate)")
     parser.add_argument("--hold", action="store_true",
                         help="load the (one) size, then keep the server up for --url runs until SIGTERM")
     parser.add_argument("--level", type=int, default=6, help="DEFLATE level of the loaded fragments (bench.load)")
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=2, help="loader processes generating rows")
+    parser.add_argument("--deflate", action="store_true",
+                        help="load fragments DEFLATEd one by one, the registry's exact bytes (bench.load --deflate)")
     parser.add_argument("--shards", type=int, default=32, help="Citus shards per table")
     args = parser.parse_args(argv)
     if not (args.backend or args.url) or (args.url and args.patients is None):

@@ -120,8 +120,9 @@ _V1_PARTS = (
 )
 DICTIONARY_V1 = "".join(_V1_PARTS).encode("utf-8")
 
-_DICTIONARIES = {1: DICTIONARY_V1}
-_CURRENT = 1
+VERSION_V1 = 1
+_DICTIONARIES = {VERSION_V1: DICTIONARY_V1}
+_CURRENT = VERSION_V1
 _WBITS = -15  # raw DEFLATE: no zlib header, the version byte says how to read it
 
 

@@ -82,6 +82,22 @@ def test_a_loaded_patient_is_stored_as_a_registered_one(pg_server) -> None:  # t
     assert not answers[0].violations and answers[0].response.count(b"<rim:ExtrinsicObject") == 3
     assert answers[1].response == answers[0].response
 
+    # The loader's own path: the templates compiled, their fragments spliced from one packing each
+    # (bench.splice): other bytes again, the same unpacked fragments and the same answer.
+    spliced = pg_server.create_database("load_spliced")
+    RegistryHarness(spliced).store.dispose()
+    out = {name: [] for name in ("patients", *COLUMNS)}
+    objects = []
+    metadata.render_compiled(metadata.compile_template(first), dict(v1), objects, out)
+    metadata.deprecate(objects, v1["DE0"])
+    metadata.render_compiled(metadata.compile_template(second), dict(v2), objects, out)
+    out["objects"] = objects
+    with psycopg.connect(spliced.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        load.copy_batch(conn, {name: ("\n".join(lines) + "\n").encode() if lines else b"" for name, lines in out.items()})
+    assert _rows(spliced) != want and _rows(spliced, unpacked=True) == _rows(registered, unpacked=True)
+    answer = RegistryHarness(spliced).ask(StoredQueryId.FindDocuments, find, ReturnType.LEAF_CLASS)
+    assert answer.response == answers[0].response
+
 
 def test_a_small_load_fills_every_table_with_a_long_tail_of_documents(pg_url: str) -> None:
     """(On Citus the same COPY goes through the coordinator: `python -m bench.scale --backend citus`.)"""
