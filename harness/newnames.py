@@ -16,6 +16,7 @@ import itertools
 import json
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -79,9 +80,12 @@ def run(requests: int, names: int, rounds: int, data_dir: Path) -> dict[str, obj
         for _ in range(rounds):
             for _ in range(requests):
                 statuses.add(httpx.post(registry.url, content=hostile(names), headers=HEADERS, timeout=120).status_code)
+            time.sleep(1.0)  # the last request's memory is handed back after its answer
             after_round.append(rss_mb(pid))
-        report.update(after_each_round_mb=after_round, statuses=sorted(statuses),
-                      ordinary_after=ordinary(registry.url, patient), end_mb=rss_mb(pid))
+        ordinary_after = ordinary(registry.url, patient)
+        time.sleep(1.0)
+        report.update(after_each_round_mb=after_round, statuses=sorted(statuses), ordinary_after=ordinary_after,
+                      end_mb=rss_mb(pid))
         return report
     finally:
         registry.stop()

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from harness import wire
+from harness.builders import single_document
+from tests.security import fixtures
 from xdscore import names
 from xdscore.errors import SoapFault
+from xdscore.queries import ReturnType, encode_request
+from xdscore.vocabulary import Action, Status
+from xdscore.vocabulary import StoredQueryId as Q
 from xdscore.xmlsafe import parse_bytes
+from xuatool import variants
+from xuatool.pki import TestPki
+
+pki = fixtures.pki
 
 NEW = "q0917zz"  # a name no other body here uses
 
@@ -148,3 +160,20 @@ def _growth(kind: str) -> float:
 def test_a_body_whose_tokens_are_known_adds_nothing_to_libxml2s_dictionary() -> None:
     assert _growth("names") > 4  # 200,000 new names stay (the probe measures what it should)
     assert _growth("values") < 0.5  # 200,000 new values, texts, comments do not
+
+
+def test_ordinary_requests_are_read_by_the_scan(pki: TestPki) -> None:
+    """What the services usually get is scanned (None would send each to a thread of its own): ITI-18 (its
+    values in text hold quotes), ITI-42, ITI-41 (MTOM root and inline), ITI-43, with a signed XUA header."""
+    builder = single_document()
+    query = encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": builder.patient_id,
+                                             "$XDSDocumentEntryStatus": [Status.APPROVED.value]}, ReturnType.LEAF_CLASS)
+    assertion = variants.make("valid", variants.VariantContext(pki=pki, now=dt.datetime.now(dt.UTC), profile="xua"))
+    inline, _ = wire.pnr_element(builder, {"Document01": wire.Content.of(b"%PDF" * 10_000)}, inline=True)
+    mtom_root, _ = wire.pnr_element(builder, {"Document01": wire.Content.of(b"x")})
+    for body, action in ((query, Action.STORED_QUERY), (builder.xml(), Action.REGISTER), (inline, Action.PROVIDE_AND_REGISTER),
+                         (mtom_root, Action.PROVIDE_AND_REGISTER), (wire.retrieve_element(("1.2", "3.4")), Action.RETRIEVE)):
+        for security in (None, copy.deepcopy(assertion)):
+            found = names.tokens(wire.envelope(body, action, security=security))
+            assert found is not None, (action, security is not None)
+            assert not any(b"%PDF" in token or b"JVBER" in token for token in found)
