@@ -91,13 +91,19 @@ def tokens(data: bytes) -> frozenset[bytes] | None:
             names.update(part for qname in words.split() if qname.count(b":") > 1 for part in _parts(qname))
     if b"xmlns" in data:
         names.update(URI_MARK + (double or single) for double, single in _XMLNS_VALUE.findall(data))
-    for name in entities:
-        if not name.isascii():
-            return None
-        if name and name[0] in _NAME_START:  # else libxml2 finds no name: nothing interned
-            names.add(name)
+    found = _entity_names(entities)
+    if found is None:
+        return None
+    names.update(found)
     names.update(blanks)
     return frozenset(names)
+
+
+def _entity_names(entities: list[bytes]) -> list[bytes] | None:
+    """The names libxml2 reads after each '&' (`_ENTITY`), None when one is not ASCII."""
+    if not all(name.isascii() for name in entities):
+        return None
+    return [name for name in entities if name and name[0] in _NAME_START]  # else no name: nothing interned
 
 
 def _without_long_texts(data: bytes) -> bytes:
@@ -138,23 +144,29 @@ def _parts(qname: bytes) -> list[bytes]:
 class Scanner:
     """`tokens` of a body that arrives in pieces, for a push parser fed as it comes (the WS-Security gate).
 
-    libxml2's push parser parses a construct only once it is complete, so the tokens of what was fed are
-    those of the complete constructs in it: the scan stops at the last '>' and keeps the rest for the next
-    piece; the whitespace before a '<' that has arrived is scanned at once (libxml2 reads it then)."""
+    libxml2's push parser parses a construct only once it is complete (a start tag once its '>' outside
+    quotes has come, a text once the '<' after it has). Each piece is scanned from the start of the last
+    tag of the one before, up to the last '>' (or '<') that has come: the last tag is read whole, never
+    from inside one of its values; what follows is scanned again with the next piece."""
+
+    MAX_PENDING = 64 * 1024  # more bytes than this without a tag starting: cannot tell (else each piece rescans them)
 
     def __init__(self) -> None:
         self._rest = b""
-        self._after_gt = False
 
     def feed(self, data: bytes) -> frozenset[bytes] | None:
         data = self._rest + data
-        end = data.rfind(b">") + 1
-        complete, self._rest = data[:end], data[end:]
-        lead = b">" if self._after_gt else b""
-        found = tokens(lead + complete) if complete else frozenset()
-        if found is None:
+        last = data.rfind(b"<")
+        if last < 0:
+            self._rest = data
+            return frozenset() if len(data) <= self.MAX_PENDING else None
+        end = data.rfind(b">", last) + 1 or last + 1  # the last tag if its '>' has come, else up to its '<'
+        self._rest = data[last:]
+        if len(self._rest) > self.MAX_PENDING:
             return None
-        self._after_gt = self._after_gt or end > 0
-        if self._after_gt and self._rest[:1] in _BLANKS:
-            found = found | frozenset(_BLANK_RUN.findall(b">" + self._rest))
-        return found
+        found = tokens(data[:end])
+        # libxml2 reads an entity reference in the text after the last tag once its ';' has come
+        later = _entity_names(_ENTITY.findall(data, end)) if b"&" in data[end:] else []
+        if found is None or later is None:
+            return None
+        return found | frozenset(later)

@@ -177,3 +177,25 @@ def test_ordinary_requests_are_read_by_the_scan(pki: TestPki) -> None:
             found = names.tokens(wire.envelope(body, action, security=security))
             assert found is not None, (action, security is not None)
             assert not any(b"%PDF" in token or b"JVBER" in token for token in found)
+
+
+def test_scanner_never_reads_a_value_from_its_middle() -> None:
+    # A piece that ends after a '>' inside a value: the next piece must not pair the value's closing quote
+    # with the next value's opening one (which would hide the attribute between them).
+    scanner = names.Scanner()
+    first = scanner.feed(b'<r><a v="x>')
+    second = scanner.feed(b'y" ' + NEW.encode() + b'="1"/></r>')
+    assert first is not None and second is not None and NEW.encode() in second
+
+
+def test_scanner_finds_an_entity_in_the_text_after_the_last_tag() -> None:
+    scanner = names.Scanner()
+    found = scanner.feed(b"<r><a>x &" + NEW.encode() + b"; y")
+    assert found is not None and NEW.encode() in found
+
+
+def test_scanner_gives_up_on_a_long_text_in_pieces() -> None:
+    scanner = names.Scanner()
+    assert scanner.feed(b"<r>") == {b"r"}
+    assert all(scanner.feed(b"x" * 16_000) is not None for _ in range(4))
+    assert scanner.feed(b"x" * 16_000) is None  # a 64 KB text is scanned no more: cannot tell
