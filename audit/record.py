@@ -31,6 +31,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 
 from lxml import etree
 
@@ -38,6 +39,7 @@ from xdscore import syslog, xmlsafe
 from xdscore.errors import SoapFault
 from xdscore.model import PatientKey
 from xdscore.principal import AccessMode
+from xdsservice import names
 
 _ROLE_SOURCE, _ROLE_DESTINATION = "110153", "110152"
 _ACCESS_MODES = frozenset(mode.value for mode in AccessMode)
@@ -247,6 +249,11 @@ def read_message(data: bytes, max_bytes: int = syslog.DEFAULT_MAX_FRAME) -> Audi
         raise Rejected(f"not an RFC 5424 syslog message: {exc}") from None
     if not message.msg:
         raise Rejected("syslog message has no MSG part")
+    # Parsed where its names may go: on a thread of its own when they are new (xdsservice.names, issue 16).
+    return names.parse_here(message.msg, partial(_record, data, message, max_bytes), "audit-record")
+
+
+def _record(data: bytes, message: syslog.SyslogMessage, max_bytes: int) -> AuditRecord:
     root = read_audit_message(message.msg, max_bytes)
     ident = root.find("EventIdentification")
     if ident is None or ident.find("EventID") is None:

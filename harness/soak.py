@@ -12,6 +12,11 @@ of reader patients, each given `READER_DOCUMENTS` documents before the run and n
 ITI-42 add documents to writer patients. (When ITI-18 asked for the writers' documents, each answer grew
 with the run, to megabytes after half an hour, and so did the memory it took and its latency.)
 
+ITI-41 stores what it sends: at full speed ~43 MB/s on this machine (a quiet 30-minute run filled the disk
+with 72 GB). `--store-mb-s` paces the documents' bytes (10 MB/s by default: a national peak of 300
+documents a second of ~30 KB); while the budget is spent a client runs another transaction of the mix
+instead, so the other transactions keep their pace. `--store-mb-s 0` is full speed.
+
 `python -m harness.soak --seconds 1800 --clients 16` is the long run (docs/reliability.md has its figures);
 `tests/harness/test_soak.py` runs it for a few seconds. Each client is a thread with its own keep-alive
 connection; document sizes are log-uniform, so most are small and some are megabytes.
@@ -58,6 +63,28 @@ MIN_FREE_GB = 15.0  # the run stops before the data folder's disk has less free 
 MIX = (("ITI-41", 0.25), ("ITI-42", 0.15), ("ITI-18", 0.35), ("ITI-43", 0.25))
 MIN_DOCUMENT, MAX_DOCUMENT = 1024, 5 * 1024 * 1024
 READER_DOCUMENTS = 20  # documents of each patient that ITI-18 asks for (a usual FindDocuments answer)
+STORE_MB_S = 10.0  # ITI-41 bytes a second by default (300 documents/s of ~30 KB, a national peak)
+
+
+class Pacer:
+    """A budget of bytes a second shared by the clients: a document may go while the budget is not spent
+    (it may overdraw it: a large document waits for nothing, the next ones wait for the debt to clear)."""
+
+    def __init__(self, bytes_per_second: float) -> None:
+        self.rate = bytes_per_second
+        self._budget = 0.0
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._budget = min(self.rate, self._budget + (now - self._at) * self.rate)  # at most 1 s saved
+            self._at = now
+            if self._budget <= 0:
+                return False
+            self._budget -= size
+            return True
 
 
 @dataclass
@@ -68,6 +95,7 @@ class Soak:
     stored: list[tuple[str, str, int]] = field(default_factory=list)  # (uniqueId, sha1, size) of ITI-41 documents
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)  # set when the disk runs low
+    pacer: Pacer | None = None  # ITI-41 bytes a second (None: full speed)
     low_disk: str | None = None  # why the run stopped early
 
     def record(self, transaction: str, seconds: float, error: str | None) -> None:
@@ -88,11 +116,10 @@ def _unique_id(builder: SubmissionBuilder) -> str:
 
 
 def _one(kind: str, client: httpx.Client, cluster: Cluster, patients: list[str], readers: list[str],
-         rng: random.Random, soak: Soak) -> str | None:
-    """One transaction; its error, or None."""
+         rng: random.Random, soak: Soak, data: bytes = b"") -> str | None:
+    """One transaction (`data`: the ITI-41 document); its error, or None."""
     patient = rng.choice(readers if kind == "ITI-18" else patients)
     if kind == "ITI-41":
-        data = _document(rng)
         builder = builder_without_repository_slots(patient)
         reply = provide(client, cluster.repository_url, builder, {"Document01": Content.of(data)})
         if reply.status != "Success":
@@ -132,14 +159,20 @@ def _client(cluster: Cluster, patients: list[str], readers: list[str], seed: flo
             soak: Soak) -> None:
     rng = random.Random(seed)
     kinds, weights = zip(*MIX, strict=True)
+    others, other_weights = zip(*[(k, w) for k, w in MIX if k != "ITI-41"], strict=True)
     with httpx.Client(timeout=120) as client:
         while time.monotonic() < deadline and not soak.stop.is_set():
             kind = rng.choices(kinds, weights)[0]
             if kind == "ITI-43" and not soak.stored:
                 kind = "ITI-41"
+            data = _document(rng) if kind == "ITI-41" else b""
+            if data and soak.pacer is not None and not soak.pacer.take(len(data)):
+                kind, data = rng.choices(others, other_weights)[0], b""  # the budget is spent: another one
+                if kind == "ITI-43" and not soak.stored:
+                    continue
             started = time.perf_counter()
             try:
-                error = _one(kind, client, cluster, patients, readers, rng, soak)
+                error = _one(kind, client, cluster, patients, readers, rng, soak, data)
             except Exception as exc:  # noqa: BLE001 - any failure is an error of the soak, reported
                 error = f"{type(exc).__name__}: {exc}"[:300]
             soak.record(kind, time.perf_counter() - started, error)
@@ -193,10 +226,12 @@ def growth(samples: list[tuple[float, float]]) -> float:
 
 
 def run(seconds: float, clients: int, data_dir: Path, patients: int = 20, seed: int = 0,
-        database_urls: dict[str, str] | None = None, min_free_gb: float = MIN_FREE_GB) -> dict[str, object]:
+        database_urls: dict[str, str] | None = None, min_free_gb: float = MIN_FREE_GB,
+        store_mb_s: float | None = None) -> dict[str, object]:
+    """`store_mb_s`: ITI-41 document bytes a second (None or 0: as fast as the services take them)."""
     cluster = Cluster(data_dir, database_urls or {}, audit=True)
     cluster.start_all()
-    soak = Soak()
+    soak = Soak(pacer=Pacer(store_mb_s * 1e6) if store_mb_s else None)
     try:
         pool = [new_patient_id() for _ in range(patients)]
         readers = [new_patient_id() for _ in range(max(1, patients // 4))]
@@ -235,6 +270,8 @@ def run(seconds: float, clients: int, data_dir: Path, patients: int = 20, seed: 
             for name, s in sorted(soak.rss.items()) if s
         },
         "documents_stored": len(soak.stored),
+        "stored_mb": round(sum(size for _, _, size in soak.stored) / 1e6, 1),
+        "store_mb_s_asked": store_mb_s or None,
     }
 
 
@@ -244,9 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-free-gb", type=float, default=MIN_FREE_GB)
+    parser.add_argument("--store-mb-s", type=float, default=STORE_MB_S,
+                        help=f"ITI-41 document bytes a second, in MB (default {STORE_MB_S}; 0: full speed)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="xds-soak-") as tmp:
-        report = run(args.seconds, args.clients, Path(tmp), seed=args.seed, min_free_gb=args.min_free_gb)
+        report = run(args.seconds, args.clients, Path(tmp), seed=args.seed, min_free_gb=args.min_free_gb,
+                     store_mb_s=args.store_mb_s)
     print(json.dumps(report, indent=2))
     flat = all(r["growth_after_warmup"] < 0.10 for r in report["rss_mb"].values())  # type: ignore[union-attr]
     return 0 if report["errors"] == 0 and flat and report["stopped_low_disk"] is None else 1

@@ -26,13 +26,11 @@ from functools import partial
 from typing import Any
 
 from repository.blobs import BlobStore
-from xdscore import mtom, soap, xmlsafe
+from xdscore import mtom, xmlsafe
 from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES
-from xdsservice import tree_threads
 from xdsservice.early_security import EnvelopeCheck
 from xdsservice.idle import receive_within
 from xdsservice.soapapp import (
-    PARSE_INLINE_BYTES,
     BodyTooLarge,
     DecodedRequest,
     body_chunks,
@@ -41,6 +39,7 @@ from xdsservice.soapapp import (
     envelope_check,
     note_body_size,
     read_gated_body,
+    read_root,
 )
 
 BATCH_BYTES = 1024 * 1024
@@ -76,6 +75,9 @@ class StreamingDecoder:
             except BodyTooLarge:
                 note_body_size(scope, self.max_envelope_bytes)
                 raise
+            finally:
+                if check is not None:
+                    check.close()
             note_body_size(scope, len(body))
             decoded = await decode_off_loop(body, header, self.max_envelope_bytes, self.xml_limits)
             decoded.verified = check.verified if check is not None else None
@@ -98,12 +100,10 @@ class StreamingDecoder:
             if check is not None:
                 check.close()
         note_body_size(scope, len(message.root))
-        # A large root is parsed off the loop, by a thread that keeps the tree (provide patches it there).
-        owner = tree_threads.PARSES.pick() if len(message.root) > PARSE_INLINE_BYTES else None
-        parse = partial(xmlsafe.parse_bytes, message.root, self.max_envelope_bytes, "SOAP envelope", self.xml_limits)
+        # A large root, or one with new names, is parsed off the loop, by a thread that keeps the tree
+        # (provide patches it there): xdsservice.soapapp.read_root.
         try:
-            root = await owner.run(parse) if owner is not None else parse()
-            request = soap.read_envelope(root)
+            request, owner = await read_root(message.root, self.max_envelope_bytes, self.xml_limits)
         except BaseException:
             _remove_spooled(message.attachments)
             raise

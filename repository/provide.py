@@ -43,7 +43,6 @@ from xdscore.ebrim import provide_and_register as pnr
 from xdscore.ebrim import rim
 from xdscore.ebrim.limits import SubmissionLimits
 from xdscore.errors import SoapFault, Violation
-from xdscore.model import DocumentEntry, Submission
 from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import ErrorCode, ResponseStatus, Slot
 from xdsservice import schema_validation
@@ -105,16 +104,15 @@ class ProvideOutcome:
 def submission_facts(body: etree._Element) -> SubmissionFacts:
     """The patient and submission set uniqueId of a request, whatever else is wrong with it (never raises)."""
     try:
-        submission = pnr.read(body).submission
+        request = pnr.outline(body)
     except SoapFault:
         return SubmissionFacts()
-    return _facts(submission)
+    return _facts(request)
 
 
-def _facts(submission: Submission) -> SubmissionFacts:
-    ss = submission.submission_sets[0] if submission.submission_sets else None
-    patient = (ss.patient_id if ss else None) or next((d.patient_id for d in submission.document_entries if d.patient_id), None)
-    return SubmissionFacts(patient or "", (ss.unique_id if ss else None) or "")
+def _facts(request: pnr.ProvideOutline) -> SubmissionFacts:
+    patient = request.submission_set_patient_id or next((e.patient_id for e in request.entries if e.patient_id), None)
+    return SubmissionFacts(patient or "", request.submission_set_unique_id or "")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -170,7 +168,7 @@ def entry_has_document(entry_id: str, contents: dict[str, mtom.Attachment]) -> I
 
 
 @RULES.rule("REP-entry", ErrorCode.XDSRepositoryMetadataError, ErrorCode.XDSRepositoryDuplicateUniqueIdInMessage, ref="ITI TF-3 4.3.1", family="ITI-41 repository")
-def entry_is_storable(entry: DocumentEntry, entry_id: str, seen: dict[str, str]) -> Iterator[Violation]:
+def entry_is_storable(entry: pnr.EntryOutline, entry_id: str, seen: dict[str, str]) -> Iterator[Violation]:
     """uniqueId present and unique in the message (XDSRepositoryDuplicateUniqueIdInMessage); mimeType present
     (TF-3 Table 4.3.1-3, R for the Document Source) → XDSRepositoryMetadataError."""
     uid = entry.unique_id
@@ -188,23 +186,18 @@ def entry_is_storable(entry: DocumentEntry, entry_id: str, seen: dict[str, str])
         yield Violation(ErrorCode.XDSRepositoryMetadataError, f"DocumentEntry {entry_id} has no mimeType", entry_id)
 
 
-def _given(entry: DocumentEntry, name: str) -> tuple[str, ...] | None:
-    """The values of a slot the source supplied, or None when it sent no such slot (an empty one counts)."""
-    return next((slot.values for slot in entry.rim.slots if slot.name == name), None)
-
-
 @RULES.rule("REP-hash-size", ErrorCode.XDSRepositoryMetadataError, ref="ITI TF-2b 3.41.4.1.3.2", family="ITI-41 repository")
-def hash_and_size_agree(entry: DocumentEntry, entry_id: str, content: mtom.Attachment) -> Iterator[Violation]:
+def hash_and_size_agree(entry: pnr.EntryOutline, entry_id: str, content: mtom.Attachment) -> Iterator[Violation]:
     """TF-2b 3.41.4.1.3.2 / NIST 11981, 12369: a supplied hash or size must match the received bytes
-    → XDSRepositoryMetadataError. Hashes compare without regard to letter case."""
-    given_hash = _given(entry, Slot.HASH)
+    → XDSRepositoryMetadataError (a slot sent empty counts). Hashes compare without regard to letter case."""
+    given_hash = entry.hash
     if given_hash is not None and (len(given_hash) != 1 or given_hash[0].lower() != (content.sha1 or "")):
         yield Violation(
             ErrorCode.XDSRepositoryMetadataError,
             f"DocumentEntry {entry_id}: hash {'/'.join(given_hash) or '(empty)'} does not match the document, whose SHA-1 is {content.sha1}",
             entry_id,
         )
-    given_size = _given(entry, Slot.SIZE)
+    given_size = entry.size
     if given_size is not None and (len(given_size) != 1 or given_size[0] != str(content.size)):
         yield Violation(
             ErrorCode.XDSRepositoryMetadataError,
@@ -221,7 +214,7 @@ def prepare(
 ) -> Prepared | list[Violation]:
     """Check a ProvideAndRegisterDocumentSetRequest and patch its metadata; SoapFault for a malformed one."""
     invalid = metadata_invalid(body, limits)
-    return invalid or prepare_request(pnr.read(body), attachments, repository_unique_id)
+    return invalid or prepare_request(pnr.outline(body), attachments, repository_unique_id)
 
 
 def metadata_invalid(body: etree._Element, limits: SubmissionLimits = DEFAULT_LIMITS) -> list[Violation]:
@@ -232,16 +225,16 @@ def metadata_invalid(body: etree._Element, limits: SubmissionLimits = DEFAULT_LI
         metadata, ErrorCode.XDSRegistryMetadataError)
 
 
-def prepare_request(request: pnr.ProvideRequest, attachments: dict[str, mtom.Attachment],
+def prepare_request(request: pnr.ProvideOutline, attachments: dict[str, mtom.Attachment],
                     repository_unique_id: str) -> Prepared | list[Violation]:
     """`prepare` of a request whose metadata passed `metadata_invalid` and was read."""
     contents, violations = _documents_by_id(request.documents, attachments)
-    entries = request.submission.document_entries
-    violations += documents_have_metadata(contents, {e.entry_uuid for e in entries})
+    entries = request.entries
+    violations += documents_have_metadata(contents, {e.entry_id for e in entries})
     seen: dict[str, str] = {}
-    matched: list[tuple[DocumentEntry, str]] = []
+    matched: list[tuple[pnr.EntryOutline, str]] = []
     for entry in entries:
-        entry_id = entry.entry_uuid
+        entry_id = entry.entry_id
         missing = list(entry_has_document(entry_id, contents))
         violations += missing
         violations += entry_is_storable(entry, entry_id, seen)
@@ -251,8 +244,10 @@ def prepare_request(request: pnr.ProvideRequest, attachments: dict[str, mtom.Att
     if violations:
         return violations
     documents = []
-    submission_patient = _submission_patient(request.submission)
-    elements = request.entry_elements()
+    submission_patient = request.submission_set_patient_id or ""
+    elements: dict[str, etree._Element] = {}
+    for entry in entries:  # a repeated id: the first of its elements is patched (twice)
+        elements.setdefault(entry.entry_id, entry.element)
     for entry, entry_id in matched:
         content = contents[entry_id]
         element = elements[entry_id]
@@ -263,11 +258,6 @@ def prepare_request(request: pnr.ProvideRequest, attachments: dict[str, mtom.Att
         patient = entry.patient_id or submission_patient
         documents.append(Document(entry_id, entry.unique_id, (entry.mime_type or "").strip(), content, patient))
     return Prepared(request.submit_objects, tuple(documents))
-
-
-def _submission_patient(submission: Submission) -> str:
-    ss = submission.submission_sets[0] if submission.submission_sets else None
-    return (ss.patient_id if ss else None) or ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -310,10 +300,11 @@ async def provide_and_register(
     invalid = metadata_invalid(body, limits)
     if invalid:
         return ProvideOutcome(registry_response(invalid), submission=submission_facts(body))
-    request = pnr.read(body)  # read once: the facts, the checks and the forwarded request all come from it
+    # Read once, only what the repository checks (the registry reads the rest): facts, checks, forwarded tree.
+    request = pnr.outline(body)
     outcome = await _provide_and_register(request, attachments, repository_unique_id, store, blobs, registry,
                                           io or _to_thread, tree or _at_once)
-    return replace(outcome, submission=_facts(request.submission))
+    return replace(outcome, submission=_facts(request))
 
 
 async def _to_thread(work: Callable[[], T]) -> T:
@@ -326,7 +317,7 @@ async def _at_once(work: Callable[[], T]) -> T:
 
 @RULES.rule("REP-storage", ErrorCode.XDSRepositoryError, ErrorCode.XDSRepositoryOutOfResources, ref="ITI TF-2b 3.41.4.1.3", family="ITI-41 repository")
 async def _provide_and_register(
-    request: pnr.ProvideRequest,
+    request: pnr.ProvideOutline,
     attachments: dict[str, mtom.Attachment],
     repository_unique_id: str,
     store: DocumentStore,

@@ -22,6 +22,7 @@ from enum import Enum
 
 from lxml import etree
 
+from xdscore import names
 from xdscore.errors import FaultCode, SoapFault
 from xdscore.soap import VersionMismatch
 from xdscore.vocabulary import NS
@@ -68,6 +69,8 @@ class HeaderGate:
     def feed(self, data: bytes) -> Verdict:
         """The verdict once the Body starts; NEED_DATA before. Raises the decoder's SoapFault for what it
         would refuse anyway."""
+        if names.has_doctype(data):  # refused before libxml2 interns the names of its internal subset
+            raise SoapFault(FaultCode.SENDER, f"{WHAT} carries a DTD, which is not allowed")
         for start in range(0, len(data), SLICE):
             if self.verdict is not Verdict.NEED_DATA:
                 break

@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from lxml import etree
 
+from xdscore import names
 from xdscore.errors import FaultCode, SoapFault
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -72,6 +73,8 @@ def parse_bytes(
     limits = limits or XmlLimits(max_bytes=max_bytes)
     if len(data) > limits.max_bytes:
         raise SoapFault(FaultCode.SENDER, f"{what} is larger than the limit of {limits.max_bytes} bytes")
+    if names.has_doctype(data):  # refused before libxml2 interns the names of its internal subset
+        raise SoapFault(FaultCode.SENDER, f"{what} carries a DTD, which is not allowed")
     if limits.max_elements is not None and data.count(b"<") > 2 * limits.max_elements + 16:
         # Every element costs one or two "<" (empty or not): this many is over the limit, or garbage.
         raise _over(what, f"more than {limits.max_elements} elements")

@@ -21,14 +21,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from lxml import etree
 
+from xdscore import names as xnames
 from xdscore import soap
 from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES, HeaderGate, Verdict
 from xdscore.errors import FaultCode, SoapFault
-from xdsservice import tree_threads
+from xdsservice import names, tree_threads
 
 T = TypeVar("T")
 
@@ -64,6 +66,11 @@ class EnvelopeCheck:
         self.verified: Verified | None = None
         self.given_up = False  # the Header could not come first: the late call decides
         self._thread: tree_threads.TreeThread | None = None
+        # Names never seen before are parsed on a thread of the request's own (xdsservice.names).
+        self._scanner = xnames.Scanner()
+        self._own: names.Disposable | None = None
+        self._fed: list[bytes] = []  # fed to the gate on a shared thread, while all its names were known
+        self._refeed: bytes | None = None
 
     @property
     def pending(self) -> bool:
@@ -71,9 +78,38 @@ class EnvelopeCheck:
         return self.verified is None and not self.given_up
 
     def feed(self, data: bytes) -> Verdict:
-        """Feed envelope bytes without verifying; the gate's verdict (NEED_DATA until the Body starts)."""
+        """Feed envelope bytes without verifying; the gate's verdict (NEED_DATA until the Body starts). Bytes
+        with names never seen before are parsed on the request's own thread (waited for: call this from a
+        worker thread then, as the MTOM assembler does, or use `feed_async`)."""
         if not self.pending or self.gate.verdict is not Verdict.NEED_DATA:
             return self.gate.verdict
+        if self._needs_own_thread(data):
+            assert self._own is not None
+            return self._own.call(partial(self._feed_own, data))
+        return self.gate.feed(data)
+
+    def _needs_own_thread(self, data: bytes) -> bool:
+        """Whether `data` must go to the gate on the request's own thread (xdsservice.names): it holds names
+        never seen before, or earlier bytes did. The gate fed so far on a shared thread is then dropped (its
+        names were known) and fed again from the start on the request's own thread: a pull parser's tree
+        must take its names from one thread's dictionary (xdsservice.tree_threads)."""
+        if self._own is not None:
+            return True
+        tokens = self._scanner.feed(data)
+        if names.KNOWN.has_all(tokens):
+            self._fed.append(data)
+            return False
+        self._own = names.Disposable("envelope-check")
+        self._own.tokens = names.count(tokens, len(data) // 8)
+        self._refeed, self._fed = b"".join(self._fed), []
+        return True
+
+    def _feed_own(self, data: bytes) -> Verdict:
+        if self._refeed is not None:
+            self.gate = HeaderGate(self.gate.max_header_bytes)
+            fed, self._refeed = self._refeed, None
+            if fed and self.gate.feed(fed) is not Verdict.NEED_DATA:
+                return self.gate.verdict
         return self.gate.feed(data)
 
     def verify(self) -> None:
@@ -87,9 +123,15 @@ class EnvelopeCheck:
     async def feed_async(self, data: bytes) -> None:
         """`feed`, then verify: in a worker thread when there is a signature to check, at once otherwise (an
         anonymous request is accepted or refused without crypto)."""
-        verdict = self.feed(data)
+        if not self.pending or self.gate.verdict is not Verdict.NEED_DATA:
+            verdict = self.gate.verdict
+        elif self._needs_own_thread(data):
+            assert self._own is not None
+            verdict = await self._own.run(partial(self._feed_own, data))
+        else:
+            verdict = self.gate.feed(data)
         if verdict is Verdict.SECURED:
-            await asyncio.to_thread(self.verify)
+            await (self._own.run(self.verify) if self._own is not None else asyncio.to_thread(self.verify))
         elif verdict is Verdict.ANONYMOUS:
             self.verify()
 
@@ -104,8 +146,12 @@ class EnvelopeCheck:
         return await self._thread.run(work)
 
     def close(self) -> None:
-        """The request is read: the check no longer needs its thread (a shared one, left running)."""
+        """The request is read: the check no longer needs its thread (a shared one is left running, one of
+        its own exits; the Header's tree keeps what it needs of its names)."""
         self._thread = None
+        self._fed = []
+        if self._own is not None:
+            self._own.close_soon()
 
     # --- xdscore.mtom.RootWatcher: the root MIME part of an MTOM message ------------------------------
 
@@ -113,7 +159,10 @@ class EnvelopeCheck:
         """Bytes of the root part; verifies in the caller's thread (SoapService and the repository feed the
         assembler from a worker thread while the check is pending)."""
         if self.pending and self.feed(data) is not Verdict.NEED_DATA:
-            self.verify()
+            if self._own is not None:  # the Header's tree is that thread's: xmlsec adds IDs to it
+                self._own.call(self.verify)
+            else:
+                self.verify()
 
     def attachment_starts(self) -> None:
         """An attachment part begins: the Header must have been judged by then."""

@@ -24,7 +24,7 @@ from xdscore import mtom, soap, xmlsafe
 from xdscore.envelope_gate import DEFAULT_MAX_HEADER_BYTES
 from xdscore.errors import FaultCode, SoapFault
 from xdscore.vocabulary import NS
-from xdsservice import memory, tree_threads
+from xdsservice import memory, names, tree_threads
 from xdsservice.early_security import EnvelopeCheck, Verified, header_verifier
 from xdsservice.idle import receive_within
 
@@ -187,10 +187,18 @@ async def read_mtom(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[
         if check is not None:
             check.close()
     message = assembler.result()
-    owner = tree_threads.PARSES.pick() if len(message.root) > PARSE_INLINE_BYTES else None
-    parse = partial(xmlsafe.parse_bytes, message.root, max_bytes, "SOAP envelope", limits)
-    root = await owner.run(parse) if owner is not None else parse()
-    return DecodedRequest(soap.read_envelope(root), message.attachments, message.root, tree_thread=owner)
+    request, owner = await read_root(message.root, max_bytes, limits)
+    return DecodedRequest(request, message.attachments, message.root, tree_thread=owner)
+
+
+async def read_root(root: bytes, max_bytes: int, limits: xmlsafe.XmlLimits | None
+                    ) -> tuple[soap.SoapRequest, tree_threads.TreeThread | None]:
+    """An MTOM message's root part read as the SOAP envelope, and the thread that owns its tree (where its
+    names may go: xdsservice.names)."""
+    def read() -> soap.SoapRequest:
+        return soap.read_envelope(xmlsafe.parse_bytes(root, max_bytes, "SOAP envelope", limits))
+
+    return await names.parse(root, read, PARSE_INLINE_BYTES)
 
 
 def decode_bytes(
@@ -224,12 +232,11 @@ def _has_security_header(header: etree._Element | None) -> bool:
 async def decode_off_loop(
     body: bytes, content_type_header: str, max_bytes: int, limits: xmlsafe.XmlLimits | None = None
 ) -> DecodedRequest:
-    """`decode_bytes`, in a worker thread when the body is large enough to hold the event loop (the decoded
-    request keeps that thread: `DecodedRequest.in_tree_thread`)."""
-    if len(body) <= PARSE_INLINE_BYTES:
-        return decode_bytes(body, content_type_header, max_bytes, limits)
-    owner = tree_threads.PARSES.pick()
-    decoded = await owner.run(partial(decode_bytes, body, content_type_header, max_bytes, limits))
+    """`decode_bytes`, in a worker thread when the body is large enough to hold the event loop or holds
+    names never seen before (xdsservice.names); the decoded request keeps that thread
+    (`DecodedRequest.in_tree_thread`)."""
+    decoded, owner = await names.parse(body, partial(decode_bytes, body, content_type_header, max_bytes, limits),
+                                       PARSE_INLINE_BYTES)
     decoded.tree_thread = owner
     return decoded
 
@@ -316,6 +323,9 @@ class SoapService:
             except BodyTooLarge:
                 note_body_size(scope, self.max_bytes)  # what was read before the refusal was memory too
                 raise
+            finally:
+                if check is not None:
+                    check.close()
             note_body_size(scope, len(body))
             decoded = await decode_off_loop(body, header, self.max_bytes, self.xml_limits)
         decoded.verified = check.verified if check is not None else None
@@ -375,7 +385,9 @@ class SoapService:
                     await asyncio.to_thread(callback)
                 except Exception:  # clean-up must not break the exchange
                     log.exception("request clean-up callback failed")
+            owner = decoded.tree_thread if decoded is not None else None
             decoded = None  # the parsed tree goes before the memory it took is handed back
+            await names.release(owner)  # a thread of its own exits, with the names it parsed
             if memory.should_trim(scope.get("xds.body_bytes", 0)):
                 await asyncio.to_thread(memory.trim)
 

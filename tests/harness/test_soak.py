@@ -5,6 +5,7 @@ for a few seconds, with no error, and the RSS of each service sampled."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from harness import soak
@@ -28,6 +29,23 @@ def test_the_run_stops_before_the_disk_is_full(tmp_path: Path) -> None:
     assert report["stopped_low_disk"] is not None and "GB free" in report["stopped_low_disk"]  # type: ignore[operator]
     assert report["seconds"] < 10  # type: ignore[operator]
     assert report["errors"] == 0, report["first_errors"]
+
+
+def test_store_mb_s_paces_the_documents_and_not_the_rest(tmp_path: Path) -> None:
+    # Unpaced, 4 clients store tens of MB a second here; paced at 0.5 MB/s, at most the budget of the run
+    # plus one document overdrawn (5 MB at most), while the other transactions go on.
+    report = soak.run(5, 4, tmp_path, patients=4, seed=5, store_mb_s=0.5)
+    assert report["errors"] == 0, report["first_errors"]
+    assert report["stored_mb"] <= 0.5 * report["seconds"] + 0.5 + 5.3, report  # type: ignore[operator]
+    transactions = report["transactions"]
+    assert transactions["ITI-18"]["count"] > 20, transactions  # type: ignore[index]
+
+
+def test_pacer_lets_a_document_go_while_the_budget_lasts() -> None:
+    pacer = soak.Pacer(1e6)
+    time.sleep(0.2)  # 200 KB saved
+    assert pacer.take(5_000_000)  # overdrawn by one large document
+    assert not pacer.take(1)  # then nothing until the debt (4.8 MB, ~4.8 s) clears
 
 
 def test_growth_is_the_last_fifth_peak_against_the_second_fifth() -> None:

@@ -47,10 +47,27 @@ def test_same_content_twice_is_stored_once(tmp_path: Path) -> None:
     assert list(blobs.tmp_dir.iterdir()) == []
 
 
-def test_place_bytes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("nameless", [True, False], ids=["O_TMPFILE", "named spool file"])
+def test_place_bytes(tmp_path: Path, nameless: bool) -> None:
     blobs = BlobStore(tmp_path)
+    assert blobs._nameless  # Linux with /proc: the nameless way is found at start
+    blobs._nameless = nameless  # as on a file system without O_TMPFILE
     assert blobs.place_bytes(b"small", sha(b"small")) is True
+    assert blobs.path(sha(b"small")).read_bytes() == b"small"
+    assert blobs.path(sha(b"small")).stat().st_mode & 0o777 == 0o600  # as mkstemp makes it: health data
+    assert blobs.place_bytes(b"small", sha(b"small")) is False
     assert blobs.exists(sha(b"small")) and list(blobs.tmp_dir.iterdir()) == []
+
+
+def test_place_bytes_losing_a_race_to_the_same_content(tmp_path: Path) -> None:
+    """The hash's name appears between the check and the link (a concurrent submission of the same bytes):
+    the link fails, nothing is overwritten, nothing is left in tmp/. (A dangling symlink stands for the name:
+    `exists()` does not see it, the link does.)"""
+    blobs = BlobStore(tmp_path)
+    target = blobs.path(sha(b"raced"))
+    os.symlink("elsewhere", target)
+    assert blobs.place_bytes(b"raced", sha(b"raced")) is False
+    assert os.readlink(target) == "elsewhere" and list(blobs.tmp_dir.iterdir()) == []
 
 
 def test_path_refuses_what_is_not_a_sha1(tmp_path: Path) -> None:

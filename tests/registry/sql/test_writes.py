@@ -1,0 +1,107 @@
+"""The registry's writes (registry.sql.writes): PostgreSQL's one-statement insert of a submission (JSON rows
+read back by INSERT ... SELECT) stores exactly the rows SQLite's executemany stores, and refuses what they
+refuse."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from harness.builders import new_patient_id, single_document
+from registry.register import RegisterSettings, register
+from registry.sql.store import SqlRegistry
+from registry.sql.writes import COLUMNS
+from xdscore.model import Code, DocumentEntry, PatientKey
+from xdscore.profiles.ihe import PROFILE
+from xdscore.vocabulary import AssociationType
+
+NOW = "20251130120000"
+
+
+class Submissions:
+    """Two submissions, made once for every backend: a rich one (codes, authors, reference ids, a folder),
+    then a document appended to its document."""
+
+    def __init__(self, patient: str) -> None:
+        self.first = single_document(patient, event_codes=(Code("E1", "1.2.3", "Event"), Code("E2", "1.2.3", "Event 2")),
+                                     reference_ids=("ref1^^^&1.2.3&ISO", "ref2^^^&1.2.3&ISO"))
+        self.first.add_folder(codes=(Code("F1", "1.2.3", "Folder code"),))
+        self.patient = patient
+        self._second: dict[str, Any] = {}
+
+    def second(self, target: str) -> Any:
+        if target not in self._second:
+            second = self._second[target] = single_document(self.patient)
+            second.relate(next(o.id for o in second.objects if o.tag == "ExtrinsicObject"), target, AssociationType.APPEND)
+        return self._second[target]
+
+
+def stored_rows(url: str, submissions: Submissions) -> dict[str, list[tuple[Any, ...]]]:
+    """Register the submissions with fixed ids and time; every row of every table the writes fill."""
+    patient = submissions.patient
+    store = SqlRegistry(url)
+    store.migrate()
+    key = PatientKey.parse(patient)
+    assert key is not None
+    ids = (f"urn:uuid:00000000-0000-4000-8000-{n:012d}" for n in itertools.count())
+    try:
+        with store.write() as tx:
+            tx.save_patient(key, patient, {}, NOW)
+        second = submissions.second(first_entry_uuid(store, submissions.first, ids))
+        with store.write() as tx:
+            outcome = register(second.submission(), tx, RegisterSettings(PROFILE), NOW, lambda: next(ids))
+            assert outcome.changes is not None, outcome.violations
+            tx.apply(outcome.changes, NOW)
+        with store.engine.connect() as conn:
+            return {name: sorted(tuple(r) for r in conn.exec_driver_sql(f"SELECT {', '.join(cols)} FROM {name}"))
+                    for name, cols in COLUMNS.items()}
+    finally:
+        store.dispose()
+
+
+def first_entry_uuid(store: SqlRegistry, builder: Any, ids: Any) -> str:
+    with store.write() as tx:
+        outcome = register(builder.submission(), tx, RegisterSettings(PROFILE), NOW, lambda: next(ids))
+        assert outcome.changes is not None, outcome.violations
+        tx.apply(outcome.changes, NOW)
+    return next(o.entry_uuid for o in outcome.changes.new_objects if isinstance(o, DocumentEntry))
+
+
+def test_postgresql_stores_the_rows_sqlite_stores(pg_url: str, tmp_path: Path) -> None:
+    submissions = Submissions(new_patient_id())
+    on_sqlite = stored_rows(f"sqlite:///{tmp_path / 'registry.db'}", submissions)
+    on_postgresql = stored_rows(pg_url, submissions)
+    assert {name for name, rows in on_sqlite.items() if rows} >= {
+        "objects", "documents", "document_codes", "document_authors", "document_reference_ids", "submission_sets",
+        "folders", "folder_codes", "associations", "registry_ids"}
+    for name in COLUMNS:
+        assert on_postgresql[name] == on_sqlite[name], name
+
+
+def test_a_value_longer_than_its_column_is_refused_not_cut(pg_url: str) -> None:
+    """The JSON values are cast to the column's type without its length: the insert refuses an over-long
+    value, as a plain insert does, and nothing of the submission is stored."""
+    store = SqlRegistry(pg_url)
+    store.migrate()
+    patient = new_patient_id()
+    key = PatientKey.parse(patient)
+    assert key is not None
+    try:
+        with store.write() as tx:
+            tx.save_patient(key, patient, {}, NOW)
+        with pytest.raises(DBAPIError, match="too long"), store.write() as tx:
+            outcome = register(single_document(patient).submission(), tx, RegisterSettings(PROFILE), NOW,
+                               lambda: f"urn:uuid:{new_patient_id()[:8]}")
+            assert outcome.changes is not None
+            long_mime = [replace(o, mime_type="x" * 200) if isinstance(o, DocumentEntry) else o
+                         for o in outcome.changes.new_objects]
+            tx.apply(replace(outcome.changes, new_objects=long_mime), NOW)
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM objects").scalar() == 0
+    finally:
+        store.dispose()
