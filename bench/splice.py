@@ -35,7 +35,7 @@ import string
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from registry.sql import fragments
 
@@ -46,23 +46,30 @@ _TRIALS = 3
 @dataclass(frozen=True)
 class Spliced:
     """A packed template: `pieces` alternate packed bytes and token names; an instance's stored fragment is the
-    pieces joined with each name replaced by its value (bytes of exactly `lengths[name]`)."""
+    pieces joined with each name replaced by its value (ASCII, exactly `lengths[name]` characters)."""
 
     pieces: tuple[bytes | str, ...]
     exact: bool  # later occurrences are back references (False: every occurrence is stored)
+    # the pieces as (text, is a name): packed bytes as latin-1 text, so one str join and one encode make an
+    # instance (cheaper than encoding each value)
+    fill: tuple[tuple[str, bool], ...] = field(init=False, repr=False)
 
-    def pack(self, values: Mapping[str, bytes]) -> bytes:
-        return b"".join([p if p.__class__ is bytes else values[p] for p in self.pieces])  # type: ignore[index]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fill", tuple((p.decode("latin-1"), False) if isinstance(p, bytes) else (p, True)
+                                               for p in self.pieces))
+
+    def pack(self, values: Mapping[str, str]) -> bytes:
+        return "".join([values[p] if name else p for p, name in self.fill]).encode("latin-1")
 
 
 def parse(pattern: str) -> list[str | tuple[str]]:
     """A `str.format` pattern (tokens `{NAME}`) → its text pieces and (token,) pieces, in order."""
     out: list[str | tuple[str]] = []
-    for text, field, _spec, _conv in string.Formatter().parse(pattern):
+    for text, name, _spec, _conv in string.Formatter().parse(pattern):
         if text:
             out.append(text)
-        if field is not None:
-            out.append((field,))
+        if name is not None:
+            out.append((name,))
     return out
 
 
@@ -157,11 +164,11 @@ def _short_text(run: Sequence[str | tuple[str]]) -> bool:
 def _checks(spliced: Spliced, parts: Sequence[str | tuple[str]], lengths: Mapping[str, int],
             rng: random.Random) -> bool:
     """Three instances of random values unpack to the pattern filled with them."""
-    alphabet = b"0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ-"
+    alphabet = "0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ-"
     names = {p[0] for p in parts if isinstance(p, tuple)}
     for _ in range(_TRIALS):
-        values = {n: bytes(rng.choice(alphabet) for _ in range(lengths[n])) for n in names}
-        want = b"".join(p.encode() if isinstance(p, str) else values[p[0]] for p in parts)
+        values = {n: "".join(rng.choice(alphabet) for _ in range(lengths[n])) for n in names}
+        want = "".join(p if isinstance(p, str) else values[p[0]] for p in parts).encode()
         try:
             if fragments.unpack(spliced.pack(values)) != want:
                 return False

@@ -114,6 +114,12 @@ def test_a_small_load_fills_every_table_with_a_long_tail_of_documents(pg_url: st
         replacements = conn.execute("SELECT count(*) FROM associations WHERE association_type LIKE '%RPLC'").fetchone()
     assert deprecated is not None and replacements is not None and deprecated[0] == replacements[0] > 0
     assert load.disk_bytes(url) > 0
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        # VACUUM on every partition, and each partitioned table's own statistics (ANALYZE of the parent)
+        unvacuumed = conn.execute("SELECT relname FROM pg_stat_user_tables WHERE relname ~ '^(objects|documents)_'"
+                                  " AND last_vacuum IS NULL").fetchall()
+        analyzed = {r[0] for r in conn.execute("SELECT DISTINCT tablename FROM pg_stats WHERE inherited")}
+    assert unvacuumed == [] and {"objects", "documents", "registry_ids", "associations"} <= analyzed
 
 
 def test_a_load_into_an_empty_database_builds_its_keys_and_indexes_at_the_end(pg_url: str) -> None:
