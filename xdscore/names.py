@@ -65,6 +65,9 @@ def tokens(data: bytes) -> frozenset[bytes] | None:
     """Every token whose strings parsing `data` could intern; None when the scan cannot tell."""
     if b"\x00" in data[:4] or data[:2] in (b"\xfe\xff", b"\xff\xfe"):  # UTF-16 or -32: not byte names
         return None
+    entities = _ENTITY.findall(data) if b"&" in data else []
+    if len(data) > _CUT_TEXTS_ABOVE:  # first: what follows reads only what is left
+        data = _without_long_texts(data)
     declaration = _DECLARATION.match(data)
     if declaration is not None:
         if (declaration.group(1) or declaration.group(2) or b"utf-8").lower() not in _SCANNABLE_ENCODINGS:
@@ -73,9 +76,6 @@ def tokens(data: bytes) -> frozenset[bytes] | None:
         data = data[declaration.end() :].lstrip()
     elif data.lstrip()[:5] == b"<?xml":
         return None  # a declaration libxml2 may read otherwise
-    entities = _ENTITY.findall(data) if b"&" in data else []
-    if len(data) > _CUT_TEXTS_ABOVE:
-        data = _without_long_texts(data)
     # (blank texts before a comment are not interned: read before comments go)
     blanks = _BLANK_RUN.findall(data) if any(blank in data for blank in _RUN_SIGNS) else []
     if b"<!" in data:  # comments and CDATA hold no name (one holding '<' stays: it might hide a tag)
@@ -107,15 +107,23 @@ def _entity_names(entities: list[bytes]) -> list[bytes] | None:
 
 
 def _without_long_texts(data: bytes) -> bytes:
-    """`data` without the long texts (inline base64 documents), found at memory speed: what follows the
-    last '>' before a '<' is text (a '>' inside an attribute value comes before its tag's own '>')."""
-    pieces = data.split(b"<")
-    for i, piece in enumerate(pieces):
-        if len(piece) > _LONG_TEXT:
-            end = piece.rfind(b">") + 1
-            if end and len(piece) - end > _LONG_TEXT:
-                pieces[i] = piece[:end]
-    return b"<".join(pieces)
+    """`data` without the long texts (inline base64 documents), found at memory speed and never copied:
+    what follows the last '>' before a '<' is text (a '>' inside an attribute value comes before its
+    tag's own '>')."""
+    kept: list[bytes] = []
+    at = 0  # start of what is not yet kept
+    start = data.find(b"<")
+    while start >= 0:
+        after = data.find(b"<", start + 1)
+        stop = len(data) if after < 0 else after
+        if stop - start > _LONG_TEXT:
+            end = data.rfind(b">", start, stop) + 1
+            if end and stop - end > _LONG_TEXT:
+                kept.append(data[at:end])
+                at = stop
+        start = after
+    kept.append(data[at:])
+    return b"".join(kept)
 
 
 def _without_values(markup: bytes) -> bytes:
