@@ -123,6 +123,7 @@ class Spool:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         for pragma in SQLITE_PRAGMAS:  # the project's one durability policy: a commit is on disk
             self._db.execute(f"PRAGMA {pragma}")
+        self._synchronous = int(self._db.execute("PRAGMA synchronous").fetchone()[0])
         self._db.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, message BLOB NOT NULL)")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS parked (id INTEGER PRIMARY KEY, message BLOB NOT NULL, reason TEXT NOT NULL,"
@@ -140,12 +141,19 @@ class Spool:
             return self._db.execute("SELECT id, message FROM spool ORDER BY id LIMIT ?", (limit,)).fetchall()
 
     def delete(self, ids: list[int]) -> None:
+        """Forget delivered rows, without an fsync of its own: a delete lost to a power cut only sends those
+        messages again, which the sink drops (it keys each by its digest); the next spool commit (FULL)
+        syncs the WAL, this delete with it. One fsync per delivered batch less in each service."""
         if not ids:
             return
         with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
-            self._db.execute("COMMIT")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
+                self._db.execute("COMMIT")
+            finally:
+                self._db.execute(f"PRAGMA synchronous={self._synchronous}")  # put_many and park stay durable
 
     def park(self, row_id: int, message: bytes, reason: str) -> None:
         with self._lock:

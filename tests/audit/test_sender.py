@@ -241,3 +241,24 @@ def test_the_spool_commits_with_the_projects_durability_policy(tmp_path: Path) -
     finally:
         spool.close()
     assert got == {"journal_mode": "wal", "synchronous": 2}
+
+
+def test_only_the_delete_of_delivered_rows_skips_its_fsync(tmp_path: Path) -> None:
+    """A delete lost to a power cut only sends its messages again (the sink drops repeats by digest), so it
+    commits at NORMAL; the spool's connection is back at FULL for the next put_many, and what stays is intact."""
+    spool = Spool(tmp_path / "spool.db")
+    try:
+        spool.put_many([b"a", b"b", b"c"])
+        delivered = [row for row, _ in spool.oldest(2)]
+        statements: list[str] = []
+        spool._db.set_trace_callback(statements.append)
+        spool.delete(delivered)
+        spool._db.set_trace_callback(None)
+        synchronous = spool._db.execute("PRAGMA synchronous").fetchone()[0]
+        left = [m for _, m in spool.oldest(10)]
+    finally:
+        spool.close()
+    delete = next(i for i, s in enumerate(statements) if s.startswith("DELETE"))
+    assert statements[0] == "PRAGMA synchronous=NORMAL" and delete > 0
+    assert statements[-1] == "PRAGMA synchronous=2"
+    assert (synchronous, left) == (2, [b"c"])

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from harness.builders import new_patient_id, single_document
 from registry.register import RegisterSettings, register
+from registry.sql import schema
 from registry.sql.store import SqlRegistry
 from registry.sql.writes import COLUMNS
 from xdscore.model import Code, DocumentEntry, PatientKey
@@ -105,3 +106,13 @@ def test_a_value_longer_than_its_column_is_refused_not_cut(pg_url: str) -> None:
             assert conn.exec_driver_sql("SELECT count(*) FROM objects").scalar() == 0
     finally:
         store.dispose()
+
+
+def test_every_column_of_the_written_tables_is_filled() -> None:
+    """A column added to the schema must be added to COLUMNS too (else its rows would go without it):
+    every column but the generated `objects.seq` is named, and nothing the schema lacks."""
+    for name, cols in COLUMNS.items():
+        table = schema.metadata.tables[name]
+        generated = {c.name for c in table.c if c.autoincrement is True}
+        assert set(cols) == {c.name for c in table.c} - generated, name
+        assert len(cols) == len(set(cols)), name
