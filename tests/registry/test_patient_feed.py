@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 import pytest
 
 from harness.builders import single_document
-from registry import patient_feed
+from registry import mllp_server, patient_feed
 from registry.mllp_server import FeedServer
 from registry.sql import patient_number
 from registry.sql.store import SqlRegistry
@@ -178,6 +179,7 @@ def test_a_v231_refusal_puts_the_code_in_err_1() -> None:
 
 def test_a_patient_whose_64_bit_key_another_holds_is_refused_with_an_ae(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
     """registry.sql.patient_number: the hash injected so that every id takes ABC's number."""
+    logging.getLogger(mllp_server.log.name).addHandler(caplog.handler)  # other tests may stop "xds" propagating
     abc = PatientKey("ABC", AA)
     store = SqlRegistry(f"sqlite:///{tmp_path}/feed.db", number=lambda _text: patient_number.number(str(abc)))
     store.migrate()
@@ -194,3 +196,4 @@ def test_a_patient_whose_64_bit_key_another_holds_is_refused_with_an_ae(tmp_path
         assert tx.patient(PatientKey("XYZ", AA)) is None
         assert tx.conn.exec_driver_sql("SELECT count(*) FROM patients").scalar() == 1
     store.dispose()
+    logging.getLogger(mllp_server.log.name).removeHandler(caplog.handler)
