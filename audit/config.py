@@ -38,6 +38,11 @@ class AuditSettings:
     udp_receive_buffer: int = 4 * 1024 * 1024  # SO_RCVBUF asked for; the kernel may cap it
     queue_size: int = 20000  # messages received but not yet stored
     batch_size: int = 500  # messages stored per database transaction
+    # A batch that is not full waits this long for more before it is stored, so one durable commit (whose
+    # fsync costs ~0.3 ms of CPU) carries more messages (at 400 messages/s, 20 ms brings ~8).
+    # Nothing waits on it but the senders' spool deletes: a message is acknowledged once stored
+    # (xdscore.syslog_ack). 0: a batch is stored as soon as a message is there.
+    batch_linger: float = 0.02
     stall_seconds: float = 30.0  # /health is unhealthy when messages wait and nothing was stored this long
     stop_grace_seconds: float = 3.0  # at SIGTERM, time given to store what is held; the rest goes to pending.db
     idle_timeout: float = 300.0  # a TLS connection that sends nothing this long is closed

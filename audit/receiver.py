@@ -94,7 +94,7 @@ class AuditReceiver:
         s = self.settings
         self.pending = PendingFile(Path(s.data_dir) / FILE_NAME)
         self.writer = Writer(self.store, s.max_message_bytes, s.batch_size, s.queue_size, s.stall_seconds, self.pending,
-                             prepared=False)
+                             prepared=False, linger=s.batch_linger)
         self._servers: list[asyncio.base_events.Server] = []
         self._udp: asyncio.DatagramTransport | None = None
         self._connections: set[asyncio.Task[Any]] = set()

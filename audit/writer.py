@@ -244,6 +244,7 @@ class Writer:
     pending: PendingFile | None = None
     totals: Counts = field(default_factory=Counts)
     prepared: bool = True  # False: the store's schema must be brought to head first (store.prepare)
+    linger: float = 0.0  # seconds a batch that is not full waits for more (AuditSettings.batch_linger)
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[Item] = asyncio.Queue(self.queue_size)
@@ -321,6 +322,8 @@ class Writer:
             self.pending_rows = 0  # the count was off (rows deleted by an earlier run): nothing is left
         self._from_pending = True
         batch = [await self.queue.get()]
+        if self.linger and self.queue.qsize() + 1 < self.batch_size:
+            await asyncio.sleep(self.linger)  # more arrive meanwhile: one commit for all (issue 15)
         while len(batch) < self.batch_size and not self.queue.empty():
             batch.append(self.queue.get_nowait())
         return batch

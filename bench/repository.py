@@ -209,6 +209,7 @@ def bench_submissions(repository: object, registry: object, sink: object | None,
                  connections=clients, check=lambda b: SUCCESS in b)
     done = len(result.latencies)
     per = ", ".join(f"{name} {(cpu_seconds(pid) - cpu[name]) * 1000 / max(1, done):.2f} ms" for name, pid in pids.items())
+    per += f", load generator {result.cpu * 1000 / max(1, done):.2f} ms"
     written = blob_count(blobs) - before_blobs
     print(f"ITI-41 {documents} x 1 KB per submission, {clients} clients: {result.summary()}  "
           f"= {result.rate * documents:,.0f} documents/s", flush=True)

@@ -79,7 +79,8 @@ class StreamingDecoder:
                 if check is not None:
                     check.close()
             note_body_size(scope, len(body))
-            decoded = await decode_off_loop(body, header, self.max_envelope_bytes, self.xml_limits)
+            decoded = await decode_off_loop(body, header, self.max_envelope_bytes, self.xml_limits,
+                                            check.tokens_of(body) if check is not None else False)
             decoded.verified = check.verified if check is not None else None
             return decoded
 
@@ -103,7 +104,8 @@ class StreamingDecoder:
         # A large root, or one with new names, is parsed off the loop, by a thread that keeps the tree
         # (provide patches it there): xdsservice.soapapp.read_root.
         try:
-            request, owner = await read_root(message.root, self.max_envelope_bytes, self.xml_limits)
+            request, owner = await read_root(message.root, self.max_envelope_bytes, self.xml_limits,
+                                             check.tokens_of(message.root) if check is not None else False)
         except BaseException:
             _remove_spooled(message.attachments)
             raise

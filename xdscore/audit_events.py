@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from functools import lru_cache
 
 from lxml import etree
 
@@ -250,6 +251,7 @@ def _b64(data: bytes | str) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+@lru_cache(maxsize=1024)  # a service sees few addresses, and parsing one costs a third of a message's build
 def _nap_type(address: str) -> str:
     try:
         ipaddress.ip_address(address.strip("[]"))

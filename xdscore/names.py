@@ -161,8 +161,19 @@ class Scanner:
 
     def __init__(self) -> None:
         self._rest = b""
+        self._fed = False
+        # (bytes, tokens) when the first piece was scanned whole, ending with a tag: `tokens(body)` for a
+        # body that came in that one piece, kept so that the body's parse does not scan it again.
+        self.whole: tuple[bytes, frozenset[bytes] | None] | None = None
+
+    def tokens_of(self, body: bytes) -> frozenset[bytes] | bool | None:
+        """`tokens(body)` when the first piece fed was `body` and was scanned whole; else False (not known)."""
+        if self.whole is not None and self.whole[0] == body:
+            return self.whole[1]
+        return False
 
     def feed(self, data: bytes) -> frozenset[bytes] | None:
+        first, self._fed = not self._fed, True
         data = self._rest + data
         last = data.rfind(b"<")
         if last < 0:
@@ -173,6 +184,8 @@ class Scanner:
         if len(self._rest) > self.MAX_PENDING:
             return None
         found = tokens(data[:end])
+        if first and not data[end:].strip(b" \t\r\n"):  # nothing but blanks after the last tag (which
+            self.whole = (data, found)  # no pattern of `tokens` reads without a '<' after them): `tokens(data)`
         # libxml2 reads an entity reference in the text after the last tag once its ';' has come
         later = _entity_names(_ENTITY.findall(data, end)) if b"&" in data[end:] else []
         if found is None or later is None:

@@ -104,6 +104,11 @@ class EnvelopeCheck:
         self._refeed, self._fed = b"".join(self._fed), []
         return True
 
+    def tokens_of(self, body: bytes) -> frozenset[bytes] | bool | None:
+        """`xdscore.names.tokens(body)` when this check scanned `body` whole as it came (one piece), else
+        False: the body's parse need not scan it again (`xdsservice.names.parse`)."""
+        return self._scanner.tokens_of(body)
+
     def _feed_own(self, data: bytes) -> Verdict:
         if self._refeed is not None:
             self.gate = HeaderGate(self.gate.max_header_bytes)

@@ -90,21 +90,23 @@ def count(tokens: frozenset[bytes] | None, fallback: int) -> int:
     return len(tokens) if tokens is not None else fallback
 
 
-async def parse(data: bytes, work: Callable[[], T], inline_bytes: int, name: str = "envelope"
-                ) -> tuple[T, tree_threads.TreeThread | None]:
+async def parse(data: bytes, work: Callable[[], T], inline_bytes: int, name: str = "envelope",
+                scanned: frozenset[bytes] | bool | None = False) -> tuple[T, tree_threads.TreeThread | None]:
     """`work()` (which parses `data`) where `data`'s names may go, and the thread that owns its tree (None:
     the event loop's). Known and at most `inline_bytes`: on the loop; known and larger: on a
-    `tree_threads.PARSES` thread (scanned there too); else on a `Disposable` the caller must `close`."""
+    `tree_threads.PARSES` thread (scanned there too); else on a `Disposable` the caller must `close`.
+    `scanned`: `names.tokens(data)` when the caller has it already (the envelope check scanned the body as
+    it came: `xdscore.names.Scanner.tokens_of`), False when not."""
     if len(data) <= inline_bytes:
-        tokens = names.tokens(data)
-        if KNOWN.has_all(tokens):
+        tokens = names.tokens(data) if scanned is False else scanned
+        if KNOWN.has_all(tokens):  # type: ignore[arg-type]  # not False: replaced above
             return work(), None
     else:
         owner = tree_threads.PARSES.pick()
 
         def known_work() -> tuple[bool, T | None, frozenset[bytes] | None]:
-            found = names.tokens(data)
-            return (True, work(), found) if KNOWN.has_all(found) else (False, None, found)
+            found = names.tokens(data) if scanned is False else scanned
+            return (True, work(), found) if KNOWN.has_all(found) else (False, None, found)  # type: ignore[arg-type,return-value]
 
         done, result, tokens = await owner.run(known_work)
         if done:

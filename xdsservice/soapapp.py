@@ -187,18 +187,19 @@ async def read_mtom(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[
         if check is not None:
             check.close()
     message = assembler.result()
-    request, owner = await read_root(message.root, max_bytes, limits)
+    request, owner = await read_root(message.root, max_bytes, limits, check.tokens_of(message.root) if check else False)
     return DecodedRequest(request, message.attachments, message.root, tree_thread=owner)
 
 
-async def read_root(root: bytes, max_bytes: int, limits: xmlsafe.XmlLimits | None
+async def read_root(root: bytes, max_bytes: int, limits: xmlsafe.XmlLimits | None,
+                    scanned: frozenset[bytes] | bool | None = False
                     ) -> tuple[soap.SoapRequest, tree_threads.TreeThread | None]:
     """An MTOM message's root part read as the SOAP envelope, and the thread that owns its tree (where its
-    names may go: xdsservice.names)."""
+    names may go: xdsservice.names; `scanned`: its names' scan if the envelope check made it)."""
     def read() -> soap.SoapRequest:
         return soap.read_envelope(xmlsafe.parse_bytes(root, max_bytes, "SOAP envelope", limits))
 
-    return await names.parse(root, read, PARSE_INLINE_BYTES)
+    return await names.parse(root, read, PARSE_INLINE_BYTES, scanned=scanned)
 
 
 def decode_bytes(
@@ -230,13 +231,14 @@ def _has_security_header(header: etree._Element | None) -> bool:
 
 
 async def decode_off_loop(
-    body: bytes, content_type_header: str, max_bytes: int, limits: xmlsafe.XmlLimits | None = None
+    body: bytes, content_type_header: str, max_bytes: int, limits: xmlsafe.XmlLimits | None = None,
+    scanned: frozenset[bytes] | bool | None = False,
 ) -> DecodedRequest:
     """`decode_bytes`, in a worker thread when the body is large enough to hold the event loop or holds
     names never seen before (xdsservice.names); the decoded request keeps that thread
-    (`DecodedRequest.in_tree_thread`)."""
+    (`DecodedRequest.in_tree_thread`). `scanned`: the body's names' scan if the envelope check made it."""
     decoded, owner = await names.parse(body, partial(decode_bytes, body, content_type_header, max_bytes, limits),
-                                       PARSE_INLINE_BYTES)
+                                       PARSE_INLINE_BYTES, scanned=scanned)
     decoded.tree_thread = owner
     return decoded
 
@@ -327,7 +329,8 @@ class SoapService:
                 if check is not None:
                     check.close()
             note_body_size(scope, len(body))
-            decoded = await decode_off_loop(body, header, self.max_bytes, self.xml_limits)
+            decoded = await decode_off_loop(body, header, self.max_bytes, self.xml_limits,
+                                            check.tokens_of(body) if check is not None else False)
         decoded.verified = check.verified if check is not None else None
         return decoded
 

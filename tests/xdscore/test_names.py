@@ -199,3 +199,21 @@ def test_scanner_gives_up_on_a_long_text_in_pieces() -> None:
     assert scanner.feed(b"<r>") == {b"r"}
     assert all(scanner.feed(b"x" * 16_000) is not None for _ in range(4))
     assert scanner.feed(b"x" * 16_000) is None  # a 64 KB text is scanned no more: cannot tell
+
+
+def test_scanner_keeps_the_scan_of_a_body_that_came_in_one_piece() -> None:
+    body = f"<r xmlns:p='urn:{NEW}'><p:a b='1'/>&e;</r>".encode()
+    scanner = names.Scanner()
+    scanner.feed(body)
+    assert scanner.tokens_of(body) == names.tokens(body)  # the body's parse need not scan it again
+    assert scanner.tokens_of(body + b"<x/>") is False  # another body: not known
+    trailing = names.Scanner()
+    trailing.feed(body + b"\r\n")  # blanks after the root read no name
+    assert trailing.tokens_of(body + b"\r\n") == names.tokens(body + b"\r\n")
+    pieces = names.Scanner()
+    pieces.feed(body[:10])
+    pieces.feed(body[10:])
+    assert pieces.tokens_of(body) is False  # scanned in pieces: the parse scans it whole itself
+    unfinished = names.Scanner()
+    unfinished.feed(body + b"<p:b " + NEW.encode())  # a tag still open: not scanned whole
+    assert unfinished.tokens_of(body + b"<p:b " + NEW.encode()) is False

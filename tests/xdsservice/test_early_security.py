@@ -248,3 +248,34 @@ def test_mtom_bodies_still_decode_without_a_hook() -> None:
     content_type, body = mtom.encode_message(envelope(None), [mtom.Part("doc@x", "text/plain", b"hello")], ACTION)
     status, _, _ = call(service, content_type, chunks_of(body, 7))
     assert status == 200 and echo.calls == [(None, 1)]
+
+
+def test_a_body_scanned_for_names_by_the_check_is_not_scanned_again(optional: Counting,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check scans the body's names as it comes (xdscore.names.Scanner); a body that came in one piece
+    is parsed with that scan (xdsservice.names.parse), not scanned a second time (issue 15)."""
+    from xdscore import names as xnames
+
+    scans: list[int] = []
+    real = xnames.tokens
+
+    def counted(data: bytes) -> frozenset[bytes] | None:
+        scans.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(xnames, "tokens", counted)
+    echo = Echo()
+    service = SoapService("/echo", "http://x/echo", {ACTION: echo}, security=optional)
+    data = envelope(None)
+    for _ in range(2):  # the second time its names are known: parsed on the loop, with the check's scan
+        scans.clear()
+        assert call(service, SOAP, iter([data]))[0] == 200
+        assert scans == [len(data)]
+    content_type, pieces = mtom_pieces(data, iter([b"x" * 1000]))
+    scans.clear()
+    assert call(service, content_type, iter([b"".join(pieces)]))[0] == 200
+    assert scans == [len(data)]  # the root part, scanned once
+    scans.clear()
+    assert call(service, SOAP, iter([data[:100], data[100:]]))[0] == 200  # in pieces: the parse scans it whole
+    assert len(data) in scans
+    assert [p for p, _ in echo.calls] == [None] * 4
