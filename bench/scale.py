@@ -39,6 +39,7 @@ from harness.builders import single_document
 from harness.citus import CitusCluster
 from harness.pgserver import PgServer
 from harness.services import start_registry
+from registry.sql import patient_number
 from xdscore import soap
 from xdscore.queries import ReturnType, encode_request
 from xdscore.vocabulary import UUID, Action, Status
@@ -112,7 +113,7 @@ def sample_entries(url: str, patients: int, n: int) -> list[str]:
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         while len(out) < n:
             row = conn.execute("SELECT uuid FROM objects WHERE patient = %s AND kind = 'DE' LIMIT 1",
-                               (metadata.patient_cx(rng.randrange(patients)),)).fetchone()
+                               (patient_number.number(metadata.patient_cx(rng.randrange(patients))),)).fetchone()
             if row:
                 out.append(row[0])
     return out
