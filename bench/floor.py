@@ -22,7 +22,7 @@ from typing import Any
 
 from lxml import etree
 
-from registry.sql import locate
+from registry.sql import locate, patient_number
 from registry.sql.fragments import pack
 from registry.sql.writes import COLUMNS as WRITE_COLUMNS
 from xdscore.model import PatientKey
@@ -117,7 +117,8 @@ def rows_of(body: bytes, now: str) -> dict[str, list[tuple[Any, ...]]]:
                                          slots.get(Slot.SUBMISSION_SET_STATUS, [None])[0]))
         key = PatientKey.parse(patient) if patient else None
         fragment = pack(etree.tostring(o, encoding="UTF-8"))
-        rows["objects"].append((oid, kind, oid, 1, APPROVED, str(key) if key else None, unique_id, object_type, fragment, now))
+        rows["objects"].append((oid, kind, oid, 1, APPROVED, patient_number.of(key) if key else None, unique_id, object_type,
+                                fragment, now))
     assert ss_id and all(r[1] != AssociationType.HAS_MEMBER.value or r[2] == ss_id for r in rows["associations"])
     # Every row carries the submission's patient (an association its ends'), and every object's identifiers
     # go to `registry_ids`, as `registry.sql.writes` does (the tables are keyed by patient).

@@ -31,7 +31,8 @@ from registry.sql.writes import COLUMNS, ORDER
 
 # --- loading ---------------------------------------------------------------------------------------------
 
-TABLE_COLUMNS = {"patients": ("patient", "pid", "authority", "cx", "demographics", "merged_into", "updated_at"), **COLUMNS}
+TABLE_COLUMNS = {"patients": ("patient", "key_text", "pid", "authority", "cx", "demographics", "merged_into", "updated_at"),
+                 **COLUMNS}
 
 
 class LowDisk(RuntimeError):

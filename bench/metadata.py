@@ -41,7 +41,7 @@ import registry
 from bench import splice
 from harness.builders import SubmissionBuilder
 from registry.register import finalize, with_final_ids
-from registry.sql import fragments
+from registry.sql import fragments, patient_number
 from registry.sql.writes import COLUMNS, rows_for
 from xdscore.model import Author, Code
 from xdscore.vocabulary import AssociationType, Status
@@ -68,6 +68,12 @@ def value_set(name: str) -> tuple[Code, ...]:
 
 def patient_cx(n: int) -> str:
     return f"{pid(n)}^^^&{AUTHORITY}&ISO"
+
+
+def patient_line(n: int) -> str:
+    """Patient n's `patients` row as the ITI-8 feed stores it (its number, text key, CX), a COPY line."""
+    return "\t".join(_copy_text(v) for v in (patient_number.number(patient_cx(n)), patient_cx(n), pid(n), AUTHORITY,
+                                              patient_cx(n), json.dumps({}, sort_keys=True), None, NOW))
 
 
 def pid(n: int) -> str:
@@ -178,7 +184,7 @@ def build_template(codes: dict[str, Any], folder: bool, replaces: bool) -> Templ
     them, maybe the first replacing an earlier document (token R), finalized and turned into rows by the
     registry's own code, with tokens where `build` puts what varies."""
     sub = build(codes, folder, replaces, lambda token: f"@@{token}@@").submission()
-    patient = f"@@PID@@^^^&{AUTHORITY}&ISO"
+    patient = "@@PNUM@@"  # the patient number (registry.sql.patient_number), in the rows' `patient` column
     rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
     for obj in sub.all_objects():
         rim, _ = finalize(obj, {}, _no_new_ids, True, "@@NOW@@")
@@ -196,7 +202,7 @@ def build_template(codes: dict[str, Any], folder: bool, replaces: bool) -> Templ
     tokens = sorted({m for name in rows for row in rows[name] for v in row if v is not None
                      for m in TOKEN.findall(fragments.unpack(v).decode() if isinstance(v, bytes) else str(v))})
     uuids = tuple(t for t in tokens if t in ("SS", "FD", "R") or t.startswith("DE") or (t[0] in "AX" and t[1:].isdigit()))
-    kinds = tuple((t, _kind(t)) for t in tokens if t not in uuids and t not in ("PID", "NOW") and not t.startswith("AUTHNAME"))
+    kinds = tuple((t, _kind(t)) for t in tokens if t not in uuids and t not in ("PID", "PNUM", "NOW") and not t.startswith("AUTHNAME"))
     return Template(codes, folder, replaces, lines, tuple(tokens), tuple(u for u in uuids if u != "R"), kinds)
 
 
@@ -345,8 +351,7 @@ class Generator:
     def patient(self, n: int, documents: int, out: dict[str, list[str]]) -> None:
         """Append patient n's rows (its feed row and `documents` DocumentEntries in submissions) to `out`."""
         rng = random.Random(self.seed * 7_919 + n)
-        out["patients"].append("\t".join(_copy_text(v) for v in (
-            patient_cx(n), pid(n), AUTHORITY, patient_cx(n), json.dumps({}, sort_keys=True), None, NOW)))
+        out["patients"].append(patient_line(n))
         earlier: list[str] = []  # entryUUIDs of the patient's live documents, for replacements
         objects: list[str] = []
         left = documents
@@ -369,6 +374,7 @@ class Generator:
         """Fresh values for every token of `template`, for patient n."""
         values: dict[str, str] = dict(zip(template.uuids, _uuids(rng, len(template.uuids)), strict=True))
         values["PID"], values["NOW"] = pid(patient), NOW
+        values["PNUM"] = str(patient_number.number(patient_cx(patient)))
         for token, kind in template.kinds:
             if kind == "AUTH":
                 values[token], values["AUTHNAME" + token[4:]] = rng.choice(self.authors)

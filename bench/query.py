@@ -26,6 +26,7 @@ from sqlalchemy import insert
 
 from bench.loadgen import machine, peak_rss_mb, run
 from harness.builders import document
+from registry.sql import patient_number
 from registry.sql import schema as t
 from registry.sql.columns import code_value, pad_time
 from registry.sql.fragments import pack
@@ -75,7 +76,8 @@ def load(url: str, n: int, batch: int = 5000) -> list[str]:
     sample: list[str] = []
     with store.write() as tx:
         tx.conn.execute(insert(t.patients), [
-            {"patient": str(PatientKey(f"BENCH{i:06d}", AUTHORITY)), "pid": f"BENCH{i:06d}", "authority": AUTHORITY, "cx": patient_id(i), "demographics": "{}", "updated_at": "2024"}
+            {"patient": patient_number.of(PatientKey(f"BENCH{i:06d}", AUTHORITY)),
+             "key_text": str(PatientKey(f"BENCH{i:06d}", AUTHORITY)), "pid": f"BENCH{i:06d}", "authority": AUTHORITY, "cx": patient_id(i), "demographics": "{}", "updated_at": "2024"}
             for i in range(PATIENTS)
         ])
     start = time.perf_counter()
@@ -87,7 +89,7 @@ def load(url: str, n: int, batch: int = 5000) -> list[str]:
             u = f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}"
             uid = f"1.2.3.4.{k}"
             cls = CLASSES[k % len(CLASSES)]
-            pid = str(PatientKey(f"BENCH{p:06d}", AUTHORITY))
+            pid = patient_number.of(PatientKey(f"BENCH{p:06d}", AUTHORITY))
             # every Classification and ExternalIdentifier with its own id, as registered ones have
             body = pieces[0] + "".join(f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}{piece}" for piece in pieces[1:])
             rows["objects"].append({

@@ -20,6 +20,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from registry.announce import ANNOUNCED, Announcement
+from registry.sql import patient_number
 from registry.sql import schema as t
 from registry.sql.fragments import unpack
 from registry.sql.locate import Locator
@@ -216,7 +217,7 @@ class RegistryAccess:
         lids = {de.rim.lid for de in sub.document_entries if de.rim.lid}
         key = PatientKey.parse(ss.patient_id or "") if ss is not None else None
         if lids and key is not None:
-            patient = str(key)  # a new version is its logical document's patient's (ITI-57 checks it)
+            patient = patient_number.of(key)  # a new version is its logical document's patient's (ITI-57 checks it)
             tops = (select(o.lid, func.max(o.version).label("top"))
                     .where(o.patient == patient, o.lid.in_(lids), o.kind == "DE").group_by(o.lid).subquery())
             rows = conn.execute(select(o.uuid, o.lid, o.fragment).join(tops, and_(tops.c.lid == o.lid, tops.c.top == o.version))

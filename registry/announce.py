@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.engine import Connection
 
+from registry.sql import patient_number
 from registry.sql import schema as t
 from registry.sql.fragments import unpack
 from registry.sql.store import SqlRegistry
@@ -88,7 +89,8 @@ def mark(conn: Connection, done: list[Announcement], now: datetime) -> None:
     stamp = dtm(now)
     known = {(p, lid) for p, lid in conn.execute(select(a.c.patient, a.c.lid).where(a.c.lid.in_([x.lid for x in done])))} if done else set()
     for x in done:
-        patient = str(PatientKey.parse(x.patient_id) or "")
+        key = PatientKey.parse(x.patient_id)
+        patient = patient_number.of(key) if key else patient_number.NONE
         values = {"notice_at": stamp} if x.kind == NOTICE else {"notice_at": stamp, "announced_at": stamp}
         if (patient, x.lid) in known:
             if x.kind == ANNOUNCED:  # keep the time the notice was sent

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy import case, func, select
 
 from dmp.ports import DocumentDates
-from registry.sql import schema
+from registry.sql import patient_number, schema
 from registry.sql.store import SqlRegistry
 from xdscore.model import PatientKey
 
@@ -30,10 +30,13 @@ class RegistryFactsSql:
         wanted = sorted(set(patients))
         if not wanted:
             return {}
-        o = schema.objects
-        # A first version is an addition; any DocumentEntry version (ITI-57 metadata update) is an update.
-        stmt = (select(o.c.patient, func.max(case((o.c.version == 1, o.c.registered_at))), func.max(o.c.registered_at))
-                .where(o.c.patient.in_(wanted), o.c.kind == "DE").group_by(o.c.patient))
+        o, p = schema.objects, schema.patients
+        # A first version is an addition; any DocumentEntry version (ITI-57 metadata update) is an update. By
+        # patient number, each checked against its text (registry.sql.patient_number).
+        stmt = (select(p.c.key_text, func.max(case((o.c.version == 1, o.c.registered_at))), func.max(o.c.registered_at))
+                .select_from(o.join(p, p.c.patient == o.c.patient))
+                .where(o.c.patient.in_([patient_number.number(w) for w in wanted]), p.c.key_text.in_(wanted), o.c.kind == "DE")
+                .group_by(o.c.patient, p.c.key_text))
         with self.store.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         return {patient: DocumentDates(added or "", updated or "") for patient, added, updated in rows}

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from registry import patient_feed
+from registry.sql.patient_number import PatientNumberCollision
 from registry.sql.store import SqlRegistry
 from xdscore import mllp
 
@@ -96,6 +97,9 @@ class FeedServer:
         try:
             with self.store.write() as tx:
                 patient_feed.apply(decision, tx, now)
+        except PatientNumberCollision as exc:  # never store two patients under one key (registry.sql.patient_number)
+            log.error("ITI-8 message %s refused, patient not stored: %s; an operator must settle it", decision.control_id, exc)
+            return patient_feed.ack(decision, now, ack_id, "AE", f"not stored: {exc}").encode()
         except Exception as exc:  # the sender must learn the message was not applied
             log.exception("ITI-8 message %s could not be stored", decision.control_id)
             return patient_feed.ack(decision, now, ack_id, "AE", f"not stored: {type(exc).__name__}").encode()

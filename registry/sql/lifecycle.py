@@ -18,6 +18,7 @@ from registry.sql import fragments, locate
 from registry.sql import schema as t
 from registry.sql.columns import KINDS, chunks
 from registry.sql.locate import Locator
+from registry.sql.reads import with_patient_text
 from registry.store import StoredAssociation, StoredRef
 from xdscore.ebrim import association, document_entry, folder, rim, submission_set
 from xdscore.model import RegistryEntry
@@ -47,14 +48,14 @@ class LifecycleReads:
                     .where(o.patient == patient, o.lid.in_(chunk)).group_by(o.lid).subquery()
                 )
                 rows = self.conn.execute(
-                    select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id, o.version)
-                    .join(top, (o.lid == top.c.lid) & (o.version == top.c.v))
+                    select(o.uuid, o.kind, o.status, t.patients.c.key_text, o.lid, o.unique_id, o.version)
+                    .select_from(with_patient_text(patient).join(top, (o.lid == top.c.lid) & (o.version == top.c.v)))
                     .where(o.patient == patient)
                 )
                 for r in rows:  # an empty Folder's later version may be another patient's: the top one wins
                     self.locator.note(r.uuid, patient)
                     if r.lid not in out or out[r.lid].version < r.version:
-                        out[r.lid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.patient, r.lid, r.unique_id, r.version)
+                        out[r.lid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.key_text, r.lid, r.unique_id, r.version)
         return out
 
     def stored_entries(self, uuids: Iterable[str]) -> dict[str, RegistryEntry]:
@@ -107,7 +108,7 @@ def delete_objects(conn: Connection, uuids: Iterable[str], locator: Locator | No
     return removed
 
 
-def _still_held(conn: Connection, patient: str, gone: list[Any]) -> set[tuple[str, str]]:
+def _still_held(conn: Connection, patient: int, gone: list[Any]) -> set[tuple[str, str]]:
     """(ident, kind) of the removed objects' lids and uniqueIds that objects of the patient still hold."""
     o = t.objects.c
     lids = {g.lid for g in gone}

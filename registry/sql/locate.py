@@ -21,6 +21,7 @@ check before it gets there.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,7 +33,7 @@ from xdsservice.dbapi import Dbapi, in_list
 ENTRY, LOGICAL, DOCUMENT, SUBMISSION_SET, FOLDER = "U", "L", "D", "S", "F"
 UNIQUE_ID_KINDS = {"DE": DOCUMENT, "SS": SUBMISSION_SET, "FD": FOLDER}
 
-Row = tuple[str, str, str]  # (ident, kind, patient)
+Row = tuple[str, str, int]  # (ident, kind, patient number)
 
 _r = t.registry_ids.c
 _DELETE = delete(t.registry_ids).where(_r.ident == bindparam("i"), _r.kind == bindparam("k"), _r.patient == bindparam("p"))
@@ -41,7 +42,7 @@ _DELETE = delete(t.registry_ids).where(_r.ident == bindparam("i"), _r.kind == bi
 _FIND = "SELECT ident, patient FROM registry_ids WHERE kind IN ({}) AND ident IN ({})"
 
 
-def rows_for(uuid: str, kind: str, patient: str, lid: str | None, unique_id: str | None) -> list[Row]:
+def rows_for(uuid: str, kind: str, patient: Any, lid: str | None, unique_id: str | None) -> list[Row]:
     """The identifiers of one stored object (kind DE SS FD AS)."""
     rows = [(uuid, ENTRY, patient)]
     if lid and lid != uuid:
@@ -68,20 +69,20 @@ def remove(conn: Connection, rows: Iterable[Row]) -> None:
         conn.execute(_DELETE, values)
 
 
-def find(db: Dbapi | Connection, idents: Iterable[str], kinds: Iterable[str]) -> dict[str, set[str]]:
-    """ident → the patients holding it as one of `kinds`."""
+def find(db: Dbapi | Connection, idents: Iterable[str], kinds: Iterable[str]) -> dict[str, set[int]]:
+    """ident → the patients (numbers, `registry.sql.patient_number`) holding it as one of `kinds`."""
     db = db if isinstance(db, Dbapi) else Dbapi(db)
     kinds = sorted(set(kinds))
-    out: dict[str, set[str]] = {}
+    out: dict[str, set[int]] = {}
     for chunk in chunks(idents):
         for ident, patient in db.rows(_FIND.format(in_list(len(kinds)), in_list(len(chunk))), (*kinds, *chunk)):
             out.setdefault(ident, set()).add(patient)
     return out
 
 
-def by_patient(found: dict[str, set[str]]) -> dict[str, list[str]]:
+def by_patient(found: dict[str, set[int]]) -> dict[int, list[str]]:
     """patient → its identifiers, from `find`'s answer, in a stable order."""
-    out: dict[str, list[str]] = {}
+    out: dict[int, list[str]] = {}
     for ident, patients in found.items():
         for patient in sorted(patients):
             out.setdefault(patient, []).append(ident)
@@ -95,16 +96,16 @@ class Locator:
     def __init__(self, conn: Connection, db: Dbapi | None = None) -> None:
         self.conn = conn
         self.db = db or Dbapi(conn)
-        self.known: dict[str, str] = {}  # entryUUID → patient
+        self.known: dict[str, int] = {}  # entryUUID → patient number
 
-    def note(self, uuid: str, patient: str | None) -> None:
+    def note(self, uuid: str, patient: int | None) -> None:
         if patient is not None:
             self.known[uuid] = patient
 
-    def entries(self, uuids: Iterable[str]) -> dict[str, list[str]]:
+    def entries(self, uuids: Iterable[str]) -> dict[int, list[str]]:
         """patient → those of `uuids` it holds (unknown ones are left out)."""
         wanted = list(dict.fromkeys(u for u in uuids if u))
-        found: dict[str, set[str]] = {u: {self.known[u]} for u in wanted if u in self.known}
+        found: dict[str, set[int]] = {u: {self.known[u]} for u in wanted if u in self.known}
         missing = [u for u in wanted if u not in found]
         if missing:
             for uuid, patients in find(self.db, missing, (ENTRY,)).items():
@@ -112,11 +113,11 @@ class Locator:
                 self.known[uuid] = next(iter(patients))
         return by_patient(found)
 
-    def logical(self, lids: Iterable[str]) -> dict[str, list[str]]:
+    def logical(self, lids: Iterable[str]) -> dict[int, list[str]]:
         """patient → those of `lids` (logicalIDs) it holds."""
         return by_patient(find(self.db, lids, (ENTRY, LOGICAL)))
 
-    def unique_ids(self, values: Iterable[str], kinds: Iterable[str]) -> dict[str, list[str]]:
+    def unique_ids(self, values: Iterable[str], kinds: Iterable[str]) -> dict[int, list[str]]:
         """patient → those of `values` it holds as a uniqueId of the given object kinds (DE SS FD)."""
         return by_patient(find(self.db, values, [UNIQUE_ID_KINDS[k] for k in kinds]))
 

@@ -13,10 +13,12 @@ distributed transaction), and their identifiers in `registry_ids` follow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lxml import etree
 from sqlalchemy import Connection, delete, insert, select, update
 
-from registry.sql import fragments, locate
+from registry.sql import fragments, locate, patient_number
 from registry.sql import schema as t
 from registry.sql.reads import SqlReader
 from registry.sql.writes import save_patient
@@ -26,20 +28,22 @@ from xdscore.vocabulary import NS, UUID
 _PATIENT_SCHEMES = frozenset({UUID.DE_PATIENT_ID, UUID.SS_PATIENT_ID, UUID.FOLDER_PATIENT_ID})
 
 
-def merge_patient(conn: Connection, subsumed: PatientKey, surviving: PatientKey, now: str) -> None:
+def merge_patient(conn: Connection, subsumed: PatientKey, surviving: PatientKey, now: str,
+                  number: Callable[[str], int] = patient_number.number) -> None:
     """A40: the subsumed id is retired; its documents are answered under the surviving id."""
     if SqlReader(conn).patient(subsumed) is None:
-        save_patient(conn, subsumed, str(subsumed), {}, now)
+        save_patient(conn, subsumed, str(subsumed), {}, now, number)
     p = t.patients.c
-    conn.execute(update(t.patients).where(p.patient == str(subsumed)).values(merged_into=str(surviving), updated_at=now))
+    conn.execute(update(t.patients).where(p.patient == patient_number.of(subsumed))
+                 .values(merged_into=str(surviving), updated_at=now))
     # Earlier merges into the subsumed id now point at the survivor too.
     conn.execute(update(t.patients).where(p.merged_into == str(subsumed)).values(merged_into=str(surviving)))
     # Objects of the retired id are answered under the surviving one: rewrite their patientId.
-    _move(conn, str(subsumed), str(surviving))
+    _move(conn, patient_number.of(subsumed), patient_number.of(surviving), str(surviving))
 
 
-def _move(conn: Connection, old: str, new: str) -> None:
-    """Every row of patient `old` becomes patient `new`'s (objects with their patientId rewritten)."""
+def _move(conn: Connection, old: int, new: int, cx: str) -> None:
+    """Every row of patient number `old` becomes patient `new`'s (objects with their patientId rewritten to `cx`)."""
     for table in t.PATIENT_TABLES:
         if table is t.patients:
             continue
@@ -49,7 +53,7 @@ def _move(conn: Connection, old: str, new: str) -> None:
         for row in rows:
             row["patient"] = new
             if table is t.objects:
-                row["fragment"] = fragments.pack(with_patient(fragments.unpack(row["fragment"]), new))
+                row["fragment"] = fragments.pack(with_patient(fragments.unpack(row["fragment"]), cx))
         conn.execute(delete(table).where(table.c.patient == old))
         conn.execute(insert(table), rows)
         if table is t.objects:

@@ -22,10 +22,12 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
+from registry.sql import patient_number
 from registry.sql import schema as t
 from registry.sql.columns import KINDS, chunks, pad_time
 from registry.sql.fragments import unpack
 from registry.sql.locate import Locator
+from registry.sql.reads import with_patient_text
 from xdscore.vocabulary import Status
 
 TimeRange = tuple[str | None, str | None]  # (From inclusive, To exclusive), DTM
@@ -57,7 +59,7 @@ class StoredObject:
     uuid: str
     kind: str  # DE SS FD AS
     status: str
-    patient: str | None
+    patient: str | None  # str(PatientKey); None for an object of no patient
     xml: bytes  # UTF-8, unpacked
     last_update_time: str | None = None
 
@@ -107,6 +109,8 @@ def _documents_statement(present: tuple[str, ...], groups: tuple[int, ...], auth
         return bindparam(name, expanding=True)
 
     where: list[ColumnElement[bool]] = [o.patient == _PATIENT, o.kind == "DE"]
+    if "patient_text" in has:
+        where.append(_is_patient(_PATIENT, bindparam("patient_text")))
     if "uuids" in has:
         where.append(o.uuid.in_(values("uuids")))
     if "statuses" in has:
@@ -148,6 +152,14 @@ def _documents_statement(present: tuple[str, ...], groups: tuple[int, ...], auth
     return select(*_OBJECT_COLUMNS).select_from(source).where(and_(*where)).order_by(o.seq)
 
 
+def _is_patient(number: Any, text: Any) -> ColumnElement[bool]:
+    """The patient number `number` is the patient `text`'s: a query for an unfed id that shares a fed
+    patient's number (registry.sql.patient_number) finds nothing. One probe of `patients`, on the same
+    partition / shard as the rest of the statement."""
+    p = t.patients.c
+    return exists().where(p.patient == number, p.key_text == text)
+
+
 class QuerySql:
     def __init__(self, conn: Connection, limit: int, metadata_level: int = 1) -> None:
         self.conn = conn
@@ -159,13 +171,14 @@ class QuerySql:
         self._loaded: dict[str, StoredObject] = {}
         self._ends: dict[str, tuple[str, str]] = {}  # association uuid -> (source, target), as read
         self._seq: dict[str, int] = {}  # registration order of the objects read
+        self._names: dict[int, str] = {}  # patient number → str(PatientKey), of the patients read
 
     def _keep(self, r: Sequence[Any], last_update_time: str | None = None) -> StoredObject:
         """Remember a row of _OBJECT_COLUMNS: the answer may need it, and where it lives."""
-        obj = StoredObject(r[0], r[1], r[2], r[3], unpack(r[4]), last_update_time)
+        obj = StoredObject(r[0], r[1], r[2], self._names.get(r[3]), unpack(r[4]), last_update_time)
         self._loaded[obj.uuid] = obj
         self._seq[obj.uuid] = r[5]
-        self.locator.note(obj.uuid, obj.patient)
+        self.locator.note(obj.uuid, r[3])
         return obj
 
     def _run(self, stmt, params: dict[str, object] | None = None) -> Found:  # type: ignore[no-untyped-def]
@@ -178,9 +191,17 @@ class QuerySql:
         rows = result.cursor.fetchall()
         result.close()
         kept = rows[: self.limit]
+        self._name({r[3] for r in kept})
         for r in kept:
             self._keep(r, r[6] if has_time else None)
         return Found([r[0] for r in kept], len(rows) > self.limit)
+
+    def _name(self, numbers: Iterable[int]) -> None:
+        """Learn the text of patient numbers not met yet (rows found by id alone, Get*AndContents)."""
+        p = t.patients.c
+        unknown = [n for n in set(numbers) if n not in self._names and n != patient_number.NONE]
+        for chunk in chunks(unknown):  # type: ignore[arg-type]
+            self._names.update(self.conn.execute(select(p.patient, p.key_text).where(p.patient.in_(chunk))).all())
 
     def _in_order(self, uuids: Iterable[str]) -> list[str]:
         return sorted(dict.fromkeys(uuids), key=self._seq.__getitem__)
@@ -190,18 +211,20 @@ class QuerySql:
     def documents(self, patient: str | None, f: DocumentFilter, uuids: Iterable[str] | None = None) -> Found:
         """DocumentEntries of `patient` that pass `f`; without a patient, those of `uuids` (their patients')."""
         if patient is not None:
-            return self._documents(patient, f, list(uuids) if uuids is not None else None)
+            number = patient_number.number(patient)
+            self._names[number] = patient
+            return self._documents(number, patient, f, list(uuids) if uuids is not None else None)
         found: list[str] = []
         for owner, ids in self.locator.entries(uuids or ()).items():
-            part = self._documents(owner, f, ids)
+            part = self._documents(owner, None, f, ids)
             if part.truncated:
                 return part
             found += part.uuids
         ordered = self._in_order(found)
         return Found(ordered[: self.limit], len(ordered) > self.limit)
 
-    def _documents(self, patient: str, f: DocumentFilter, uuids: list[str] | None) -> Found:
-        params: dict[str, object] = {"patient": patient, "uuids": uuids}
+    def _documents(self, patient: int, text: str | None, f: DocumentFilter, uuids: list[str] | None) -> Found:
+        params: dict[str, object] = {"patient": patient, "patient_text": text, "uuids": uuids}
         for name in _DOCUMENT_LISTS:
             values = getattr(f, name)
             params[name] = list(values) if values is not None else None
@@ -236,7 +259,9 @@ class QuerySql:
         content_types: Sequence[str] | None = None,
     ) -> Found:
         o, s = t.objects.c, t.submission_sets.c
-        where: list[ColumnElement] = [o.patient == patient, o.kind == "SS", o.status.in_(list(statuses)), s.patient == patient]
+        text, patient = patient, self._number(patient)  # type: ignore[assignment]
+        where: list[ColumnElement] = [o.patient == patient, o.kind == "SS", o.status.in_(list(statuses)), s.patient == patient,
+                                      _is_patient(patient, text)]
         if source_ids is not None:
             where.append(s.source_id.in_(list(source_ids)))
         if content_types is not None:
@@ -256,7 +281,9 @@ class QuerySql:
         codes: Sequence[Sequence[str]] = (),
     ) -> Found:
         o, fd, c = t.objects.c, t.folders.c, t.folder_codes.c
-        where: list[ColumnElement] = [o.patient == patient, o.kind == "FD", o.status.in_(list(statuses)), fd.patient == patient]
+        text, patient = patient, self._number(patient)  # type: ignore[assignment]
+        where: list[ColumnElement] = [o.patient == patient, o.kind == "FD", o.status.in_(list(statuses)), fd.patient == patient,
+                                      _is_patient(patient, text)]
         where += _range(fd.last_update_time, last_update_time)
         for group in codes:
             where.append(exists().where(c.patient == patient, c.uuid == o.uuid, c.value.in_(list(group))))
@@ -267,6 +294,11 @@ class QuerySql:
             .order_by(o.seq)
         )
         return self._run(stmt)
+
+    def _number(self, patient: str) -> int:
+        number = patient_number.number(patient)
+        self._names[number] = patient
+        return number
 
     def by_identifier(self, kind: str, column: str, values: Iterable[str]) -> list[str]:
         """uuids of objects of `kind` whose uuid / unique_id / lid is one of `values`, registration order."""
@@ -283,11 +315,13 @@ class QuerySql:
         for patient, ids in where.items():
             for chunk in chunks(ids):
                 stmt = (
-                    select(*_OBJECT_COLUMNS, fd.last_update_time, o.lid, o.version)
-                    .select_from(t.objects.outerjoin(t.folders, (fd.patient == o.patient) & (fd.uuid == o.uuid)))
+                    select(*_OBJECT_COLUMNS, fd.last_update_time, o.lid, o.version, t.patients.c.key_text)
+                    .select_from(with_patient_text(patient).outerjoin(t.folders, (fd.patient == o.patient) & (fd.uuid == o.uuid)))
                     .where(o.patient == patient, o.kind == kind, col.in_(chunk))
                 )
                 for r in self.conn.execute(stmt):
+                    if r.key_text is not None:
+                        self._names[patient] = r.key_text
                     self._keep(r, r.last_update_time)
                     out.append(r.uuid)
                     if latest.get(r.lid, (0, ""))[0] < r.version:
@@ -366,11 +400,13 @@ class QuerySql:
         for patient, ids in self.locator.entries(u for u in uuids if u not in found).items():
             for chunk in chunks(ids):
                 stmt = (
-                    select(*_OBJECT_COLUMNS, fd.last_update_time)
-                    .select_from(t.objects.outerjoin(t.folders, (fd.patient == o.patient) & (fd.uuid == o.uuid)))
+                    select(*_OBJECT_COLUMNS, fd.last_update_time, t.patients.c.key_text)
+                    .select_from(with_patient_text(patient).outerjoin(t.folders, (fd.patient == o.patient) & (fd.uuid == o.uuid)))
                     .where(o.patient == patient, o.uuid.in_(chunk))
                 )
                 for r in self.conn.execute(stmt):
+                    if r.key_text is not None:
+                        self._names[patient] = r.key_text
                     found[r.uuid] = self._keep(r, r.last_update_time)
         return [found[u] for u in uuids if u in found]
 

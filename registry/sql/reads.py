@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Join, select
 
+from registry.sql import patient_number
 from registry.sql import schema as t
 from registry.sql.columns import KINDS, chunks
 from registry.sql.locate import Locator
@@ -26,10 +27,18 @@ HAS_MEMBER = AssociationType.HAS_MEMBER.value
 # The lookups every submission makes run as plain DBAPI statements (`registry.sql.dbapi`): through
 # SQLAlchemy Core each cost more than SQLite takes to run it. Each names its patient (the tables are keyed
 # by it, `registry.sql.schema`); ids without one find theirs in `registry_ids` first (`registry.sql.locate`).
-_PATIENT = "SELECT cx, demographics, merged_into FROM patients WHERE patient = ?"
+# By number, and by text: an unfed id that shares a fed patient's number (registry.sql.patient_number) is unknown.
+_PATIENT = "SELECT cx, demographics, merged_into FROM patients WHERE patient = ? AND key_text = ?"
 _DOCUMENTS_BY_UID = ("SELECT o.uuid, o.unique_id, o.status, d.hash, d.size FROM objects o"
                      " JOIN documents d ON d.patient = o.patient AND d.uuid = o.uuid"
                      " WHERE o.patient = ? AND d.patient = ? AND o.kind = 'DE' AND o.unique_id IN ({})")
+
+
+def with_patient_text(patient: int) -> Join:
+    """`objects` of patient number `patient` with the patient's text key (`patients.key_text`, NULL for
+    objects of no patient): the join stays on the patient's partition / shard (Citus routes it to one worker)."""
+    pt = t.patients.c
+    return t.objects.outerjoin(t.patients, (pt.patient == t.objects.c.patient) & (pt.patient == patient))
 
 
 class SqlReader:
@@ -41,7 +50,7 @@ class SqlReader:
         self.locator = Locator(conn, self.db)
 
     def patient(self, key: PatientKey) -> Patient | None:
-        rows = self.db.rows(_PATIENT, (str(key),))
+        rows = self.db.rows(_PATIENT, (patient_number.of(key), str(key)))
         if not rows:
             return None
         cx, demographics, merged_into = rows[0]
@@ -57,10 +66,10 @@ class SqlReader:
         for patient, ids in self.locator.entries(uuids).items():
             for chunk in chunks(ids):
                 for r in self.conn.execute(
-                    select(o.uuid, o.kind, o.status, o.patient, o.lid, o.unique_id, o.version)
-                    .where(o.patient == patient, o.uuid.in_(chunk))
+                    select(o.uuid, o.kind, o.status, t.patients.c.key_text, o.lid, o.unique_id, o.version)
+                    .select_from(with_patient_text(patient)).where(o.patient == patient, o.uuid.in_(chunk))
                 ):
-                    out[r.uuid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.patient, r.lid, r.unique_id, r.version)
+                    out[r.uuid] = StoredRef(r.uuid, KINDS[r.kind], r.status, r.key_text, r.lid, r.unique_id, r.version)
         return out
 
     def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]:

@@ -10,14 +10,16 @@ to 14 digits (YYYYMMDDhhmmss) so that string order is time order.
 
 **Distributed by patient.** Every stored query but Get-by-id is about one patient (ITI TF-2a 3.18.4.1.2.3.7:
 a patientId is required, and associations never cross patients, TF-2b 3.42.4.1.3.5), so every table but
-one carries `patient` (str(PatientKey)) and leads its keys with it: on PostgreSQL each is hash-partitioned
+one carries `patient` (the patient number, `registry.sql.patient_number`: 64 bits computed from
+str(PatientKey), so a query routes by it with no lookup) and leads its keys with it: on PostgreSQL each is hash-partitioned
 by `patient`, on Citus each is a distributed table on `patient`, co-located with `objects` (a patient's
 rows of every table on one shard, on one worker; its queries and its submission's writes go there alone).
 A unique key of a partitioned or distributed table must hold the partition key, so what must be unique
 across patients (an entryUUID, a SubmissionSet or Folder uniqueId) is kept so by `registry_ids`, the one
 table keyed by identifier: id → patient, hash-partitioned / distributed by the id, so a Get-by-id finds its
 patient in one shard, then reads that patient's shard. SQLite stores the same tables, unpartitioned.
-The physical layout (partitions, distribution) is the migrations' (`registry/sql/migrations`, 0005);
+The physical layout (partitions, distribution) is the migrations' (`registry/sql/migrations`, 0005, and
+0006 for the patient number);
 keep this file and the migrations in step.
 """
 
@@ -46,14 +48,16 @@ PATIENT_LEN = 512
 ID_LEN = 300
 
 
-def _patient() -> Column[str]:
-    return Column("patient", String(PATIENT_LEN), nullable=False)  # str(PatientKey): the distribution key
+def _patient() -> Column[int]:
+    # The patient number (registry.sql.patient_number: 64 bits of SHA-256 of str(PatientKey)): the distribution key
+    return Column("patient", BigInteger, nullable=False)
 
 
 patients = Table(
     "patients",
     metadata,
-    Column("patient", String(PATIENT_LEN), primary_key=True),  # str(PatientKey)
+    Column("patient", BigInteger, primary_key=True, autoincrement=False),  # patient_number.number(key_text)
+    Column("key_text", String(PATIENT_LEN), nullable=False),  # str(PatientKey)
     Column("pid", String(256), nullable=False),  # CX.1
     Column("authority", String(128), nullable=False),  # CX.4 universal id
     Column("cx", String(512), nullable=False),  # as received

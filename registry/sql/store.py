@@ -16,10 +16,10 @@ last line of defence, and their IntegrityError is translated to the IHE code at 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-from registry.sql import merge, writes
+from registry.sql import merge, patient_number, writes
 from registry.sql.lifecycle import LifecycleReads, delete_objects
 from registry.sql.reads import SqlReader
 from registry.store import Changes
@@ -30,6 +30,10 @@ from xdsservice.group_commit import GroupCommitter
 
 class RegistryTx(SqlReader, LifecycleReads):
     """One write transaction: the reads of `SqlReader` and of the metadata lifecycle, and the writes."""
+
+    # The patient number of a text key (registry.sql.patient_number), where a patient enters the registry:
+    # a test gives another to force a collision.
+    number: Callable[[str], int] = staticmethod(patient_number.number)
 
     def lock(self, keys: Iterable[str]) -> None:
         """Serialize concurrent writers on these keys (PostgreSQL; SQLite is already serialized), in one
@@ -42,17 +46,18 @@ class RegistryTx(SqlReader, LifecycleReads):
         writes.apply(self.conn, changes, now, self.locator)
 
     def save_patient(self, key: PatientKey, cx: str, demographics: dict[str, str], now: str) -> bool:
-        return writes.save_patient(self.conn, key, cx, demographics, now)
+        return writes.save_patient(self.conn, key, cx, demographics, now, self.number)
 
     def merge_patient(self, subsumed: PatientKey, surviving: PatientKey, now: str) -> None:
-        merge.merge_patient(self.conn, subsumed, surviving, now)
+        merge.merge_patient(self.conn, subsumed, surviving, now, self.number)
 
 
 class SqlRegistry:
     """Owns the engine; hands out read or write transactions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, number: Callable[[str], int] = patient_number.number) -> None:
         self.url = url
+        self.number = number
         self.engine = make_engine(url)
         # SQLite has one writer at a time; waiting on an in-process lock instead of SQLite's busy handler
         # (which sleeps in growing steps) keeps the latency of concurrent submissions flat.
@@ -70,6 +75,7 @@ class SqlRegistry:
         try:
             with writing(self.engine) as conn:
                 tx = RegistryTx(conn)
+                tx.number = self.number
                 tx.lock(lock_keys)
                 yield tx
         finally:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql
 
-from registry.sql import fragments, locate
+from registry.sql import fragments, locate, patient_number
 from registry.sql import schema as t
 from registry.sql.columns import KIND_CODES, code_value, pad_time
 from registry.sql.locate import Locator
@@ -119,31 +119,32 @@ def _json_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(base64.b64encode(v).decode("ascii") if isinstance(v, bytes) else v for v in row)
 
 
-def _patients(objects: Iterable[RegistryEntry]) -> dict[str, str]:
-    """entryUUID → str(PatientKey) of the objects that name their patient (all but associations)."""
+def _patients(objects: Iterable[RegistryEntry]) -> dict[str, int]:
+    """entryUUID → patient number of the objects that name their patient (all but associations)."""
     out = {}
     for obj in objects:
         key = PatientKey.parse(getattr(obj, "patient_id", None) or "")
         if key is not None:
-            out[obj.entry_uuid] = str(key)
+            out[obj.entry_uuid] = patient_number.of(key)
     return out
 
 
-def _association_patient(obj: RegistryEntry, owners: dict[str, str], locator: Locator) -> str:
+def _association_patient(obj: RegistryEntry, owners: dict[str, int], locator: Locator) -> int:
     """An association's patient: that of an end in the submission, else of a registered end (its ends are
-    one patient's, TF-2b 3.42.4.1.3.5); '' for an object naming none (stored, found by id only)."""
+    one patient's, TF-2b 3.42.4.1.3.5); NONE for an object naming none (stored, found by id only)."""
     if not isinstance(obj, Association):
-        return ""
+        return patient_number.NONE
     for end in (obj.source_uuid, obj.target_uuid):
         if end in owners:
             return owners[end]
     for patient in locator.entries([obj.source_uuid, obj.target_uuid]):
         return patient
-    return ""
+    return patient_number.NONE
 
 
-def rows_for(obj: RegistryEntry, patient: str, now: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    """Append the rows that store `obj` for `patient` to `rows` (table → tuples in COLUMNS order)."""
+def rows_for(obj: RegistryEntry, patient: Any, now: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Append the rows that store `obj` for `patient` (its number; the bulk loader's templates pass a token)
+    to `rows` (table → tuples in COLUMNS order)."""
     rim = obj.rim
     uid = obj.entry_uuid
     lid = rim.lid or uid
@@ -196,12 +197,21 @@ def rows_for(obj: RegistryEntry, patient: str, now: str, rows: dict[str, list[tu
                                      obj.submission_set_status))
 
 
-def save_patient(conn: Connection, key: PatientKey, cx: str, demographics: dict[str, str], now: str) -> bool:
-    """ITI-8 A01/A04/A05/A08: create or update a patient (a merged one is live again); True when created."""
+def save_patient(conn: Connection, key: PatientKey, cx: str, demographics: dict[str, str], now: str,
+                 number: Callable[[str], int] = patient_number.number) -> bool:
+    """ITI-8 A01/A04/A05/A08: create or update a patient (a merged one is live again); True when created.
+
+    Where a patient first enters the registry: a number another patient holds is refused
+    (`PatientNumberCollision`, registry.sql.patient_number), before anything is written. Two colliding
+    patients fed at once both pass this check, and the primary key refuses the second."""
     p = t.patients.c
+    text, value = str(key), number(str(key))
+    holder = conn.execute(select(p.key_text).where(p.patient == value)).scalar()
+    if value == patient_number.NONE or (holder is not None and holder != text):
+        raise patient_number.PatientNumberCollision(text, holder or "", value)
     values = {"cx": cx, "demographics": json.dumps(demographics, sort_keys=True), "updated_at": now}
-    result = conn.execute(update(t.patients).where(p.patient == str(key)).values(merged_into=None, **values))
-    if result.rowcount:
+    if holder is not None:
+        conn.execute(update(t.patients).where(p.patient == value).values(merged_into=None, **values))
         return False
-    conn.execute(insert(t.patients).values(patient=str(key), pid=key.id, authority=key.authority, **values))
+    conn.execute(insert(t.patients).values(patient=value, key_text=text, pid=key.id, authority=key.authority, **values))
     return True

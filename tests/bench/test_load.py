@@ -49,6 +49,7 @@ def test_a_loaded_patient_is_stored_as_a_registered_one(pg_server) -> None:  # t
     reg.store.dispose()
 
     out: dict[str, list[str]] = {name: [] for name in ("patients", *COLUMNS)}
+    out["patients"].append(metadata.patient_line(7))
     objects: list[str] = []
     metadata.render(first, v1, objects, out)
     metadata.deprecate(objects, v1["DE0"])
@@ -68,6 +69,7 @@ def test_a_loaded_patient_is_stored_as_a_registered_one(pg_server) -> None:  # t
     fast = pg_server.create_database("load_fast")
     RegistryHarness(fast).store.dispose()
     out = {name: [] for name in ("patients", *COLUMNS)}
+    out["patients"].append(metadata.patient_line(7))
     objects = []
     pack_fast = fragments.packer(1)
     metadata.render(first, v1, objects, out, pack_fast)
@@ -87,6 +89,7 @@ def test_a_loaded_patient_is_stored_as_a_registered_one(pg_server) -> None:  # t
     spliced = pg_server.create_database("load_spliced")
     RegistryHarness(spliced).store.dispose()
     out = {name: [] for name in ("patients", *COLUMNS)}
+    out["patients"].append(metadata.patient_line(7))
     objects = []
     metadata.render_compiled(metadata.compile_template(first), dict(v1), objects, out)
     metadata.deprecate(objects, v1["DE0"])

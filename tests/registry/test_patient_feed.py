@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 import pytest
 
 from harness.builders import single_document
-from registry import patient_feed
+from registry import mllp_server, patient_feed
 from registry.mllp_server import FeedServer
+from registry.sql import patient_number
 from registry.sql.store import SqlRegistry
 from tests.registry.helpers import RegistryHarness, tick
 from xdscore import mllp
@@ -96,7 +98,7 @@ def test_merge_moves_documents_to_survivor() -> None:
     with reg.store.write() as tx:
         patient_feed.apply(decision, tx, tick())
     assert {r[0] for r in reg.sql("select distinct patient from objects where patient is not null")} == {
-        str(PatientKey.parse(new))
+        patient_number.number(str(PatientKey.parse(new)))
     }
     assert not reg.submit(single_document(old)).accepted
     xml = reg.stored_xml("kind = 'DE'")
@@ -173,3 +175,27 @@ def test_a_v231_refusal_puts_the_code_in_err_1() -> None:
     reply = patient_feed.ack(d, "20240101", "ACK1", *d.reject)
     (err,) = [s for s in reply.split("\r") if s.startswith("ERR")]
     assert err == "ERR|^^^201&Unsupported event code&HL70357"
+
+
+def test_a_patient_whose_64_bit_key_another_holds_is_refused_with_an_ae(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """registry.sql.patient_number: the hash injected so that every id takes ABC's number."""
+    xds, level = logging.getLogger("xds"), logging.getLogger("xds").level
+    xds.setLevel(logging.CRITICAL)  # as the fuzz harness leaves it (harness.fuzz): the feed's own level decides
+    caplog.set_level(logging.ERROR, logger=mllp_server.log.name)
+    abc = PatientKey("ABC", AA)
+    store = SqlRegistry(f"sqlite:///{tmp_path}/feed.db", number=lambda _text: patient_number.number(str(abc)))
+    store.migrate()
+    server = FeedServer(store, "127.0.0.1", 0, tick)
+    assert msa(server.handle(adt("A01", f"ABC^^^&{AA}&ISO", control="C1").encode()).decode())[1:3] == ["AA", "C1"]
+    for control, text in (("C2", adt("A01", f"XYZ^^^&{AA}&ISO", control="C2")),
+                          ("C3", adt("A40", f"ABC^^^&{AA}&ISO", control="C3", mrg=f"XYZ^^^&{AA}&ISO", structure="ADT_A39"))):
+        ack = server.handle(text.encode()).decode()
+        assert msa(ack)[1:3] == ["AE", control] and "same 64-bit key" in ack, ack
+    assert "XYZ" in caplog.text and "refused, patient not stored" in caplog.text
+    assert msa(server.handle(adt("A08", f"ABC^^^&{AA}&ISO", control="C4").encode()).decode())[1:3] == ["AA", "C4"]
+    with store.read() as tx:
+        assert tx.patient(abc) is not None and tx.patient(abc).merged_into is None  # type: ignore[union-attr]
+        assert tx.patient(PatientKey("XYZ", AA)) is None
+        assert tx.conn.exec_driver_sql("SELECT count(*) FROM patients").scalar() == 1
+    store.dispose()
+    xds.setLevel(level)

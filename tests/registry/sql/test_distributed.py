@@ -10,11 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from harness.builders import CONF_N, INVISIBLE_PATIENT, SubmissionBuilder, new_oid, new_patient_id, single_document
 from registry import announce
-from registry.sql import schema
+from registry.sql import patient_number, queries, schema
 from registry.sql.migrate import downgrade, upgrade
 from tests.registry.helpers import RegistryHarness
 from tests.registry.test_register import _race
@@ -54,16 +55,22 @@ def test_on_citus_every_patient_table_is_distributed_by_patient_and_colocated(ci
     citus.store.dispose()
 
 
-def _worker_of(reg: RegistryHarness, table: str, key: str) -> int:
-    return int(reg.sql("SELECT nodeport FROM citus_shards WHERE shardid = get_shard_id_for_distribution_column(CAST(:t AS regclass), CAST(:k AS text))",
+def _worker_of(reg: RegistryHarness, table: str, key: int) -> int:
+    return int(reg.sql("SELECT nodeport FROM citus_shards WHERE shardid = get_shard_id_for_distribution_column(CAST(:t AS regclass), CAST(:k AS bigint))",
                        t=table, k=key)[0][0])
+
+
+def _number(pid: str) -> int:
+    key = PatientKey.parse(pid)
+    assert key is not None
+    return patient_number.of(key)
 
 
 def _spread(reg: RegistryHarness, n: int) -> list[str]:
     """n new patient ids whose rows land on both workers (ids are random: draw until they do)."""
     while True:
         patients = [new_patient_id() for _ in range(n)]
-        if len({_worker_of(reg, "objects", str(PatientKey.parse(p))) for p in patients}) == 2:
+        if len({_worker_of(reg, "objects", _number(p)) for p in patients}) == 2:
             return patients
 
 
@@ -73,7 +80,7 @@ def test_on_citus_a_patients_rows_live_on_one_worker_and_its_query_is_routed_the
     b = single_document(pid)
     b.add_folder("Folder01", unique_id=new_oid())
     assert citus.submit(b).accepted
-    patient = str(PatientKey.parse(pid))
+    patient = _number(pid)
     workers = {_worker_of(citus, name, patient) for name in PATIENT_TABLES}
     assert len(workers) == 1
     counts = {name: citus.sql(f"SELECT count(*) FROM {name} WHERE patient = :p", p=patient)[0][0] for name in PATIENT_TABLES}
@@ -83,6 +90,13 @@ def test_on_citus_a_patients_rows_live_on_one_worker_and_its_query_is_routed_the
         "EXPLAIN SELECT o.uuid FROM objects o JOIN documents d ON d.patient = o.patient AND d.uuid = o.uuid"
         " WHERE o.patient = :p AND o.kind = 'DE' ORDER BY o.seq LIMIT 101", p=patient))
     assert "Task Count: 1" in plan, plan
+    # the registry's own FindDocuments statement, with its check of the patient's text key (patient_number)
+    stmt = queries._documents_statement(("patient", "patient_text", "statuses", "class_codes"), (0, 0, 0), 0).limit(101)
+    sql = stmt.params(patient=patient, patient_text=str(PatientKey.parse(pid)), statuses=[APPROVED], class_codes=["c^^s"])
+    with citus.store.engine.connect() as conn:
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(sql.compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))))
+    assert "Task Count: 1" in plan and "patients_" in plan, plan
     citus.store.dispose()
 
 
@@ -91,12 +105,12 @@ def test_on_citus_get_by_id_finds_the_patient_through_registry_ids(citus: Regist
     citus.feed(pid)
     b = single_document(pid)
     assert citus.submit(b).accepted
-    patient = str(PatientKey.parse(pid))
+    patient = _number(pid)
     uuid, unique_id = citus.sql("SELECT uuid, unique_id FROM objects WHERE patient = :p AND kind = 'DE'", p=patient)[0]
     assert citus.sql("SELECT kind, patient FROM registry_ids WHERE ident = :u", u=uuid) == [("U", patient)]
     assert citus.sql("SELECT kind, patient FROM registry_ids WHERE ident = :u", u=unique_id) == [("D", patient)]
     with citus.store.read() as reader:
-        assert {u: r.patient for u, r in reader.refs([uuid]).items()} == {uuid: patient}
+        assert {u: r.patient for u, r in reader.refs([uuid]).items()} == {uuid: str(PatientKey.parse(pid))}
     citus.store.dispose()
 
 
@@ -106,12 +120,12 @@ def test_on_citus_the_lookup_table_keeps_an_entry_uuid_unique_across_patients(ci
     engine = citus.store.engine
     insert = text("INSERT INTO registry_ids (ident, kind, patient) VALUES (:i, :k, :p)")
     with engine.begin() as conn:
-        conn.execute(insert, {"i": "1.2.3.4", "k": "S", "p": "a^^^&1.2&ISO"})
-        conn.execute(insert, {"i": "1.2.3.5", "k": "D", "p": "a^^^&1.2&ISO"})
+        conn.execute(insert, {"i": "1.2.3.4", "k": "S", "p": 1})
+        conn.execute(insert, {"i": "1.2.3.5", "k": "D", "p": 1})
     with pytest.raises(IntegrityError), engine.begin() as conn:
-        conn.execute(insert, {"i": "1.2.3.4", "k": "S", "p": "b^^^&1.2&ISO"})
+        conn.execute(insert, {"i": "1.2.3.4", "k": "S", "p": 2})
     with engine.begin() as conn:  # a DocumentEntry uniqueId may be held twice (resubmission): the rules decide
-        conn.execute(insert, {"i": "1.2.3.5", "k": "D", "p": "b^^^&1.2&ISO"})
+        conn.execute(insert, {"i": "1.2.3.5", "k": "D", "p": 2})
     citus.store.dispose()
 
 
@@ -185,21 +199,34 @@ def _v4_contents(conn) -> dict[str, set[tuple[object, ...]]]:  # type: ignore[no
     }
 
 
-def test_0005_keys_an_existing_registry_by_patient_and_downgrade_restores_it(url: str) -> None:
+def _keyed_by(conn, p: object) -> None:  # type: ignore[no-untyped-def]
+    """The 0004 rows keyed by patient `p` (0005: the text key, 0006: its number)."""
+    assert set(conn.execute(text("SELECT uuid, patient FROM objects"))) == {
+        (u, p) for u in ("u-ss", "u-de", "u-fd", "u-as", "u-de2")}  # the association takes its ends' patient
+    assert set(conn.execute(text("SELECT patient, uuid FROM documents"))) == {(p, "u-de"), (p, "u-de2")}
+    assert set(conn.execute(text("SELECT patient, lid FROM dmp_announcements"))) == {(p, "u-de")}
+    assert set(conn.execute(text("SELECT patient, pid FROM patients"))) == {(p, "p1")}
+    assert set(conn.execute(text("SELECT ident, kind, patient FROM registry_ids"))) == {
+        *((u, "U", p) for u in ("u-ss", "u-de", "u-fd", "u-as", "u-de2")),
+        ("u-de", "L", p), ("1.1", "S", p), ("1.2", "D", p), ("1.3", "F", p)}
+
+
+def test_0005_and_0006_key_an_existing_registry_by_patient_then_by_number_and_downgrades_restore_it(url: str) -> None:
     engine = make_engine(url)
     upgrade(engine, "0004")
     with engine.begin() as conn:
         _fill_v4(conn)
-    upgrade(engine)
+    upgrade(engine, "0005")
     with engine.connect() as conn:
-        assert set(conn.execute(text("SELECT uuid, patient FROM objects"))) == {
-            (u, P) for u in ("u-ss", "u-de", "u-fd", "u-as", "u-de2")}  # the association takes its ends' patient
-        assert set(conn.execute(text("SELECT patient, uuid FROM documents"))) == {(P, "u-de"), (P, "u-de2")}
-        assert set(conn.execute(text("SELECT patient, lid FROM dmp_announcements"))) == {(P, "u-de")}
-        assert set(conn.execute(text("SELECT patient, pid FROM patients"))) == {(P, "p1")}
-        assert set(conn.execute(text("SELECT ident, kind, patient FROM registry_ids"))) == {
-            *((u, "U", P) for u in ("u-ss", "u-de", "u-fd", "u-as", "u-de2")),
-            ("u-de", "L", P), ("1.1", "S", P), ("1.2", "D", P), ("1.3", "F", P)}
+        _keyed_by(conn, P)
+    upgrade(engine, "0006")
+    with engine.connect() as conn:
+        number = patient_number.number(P)
+        _keyed_by(conn, number)  # the number computed in SQL (PostgreSQL, Citus) is Python's
+        assert set(conn.execute(text("SELECT patient, key_text, cx FROM patients"))) == {(number, P, P)}
+    downgrade(engine, "0005")
+    with engine.connect() as conn:
+        _keyed_by(conn, P)
     downgrade(engine, "0004")
     with engine.connect() as conn:
         contents = _v4_contents(conn)
