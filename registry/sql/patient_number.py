@@ -25,10 +25,6 @@ from xdscore.model import PatientKey
 
 NONE = 0  # the number of "no patient" (an association whose ends are unknown): never a fed patient's
 
-# The same function in PostgreSQL SQL (the migration computes the numbers of rows already stored), for a text
-# column or expression `{}`: '' is NONE.
-PG_SQL = ("(CASE WHEN {0} = '' THEN 0 ELSE"
-          " ('x' || substr(encode(sha256(convert_to({0}, 'UTF8')), 'hex'), 1, 16))::bit(64)::bigint END)")
 
 
 def number(key: str) -> int:
