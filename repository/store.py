@@ -9,7 +9,8 @@ and upgraded by the Alembic migrations in `repository/migrations`, run at every 
 docs/repository.md "Store schema").
 
 A row is `pending` from the moment its ITI-41 passed the repository's checks until the registry
-accepted the ITI-42, then `stored`. Only `stored` rows are served by ITI-43. A row is always written
+accepted the ITI-42, then `stored` (a commit that is not synced: `commit` says why it need not be).
+Only `stored` rows are served by ITI-43. A row is always written
 before its blob is filed, so a blob nobody references is garbage and `repository.cleanup` may remove it
 (see `BlobStore.remove_if_unreferenced` for why that is safe against a concurrent submission).
 
@@ -30,7 +31,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Float, LargeBinary, MetaData, String, Table, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    event,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from repository.migrations import upgrade
@@ -94,6 +108,16 @@ class Reservation:
     conflicts: tuple[Conflict, ...]
 
 
+def _in_memory(engine: Engine) -> bool:
+    return engine.url.database in (None, "", ":memory:")
+
+
+def _not_synced(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite WAL at synchronous=NORMAL: a commit is not synced (the next synced commit or checkpoint of
+    any connection syncs the WAL with it); a power cut may roll it back, never corrupt the database."""
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
 def _row(r: Any) -> StoredDocument:
     return StoredDocument(r.unique_id, r.sha1, r.size, r.mime_type, r.state, r.created_at, r.patient_id)
 
@@ -118,17 +142,35 @@ class DocumentStore:
         if self.engine.dialect.name == "sqlite":
             self._write_lock = threading.Lock()
         upgrade(self.engine)
-        # reserve / commit / release of concurrent ITI-41s share durable commits (xdsservice.group_commit)
-        self.writer: GroupCommitter[_Tx] = GroupCommitter(self._transaction, self.engine.dialect.name == "sqlite",
-                                                          "repository")
+        sqlite = self.engine.dialect.name == "sqlite"
+        # reserve / release of concurrent ITI-41s share durable commits (xdsservice.group_commit)
+        self.writer: GroupCommitter[_Tx] = GroupCommitter(self._transaction, sqlite, "repository")
+        # The pending → stored flips share commits of their own, not synced (`commit`): on SQLite through
+        # connections at synchronous=NORMAL (a second engine: the pragma is per connection, and a pooled
+        # connection must never go back to the reserves at NORMAL); on PostgreSQL synchronous_commit off.
+        self._flip_engine = self.engine
+        if sqlite and not _in_memory(self.engine):
+            self._flip_engine = make_engine(url)
+            event.listen(self._flip_engine, "connect", _not_synced)  # after make_engine's own pragmas
+        self.flipper: GroupCommitter[_Tx] = GroupCommitter(self._flip_transaction, sqlite, "repository-flip", writers=1)
 
     @contextlib.contextmanager
     def _transaction(self, _lock_keys: Sequence[str]) -> Iterator[_Tx]:
         with self._write_lock, writing(self.engine) as conn:
             yield _Tx(conn)
 
+    @contextlib.contextmanager
+    def _flip_transaction(self, _lock_keys: Sequence[str]) -> Iterator[_Tx]:
+        with self._write_lock, writing(self._flip_engine) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            yield _Tx(conn)
+
     def close(self) -> None:
         self.writer.close()
+        self.flipper.close()
+        if self._flip_engine is not self.engine:
+            self._flip_engine.dispose()
         self.engine.dispose()
 
     # -- ITI-43 -------------------------------------------------------------------------------------
@@ -176,14 +218,18 @@ class DocumentStore:
         raise RuntimeError("could not reserve uniqueIds after three attempts")
 
     def commit(self, unique_ids: Iterable[str]) -> None:
+        """pending → stored, visible to ITI-43 on return, but not synced: a power cut may lose it. What it
+        loses is a `pending` row whose bytes and registration are durable (both were before the ITI-42
+        was answered), which ITI-43 settles on read and the reconciler in the background by asking the
+        registry (`repository.reconcile`), as after a crash before the flip. So it need not cost a sync."""
         ids = list(unique_ids)
         if ids:
-            self.writer.submit(lambda tx: _set_stored(tx, ids)).result()
+            self.flipper.submit(lambda tx: _set_stored(tx, ids)).result()
 
     async def commit_async(self, unique_ids: Iterable[str]) -> None:
         ids = list(unique_ids)
         if ids:
-            await asyncio.wrap_future(self.writer.submit(lambda tx: _set_stored(tx, ids)))
+            await asyncio.wrap_future(self.flipper.submit(lambda tx: _set_stored(tx, ids)))
 
     def release(self, unique_ids: Iterable[str]) -> set[str]:
         """Delete these pending rows, and the kept bytes no row references any more; return the hashes
