@@ -51,7 +51,7 @@ from xdsservice import schema_validation
 
 log = logging.getLogger("xds.repository.provide")
 DEFAULT_LIMITS = SubmissionLimits()
-INLINE_MAX_BYTES = 64 * 1024  # documents kept in the store, not as blob files (RepositorySettings.inline_max_bytes)
+INLINE_MAX_BYTES = 128 * 1024  # documents kept in the store, not as blob files (RepositorySettings.inline_max_bytes)
 
 
 @dataclass(frozen=True)

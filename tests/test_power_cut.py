@@ -227,8 +227,8 @@ def test_acknowledged_submissions_survive_a_power_cut(data: Path) -> None:
             assert trace.unsynced_before(trace.answer_time(registry.ports["http"])) == []
 
         # ITI-41 through the repository, both processes traced: a 1 KB document (kept in the repository's
-        # store, with its row) and a 100 KB one (above inline_max_bytes: a blob file)
-        document, large = b"compte rendu " + bytes(range(256)) * 4, bytes(range(256)) * 400
+        # store, with its row) and a 200 KB one (above inline_max_bytes, 128 KiB: a blob file)
+        document, large = b"compte rendu " + bytes(range(256)) * 4, bytes(range(256)) * 800
         pnr = builder_without_repository_slots(patient, documents=2)
         entries = [o for o in pnr.objects if o.tag == "ExtrinsicObject"]
         provided, provided_large = (next(e.value for e in entry.external_identifiers if e.scheme == UUID.DE_UNIQUE_ID)
