@@ -14,7 +14,8 @@ connections:
 With `--cold N`, first an uncached pass: the servers' data files are evicted from the OS page cache
 (`posix_fadvise(DONTNEED)`, which needs no privilege; PostgreSQL's own shared buffers are left as they are),
 then FindDocuments for N patients never queried before and GetDocuments of N entryUUIDs, one client, each
-request once: the figures of a registry whose patients are not in memory (the warm runs cycle through
+request once (the entries were picked by reading their rows, so those heap pages may still be in the shared
+buffers; their `registry_ids` lookups and index pages are not): the figures of a registry whose patients are not in memory (the warm runs cycle through
 4,000 patients, whose pages end up cached).
 The load average is printed with each figure (the machine may be shared). The servers and their folders
 are removed at the end.
