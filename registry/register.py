@@ -152,7 +152,9 @@ def _unique_ids(sub: Submission, store: RegistryReader) -> Iterable[Violation]:
     """REG-uniqueId: reuse of a DocumentEntry uniqueId is a resubmission of the same document (same hash
     and size) or an error; a SubmissionSet or Folder uniqueId is never reused (TF-2b 3.42.4.1.3.3)."""
     docs = {d.unique_id: d for d in sub.document_entries if d.unique_id}
-    for uid, stored in store.documents_by_unique_id(docs).items():
+    packages = [p.unique_id for p in (*sub.submission_sets, *sub.folders) if p.unique_id]
+    registered, used = store.unique_ids_in_use(docs, packages)  # one registry_ids lookup for both
+    for uid, stored in registered.items():
         de = docs[uid]
         for s in stored:
             if s.hash and de.hash and s.hash.lower() != de.hash.lower():
@@ -169,8 +171,7 @@ def _unique_ids(sub: Submission, store: RegistryReader) -> Iterable[Violation]:
                     uid,
                 )
                 break
-    packages = [p.unique_id for p in (*sub.submission_sets, *sub.folders) if p.unique_id]
-    for uid in sorted(store.used_package_unique_ids(packages)):
+    for uid in sorted(used):
         yield Violation(ErrorCode.XDSDuplicateUniqueIdInRegistry, f"uniqueId {uid} is already registered", uid)
 
 

@@ -132,6 +132,7 @@ class Repository:
                 limits=self.settings.submission_limits(),
                 io=self._io,
                 tree=decoded.in_tree_thread,
+                inline_max_bytes=self.settings.inline_max_bytes,
             )
         except Exception:  # answered with a SOAP fault by SoapService: a failed ITI-41 all the same
             self._record([provide_audit_facts(self.audit, context, submission_facts(decoded.request.body), ResponseStatus.FAILURE)])

@@ -9,7 +9,9 @@ A crash or a lost registry answer can leave three kinds of leftovers, each older
    ITI-18 GetDocuments by uniqueId: registered under our repositoryUniqueId → the row becomes
    `stored`; not registered → row and blob are removed; registry unreachable → left for the next run
    (exit status 2);
-3. blobs no row references → removed (`BlobStore.remove_if_unreferenced`, safe beside a running server).
+3. blobs no row references → removed (`BlobStore.remove_if_unreferenced`, safe beside a running server);
+   bytes kept in the store for small documents go with their last row, in its transaction, so none is
+   left by a crash: the sweep of `repository_content` only finds what was edited by hand.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class CleanupReport:
     pending_removed: list[str] = field(default_factory=list)
     pending_kept: list[str] = field(default_factory=list)
     blobs_removed: list[str] = field(default_factory=list)
+    contents_removed: list[str] = field(default_factory=list)
     registry_unreachable: bool = False
     dry_run: bool = False
 
@@ -46,6 +49,8 @@ class CleanupReport:
             f"pending documents unknown to the registry, {verb}: {len(self.pending_removed)}",
             f"unreferenced blobs {verb}: {len(self.blobs_removed)}",
         ]
+        if self.contents_removed:
+            lines.append(f"unreferenced contents kept in the store {verb}: {len(self.contents_removed)}")
         if self.pending_kept:
             lines.append(f"pending documents kept (registry unreachable): {len(self.pending_kept)}")
         return "\n".join(lines)
@@ -80,6 +85,7 @@ def run(
                 continue
             if dry_run or blobs.remove_if_unreferenced(sha1, store.is_referenced):
                 report.blobs_removed.append(sha1)
+        report.contents_removed = store.drop_unreferenced_contents(dry_run)
     finally:
         store.close()
         if own_client:

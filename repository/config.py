@@ -48,6 +48,9 @@ class RepositorySettings:
     # bytes of an envelope before its soap:Body: the WS-Security header is verified there (xdscore.envelope_gate)
     max_header_bytes: int = setting(1024**2, minimum=1024)
     spill_threshold: int = 1024**2  # attachments above this many bytes go to disk while they arrive
+    # Documents of at most this many bytes are kept in the repository's database, with their row, instead
+    # of a blob file (one durable commit instead of three syncs; docs/repository.md); 0: always files.
+    inline_max_bytes: int = setting(64 * 1024, minimum=0)
     # The shape of a received envelope (xdscore.xmlsafe.XmlLimits; 0 = no limit): beyond, a soap:Sender fault.
     # Text is not limited by default: a document may be inlined as base64 (NIST PnrXop/NoXop).
     xml_max_depth: int = setting(64, minimum=0)

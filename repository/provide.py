@@ -9,7 +9,9 @@
 3. Overwrite the hash, size and repositoryUniqueId slots (TF-2b 3.41.4.1.3.2); mimeType is kept.
 4. Reserve the uniqueIds in the repository store, then file the blobs (fsync + rename,
    content-addressed), then send ITI-42 to the registry and return its RegistryResponse, errors
-   included (NIST 11986).
+   included (NIST 11986). A document of at most `inline_max_bytes` received in memory is not filed: its
+   bytes go into the store in the reserving transaction, whose durable commit comes before the ITI-42
+   all the same (docs/repository.md "Small documents in the store").
 5. Registry success: the rows become `stored`. Registry refusal or registry unreachable: the rows and
    the blobs this submission created are removed. No answer at all (timeout after sending): the rows
    stay `pending` for `repository.cleanup` to settle with the registry.
@@ -49,6 +51,7 @@ from xdsservice import schema_validation
 
 log = logging.getLogger("xds.repository.provide")
 DEFAULT_LIMITS = SubmissionLimits()
+INLINE_MAX_BYTES = 64 * 1024  # documents kept in the store, not as blob files (RepositorySettings.inline_max_bytes)
 
 
 @dataclass(frozen=True)
@@ -290,20 +293,22 @@ async def provide_and_register(
     limits: SubmissionLimits = DEFAULT_LIMITS,
     io: IoRunner | None = None,
     tree: TreeRunner | None = None,
+    inline_max_bytes: int = INLINE_MAX_BYTES,
 ) -> ProvideOutcome:
     """The whole ITI-41; its outcome carries the submission's facts for the audit, success or not.
 
     A coroutine: the store's writes wait for their group commit and the ITI-42 for the registry without
     holding a thread; `io` runs the blob filing (fsync) in a thread (default: asyncio's pool). `tree` runs
     the patching of `body` (hash, size, repositoryUniqueId) in the thread that parsed it
-    (`DecodedRequest.in_tree_thread`; default: at once, for a tree this thread parsed)."""
+    (`DecodedRequest.in_tree_thread`; default: at once, for a tree this thread parsed). Documents of at most
+    `inline_max_bytes` received in memory are kept in the store (0: every document is a blob file)."""
     invalid = metadata_invalid(body, limits)
     if invalid:
         return ProvideOutcome(registry_response(invalid), submission=submission_facts(body))
     # Read once, only what the repository checks (the registry reads the rest): facts, checks, forwarded tree.
     request = pnr.outline(body)
     outcome = await _provide_and_register(request, attachments, repository_unique_id, store, blobs, registry,
-                                          io or _to_thread, tree or _at_once)
+                                          io or _to_thread, tree or _at_once, inline_max_bytes)
     return replace(outcome, submission=_facts(request))
 
 
@@ -325,19 +330,26 @@ async def _provide_and_register(
     registry: RegistryPort,
     io: IoRunner,
     tree: TreeRunner,
+    inline_max_bytes: int,
 ) -> ProvideOutcome:
     # It adds Slots to the request's tree: in the thread whose libxml2 dictionary holds the tree's names.
     prepared = await tree(lambda: prepare_request(request, attachments, repository_unique_id))
     if isinstance(prepared, list):
         return ProvideOutcome(registry_response(prepared))
     documents = prepared.documents
+    # A small document received in memory is kept in the store, with its row: one durable commit, no file.
+    inline = [d.content.data if d.content.data is not None and d.content.size <= inline_max_bytes else None
+              for d in documents]
     reservation = await store.reserve_async(
-        StoredDocument(d.unique_id, d.sha1, d.content.size, d.mime_type, patient_id=d.patient_id) for d in documents
+        StoredDocument(d.unique_id, d.sha1, d.content.size, d.mime_type, patient_id=d.patient_id, content=data)
+        for d, data in zip(documents, inline, strict=True)
     )
     if reservation.conflicts:
         return ProvideOutcome(registry_response(Violation(c.code, c.context, c.unique_id) for c in reservation.conflicts))
+    filed = tuple(d for d, data in zip(documents, inline, strict=True) if data is None)
     try:
-        await io(lambda: _file_blobs(documents, blobs))
+        if filed:
+            await io(lambda: _file_blobs(filed, blobs))
     except OSError as exc:
         log.exception("filing documents failed")
         await _undo(reservation.inserted, store, blobs, io)

@@ -3,9 +3,10 @@ document and its registration end up together, or not at all; issue 16).
 
 A row is `pending` from the moment its ITI-41 reserved it until the registry's answer to the ITI-42 is
 recorded (`repository.provide`). A crash in between (kill -9, power cut) or a lost answer leaves it
-pending: the registry may hold its DocumentEntry, and list it to consumers, or not. The blob is always
-there, filed (fsync, rename) before the ITI-42 was sent, so nothing is lost either way; what is owed is
-a decision. Two paths decide, both by asking the registry (ITI-18 GetDocuments by uniqueId,
+pending: the registry may hold its DocumentEntry, and list it to consumers, or not. The bytes are always
+there, durable before the ITI-42 was sent (a blob file filed with fsync and rename, or a small document's
+bytes kept in the store by the reserving commit), so nothing is lost either way; what is owed is a
+decision. Two paths decide, both by asking the registry (ITI-18 GetDocuments by uniqueId,
 `RegistryClient.registered_unique_ids`):
 
 - **On read.** An ITI-43 asking for a document that is pending here asks the registry about it at once
@@ -14,7 +15,7 @@ a decision. Two paths decide, both by asking the registry (ITI-18 GetDocuments b
   as the repository is up and can reach the registry: the window is the registry's answer, not a
   cleanup run. This path only ever promotes: "not registered" may be an ITI-42 still in flight.
 - **In the background.** `Reconciler` settles every pending row older than `grace` seconds, at start-up
-  and then every `interval` seconds: registered → `stored`; not registered → row and blob removed;
+  and then every `interval` seconds: registered → `stored`; not registered → row and bytes removed;
   registry unreachable or refusing the query → kept for the next round. `grace` (default 300 s) must
   exceed the longest an ITI-42 can take (`registry_timeout`, 30 s, plus the registry's own database
   waits), so that no submission still in flight is judged. Spool files and unreferenced blobs stay the

@@ -3,8 +3,9 @@ ITI TF-2b 3.86.4.1.3).
 
 `rmd:RemoveDocumentsRequest` names documents as ITI-43 does (RepositoryUniqueId, DocumentUniqueId,
 optional HomeCommunityId). The documents this repository holds are removed from its index in one
-transaction, so from that moment ITI-43 no longer serves any of them; their blobs are deleted next, each
-only when no other uniqueId stores the same bytes (content addressing). A crash between the two leaves
+transaction, so from that moment ITI-43 no longer serves any of them; bytes the store keeps for small
+documents go in that transaction, blob files are deleted next, each only when no other uniqueId stores the
+same bytes (content addressing). A crash between the two leaves
 an unreferenced blob, which `repository.cleanup` removes; never an index row without its blob.
 
 Per document that cannot be removed, one RegistryError whose location is the DocumentUniqueId:
@@ -95,5 +96,6 @@ def remove_documents(
         else:
             results.append(DocumentResult(req, removed[uid].patient_id))
     for doc in removed.values():
-        blobs.remove_if_unreferenced(doc.sha1, store.is_referenced)
+        if doc.content is None:  # a blob file (kept bytes went with the rows)
+            blobs.remove_if_unreferenced(doc.sha1, store.is_referenced)
     return RemoveOutcome(registry_response(violations, partial=bool(removed)), tuple(results))

@@ -2,7 +2,8 @@
 
 One DocumentResponse per DocumentRequest found here, carrying HomeCommunityId (when asked with one),
 RepositoryUniqueId, DocumentUniqueId, the mimeType stored at ITI-41 time, and the Document as an
-xop:Include to a MIME part that is streamed from the blob store.
+xop:Include to a MIME part that is streamed from the blob store, or from the bytes the store keeps for
+a small document (read with its row).
 
 Per request that cannot be served, one RegistryError whose location is the DocumentUniqueId:
 - a RepositoryUniqueId that is not ours → XDSUnknownRepositoryId;
@@ -83,6 +84,10 @@ class RetrieveOutcome:
         return response_status(found) if found is not None else ResponseStatus.FAILURE
 
 
+def _one(content: bytes) -> tuple[bytes]:
+    return (content,)
+
+
 def _text(parent: etree._Element, local: str) -> str | None:
     el = parent.find(f"{XDSB}{local}")
     if el is None:
@@ -156,13 +161,16 @@ def retrieve(requests: list[DocumentRequest], repository_unique_id: str, store: 
         if doc is None:
             refuse(req, ErrorCode.XDSDocumentUniqueIdError, f"document {uid} is not held by this repository")
             continue
-        try:
-            handle = blobs.open(doc.sha1)
-        except FileNotFoundError:
-            refuse(req, ErrorCode.XDSRepositoryError, f"the content of document {uid} is missing from the blob store",
-                   doc.patient_id)
-            continue
-        part = mtom.StreamingPart(mtom.new_content_id(), PART_CONTENT_TYPE, doc.size, partial(read_chunks, handle))
+        if doc.content is not None:  # kept in the store
+            part = mtom.StreamingPart(mtom.new_content_id(), PART_CONTENT_TYPE, len(doc.content), partial(_one, doc.content))
+        else:
+            try:
+                handle = blobs.open(doc.sha1)
+            except FileNotFoundError:
+                refuse(req, ErrorCode.XDSRepositoryError, f"the content of document {uid} is missing from the blob store",
+                       doc.patient_id)
+                continue
+            part = mtom.StreamingPart(mtom.new_content_id(), PART_CONTENT_TYPE, doc.size, partial(read_chunks, handle))
         served.append((req, doc.mime_type, part))
         results.append(DocumentResult(req, doc.patient_id))
 

@@ -9,9 +9,16 @@ and upgraded by the Alembic migrations in `repository/migrations`, run at every 
 docs/repository.md "Store schema").
 
 A row is `pending` from the moment its ITI-41 passed the repository's checks until the registry
-accepted the ITI-42, then `stored`. Only `stored` rows are served by ITI-43. A row is always written
+accepted the ITI-42, then `stored` (a commit that is not synced: `commit` says why it need not be).
+Only `stored` rows are served by ITI-43. A row is always written
 before its blob is filed, so a blob nobody references is garbage and `repository.cleanup` may remove it
 (see `BlobStore.remove_if_unreferenced` for why that is safe against a concurrent submission).
+
+Small documents (at most `inline_max_bytes`, docs/repository.md "Small documents in the store") keep
+their bytes here, in `repository_content` (SHA-1 → bytes, shared by every uniqueId with those bytes),
+written in the transaction that reserves their row: its durable commit is then the document's, with no
+blob file and no fsync of its own. A content row goes in the transaction that deletes the last row
+referencing it (`_drop_unreferenced`), so it never outlives its documents nor leaves before them.
 """
 
 from __future__ import annotations
@@ -24,7 +31,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Float, MetaData, String, Table, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    event,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from repository.migrations import upgrade
@@ -50,6 +70,13 @@ documents = Table(
     # CX of XDSDocumentEntry.patientId; "" for documents stored before the column existed.
     Column("patient_id", String(256), nullable=False, server_default=""),
 )
+# Bytes of small documents, by SHA-1 (lower-case hex); a file under blobs/ for the others.
+contents = Table(
+    "repository_content",
+    metadata,
+    Column("sha1", String(40), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +88,9 @@ class StoredDocument:
     state: str = STORED
     created_at: float = 0.0
     patient_id: str = ""  # CX of the DocumentEntry's patientId; "" when unknown
+    # The bytes, for a document kept in the store (read by `get`, `get_many`, `remove_stored`; given to
+    # `reserve` to keep them); None for a document filed in the blob store, or not read.
+    content: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -78,8 +108,29 @@ class Reservation:
     conflicts: tuple[Conflict, ...]
 
 
+def _in_memory(engine: Engine) -> bool:
+    return engine.url.database in (None, "", ":memory:")
+
+
+def _not_synced(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite WAL at synchronous=NORMAL: a commit is not synced (the next synced commit or checkpoint of
+    any connection syncs the WAL with it); a power cut may roll it back, never corrupt the database."""
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
 def _row(r: Any) -> StoredDocument:
     return StoredDocument(r.unique_id, r.sha1, r.size, r.mime_type, r.state, r.created_at, r.patient_id)
+
+
+def _with_content(r: Any) -> StoredDocument:
+    data = r.data
+    return StoredDocument(r.unique_id, r.sha1, r.size, r.mime_type, r.state, r.created_at, r.patient_id,
+                          bytes(data) if data is not None else None)  # psycopg gives bytea as memoryview
+
+
+# A document row with its kept bytes, if any (None: its bytes are a blob file).
+_joined = select(documents, contents.c.data).select_from(
+    documents.outerjoin(contents, contents.c.sha1 == documents.c.sha1))
 
 
 class DocumentStore:
@@ -91,17 +142,35 @@ class DocumentStore:
         if self.engine.dialect.name == "sqlite":
             self._write_lock = threading.Lock()
         upgrade(self.engine)
-        # reserve / commit / release of concurrent ITI-41s share durable commits (xdsservice.group_commit)
-        self.writer: GroupCommitter[_Tx] = GroupCommitter(self._transaction, self.engine.dialect.name == "sqlite",
-                                                          "repository")
+        sqlite = self.engine.dialect.name == "sqlite"
+        # reserve / release of concurrent ITI-41s share durable commits (xdsservice.group_commit)
+        self.writer: GroupCommitter[_Tx] = GroupCommitter(self._transaction, sqlite, "repository")
+        # The pending → stored flips share commits of their own, not synced (`commit`): on SQLite through
+        # connections at synchronous=NORMAL (a second engine: the pragma is per connection, and a pooled
+        # connection must never go back to the reserves at NORMAL); on PostgreSQL synchronous_commit off.
+        self._flip_engine = self.engine
+        if sqlite and not _in_memory(self.engine):
+            self._flip_engine = make_engine(url)
+            event.listen(self._flip_engine, "connect", _not_synced)  # after make_engine's own pragmas
+        self.flipper: GroupCommitter[_Tx] = GroupCommitter(self._flip_transaction, sqlite, "repository-flip", writers=1)
 
     @contextlib.contextmanager
     def _transaction(self, _lock_keys: Sequence[str]) -> Iterator[_Tx]:
         with self._write_lock, writing(self.engine) as conn:
             yield _Tx(conn)
 
+    @contextlib.contextmanager
+    def _flip_transaction(self, _lock_keys: Sequence[str]) -> Iterator[_Tx]:
+        with self._write_lock, writing(self._flip_engine) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            yield _Tx(conn)
+
     def close(self) -> None:
         self.writer.close()
+        self.flipper.close()
+        if self._flip_engine is not self.engine:
+            self._flip_engine.dispose()
         self.engine.dispose()
 
     # -- ITI-43 -------------------------------------------------------------------------------------
@@ -109,20 +178,16 @@ class DocumentStore:
     def get(self, unique_id: str) -> StoredDocument | None:
         """The document served under this uniqueId, or None (pending rows are not served)."""
         with self.engine.connect() as conn:
-            r = conn.execute(
-                select(documents).where(documents.c.unique_id == unique_id, documents.c.state == STORED)
-            ).first()
-        return _row(r) if r is not None else None
+            r = conn.execute(_joined.where(documents.c.unique_id == unique_id, documents.c.state == STORED)).first()
+        return _with_content(r) if r is not None else None
 
     def get_many(self, unique_ids: Iterable[str]) -> dict[str, StoredDocument]:
         ids = list(dict.fromkeys(unique_ids))
         if not ids:
             return {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(documents).where(documents.c.unique_id.in_(ids), documents.c.state == STORED)
-            ).all()
-        return {r.unique_id: _row(r) for r in rows}
+            rows = conn.execute(_joined.where(documents.c.unique_id.in_(ids), documents.c.state == STORED)).all()
+        return {r.unique_id: _with_content(r) for r in rows}
 
     # -- ITI-41 -------------------------------------------------------------------------------------
 
@@ -153,17 +218,22 @@ class DocumentStore:
         raise RuntimeError("could not reserve uniqueIds after three attempts")
 
     def commit(self, unique_ids: Iterable[str]) -> None:
+        """pending → stored, visible to ITI-43 on return, but not synced: a power cut may lose it. What it
+        loses is a `pending` row whose bytes and registration are durable (both were before the ITI-42
+        was answered), which ITI-43 settles on read and the reconciler in the background by asking the
+        registry (`repository.reconcile`), as after a crash before the flip. So it need not cost a sync."""
         ids = list(unique_ids)
         if ids:
-            self.writer.submit(lambda tx: _set_stored(tx, ids)).result()
+            self.flipper.submit(lambda tx: _set_stored(tx, ids)).result()
 
     async def commit_async(self, unique_ids: Iterable[str]) -> None:
         ids = list(unique_ids)
         if ids:
-            await asyncio.wrap_future(self.writer.submit(lambda tx: _set_stored(tx, ids)))
+            await asyncio.wrap_future(self.flipper.submit(lambda tx: _set_stored(tx, ids)))
 
     def release(self, unique_ids: Iterable[str]) -> set[str]:
-        """Delete these pending rows; return the hashes they pointed to."""
+        """Delete these pending rows, and the kept bytes no row references any more; return the hashes
+        they pointed to that may be blob files (not kept here)."""
         ids = list(unique_ids)
         return self.writer.submit(lambda tx: _release(tx, ids)).result() if ids else set()
 
@@ -175,17 +245,19 @@ class DocumentStore:
 
     def remove_stored(self, unique_ids: Iterable[str]) -> dict[str, StoredDocument]:
         """Delete the stored rows of these uniqueIds in one transaction; the rows removed. From then on
-        ITI-43 does not serve them; their blobs are removed after, when nothing else references them."""
+        ITI-43 does not serve them. Bytes kept here go in the same transaction when no other row references
+        them (the rows removed carry them as `content`); blob files are removed after, by the caller."""
         ids = list(dict.fromkeys(unique_ids))
         if not ids:
             return {}
-        with self._write_lock, self.engine.begin() as conn:
+        with self._write_lock, writing(self.engine) as conn:
             rows = {
-                r.unique_id: _row(r)
-                for r in conn.execute(select(documents).where(documents.c.unique_id.in_(ids), documents.c.state == STORED))
+                r.unique_id: _with_content(r)
+                for r in conn.execute(_joined.where(documents.c.unique_id.in_(ids), documents.c.state == STORED))
             }
             if rows:
                 conn.execute(delete(documents).where(documents.c.unique_id.in_(list(rows)), documents.c.state == STORED))
+                _drop_unreferenced(Dbapi(conn), {d.sha1 for d in rows.values()})
         return rows
 
     # -- housekeeping -------------------------------------------------------------------------------
@@ -193,6 +265,16 @@ class DocumentStore:
     def is_referenced(self, sha1: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(documents.c.unique_id).where(documents.c.sha1 == sha1.lower()).limit(1)).first() is not None
+
+    def drop_unreferenced_contents(self, dry_run: bool = False) -> list[str]:
+        """Kept bytes no row references (none is ever left by this store's own transactions; the cleanup
+        command's sweep, for a database edited by hand or restored in part); their hashes."""
+        with self._write_lock, writing(self.engine) as conn:
+            db = Dbapi(conn)
+            orphans = [r[0] for r in db.rows(f"SELECT sha1 FROM repository_content WHERE {_UNREFERENCED}")]
+            if orphans and not dry_run:
+                _drop_unreferenced(db, set(orphans))
+        return orphans
 
     def referenced_hashes(self) -> set[str]:
         with self.engine.connect() as conn:
@@ -260,6 +342,13 @@ def _reserve(tx: _Tx, entries: list[StoredDocument], now: float) -> Reservation:
         (e.unique_id, e.sha1.lower(), e.size, e.mime_type, PENDING, now, e.patient_id)
         for e in entries if e.unique_id in inserted
     ])
+    kept = {e.sha1.lower(): e.content for e in entries if e.content is not None and e.unique_id in inserted}
+    if kept:
+        # Bytes already kept for another uniqueId are shared. PostgreSQL: DO UPDATE (not NOTHING) locks the
+        # shared row until this commit, so a concurrent `_drop_unreferenced` waits and then sees our row.
+        action = "NOTHING" if db.sqlite else "UPDATE SET sha1 = EXCLUDED.sha1"
+        db.executemany(f"INSERT INTO repository_content (sha1, data) VALUES (?, ?) ON CONFLICT (sha1) DO {action}",
+                       sorted(kept.items()))
     return Reservation(tuple(inserted), ())
 
 
@@ -273,4 +362,23 @@ def _release(tx: _Tx, ids: list[str]) -> set[str]:
     where = f"unique_id IN ({in_list(len(ids))}) AND state = ?"
     hashes = {r[0] for r in db.rows(f"SELECT sha1 FROM repository_document WHERE {where}", [*ids, PENDING])}
     db.execute(f"DELETE FROM repository_document WHERE {where}", [*ids, PENDING])
-    return hashes
+    return hashes - _drop_unreferenced(db, hashes) if hashes else hashes
+
+
+_UNREFERENCED = "NOT EXISTS (SELECT 1 FROM repository_document d WHERE d.sha1 = repository_content.sha1)"
+
+
+def _drop_unreferenced(db: Dbapi, hashes: set[str]) -> set[str]:
+    """Delete the kept bytes of these hashes that no row references now; return the hashes kept here
+    (dropped or still referenced), so that only the others are looked for as blob files.
+
+    PostgreSQL: the content rows are locked first (FOR UPDATE waits for a reservation sharing them to
+    commit), and the reference check is a later statement, whose snapshot sees that reservation's row."""
+    ordered = sorted(hashes)
+    marks = in_list(len(ordered))
+    lock = "" if db.sqlite else " FOR UPDATE"
+    kept = {r[0] for r in db.rows(f"SELECT sha1 FROM repository_content WHERE sha1 IN ({marks}){lock}", ordered)}
+    if kept:
+        db.execute(f"DELETE FROM repository_content WHERE sha1 IN ({in_list(len(kept))}) AND {_UNREFERENCED}",
+                   sorted(kept))
+    return kept

@@ -5,7 +5,9 @@ left. So, for one ITI-42 sent to the registry and one ITI-41 sent to the reposit
 with the registry), the services' system calls are traced (strace) while they serve it, and the test
 checks, in each process, that every file written before the Success answer went out (SQLite's WAL and
 database, the blob) was fsynced after its last write and before that answer, and that every link or
-rename that filed a blob was followed by an fsync of its folder before the answer. Then both services are
+rename that filed a blob was followed by an fsync of its folder before the answer. The repository's one
+exception, by design: its pending → stored flip after the registry's answer is not synced (a lost flip
+is settled with the registry, repository.reconcile); everything it wrote before sending the ITI-42 is. Then both services are
 killed outright (SIGKILL: no close, no checkpoint, nothing flushed on the way out), started again on the
 same files, and the submissions are there: found by a stored query, and the document retrieved
 byte-identical.
@@ -105,6 +107,13 @@ class Trace:
             if c.name in ("write", "writev", "sendto", "sendmsg") and f":{port}->" in c.target and "HTTP/1.1 200" in c.args:
                 return c.start
         raise AssertionError(f"no HTTP answer from port {port} in the trace")
+
+    def request_time(self, port: int) -> float:
+        """When the first HTTP POST left on a connection to `port` (the repository's ITI-42 to the registry)."""
+        for c in self.calls:
+            if c.name in ("write", "writev", "sendto", "sendmsg") and f":{port}]" in c.target and "POST " in c.args:
+                return c.start
+        raise AssertionError(f"no HTTP request to port {port} in the trace")
 
     def unsynced_before(self, deadline: float) -> list[str]:
         """What was written, linked or renamed before `deadline` and not fsynced after, before it."""
@@ -217,20 +226,34 @@ def test_acknowledged_submissions_survive_a_power_cut(data: Path) -> None:
             assert any(c.name in ("fsync", "fdatasync") and c.target.endswith("registry.db-wal") for c in trace.calls)
             assert trace.unsynced_before(trace.answer_time(registry.ports["http"])) == []
 
-        # ITI-41 through the repository, both processes traced
-        document = b"compte rendu " + bytes(range(256)) * 4
-        pnr = builder_without_repository_slots(patient)
-        entry = next(o for o in pnr.objects if o.tag == "ExtrinsicObject")
-        provided = next(e.value for e in entry.external_identifiers if e.scheme == UUID.DE_UNIQUE_ID)
+        # ITI-41 through the repository, both processes traced: a 1 KB document (kept in the repository's
+        # store, with its row) and a 100 KB one (above inline_max_bytes: a blob file)
+        document, large = b"compte rendu " + bytes(range(256)) * 4, bytes(range(256)) * 400
+        pnr = builder_without_repository_slots(patient, documents=2)
+        entries = [o for o in pnr.objects if o.tag == "ExtrinsicObject"]
+        provided, provided_large = (next(e.value for e in entry.external_identifiers if e.scheme == UUID.DE_UNIQUE_ID)
+                                    for entry in entries)
         traces = [Traced(s, data / f"{s.name}-41.strace") for s in (repository, registry)] if TRACEABLE else []
         with httpx.Client(timeout=60) as client:
-            reply = provide(client, repository.url, pnr, {entry.id: Content.of(document)})
+            reply = provide(client, repository.url, pnr, {entries[0].id: Content.of(document), entries[1].id: Content.of(large)})
         assert (reply.status, reply.error_codes) == ("Success", [])
         if traces:
             repository_trace, registry_trace = (t.stop() for t in traces)
-            # the blob: a nameless O_TMPFILE file, or a named spool file where the file system has no O_TMPFILE
+            # the large one's blob: a nameless O_TMPFILE file, or a named spool file where the file system has no O_TMPFILE
             assert any(c.name == "fdatasync" and re.search("/tmp/(#|spool-)", c.target) for c in repository_trace.calls)
-            assert repository_trace.unsynced_before(repository_trace.answer_time(repository.ports["http"])) == []
+            # Both are durable before the ITI-42 leaves (a registered document always has its bytes): the small
+            # one's bytes by the reserving commit's WAL sync, the large one's by its file's.
+            sent = repository_trace.request_time(registry.ports["http"])
+            assert any(c.name in ("fsync", "fdatasync") and c.target.endswith("repository.db-wal") and c.end <= sent
+                       for c in repository_trace.calls)
+            assert repository_trace.unsynced_before(sent) == []
+            # After the registry's answer, the pending → stored flip is the one write not synced before the
+            # answer (repository.store `commit`: a lost flip is settled with the registry, on read or later).
+            answered = repository_trace.answer_time(repository.ports["http"])
+            assert not any(c.name in ("fsync", "fdatasync") and c.target.endswith("repository.db-wal")
+                           and sent < c.start < answered for c in repository_trace.calls)
+            flip = repository_trace.unsynced_before(answered)
+            assert flip and all("repository.db-wal at " in problem for problem in flip), flip
             assert registry_trace.unsynced_before(registry_trace.answer_time(registry.ports["http"])) == []
 
         kill(repository, registry)  # the power cut, as far as the processes are concerned
@@ -241,12 +264,15 @@ def test_acknowledged_submissions_survive_a_power_cut(data: Path) -> None:
     registry = start_registry(data / "registry")
     repository = start_repository(data / "repository", registry.url)
     try:
-        assert {registered, provided} <= registered_unique_ids(registry, patient)
+        assert {registered, provided, provided_large} <= registered_unique_ids(registry, patient)
         content_type, request = simple_request(retrieve_element((REPOSITORY_UNIQUE_ID, provided)), Action.RETRIEVE)
         with httpx.Client(timeout=60) as client:
             got = post_simple(client, repository.url, content_type, request)
         assert got.status == "Success"
         assert got.documents()[provided][1] == document
+        content_type, request = simple_request(retrieve_element((REPOSITORY_UNIQUE_ID, provided_large)), Action.RETRIEVE)
+        with httpx.Client(timeout=60) as client:
+            assert post_simple(client, repository.url, content_type, request).documents()[provided_large][1] == large
     finally:
         repository.stop()
         registry.stop()

@@ -17,7 +17,9 @@ valid submission.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -201,8 +203,16 @@ def play(attacks: list[Attack], targets: Targets) -> list[Result]:
     return results
 
 
-def stored_files(repository_dir: Path) -> tuple[list[Path], list[Path]]:
-    """(spool files, stored documents) under the repository's folder (`repository.blobs`): spool files are
-    attachments still arriving, or left by a request that was refused or cut."""
+def stored_files(repository_dir: Path) -> tuple[list[Path], list[str]]:
+    """(spool files, stored documents) under the repository's folder: spool files are attachments still
+    arriving, or left by a request that was refused or cut; stored documents are its blob files
+    (`repository.blobs`), its document rows and the bytes it keeps for small documents (`kept:<sha1>`,
+    `row:<uniqueId>`, read from its SQLite store)."""
     files = [p for p in repository_dir.rglob("*") if p.is_file()]
-    return [p for p in files if p.name.startswith("spool-")], [p for p in files if "blobs" in p.parts]
+    stored = [str(p) for p in files if "blobs" in p.parts]
+    database = repository_dir / "repository.db"
+    if database.exists():
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            stored += [f"row:{r[0]}" for r in db.execute("SELECT unique_id FROM repository_document")]
+            stored += [f"kept:{r[0]}" for r in db.execute("SELECT sha1 FROM repository_content")]
+    return [p for p in files if p.name.startswith("spool-")], stored

@@ -80,6 +80,22 @@ def find(db: Dbapi | Connection, idents: Iterable[str], kinds: Iterable[str]) ->
     return out
 
 
+_FIND_KINDS = "SELECT ident, kind, patient FROM registry_ids WHERE kind IN ({}) AND ident IN ({})"
+
+
+def find_kinds(db: Dbapi, wanted: dict[str, Iterable[str]]) -> dict[str, dict[str, set[int]]]:
+    """`find` for several kinds at once, each with its own identifiers (kind → idents), in one statement
+    per chunk: kind → ident → patients. An ident asked for one kind is not reported for another."""
+    asked = {kind: set(idents) for kind, idents in wanted.items()}
+    kinds = sorted(k for k, idents in asked.items() if idents)
+    out: dict[str, dict[str, set[int]]] = {kind: {} for kind in asked}
+    for chunk in chunks(sorted(set().union(*asked.values()))):
+        for ident, kind, patient in db.rows(_FIND_KINDS.format(in_list(len(kinds)), in_list(len(chunk))), (*kinds, *chunk)):
+            if ident in asked[kind]:
+                out[kind].setdefault(ident, set()).add(patient)
+    return out
+
+
 def by_patient(found: dict[str, set[int]]) -> dict[int, list[str]]:
     """patient → its identifiers, from `find`'s answer, in a stable order."""
     out: dict[int, list[str]] = {}
@@ -120,4 +136,18 @@ class Locator:
     def unique_ids(self, values: Iterable[str], kinds: Iterable[str]) -> dict[int, list[str]]:
         """patient → those of `values` it holds as a uniqueId of the given object kinds (DE SS FD)."""
         return by_patient(find(self.db, values, [UNIQUE_ID_KINDS[k] for k in kinds]))
+
+    def document_and_package_unique_ids(self, documents: Iterable[str], packages: Iterable[str]
+                                        ) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+        """`unique_ids(documents, DE)` and `unique_ids(packages, SS FD)` in one lookup (one statement, one
+        round trip on PostgreSQL: each ITI-42 checks both)."""
+        documents, packages = list(documents), list(packages)
+        if not documents or not packages:
+            return self.unique_ids(documents, ("DE",)) if documents else {}, (
+                self.unique_ids(packages, ("SS", "FD")) if packages else {})
+        found = find_kinds(self.db, {DOCUMENT: documents, SUBMISSION_SET: packages, FOLDER: packages})
+        held = found[SUBMISSION_SET]
+        for ident, patients in found[FOLDER].items():
+            held.setdefault(ident, set()).update(patients)
+        return by_patient(found[DOCUMENT]), by_patient(held)
 

@@ -73,8 +73,17 @@ class SqlReader:
         return out
 
     def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, list[StoredDocument]]:
+        return self._documents(self.locator.unique_ids(unique_ids, ("DE",)))
+
+    def unique_ids_in_use(self, document_unique_ids: Iterable[str], package_unique_ids: Iterable[str]
+                          ) -> tuple[dict[str, list[StoredDocument]], set[str]]:
+        """`documents_by_unique_id` and `used_package_unique_ids` with one `registry_ids` lookup."""
+        documents, packages = self.locator.document_and_package_unique_ids(document_unique_ids, package_unique_ids)
+        return self._documents(documents), {u for uids in packages.values() for u in uids}
+
+    def _documents(self, held: dict[int, list[str]]) -> dict[str, list[StoredDocument]]:
         out: dict[str, list[StoredDocument]] = {}
-        for patient, uids in self.locator.unique_ids(unique_ids, ("DE",)).items():
+        for patient, uids in held.items():
             for chunk in chunks(uids):
                 sql = _DOCUMENTS_BY_UID.format(in_list(len(chunk)))
                 for uuid, unique_id, status, hash_, size in self.db.rows(sql, (patient, patient, *chunk)):

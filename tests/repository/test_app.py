@@ -64,7 +64,7 @@ async def test_provide_then_retrieve_byte_identical(client: httpx.AsyncClient, r
     assert reply.envelope.findtext(f".//{{{NS.WSA}}}Action") == Action.PROVIDE_AND_REGISTER_RESPONSE.value
     stored = repository.store.get(uid)
     assert stored is not None and (stored.sha1, stored.size, stored.mime_type) == (hashlib.sha1(data).hexdigest(), len(data), "text/plain")
-    assert repository.blobs.path(stored.sha1).read_bytes() == data
+    assert stored.content == data and not repository.blobs.exists(stored.sha1)  # small: kept in the store
     assert spool_files(repository) == []
 
     got = await retrieve(client, uid)

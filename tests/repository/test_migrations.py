@@ -4,6 +4,7 @@ one database migrate it once."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from repository.migrations import MIGRATIONS, VERSION_TABLE
-from repository.store import DocumentStore, StoredDocument, metadata
+from repository.store import DocumentStore, StoredDocument, documents, metadata
 from xdsservice.database import make_engine
 
 # The table as the first release created it (create_all, before patient_id).
@@ -53,7 +54,7 @@ def matches_head(engine: Engine) -> bool:
 
 def test_a_new_database_is_made_at_head(url: str) -> None:
     store = DocumentStore(url)
-    assert version(store.engine) == "0002" and matches_head(store.engine)
+    assert version(store.engine) == "0003" and matches_head(store.engine)
     store.close()
 
 
@@ -66,13 +67,13 @@ def test_a_database_of_the_first_release_is_upgraded(url: str) -> None:
     store = DocumentStore(url)
     old = store.get("old.1")
     assert old is not None and (old.sha1, old.size, old.patient_id) == ("f" * 40, 5, "")  # kept, patient unknown
-    assert version(engine) == "0002" and matches_head(engine)
+    assert version(engine) == "0003" and matches_head(engine)
     store.reserve([StoredDocument("4.1", "a" * 40, 3, "text/plain", patient_id=PATIENT)])
     store.commit(["4.1"])
     assert store.get("4.1").patient_id == PATIENT  # type: ignore[union-attr]
     store.close()
     again = DocumentStore(url)  # a second start changes nothing
-    assert len(again.all()) == 2 and version(again.engine) == "0002"
+    assert len(again.all()) == 2 and version(again.engine) == "0003"
     again.close()
     engine.dispose()
 
@@ -80,13 +81,13 @@ def test_a_database_of_the_first_release_is_upgraded(url: str) -> None:
 def test_a_database_made_before_migrations_with_every_column_is_adopted(url: str) -> None:
     """What the last release without migrations made (create_all, patient_id included): stamped, not altered."""
     engine = make_engine(url)
-    metadata.create_all(engine)
+    metadata.create_all(engine, tables=[documents])  # that release had no repository_content
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO repository_document VALUES ('1.1', :h, 3, 'text/plain', 'stored', 1.0, :p)"),
                      {"h": "a" * 40, "p": PATIENT})
     store = DocumentStore(url)
     assert store.get("1.1").patient_id == PATIENT  # type: ignore[union-attr]
-    assert version(engine) == "0002"
+    assert version(engine) == "0003" and matches_head(engine)
     store.close()
     engine.dispose()
 
@@ -97,7 +98,22 @@ def test_downgrade_and_upgrade_again(url: str) -> None:
     MIGRATIONS.downgrade(store.engine, "0001")
     assert "patient_id" not in columns(store.engine) and version(store.engine) == "0001"
     MIGRATIONS.upgrade(store.engine)
-    assert version(store.engine) == "0002" and [d.unique_id for d in store.all()] == ["5.1"]
+    assert version(store.engine) == "0003" and [d.unique_id for d in store.all()] == ["5.1"]
+    store.close()
+
+
+def test_downgrade_below_the_kept_contents_is_refused_while_documents_keep_bytes_there(url: str) -> None:
+    """0003 → 0002 would drop the bytes of small documents kept in the store: refused, nothing changed."""
+    store = DocumentStore(url)
+    store.reserve([StoredDocument("6.1", hashlib.sha1(b"kept").hexdigest(), 4, "text/plain", content=b"kept")])
+    with pytest.raises(RuntimeError, match="1 document"):
+        MIGRATIONS.downgrade(store.engine, "0002")
+    assert version(store.engine) == "0003" and "repository_content" in inspect(store.engine).get_table_names()
+    store.release(["6.1"])  # its bytes go with it: now the downgrade may run
+    MIGRATIONS.downgrade(store.engine, "0002")
+    assert version(store.engine) == "0002" and "repository_content" not in inspect(store.engine).get_table_names()
+    MIGRATIONS.upgrade(store.engine)
+    assert version(store.engine) == "0003" and matches_head(store.engine)
     store.close()
 
 
@@ -121,7 +137,7 @@ def test_services_starting_together_on_an_old_database_migrate_it_once(url: str)
     for thread in threads:
         thread.join()
     assert errors == [] and len(stores) == 4
-    assert version(engine) == "0002" and matches_head(engine)
+    assert version(engine) == "0003" and matches_head(engine)
     assert [d.unique_id for d in stores[0].all()] == ["old.1"]
     for store in stores:
         store.close()
