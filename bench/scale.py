@@ -11,6 +11,12 @@ connections:
 - ITI-42 sustained registrations/s (single-document submissions for random loaded patients, twice
   `--connections` clients, `--seconds`), each answered Success only once committed (they add a few
   thousand entries to the next size).
+With `--cold N`, first an uncached pass: the servers' data files are evicted from the OS page cache
+(`posix_fadvise(DONTNEED)`, which needs no privilege; PostgreSQL's own shared buffers are left as they are),
+then FindDocuments for N patients never queried before and GetDocuments of N entryUUIDs, one client, each
+request once (the entries were picked by reading their rows, so those heap pages may still be in the shared
+buffers; their `registry_ids` lookups and index pages are not): the figures of a registry whose patients are not in memory (the warm runs cycle through
+4,000 patients, whose pages end up cached).
 The load average is printed with each figure (the machine may be shared). The servers and their folders
 are removed at the end.
 
@@ -106,9 +112,9 @@ def envelope(body: etree._Element) -> bytes:
     return etree.tostring(soap.request_envelope(body, Action.STORED_QUERY.value), xml_declaration=True, encoding="UTF-8")
 
 
-def sample_entries(url: str, patients: int, n: int) -> list[str]:
+def sample_entries(url: str, patients: int, n: int, seed: int = 3) -> list[str]:
     """entryUUIDs of DocumentEntries of random loaded patients (each a one-shard query on Citus)."""
-    rng = random.Random(3)
+    rng = random.Random(seed)
     out: list[str] = []
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         while len(out) < n:
@@ -117,6 +123,58 @@ def sample_entries(url: str, patients: int, n: int) -> list[str]:
             if row:
                 out.append(row[0])
     return out
+
+
+def data_directories(url: str) -> list[str]:
+    """The data folders of the server at `url` and, on a Citus coordinator, of its workers."""
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        folders = [conn.execute("SHOW data_directory").fetchone()[0]]  # type: ignore[index]
+        if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0]:  # type: ignore[index]
+            folders += [r[0] for r in conn.execute("SELECT result FROM run_command_on_workers('SHOW data_directory')")]
+    return list(dict.fromkeys(folders))
+
+
+def evict(folders: list[str]) -> int:
+    """Drop the files under `folders` from the OS page cache (clean pages only: run after a CHECKPOINT)."""
+    evicted = 0
+    for folder in folders:
+        for root, _dirs, files in os.walk(folder):
+            for name in files:
+                try:
+                    fd = os.open(os.path.join(root, name), os.O_RDONLY)
+                except OSError:
+                    continue
+                try:
+                    evicted += os.fstat(fd).st_size
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                finally:
+                    os.close(fd)
+    return evicted
+
+
+def measure_cold(url: str, port: int, patients: int, n: int) -> None:
+    """One pass over `n` patients the warm runs never ask for, and `n` entries, after evicting the data files."""
+    rng = random.Random(101)  # not the warm runs' seeds
+    chosen = rng.sample(range(patients), n)
+    find = [envelope(encode_request(Q.FindDocuments, {"$XDSDocumentEntryPatientId": metadata.patient_cx(p),
+                                                      "$XDSDocumentEntryStatus": [APPROVED]}, ReturnType.LEAF_CLASS))
+            for p in chosen]
+    entries = sample_entries(url, patients, n, seed=202)
+    get = [envelope(encode_request(Q.GetDocuments, {"$XDSDocumentEntryEntryUUID": [u]}, ReturnType.LEAF_CLASS))
+           for u in entries]
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")  # dirty pages written, so that eviction drops them
+        if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'").fetchone()[0]:  # type: ignore[index]
+            conn.execute("SELECT run_command_on_workers('CHECKPOINT')")
+    folders = data_directories(url)
+    size = evict(folders)
+    print(f"  uncached pass: {size / 2**30:.1f} GiB of data files in {len(folders)} folder(s) evicted from the page"
+          f" cache; shared buffers kept", flush=True)
+    ok = lambda r: SUCCESS in r  # noqa: E731
+    for name, bodies in (("FindDocuments", find), ("GetDocuments", get)):
+        report(f"{name} uncached (1 client)", run("127.0.0.1", port, "/xds/registry",
+                                                  lambda i, b=bodies: (QUERY, b[i]), count=len(bodies), connections=1,
+                                                  check=ok))
 
 
 def report(name: str, result: LoadResult) -> None:
@@ -170,6 +228,8 @@ def measure_registry(url: str, patients: int, args: argparse.Namespace, name: st
     sample = sample_entries(url, patients, 2000)
     service = start_registry(args.work / name, database_url=url)
     try:
+        if args.cold:
+            measure_cold(url, service.ports["http"], patients, args.cold)
         measure(service.ports["http"], patients, sample, args.seconds, args.connections)
         print(f"  registry peak RSS {peak_rss_mb(service.process.pid):.0f} MB", flush=True)
     finally:
@@ -213,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deflate", action="store_true",
                         help="load fragments DEFLATEd one by one, the registry's exact bytes (bench.load --deflate)")
     parser.add_argument("--shards", type=int, default=32, help="Citus shards per table")
+    parser.add_argument("--cold", type=int, default=0, metavar="N",
+                        help="first an uncached pass: N new patients and N entries, data files evicted from the page cache")
     args = parser.parse_args(argv)
     if not (args.backend or args.url) or (args.url and args.patients is None):
         parser.error("give --backend, or --url with --patients")

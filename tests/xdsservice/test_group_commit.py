@@ -4,6 +4,7 @@ keeps its own all-or-nothing outcome, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -153,3 +154,39 @@ def test_a_cancelled_request_is_not_written(reg: RegistryHarness) -> None:
     first.result(30)
     reg.writer.submit(lambda tx: None).result(30)  # the writer has gone past it
     assert count(reg, builder.get("Document01").external_identifiers[-1].value) == 0
+
+
+def test_a_deadlock_victim_is_run_again_alone(pg_url: str) -> None:
+    """Two writers' transactions lock two rows in opposite orders: PostgreSQL cancels one of them as a
+    deadlock victim (SQLSTATE 40P01). Its job wrote nothing, so the writer runs it again alone and both
+    registrations are answered and stored once (on Citus the same happens on its shard locks)."""
+    reg = RegistryHarness(pg_url, writers=2)
+    with reg.store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE probe (id int PRIMARY KEY, n int)")
+        conn.exec_driver_sql("INSERT INTO probe VALUES (1, 0), (2, 0)")
+    patient = new_patient_id()
+    reg.feed(patient)
+    both_locked_first = threading.Barrier(2, timeout=30)
+    attempts = {"a": 0, "b": 0}
+
+    def lock_in_order(name: str, first: int, second: int) -> Any:
+        def then(tx: RegistryTx) -> None:
+            attempts[name] += 1
+            tx.conn.exec_driver_sql(f"UPDATE probe SET n = n + 1 WHERE id = {first}")
+            if attempts[name] == 1:  # the first attempts meet; a retry runs alone
+                both_locked_first.wait()
+            tx.conn.exec_driver_sql(f"UPDATE probe SET n = n + 1 WHERE id = {second}")
+        return then
+
+    builders = [single_document(patient), single_document(patient)]
+    futures = [reg.writer.submit(*registration(reg, builders[0], then=lock_in_order("a", 1, 2)))]
+    while attempts["a"] == 0:  # a holds the first writer, so b goes to the second (not into a's batch)
+        time.sleep(0.005)
+    futures.append(reg.writer.submit(*registration(reg, builders[1], then=lock_in_order("b", 2, 1))))
+    assert all(f.result(60).accepted for f in futures)
+    assert sorted(attempts.values()) == [1, 2]  # one victim, run again once
+    uids = [b.get("Document01").external_identifiers[-1].value for b in builders]
+    assert [count(reg, u) for u in uids] == [1, 1]
+    assert reg.sql("select n from probe order by id") == [(2,), (2,)]
+    reg.writer.close()
+    reg.store.dispose()
