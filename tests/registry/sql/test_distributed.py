@@ -253,3 +253,26 @@ def test_on_citus_the_dmp_announcement_job_finds_what_is_due_across_workers(citu
         assert announce.due(tx.conn, start + timedelta(days=16), DEFAULT_POLICY) == []
         assert {a.kind for a in announce.due(tx.conn, start + timedelta(days=31), DEFAULT_POLICY)} == {announce.ANNOUNCED}
     citus.store.dispose()
+
+
+def test_on_citus_a_registration_takes_no_shard_lock(citus: RegistryHarness) -> None:
+    """A submission's rows go as INSERT ... VALUES routed to one shard each (registry.sql.writes.is_citus): no
+    ShareUpdateExclusiveLock on a shard (Citus's advisory lock class 5), which the one-statement INSERT ...
+    SELECT took on every shard it wrote until the commit, serializing and deadlocking concurrent writers."""
+    from tests.xdsservice.test_group_commit import registration
+
+    pid = new_patient_id()
+    citus.feed(pid)
+    held: list[int] = []
+
+    def shard_locks(tx) -> None:  # type: ignore[no-untyped-def]
+        held.append(tx.conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory'"
+            " AND objsubid = 5 AND mode = 'ShareUpdateExclusiveLock'").scalar())
+
+    for builder in (single_document(pid), single_document(pid)):
+        outcome = citus.writer.submit(*registration(citus, builder, then=shard_locks)).result(60)
+        assert outcome.accepted
+    assert held == [0, 0]
+    citus.writer.close()
+    citus.store.dispose()
