@@ -81,14 +81,19 @@ def apply(conn: Connection, changes: Changes, now: str, locator: Locator | None 
     db = locator.db
     rows["registry_ids"] = list(dict.fromkeys(rows["registry_ids"]))
     row_by_row = db.sqlite or is_citus(conn)  # asked before the pipeline, where a query returns no rows yet
+    statuses = [(s, where[u], u) for u, s in changes.status_updates.items() if u in where]
+    folders = [(w, where[u], u) for u, w in changes.folder_updates.items() if u in where]
+    if not row_by_row and not statuses and not folders:
+        _pg_insert_all(db, rows)  # one statement: a pipeline would only add its own syncs (psycopg's Python)
+        return
     with db.pipeline():
         if row_by_row:
             for name in ORDER:
                 db.executemany(_INSERT_SQL[name], rows[name])
         else:
             _pg_insert_all(db, rows)
-        db.executemany(_SET_STATUS, [(s, where[u], u) for u, s in changes.status_updates.items() if u in where])
-        db.executemany(_SET_LAST_UPDATE, [(w, where[u], u) for u, w in changes.folder_updates.items() if u in where])
+        db.executemany(_SET_STATUS, statuses)
+        db.executemany(_SET_LAST_UPDATE, folders)
 
 
 _CITUS: dict[str, bool] = {}  # database URL -> is it a Citus coordinator (asked once per database)
