@@ -93,6 +93,9 @@ def register(
         return outcome
     assert ss is not None  # one_submission_set passed
 
+    # the patient and uniqueId checks below read together (one statement on the SQL store)
+    store.expect_submission(PatientKey.parse(ss.patient_id or ""), [d.unique_id for d in sub.document_entries],
+                            [*(s.unique_id for s in sub.submission_sets), *(f.unique_id for f in sub.folders)])
     errors = list(patient_known(ss, store))
     if errors:
         outcome.violations = errors

@@ -57,6 +57,11 @@ class Changes:
 
 
 class RegistryReader(Protocol):
+    def expect_submission(self, patient: PatientKey | None, document_unique_ids: Iterable[str | None],
+                          package_unique_ids: Iterable[str | None]) -> None:
+        """A hint: `patient(patient)` and `unique_ids_in_use(...)` of these follow (one submission's checks),
+        so a store may read them together. Answers are as if read when asked."""
+
     def patient(self, key: PatientKey) -> Patient | None: ...
 
     def existing_uuids(self, uuids: Iterable[str]) -> set[str]: ...

@@ -17,7 +17,7 @@ KIND_CODES = {
     ObjectKind.ASSOCIATION: "AS",
 }
 KINDS = {v: k for k, v in KIND_CODES.items()}
-_CHUNK = 500  # bound IN-lists (SQLite's variable limit)
+CHUNK = 500  # bound IN-lists (SQLite's variable limit)
 
 
 def code_value(code: Code | None) -> str | None:
@@ -32,5 +32,5 @@ def pad_time(value: str | None) -> str | None:
 def chunks(values: Iterable[str]) -> Iterator[list[str]]:
     """The distinct non-empty values, in lists short enough for one IN (...) of bound parameters."""
     items = list(dict.fromkeys(v for v in values if v))
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]

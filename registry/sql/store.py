@@ -44,14 +44,17 @@ class RegistryTx(SqlReader, LifecycleReads):
                 self.db.execute(*statement)
 
     def apply(self, changes: Changes, now: str) -> None:
+        self.forget()
         if changes.removed:  # ITI-62: before the inserts, in the same transaction
             delete_objects(self.conn, changes.removed, self.locator)
         writes.apply(self.conn, changes, now, self.locator)
 
     def save_patient(self, key: PatientKey, cx: str, demographics: dict[str, str], now: str) -> bool:
+        self.forget()
         return writes.save_patient(self.conn, key, cx, demographics, now, self.number)
 
     def merge_patient(self, subsumed: PatientKey, surviving: PatientKey, now: str) -> None:
+        self.forget()
         merge.merge_patient(self.conn, subsumed, surviving, now, self.number)
 
 
