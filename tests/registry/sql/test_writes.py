@@ -116,3 +116,34 @@ def test_every_column_of_the_written_tables_is_filled() -> None:
         generated = {c.name for c in table.c if c.autoincrement is True}
         assert set(cols) == {c.name for c in table.c} - generated, name
         assert len(cols) == len(set(cols)), name
+
+
+def test_sqlite_inserts_a_tables_rows_in_statements_of_at_most_999_values(tmp_path: Path) -> None:
+    """SQLite gets each table's rows as multi-row INSERTs: 800 reference ids (3 columns: 333 rows a statement)
+    are all stored, in three statements, each row once."""
+    patient = new_patient_id()
+    refs = tuple(f"ref{i}^^^&1.2.3&ISO" for i in range(800))
+    store = SqlRegistry(f"sqlite:///{tmp_path / 'registry.db'}")
+    store.migrate()
+    key = PatientKey.parse(patient)
+    assert key is not None
+    statements: list[str] = []
+    try:
+        with store.write() as tx:
+            tx.save_patient(key, patient, {}, NOW)
+        with store.write() as tx:
+            tx.conn.connection.driver_connection.set_trace_callback(statements.append)
+            outcome = register(single_document(patient, reference_ids=refs).submission(), tx, RegisterSettings(PROFILE),
+                               NOW, lambda: f"urn:uuid:{new_patient_id()[:8]}-0000-4000-8000-000000000000")
+            assert outcome.changes is not None, outcome.violations
+            tx.apply(outcome.changes, NOW)
+            tx.conn.connection.driver_connection.set_trace_callback(None)
+        with store.engine.connect() as conn:
+            stored = [r[0] for r in conn.exec_driver_sql("SELECT value FROM document_reference_ids ORDER BY value")]
+            objects = conn.exec_driver_sql("SELECT count(*) FROM objects").scalar()
+        assert stored == sorted(refs)
+        assert objects == 3  # SubmissionSet, DocumentEntry, HasMember
+        inserts = [s for s in statements if s.startswith("INSERT INTO document_reference_ids")]
+        assert len(inserts) == 3
+    finally:
+        store.dispose()
