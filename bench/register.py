@@ -67,16 +67,33 @@ class Bodies:
         return out
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """CPU seconds of process `pid` (with `children`: also of its children that have exited and been waited for)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return used / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(postmaster: int) -> float:
+    """CPU seconds of a PostgreSQL server: the postmaster, its live backends and workers, and those that
+    exited (a benchmark's pooled connections live through a run; the figure is its difference)."""
+    total = cpu_seconds(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            rest = stat.read_text().rpartition(")")[2]
+            if int(rest.split()[1]) == postmaster:
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # exited meanwhile
+    return total
 
 
 @contextmanager
-def databases(backend: str, work: Path, pg_url: str | None) -> Iterator[tuple[str | None, str]]:
-    """(registry database URL or None for its SQLite default, floor database URL)."""
+def databases(backend: str, work: Path, pg_url: str | None) -> Iterator[tuple[str | None, str, int | None]]:
+    """(registry database URL or None for its SQLite default, floor database URL, the PostgreSQL server's
+    postmaster pid when this script started it)."""
     if backend == "sqlite":
-        yield None, f"sqlite:///{work}/floor.db"
+        yield None, f"sqlite:///{work}/floor.db", None
         return
     if pg_url:
         import psycopg
@@ -87,13 +104,14 @@ def databases(backend: str, work: Path, pg_url: str | None) -> Iterator[tuple[st
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute(f'CREATE DATABASE "bench_reg_{stamp}"')
             c.execute(f'CREATE DATABASE "bench_floor_{stamp}"')
-        yield f"{base}/bench_reg_{stamp}", f"{base}/bench_floor_{stamp}"
+        yield f"{base}/bench_reg_{stamp}", f"{base}/bench_floor_{stamp}", None
         return
     from harness.pgserver import PgServer
 
     server = PgServer(PG_SETTINGS, durable=True).start()
     try:
-        yield server.create_database("registry"), server.create_database("floor")
+        postmaster = int((server.datadir / "postmaster.pid").read_text().split()[0])
+        yield server.create_database("registry"), server.create_database("floor"), postmaster
     finally:
         server.stop()
 
@@ -101,7 +119,7 @@ def databases(backend: str, work: Path, pg_url: str | None) -> Iterator[tuple[st
 def bench_backend(backend: str, args: argparse.Namespace) -> bool:
     with tempfile.TemporaryDirectory(prefix="bench-register-") as tmp, ExitStack() as stack:
         work = Path(tmp)
-        registry_url, floor_url = stack.enter_context(databases(backend, work, args.pg_url))
+        registry_url, floor_url, postmaster = stack.enter_context(databases(backend, work, args.pg_url))
         env: dict[str, str] = {}
         if args.audit == "on":
             sink = start_audit_sink(work / "audit")
@@ -117,15 +135,18 @@ def bench_backend(backend: str, args: argparse.Namespace) -> bool:
         warm = bodies.take(200)
         run("127.0.0.1", port, path, lambda i: (CT, warm[i]), count=len(warm), connections=4)
         floor.run(bodies.take(100), 60, 2)
-        http_rates, floor_rates, cpu_ms = [], [], []
+        http_rates, floor_rates, cpu_ms, server_ms = [], [], [], []
         errors = 0
         for n in range(args.rounds):
             batch = bodies.take(int(args.seconds * 3000))  # more than any run can use: each body sent once
             cpu = cpu_seconds(service.process.pid)
+            server = server_cpu_seconds(postmaster) if postmaster else 0.0
             result = run("127.0.0.1", port, path, lambda i, b=batch: (CT, b[i]), seconds=args.seconds,  # type: ignore[misc]
                          connections=args.connections, check=lambda b: SUCCESS in b)
             done = len(result.latencies)
             cpu_ms.append((cpu_seconds(service.process.pid) - cpu) * 1000 / max(1, done + result.errors))
+            if postmaster:
+                server_ms.append((server_cpu_seconds(postmaster) - server) * 1000 / max(1, done + result.errors))
             errors += result.errors
             http_rates.append(result.rate)
             print(f"  round {n + 1} HTTP  ({args.connections} connections): {result.summary()}", flush=True)
@@ -136,7 +157,9 @@ def bench_backend(backend: str, args: argparse.Namespace) -> bool:
     http, fl = statistics.median(http_rates), statistics.median(floor_rates)
     label = "SQLite WAL, synchronous=FULL" if backend == "sqlite" else "PostgreSQL, fsync on, synchronous_commit on"
     print(f"ITI-42 over HTTP ({label}, audit {args.audit}): median {http:,.0f}/s over {args.rounds} rounds "
-          f"(registry CPU {statistics.median(cpu_ms):.2f} ms per registration, peak RSS {rss:.0f} MB, errors {errors})")
+          f"(registry CPU {statistics.median(cpu_ms):.2f} ms per registration"
+          + (f", PostgreSQL server CPU {statistics.median(server_ms):.2f} ms" if server_ms else "")
+          + f", peak RSS {rss:.0f} MB, errors {errors})")
     print(f"floor (lxml + the same rows with plain DBAPI, one durable transaction each): median {fl:,.0f}/s")
     print(f"HTTP / floor: {http / fl:.2f}" if fl else "HTTP / floor: n/a", flush=True)
     return errors == 0

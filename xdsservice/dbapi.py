@@ -49,12 +49,24 @@ class Dbapi:
             text = self._texts[sql] = sql.replace("?", "%s")
         return text
 
+    def _prepared(self, run: Any, sql: str, params: Any) -> None:
+        """PostgreSQL: run `sql` as a server-side prepared statement (parsed and planned once per connection,
+        then only bound and run: issue 15). The engine turns psycopg's automatic preparation off
+        (`xdsservice.database`: a generic plan hurts some stored queries), and psycopg ignores
+        `prepare=True` while it is off, so it is on for this statement only. The write path's statements
+        are keyed lookups and inserts, whose generic plan is the custom one."""
+        self.driver.prepare_threshold = 0
+        try:
+            run(self._text(sql), params)
+        finally:
+            self.driver.prepare_threshold = None
+
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._errors(sql, params):
             if self.sqlite:
                 return self.driver.execute(sql, params).fetchall()  # type: ignore[no-any-return]
             with self.driver.cursor() as cur:
-                cur.execute(self._text(sql), params)
+                self._prepared(cur.execute, sql, params)
                 return cur.fetchall()  # type: ignore[no-any-return]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -63,7 +75,7 @@ class Dbapi:
             if self.sqlite:
                 return int(self.driver.execute(sql, params).rowcount)
             with self.driver.cursor() as cur:
-                cur.execute(self._text(sql), params)
+                self._prepared(cur.execute, sql, params)
                 return int(cur.rowcount)
 
     @contextmanager
@@ -85,4 +97,4 @@ class Dbapi:
                 self.driver.executemany(sql, rows)
                 return
             with self.driver.cursor() as cur:
-                cur.executemany(self._text(sql), rows)
+                self._prepared(cur.executemany, sql, rows)

@@ -100,6 +100,7 @@ class GroupCommitter(Generic[Tx]):
         # waits on several round trips: a second writer keeps the server busy while one waits (and
         # PostgreSQL groups their WAL flushes itself).
         self.writers = writers or (1 if sqlite else PG_WRITERS)
+        self.sqlite = sqlite
         self._queue: queue.SimpleQueue[Job[Any] | _Stop] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
@@ -201,11 +202,14 @@ class GroupCommitter(Generic[Tx]):
                 return
             driver = tx.conn.connection.driver_connection  # sqlite3 and psycopg connections both .execute()
             assert driver is not None
-            for job in batch:
-                driver.execute("SAVEPOINT job")
+            for n, job in enumerate(batch):
+                # PostgreSQL: the previous job's RELEASE rides in the round trip of this one's SAVEPOINT (a
+                # parameterless string goes as one simple query), and COMMIT releases the last one.
+                driver.execute("RELEASE SAVEPOINT job; SAVEPOINT job" if n and not self.sqlite else "SAVEPOINT job")
                 try:
                     job.result = job.work(tx)
                 except Exception as exc:  # noqa: BLE001 - this job alone is undone; the batch goes on
                     driver.execute("ROLLBACK TO SAVEPOINT job")
                     job.error = exc
-                driver.execute("RELEASE SAVEPOINT job")
+                if self.sqlite:
+                    driver.execute("RELEASE SAVEPOINT job")

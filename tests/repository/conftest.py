@@ -15,6 +15,7 @@ from harness.builders import new_patient_id
 from harness.services import Service, feed_patient, start_registry, start_repository
 from repository.app import Repository
 from repository.config import RepositorySettings
+from repository.store import DocumentStore
 
 REPO_ID = "1.19.6.24.109.42.1"
 
@@ -69,3 +70,12 @@ def repository_server(registry: Service) -> Iterator[Service]:
         service = start_repository(Path(tmp), registry.url)
         yield service
         service.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
+    """The repository's document store, empty, on SQLite and on PostgreSQL."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'r.db'}"
+    s = DocumentStore(url)
+    yield s
+    s.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -41,14 +40,6 @@ def kept(store: DocumentStore) -> dict[str, bytes]:
 
 def small(uid: str, data: bytes) -> StoredDocument:
     return StoredDocument(uid, sha(data), len(data), "text/plain", patient_id="P1^^^&1.2.3&ISO", content=data)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'r.db'}"
-    s = DocumentStore(url)
-    yield s
-    s.close()
 
 
 def test_kept_bytes_are_shared_by_content_and_go_with_their_last_row(store: DocumentStore, tmp_path: Path) -> None:

@@ -8,11 +8,9 @@ between the ITI-42 and the answer): tests/test_power_cut.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from harness.services import Service
 from repository.app import Repository
@@ -20,14 +18,6 @@ from repository.reconcile import Reconciler
 from repository.store import PENDING, STORED, DocumentStore, StoredDocument
 from tests.repository.conftest import REPO_ID, repository_settings
 from tests.repository.test_app import provide, retrieve
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'r.db'}"
-    s = DocumentStore(url)
-    yield s
-    s.close()
 
 
 def durability(store: DocumentStore, writer: str) -> str:
