@@ -93,19 +93,33 @@ def parse_bytes(
         raise SoapFault(FaultCode.SENDER, f"{what} carries a DTD, which is not allowed")
     if b"<!ENTITY" in data and _has_entity_reference(root):  # entities are declared in a DTD, or nowhere
         raise SoapFault(FaultCode.SENDER, f"{what} uses entity references, which are not allowed")
-    check_shape(root, limits, what)
+    check_shape(root, limits, what, data if tree.docinfo.encoding.upper() in _BYTE_PER_CHARACTER_AT_MOST else None)
     return root
 
 
-def check_shape(root: etree._Element, limits: XmlLimits, what: str = "message") -> None:
-    """Sender fault when the tree under `root` is deeper, larger or holds longer values than `limits` allow."""
-    if limits.max_depth is not None and _deeper_than(limits.max_depth)(root):
+# Encodings in which a character takes at least one byte, so no value of a document holds more characters
+# than the document has bytes (references only shrink: `&lt;` is one character, `&#x10FFFF;` one too).
+_BYTE_PER_CHARACTER_AT_MOST = frozenset({"UTF-8", "US-ASCII", "ASCII"})
+
+
+def check_shape(root: etree._Element, limits: XmlLimits, what: str = "message", data: bytes | None = None) -> None:
+    """Sender fault when the tree under `root` is deeper, larger or holds longer values than `limits` allow.
+
+    `data`: the UTF-8 (or ASCII) bytes `root` was parsed from, when the caller has them: a limit no part of
+    them could exceed is not walked (an 8 KB ITI-42 holds no 64 K attribute value nor 64 elements deep: the
+    XPath walks were a third of its parse)."""
+    size = len(data) if data is not None else None
+    tags = data.count(b"<") if data is not None else None  # every element takes at least one
+    if limits.max_depth is not None and (tags is None or tags > limits.max_depth) and _deeper_than(limits.max_depth)(root):
         raise _over(what, f"elements nested more than {limits.max_depth} deep")
-    if limits.max_elements is not None and int(_COUNT_ELEMENTS(root)) > limits.max_elements:
+    if (limits.max_elements is not None and (tags is None or tags > limits.max_elements)
+            and int(_COUNT_ELEMENTS(root)) > limits.max_elements):
         raise _over(what, f"more than {limits.max_elements} elements")
-    if limits.max_attribute_chars is not None and _longer("//@*", limits.max_attribute_chars)(root):
+    if (limits.max_attribute_chars is not None and (size is None or size > limits.max_attribute_chars)
+            and _longer("//@*", limits.max_attribute_chars)(root)):
         raise _over(what, f"an attribute value longer than {limits.max_attribute_chars} characters")
-    if limits.max_text_chars is not None and _longer("//text()", limits.max_text_chars)(root):
+    if (limits.max_text_chars is not None and (size is None or size > limits.max_text_chars)
+            and _longer("//text()", limits.max_text_chars)(root)):
         raise _over(what, f"a text longer than {limits.max_text_chars} characters")
 
 

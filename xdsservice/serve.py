@@ -5,6 +5,7 @@ line on stderr and a non-zero status instead of a traceback.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -41,6 +42,22 @@ def configure_logging(level: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+# Young collections every 10,000 allocations instead of 700: a registration allocates some 2,000 container
+# objects (model values, lxml proxies), nearly all freed by reference counting before a collection would
+# find them; with 700 the collector ran a few times per request (0.15 ms of CPU per ITI-42, issue 15).
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def settle_garbage_collection() -> None:
+    """Once the app is built: what the process built to serve (modules, schemas, value sets, the app) is
+    moved out of the collector's generations (`gc.freeze`), so that collections no longer walk it, and
+    young collections run less often (`GC_THRESHOLDS`). Those objects are kept for the process's life
+    anyway; what becomes garbage later is collected as before."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def serve(service: str, settings: ServedSettings, build: Callable[[], Any], banner: Callable[[], Sequence[str]]) -> None:
     """Build the ASGI app, print the banner lines, serve until interrupted."""
     import uvicorn
@@ -53,6 +70,7 @@ def serve(service: str, settings: ServedSettings, build: Callable[[], Any], bann
         raise SystemExit(f"{service}: configuration error: {exc}") from None
     for line in banner():
         print(line, flush=True)
+    settle_garbage_collection()
     uvicorn.run(
         app,
         host=settings.host,

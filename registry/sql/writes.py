@@ -16,7 +16,6 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -80,20 +79,45 @@ def apply(conn: Connection, changes: Changes, now: str, locator: Locator | None 
     where = {u: p for p, ids in locator.entries([*changes.status_updates, *changes.folder_updates]).items() for u in ids}
     db = locator.db
     rows["registry_ids"] = list(dict.fromkeys(rows["registry_ids"]))
-    row_by_row = db.sqlite or is_citus(conn)  # asked before the pipeline, where a query returns no rows yet
+    row_by_row = not db.sqlite and is_citus(conn)  # asked before the pipeline, where a query returns no rows yet
     statuses = [(s, where[u], u) for u, s in changes.status_updates.items() if u in where]
     folders = [(w, where[u], u) for u, w in changes.folder_updates.items() if u in where]
-    if not row_by_row and not statuses and not folders:
+    if not db.sqlite and not row_by_row and not statuses and not folders:
         _pg_insert_all(db, rows)  # one statement: a pipeline would only add its own syncs (psycopg's Python)
         return
     with db.pipeline():
-        if row_by_row:
+        if db.sqlite:
+            for name in ORDER:
+                _sqlite_insert(db, name, rows[name])
+        elif row_by_row:
             for name in ORDER:
                 db.executemany(_INSERT_SQL[name], rows[name])
         else:
             _pg_insert_all(db, rows)
         db.executemany(_SET_STATUS, statuses)
         db.executemany(_SET_LAST_UPDATE, folders)
+
+
+# SQLite: a table's rows in one INSERT ... VALUES (...), (...) rather than an executemany. The sqlite3 module
+# lets go of the GIL around each step, one per row with executemany, and under load the writer thread then
+# waits for the event loop to give it back: some ten thread switches per registration, each a few µs of
+# kernel time. At most this many bound values per statement (SQLite's historic limit).
+_SQLITE_MAX_VALUES = 999
+_SQLITE_INSERTS: dict[tuple[str, int], str] = {}
+
+
+def _sqlite_insert(db: Dbapi, name: str, rows: list[tuple[Any, ...]]) -> None:
+    per = _SQLITE_MAX_VALUES // len(COLUMNS[name])
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        sql = _SQLITE_INSERTS.get((name, len(chunk)))
+        if sql is None:
+            row = f"({', '.join('?' * len(COLUMNS[name]))})"
+            conflict = " ON CONFLICT (ident, kind, patient) DO NOTHING" if name == "registry_ids" else ""
+            sql = f"INSERT INTO {name} ({', '.join(COLUMNS[name])}) VALUES {', '.join([row] * len(chunk))}{conflict}"
+            if len(chunk) <= 16:  # the few sizes a registration has; a bulk submission's are built each time
+                _SQLITE_INSERTS[(name, len(chunk))] = sql
+        db.execute(sql, [value for r in chunk for value in r])
 
 
 _CITUS: dict[str, bool] = {}  # database URL -> is it a Citus coordinator (asked once per database)
@@ -184,7 +208,7 @@ def rows_for(obj: RegistryEntry, patient: Any, now: str, rows: dict[str, list[tu
         unique_id,
         (obj.object_type or "") if isinstance(obj, DocumentEntry) else None,
         # stored without status: it changes (deprecation), and is put back on the way out
-        fragments.pack(object_bytes(replace(rim, status=None))),
+        fragments.pack(object_bytes(rim, with_status=False)),
         now,
     ))
     rows["registry_ids"] += locate.rows_for(uid, kind, patient, lid, unique_id)

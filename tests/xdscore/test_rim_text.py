@@ -3,6 +3,7 @@ depend on which wrote them): every registry object of the conformance kits, and 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,7 @@ def test_every_object_of_the_conformance_kits() -> None:
     assert len(objects) > 300  # the kits are there (a path mistake must not pass as "nothing differs")
     for obj in objects:
         assert object_bytes(obj) == lxml_bytes(obj), obj.id
+        assert object_bytes(obj, with_status=False) == lxml_bytes(replace(obj, status=None)), obj.id  # as stored
 
 
 # XML 1.0 characters (what a parsed value can hold), with the ones escaping cares about made likely.
@@ -76,6 +78,7 @@ def test_generated_objects(tag, attrs, oid, slots, name, description, versions, 
         association_type=attrs[6], source_object=attrs[7], target_object=attrs[8],
     )
     assert object_bytes(obj) == lxml_bytes(obj)
+    assert object_bytes(obj, with_status=False) == lxml_bytes(replace(obj, status=None))
 
 
 @pytest.mark.parametrize("value", ["", "a&b<c>d\"e'f", "\t\n\r", "]]>", "é€𝄞"])

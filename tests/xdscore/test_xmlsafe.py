@@ -80,3 +80,35 @@ def test_parsing_in_threads_is_independent() -> None:
     with ThreadPoolExecutor(4) as pool:
         roots = list(pool.map(lambda b: xmlsafe.parse_bytes(b, limits=XmlLimits(max_elements=3000)), bodies * 4))
     assert [r[0].text for r in roots] == [str(i) for i in range(8)] * 4
+
+
+def _refusal(data: bytes, limits: XmlLimits) -> str | None:
+    try:
+        xmlsafe.parse_bytes(data, limits=limits)
+    except SoapFault as fault:
+        return fault.reason
+    return None
+
+
+# Documents whose values or depth come close to their size: the walks a limit needs are skipped only when
+# the document's bytes could not exceed it, so every limit from 1 to past the size refuses as the walk does.
+TIGHT = [
+    b'<r a="' + b"x" * 40 + b'"/>', b"<r>" + b"y" * 40 + b"</r>", nested(12), b"<r>" + b"<e/>" * 11 + b"</r>",
+    b'<r a="&lt;&lt;&lt;&#x10FFFF;&#233;\xc3\xa9"><e>&amp;&amp;&#65;\xe2\x82\xac\xe2\x82\xac</e></r>',
+    '<?xml version="1.0" encoding="UTF-16"?><r a="éééééé">ééé</r>'.encode("utf-16"),
+    b'<?xml version="1.0" encoding="ISO-8859-1"?><r a="\xe9\xe9\xe9\xe9">\xe9\xe9\xe9</r>',
+]
+
+
+@pytest.mark.parametrize("data", TIGHT)
+def test_skipped_walks_refuse_as_the_walks(data: bytes) -> None:
+    root = xmlsafe.parse_bytes(data)
+    for limit in range(1, len(data) + 3):
+        for limits in (XmlLimits(max_attribute_chars=limit), XmlLimits(max_text_chars=limit), XmlLimits(max_depth=limit),
+                       XmlLimits(max_elements=limit)):
+            walked = None
+            try:
+                xmlsafe.check_shape(root, limits)  # no bytes given: every limit walked
+            except SoapFault as fault:
+                walked = fault.reason
+            assert _refusal(data, limits) == walked, (limits, data)

@@ -30,7 +30,6 @@ _CONTENT_VERSION_INFO = R + "ContentVersionInfo"
 _CLASSIFICATION = R + "Classification"
 _EXTERNAL_IDENTIFIER = R + "ExternalIdentifier"
 _LOCALIZED_STRING = R + "LocalizedString"
-_OBJECT_CHILDREN = (_SLOT, _NAME, _DESCRIPTION, _VERSION_INFO, _CONTENT_VERSION_INFO, _CLASSIFICATION, _EXTERNAL_IDENTIFIER)
 
 
 def q(local: str) -> str:
@@ -38,31 +37,43 @@ def q(local: str) -> str:
 
 
 def read_slots(el: etree._Element) -> tuple[RimSlot, ...]:
-    return tuple(_slot(s) for s in el.iterchildren(_SLOT))
+    return tuple([_slot(s) for s in el if s.tag == _SLOT])
+
+
+# The readers below walk children with `for child in el` and compare tags: lxml's iterchildren(tag) and
+# find() build a tag matcher (or an ElementPath) at each call, which cost more than the walk itself on
+# these small elements (a registration reads some sixty of them). Comments and processing instructions
+# have a non-string tag and are skipped as before.
 
 
 def _slot(s: etree._Element) -> RimSlot:
-    # iterchildren, not iterfind("ValueList/Value"): no ElementPath per Slot (the hottest line of a read)
-    return RimSlot(s.get("name", ""),
-                   tuple((v.text or "").strip() for vl in s.iterchildren(_VALUE_LIST) for v in vl.iterchildren(_VALUE)))
+    values = []
+    for value_list in s:
+        if value_list.tag == _VALUE_LIST:
+            for v in value_list:
+                if v.tag == _VALUE:
+                    text = v.text
+                    values.append(text.strip() if text else "")
+    return RimSlot(s.get("name", ""), tuple(values))
 
 
 def read_localized(el: etree._Element | None) -> tuple[RimLocalized, ...]:
     if el is None:
         return ()
-    return tuple(
+    return tuple([
         RimLocalized(ls.get("value", ""), ls.get(XML_LANG), ls.get("charset"))
-        for ls in el.iterchildren(_LOCALIZED_STRING)
-    )
+        for ls in el if ls.tag == _LOCALIZED_STRING
+    ])
 
 
 def read_classification(el: etree._Element, owner: str | None = None) -> RimClassification:
     name: tuple[RimLocalized, ...] | None = None
     slots = []
-    for child in el.iterchildren(_SLOT, _NAME):  # one pass over the children
-        if child.tag == _SLOT:
+    for child in el:  # one pass over the children
+        tag = child.tag
+        if tag == _SLOT:
             slots.append(_slot(child))
-        elif name is None:  # the first Name, as find() gave
+        elif tag == _NAME and name is None:  # the first Name, as find() gave
             name = read_localized(child)
     return RimClassification(
         id=el.get("id", ""),
@@ -77,12 +88,13 @@ def read_classification(el: etree._Element, owner: str | None = None) -> RimClas
 
 
 def read_external_identifier(el: etree._Element, owner: str | None = None) -> RimExternalIdentifier:
+    name = next((child for child in el if child.tag == _NAME), None)  # the first Name, as find() gave
     return RimExternalIdentifier(
         id=el.get("id", ""),
         registry_object=el.get("registryObject") or owner or "",
         scheme=el.get("identificationScheme", ""),
         value=(el.get("value") or "").strip(),
-        name=read_localized(el.find(q("Name"))),
+        name=read_localized(name),
         object_type=el.get("objectType"),
     )
 
@@ -96,7 +108,7 @@ def read_object(el: etree._Element) -> RimObject:
     content_version: etree._Element | None = None
     # One pass over the children (a registration reads each object once; seven find()s cost a third of it).
     # The first Name / Description / VersionInfo counts, as find() gave.
-    for child in el.iterchildren(_OBJECT_CHILDREN):
+    for child in el:
         tag = child.tag
         if tag == _SLOT:
             slots.append(_slot(child))
@@ -110,7 +122,7 @@ def read_object(el: etree._Element) -> RimObject:
             description = read_localized(child) if description is None else description
         elif tag == _VERSION_INFO:
             version = child if version is None else version
-        elif content_version is None:  # ContentVersionInfo
+        elif tag == _CONTENT_VERSION_INFO and content_version is None:
             content_version = child
     return RimObject(
         tag=el.tag.rpartition("}")[2],

@@ -97,13 +97,15 @@ def _external_identifier(out: list[str], e: RimExternalIdentifier) -> None:
     _close(out, "ExternalIdentifier", mark)
 
 
-def object_bytes(obj: RimObject) -> bytes:
-    """The UTF-8 bytes of `obj` as a standalone element declaring the rim prefix (no XML declaration)."""
+def object_bytes(obj: RimObject, with_status: bool = True) -> bytes:
+    """The UTF-8 bytes of `obj` as a standalone element declaring the rim prefix (no XML declaration);
+    `with_status=False`: those of `replace(obj, status=None)` (the registry stores its objects without their
+    status, which changes), without copying the object."""
     out = [f'<rim:{obj.tag} xmlns:rim="{NS.RIM}"']
     _attr(out, "id", obj.id)
     _attr(out, "lid", obj.lid)
     _attr(out, "objectType", obj.object_type)
-    _attr(out, "status", obj.status)
+    _attr(out, "status", obj.status if with_status else None)
     _attr(out, "home", obj.home)
     _attr(out, "mimeType", obj.mime_type)
     _attr(out, "isOpaque", obj.is_opaque)

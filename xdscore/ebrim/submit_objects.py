@@ -20,6 +20,9 @@ LCM = f"{{{NS.LCM}}}"
 RIM = f"{{{NS.RIM}}}"
 RS = f"{{{NS.RS}}}"
 SUBMIT_OBJECTS_REQUEST = f"{LCM}SubmitObjectsRequest"
+_RIM_SLOT_LIST = f"{RIM}RequestSlotList"
+_RS_SLOT_LIST = f"{RS}RequestSlotList"
+_OBJECT_LIST = f"{RIM}RegistryObjectList"
 
 
 def read(el: etree._Element) -> Submission:
@@ -30,17 +33,23 @@ def read(el: etree._Element) -> Submission:
     loose_identifiers: list[RimExternalIdentifier] = []
     object_refs: list[str] = []
     request_slots: tuple[RimSlot, ...] = ()
-    slot_list = el.find(f"{RIM}RequestSlotList")
-    if slot_list is None:
-        slot_list = el.find(f"{RS}RequestSlotList")
+    rim_slots = rs_slots = object_list = None
+    for child in el:  # one pass: the first of each, as find() gave
+        tag = child.tag
+        if tag == _RIM_SLOT_LIST:
+            rim_slots = child if rim_slots is None else rim_slots
+        elif tag == _RS_SLOT_LIST:
+            rs_slots = child if rs_slots is None else rs_slots
+        elif tag == _OBJECT_LIST:
+            object_list = child if object_list is None else object_list
+    slot_list = rim_slots if rim_slots is not None else rs_slots
     if slot_list is not None:
         request_slots = rim.read_slots(slot_list)
-    object_list = el.find(f"{RIM}RegistryObjectList")
     if object_list is not None:
         for child in object_list:
             if not isinstance(child.tag, str):
                 continue
-            local = etree.QName(child).localname
+            local = child.tag.rpartition("}")[2]  # any namespace, as QName(child).localname
             if local in ("ExtrinsicObject", "RegistryPackage", "Association"):
                 objects.append(rim.read_object(child))
             elif local == "Classification":

@@ -1,5 +1,5 @@
 """The registry's writes (registry.sql.writes): PostgreSQL's one-statement insert of a submission (JSON rows
-read back by INSERT ... SELECT) stores exactly the rows SQLite's executemany stores, and refuses what they
+read back by INSERT ... SELECT) stores exactly the rows SQLite's multi-row inserts store, and refuses what they
 refuse."""
 
 from __future__ import annotations
@@ -138,5 +138,36 @@ def test_on_postgresql_a_registration_runs_prepared_statements(pg_url: str) -> N
         assert any("FROM patients" in s for s in prepared), prepared  # the known-patient check
         assert any("FROM registry_ids" in s for s in prepared), prepared  # the uniqueId lookup
         assert any("INSERT INTO objects" in s for s in prepared), prepared  # the submission's rows
+    finally:
+        store.dispose()
+
+
+def test_sqlite_inserts_a_tables_rows_in_statements_of_at_most_999_values(tmp_path: Path) -> None:
+    """SQLite gets each table's rows as multi-row INSERTs: 800 reference ids (3 columns: 333 rows a statement)
+    are all stored, in three statements, each row once."""
+    patient = new_patient_id()
+    refs = tuple(f"ref{i}^^^&1.2.3&ISO" for i in range(800))
+    store = SqlRegistry(f"sqlite:///{tmp_path / 'registry.db'}")
+    store.migrate()
+    key = PatientKey.parse(patient)
+    assert key is not None
+    statements: list[str] = []
+    try:
+        with store.write() as tx:
+            tx.save_patient(key, patient, {}, NOW)
+        with store.write() as tx:
+            tx.conn.connection.driver_connection.set_trace_callback(statements.append)
+            outcome = register(single_document(patient, reference_ids=refs).submission(), tx, RegisterSettings(PROFILE),
+                               NOW, lambda: f"urn:uuid:{new_patient_id()[:8]}-0000-4000-8000-000000000000")
+            assert outcome.changes is not None, outcome.violations
+            tx.apply(outcome.changes, NOW)
+            tx.conn.connection.driver_connection.set_trace_callback(None)
+        with store.engine.connect() as conn:
+            stored = [r[0] for r in conn.exec_driver_sql("SELECT value FROM document_reference_ids ORDER BY value")]
+            objects = conn.exec_driver_sql("SELECT count(*) FROM objects").scalar()
+        assert stored == sorted(refs)
+        assert objects == 3  # SubmissionSet, DocumentEntry, HasMember
+        inserts = [s for s in statements if s.startswith("INSERT INTO document_reference_ids")]
+        assert len(inserts) == 3
     finally:
         store.dispose()
