@@ -93,12 +93,13 @@ def check_rows(obj: RimObject, kind: ObjectKind, rows: Iterable[Row]) -> Iterato
 
 def check_coded(c: RimClassification, kind: ObjectKind, label: str, code: ErrorCode) -> Iterator[Violation]:
     """A coded value needs a code (nodeRepresentation) and exactly one codingScheme (TF-3 4.2.3.1.2)."""
-    where = f"{kind.value} {c.classified_object}"
     if not (c.node_representation or "").strip():
-        yield Violation(code, f"{where}: {label} has no code (nodeRepresentation)", c.classified_object)
+        yield Violation(code, f"{kind.value} {c.classified_object}: {label} has no code (nodeRepresentation)",
+                        c.classified_object)
     scheme = c.slot(Slot.CODING_SCHEME)
     if len(scheme) != 1 or not scheme[0].strip():
-        yield Violation(code, f"{where}: {label} must have exactly one codingScheme value", c.classified_object)
+        yield Violation(code, f"{kind.value} {c.classified_object}: {label} must have exactly one codingScheme value",
+                        c.classified_object)
 
 
 def check_value_sets(obj: RimObject, kind: ObjectKind, value_sets: Iterable[ValueSet]) -> Iterator[Violation]:
