@@ -75,8 +75,6 @@ def check_rows(obj: RimObject, kind: ObjectKind, rows: Iterable[Row]) -> Iterato
             continue
         values = _values(obj, row)
         n = len(values)
-        if n >= row.min and (row.max is None or n <= row.max) and row.check is None:
-            continue  # the usual case: nothing to say, no message built
         where = f"{kind.value} {obj.id}"
         if n < row.min:
             yield Violation(row.code, f"{where}: {row.label} is required ({row.ref})", obj.id)
@@ -93,13 +91,12 @@ def check_rows(obj: RimObject, kind: ObjectKind, rows: Iterable[Row]) -> Iterato
 
 def check_coded(c: RimClassification, kind: ObjectKind, label: str, code: ErrorCode) -> Iterator[Violation]:
     """A coded value needs a code (nodeRepresentation) and exactly one codingScheme (TF-3 4.2.3.1.2)."""
+    where = f"{kind.value} {c.classified_object}"
     if not (c.node_representation or "").strip():
-        yield Violation(code, f"{kind.value} {c.classified_object}: {label} has no code (nodeRepresentation)",
-                        c.classified_object)
+        yield Violation(code, f"{where}: {label} has no code (nodeRepresentation)", c.classified_object)
     scheme = c.slot(Slot.CODING_SCHEME)
     if len(scheme) != 1 or not scheme[0].strip():
-        yield Violation(code, f"{kind.value} {c.classified_object}: {label} must have exactly one codingScheme value",
-                        c.classified_object)
+        yield Violation(code, f"{where}: {label} must have exactly one codingScheme value", c.classified_object)
 
 
 def check_value_sets(obj: RimObject, kind: ObjectKind, value_sets: Iterable[ValueSet]) -> Iterator[Violation]:

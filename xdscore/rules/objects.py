@@ -16,8 +16,6 @@ from xdscore.rules.catalog import RULES
 from xdscore.vocabulary import IHE_URN_SLOTS, UUID, ErrorCode, ObjectType, Slot, Status
 
 MD = ErrorCode.XDSRegistryMetadataError
-_STABLE = ObjectType.STABLE_DOCUMENT.value
-_APPROVED = Status.APPROVED.value
 
 CODED_SCHEMES: dict[ObjectKind, dict[str, str]] = {
     ObjectKind.DOCUMENT_ENTRY: {
@@ -100,7 +98,7 @@ def no_limited_metadata(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]
 @RULES.rule("OBJ-objectType", MD, ref="ITI TF-3 4.2.3.2.30", family="object")
 def stable_document_type(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-objectType: ITI-42 registers Stable DocumentEntries only; On-Demand ones need ITI-61."""
-    if kind is ObjectKind.DOCUMENT_ENTRY and obj.object_type and obj.object_type != _STABLE:
+    if kind is ObjectKind.DOCUMENT_ENTRY and obj.object_type and obj.object_type != ObjectType.STABLE_DOCUMENT.value:
         yield Violation(
             MD, f"DocumentEntry {obj.id}: objectType {obj.object_type} cannot be registered with ITI-42", obj.id
         )
@@ -109,7 +107,7 @@ def stable_document_type(obj: RimObject, kind: ObjectKind) -> Iterator[Violation
 @RULES.rule("OBJ-status", MD, ref="ITI TF-3 4.2.3.2.2", family="object")
 def submitted_status(obj: RimObject, kind: ObjectKind) -> Iterator[Violation]:
     """OBJ-status: the registry assigns availabilityStatus; a source may only say Approved (TF-3 4.2.3.2.2)."""
-    if obj.status is not None and obj.status != _APPROVED:
+    if obj.status is not None and obj.status != Status.APPROVED.value:
         yield Violation(MD, f"{kind.value} {obj.id}: a submitted object cannot have status {obj.status}", obj.id)
 
 
