@@ -119,12 +119,20 @@ def advisory_locks(conn: Connection, keys: Iterable[str]) -> None:
     same order (of their lock numbers), so two transactions locking overlapping keys cannot deadlock."""
     if conn.dialect.name != "postgresql":
         return
+    statement = advisory_locks_statement(keys)
+    if statement is not None:
+        conn.exec_driver_sql(statement[0].replace("?", "%s"), statement[1])
+
+
+def advisory_locks_statement(keys: Iterable[str]) -> tuple[str, tuple[Any, ...]] | None:
+    """The statement of `advisory_locks` (`?` markers, `xdsservice.dbapi`), None when there is nothing to lock."""
     numbers = sorted({zlib.crc32(key.encode()) - 2**31 for key in keys})
+    if not numbers:
+        return None
     if len(numbers) == 1:
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (numbers[0],))
-    elif numbers:
-        # a function scan yields the array in order, so the locks are taken in that order
-        conn.exec_driver_sql("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS t(k)", (numbers,))
+        return "SELECT pg_advisory_xact_lock(?)", (numbers[0],)
+    # a function scan yields the array in order, so the locks are taken in that order
+    return "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(?::bigint[]) AS t(k)", (numbers,)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from registry.sql.lifecycle import LifecycleReads, delete_objects
 from registry.sql.reads import SqlReader
 from registry.store import Changes
 from xdscore.model import PatientKey
-from xdsservice.database import advisory_locks, make_engine, writing
+from xdsservice.database import advisory_locks_statement, make_engine, writing
 from xdsservice.group_commit import GroupCommitter
 
 
@@ -38,7 +38,10 @@ class RegistryTx(SqlReader, LifecycleReads):
     def lock(self, keys: Iterable[str]) -> None:
         """Serialize concurrent writers on these keys (PostgreSQL; SQLite is already serialized), in one
         round trip, in one order (so two writers cannot wait on each other)."""
-        advisory_locks(self.conn, keys)
+        statement = None if self.db.sqlite else advisory_locks_statement(keys)
+        if statement is not None:
+            with self.db.pipeline():  # psycopg's BEGIN goes in the same round trip (it waits for it otherwise)
+                self.db.execute(*statement)
 
     def apply(self, changes: Changes, now: str) -> None:
         if changes.removed:  # ITI-62: before the inserts, in the same transaction

@@ -80,6 +80,11 @@ def apply(conn: Connection, changes: Changes, now: str, locator: Locator | None 
     db = locator.db
     rows["registry_ids"] = list(dict.fromkeys(rows["registry_ids"]))
     row_by_row = not db.sqlite and is_citus(conn)  # asked before the pipeline, where a query returns no rows yet
+    statuses = [(s, where[u], u) for u, s in changes.status_updates.items() if u in where]
+    folders = [(w, where[u], u) for u, w in changes.folder_updates.items() if u in where]
+    if not db.sqlite and not row_by_row and not statuses and not folders:
+        _pg_insert_all(db, rows)  # one statement: a pipeline would only add its own syncs (psycopg's Python)
+        return
     with db.pipeline():
         if db.sqlite:
             for name in ORDER:
@@ -89,8 +94,8 @@ def apply(conn: Connection, changes: Changes, now: str, locator: Locator | None 
                 db.executemany(_INSERT_SQL[name], rows[name])
         else:
             _pg_insert_all(db, rows)
-        db.executemany(_SET_STATUS, [(s, where[u], u) for u, s in changes.status_updates.items() if u in where])
-        db.executemany(_SET_LAST_UPDATE, [(w, where[u], u) for u, w in changes.folder_updates.items() if u in where])
+        db.executemany(_SET_STATUS, statuses)
+        db.executemany(_SET_LAST_UPDATE, folders)
 
 
 # SQLite: a table's rows in one INSERT ... VALUES (...), (...) rather than an executemany. The sqlite3 module
