@@ -93,12 +93,15 @@ def parse_bytes(
         raise SoapFault(FaultCode.SENDER, f"{what} carries a DTD, which is not allowed")
     if b"<!ENTITY" in data and _has_entity_reference(root):  # entities are declared in a DTD, or nowhere
         raise SoapFault(FaultCode.SENDER, f"{what} uses entity references, which are not allowed")
-    check_shape(root, limits, what, data if tree.docinfo.encoding.upper() in _BYTE_PER_CHARACTER_AT_MOST else None)
+    at_most_one = (tree.docinfo.encoding or "").upper() in _BYTE_PER_CHARACTER_AT_MOST
+    check_shape(root, limits, what, data if at_most_one else None)
     return root
 
 
 # Encodings in which a character takes at least one byte, so no value of a document holds more characters
 # than the document has bytes (references only shrink: `&lt;` is one character, `&#x10FFFF;` one too).
+# lxml names a document without a declaration UTF-8 even when libxml2 read it as UTF-16 or UCS-4 from its
+# byte order mark: two to four bytes a character, so the bound holds there too. A declared encoding is named.
 _BYTE_PER_CHARACTER_AT_MOST = frozenset({"UTF-8", "US-ASCII", "ASCII"})
 
 

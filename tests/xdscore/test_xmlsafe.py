@@ -96,6 +96,7 @@ TIGHT = [
     b'<r a="' + b"x" * 40 + b'"/>', b"<r>" + b"y" * 40 + b"</r>", nested(12), b"<r>" + b"<e/>" * 11 + b"</r>",
     b'<r a="&lt;&lt;&lt;&#x10FFFF;&#233;\xc3\xa9"><e>&amp;&amp;&#65;\xe2\x82\xac\xe2\x82\xac</e></r>',
     '<?xml version="1.0" encoding="UTF-16"?><r a="éééééé">ééé</r>'.encode("utf-16"),
+    '<r a="éééééé"><e>ééé</e></r>'.encode("utf-16"),  # no declaration: lxml names it UTF-8, 2 bytes a character
     b'<?xml version="1.0" encoding="ISO-8859-1"?><r a="\xe9\xe9\xe9\xe9">\xe9\xe9\xe9</r>',
 ]
 

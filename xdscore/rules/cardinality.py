@@ -75,8 +75,6 @@ def check_rows(obj: RimObject, kind: ObjectKind, rows: Iterable[Row]) -> Iterato
             continue
         values = _values(obj, row)
         n = len(values)
-        if n >= row.min and (row.max is None or n <= row.max) and row.check is None:
-            continue  # the usual case: nothing to say, no message built
         where = f"{kind.value} {obj.id}"
         if n < row.min:
             yield Violation(row.code, f"{where}: {row.label} is required ({row.ref})", obj.id)
