@@ -142,16 +142,27 @@ def measure(port: int, seconds: float, connections: int, sample: list[str]) -> l
     get = [envelope(encode_request(Q.GetDocuments, {"$XDSDocumentEntryEntryUUID": [rng.choice(sample)]}, ReturnType.LEAF_CLASS))
            for _ in range(2000)]
     ok = b"ResponseStatusType:Success"
+    failed: list[bytes] = []  # the first refused answer, printed: a run whose queries all fail says why
+
+    def check(answer: bytes) -> bool:
+        if ok in answer:
+            return True
+        if not failed:
+            failed.append(answer)
+        return False
+
     out = []
     for name, bodies in (("FindDocuments", find), ("FindDocuments+classCode", find_class), ("GetDocuments", get)):
         run("127.0.0.1", port, "/xds/registry", lambda i, b=bodies: (CT, b[-1 - (i % 200)]), count=200, connections=connections)
         # Latency: one client at a time (what one consumer waits); throughput: `connections` at once.
         latency = run("127.0.0.1", port, "/xds/registry", lambda i, b=bodies: (CT, b[i % len(b)]),
-                      seconds=seconds, connections=1, check=lambda r: ok in r)
+                      seconds=seconds, connections=1, check=check)
         load = run("127.0.0.1", port, "/xds/registry", lambda i, b=bodies: (CT, b[-1 - i % len(b)]),
-                   seconds=seconds, connections=connections, check=lambda r: ok in r)
+                   seconds=seconds, connections=connections, check=check)
         out.append((f"{name} (1 client)", latency))
         out.append((f"{name} ({connections} clients)", load))
+    if failed:
+        print(f"  first refused answer: {failed[0][:600]!r}", flush=True)
     return out
 
 
