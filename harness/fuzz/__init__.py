@@ -139,7 +139,9 @@ def fuzz(name: str, inputs: int, folder: Path, seed: int = 0, hang_seconds: floa
     folder.mkdir(parents=True, exist_ok=True)
     findings = findings or folder
     findings.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("xds").setLevel(logging.CRITICAL)  # refusals are the point here; xds.soap errors are watched
+    quiet = logging.getLogger("xds")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # refusals are the point here; xds.soap errors are watched (put back at the end)
     target = TARGETS[name](folder)
     report = Report(name, rss_start_mb=_rss("VmRSS"))
     watchdog = _Watchdog(10 * hang_seconds, findings / f"hang-{name}.pickle")
@@ -196,4 +198,5 @@ def fuzz(name: str, inputs: int, folder: Path, seed: int = 0, hang_seconds: floa
         report.rss_peak_mb = _rss("VmHWM")
         watchdog.stop()
         target.close()
+        quiet.setLevel(level)
     return report

@@ -86,8 +86,10 @@ class Endpoint:
         self.app, self.path = app, path
         self.loop = asyncio.new_event_loop()
         self.errors = _Errors()
-        logging.getLogger("xds.soap").addHandler(self.errors)
-        logging.getLogger("xds.soap").setLevel(logging.ERROR)  # the rest of "xds" is quiet (harness.fuzz.fuzz)
+        soap = logging.getLogger("xds.soap")
+        self._soap_level = soap.level  # put back by close()
+        soap.addHandler(self.errors)
+        soap.setLevel(logging.ERROR)  # the rest of "xds" is quiet (harness.fuzz.fuzz)
         self.loop.run_until_complete(self._lifespan("startup"))
 
     async def _lifespan(self, phase: str) -> None:
@@ -158,6 +160,7 @@ class Endpoint:
     def close(self) -> None:
         self.loop.run_until_complete(self._lifespan("shutdown"))
         logging.getLogger("xds.soap").removeHandler(self.errors)
+        logging.getLogger("xds.soap").setLevel(self._soap_level)
         self.loop.close()
 
 

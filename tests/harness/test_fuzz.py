@@ -5,6 +5,7 @@ as the protocol says (a fault, an error response, an ACK AE/AR, a rejected recor
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -21,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_every_hostile_input_gets_its_protocol_answer(target: str, tmp_path: Path) -> None:
+    levels = {name: logging.getLogger(name).level for name in ("xds", "xds.soap")}
     report = fuzz(target, 150, tmp_path, seed=16)
+    # the run quiets the service loggers and puts them back: later tests see their own log lines
+    assert {name: logging.getLogger(name).level for name in levels} == levels
     assert report.failure is None, report.failure
     assert report.inputs >= 150 and report.slowest_seconds < 5.0, report.as_dict()
     assert len(report.outcomes) >= 2, report.outcomes  # the mutants reach more than one answer
