@@ -5,17 +5,15 @@ the two could part (top-level Classifications and ExternalIdentifiers, repeated 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from harness.builders import single_document
+from tests.xdscore.kits import kit_roots
 from xdscore.ebrim import provide_and_register as pnr
 from xdscore.ebrim import rim, submit_objects
 from xdscore.vocabulary import UUID, Slot
-
-KITS = Path(__file__).resolve().parents[3] / "shared/testkits"
 
 
 def as_provide(sor: etree._Element) -> etree._Element:
@@ -45,17 +43,8 @@ def outlined(body: etree._Element) -> tuple[object, ...]:
 
 
 def kit_requests() -> list[etree._Element]:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    out = []
-    for path in sorted(KITS.rglob("*.xml")):
-        if b"SubmitObjectsRequest" not in path.read_bytes():
-            continue
-        try:
-            root = etree.parse(str(path), parser).getroot()
-        except etree.XMLSyntaxError:
-            continue
-        out += [as_provide(sor) for sor in root.iter(submit_objects.SUBMIT_OBJECTS_REQUEST)]
-    return out
+    return [as_provide(sor) for root in kit_roots(b"SubmitObjectsRequest")
+            for sor in root.iter(submit_objects.SUBMIT_OBJECTS_REQUEST)]
 
 
 def test_every_submission_of_the_conformance_kits() -> None:

@@ -5,15 +5,13 @@ children mixed in."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lxml import etree
 
+from tests.xdscore.kits import kit_registry_objects
 from xdscore.ebrim import coded, document_entry, rim, submit_objects
 from xdscore.model import DocumentEntry, RimClassification, RimExternalIdentifier, RimObject, RimSlot
 from xdscore.vocabulary import NS, UUID, Slot
 
-KITS = Path(__file__).resolve().parents[3] / "shared/testkits"
 R = rim.R
 
 
@@ -80,18 +78,7 @@ def ref_document_entry(o: RimObject) -> DocumentEntry:
 # --- the readers against them ---------------------------------------------------------------------------
 
 def kit_elements() -> list[etree._Element]:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    out = []
-    for path in sorted(KITS.rglob("*.xml")):
-        if b"ebxml-regrep:xsd:rim:3.0" not in path.read_bytes():
-            continue
-        try:
-            root = etree.parse(str(path), parser).getroot()
-        except etree.XMLSyntaxError:
-            continue
-        out += [el for el in root.iter(f"{R}ExtrinsicObject", f"{R}RegistryPackage", f"{R}Association")
-                if el.getparent() is not None and el.getparent().tag == f"{R}RegistryObjectList"]
-    return out
+    return kit_registry_objects((f"{R}ExtrinsicObject", f"{R}RegistryPackage", f"{R}Association"))
 
 
 def test_every_object_of_the_conformance_kits() -> None:

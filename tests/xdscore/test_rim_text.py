@@ -4,18 +4,17 @@ depend on which wrote them): every registry object of the conformance kits, and 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from tests.xdscore.kits import kit_registry_objects
 from xdscore.ebrim import rim
 from xdscore.ebrim.rim_text import object_bytes
 from xdscore.model import RimClassification, RimExternalIdentifier, RimLocalized, RimObject, RimSlot
 
-KITS = Path(__file__).resolve().parents[3] / "shared/testkits"
 _OBJECTS = frozenset(rim.q(t) for t in ("ExtrinsicObject", "RegistryPackage", "Association", "Classification"))
 
 
@@ -24,19 +23,7 @@ def lxml_bytes(obj: RimObject) -> bytes:
 
 
 def kit_objects() -> list[RimObject]:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    out = []
-    for path in sorted(KITS.rglob("*.xml")):
-        if b"ebxml-regrep:xsd:rim:3.0" not in path.read_bytes():
-            continue
-        try:
-            root = etree.parse(str(path), parser).getroot()
-        except etree.XMLSyntaxError:
-            continue
-        for el in root.iter(*_OBJECTS):
-            if el.getparent() is not None and el.getparent().tag == rim.q("RegistryObjectList"):
-                out.append(rim.read_object(el))
-    return out
+    return [rim.read_object(el) for el in kit_registry_objects(tuple(_OBJECTS))]
 
 
 def test_every_object_of_the_conformance_kits() -> None:
