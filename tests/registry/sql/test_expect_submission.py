@@ -39,7 +39,7 @@ def test_a_registration_reads_its_patient_and_unique_ids_in_one_statement() -> N
     finally:
         driver.set_trace_callback(None)
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(reads) == 1, reads
+    assert len(reads) == 1, reads  # so `registry_ids` is read once for both kinds of uniqueId (test_locate.py)
     assert "FROM patients" in reads[0] and "FROM registry_ids" in reads[0]
 
 

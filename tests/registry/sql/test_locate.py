@@ -1,6 +1,7 @@
 """`registry_ids` lookups (registry.sql.locate): an ITI-42 checks its DocumentEntry uniqueIds and its
 SubmissionSet / Folder uniqueIds with one statement (issue 15), each kind answered only for the
-identifiers asked as that kind; on SQLite and PostgreSQL."""
+identifiers asked as that kind; on SQLite and PostgreSQL. That a registration reads `registry_ids` in one
+statement (with its patient) is `test_expect_submission.py`'s first test."""
 
 from __future__ import annotations
 
@@ -38,18 +39,3 @@ def test_document_and_package_unique_ids_are_told_apart_in_one_lookup(reg: Regis
         # the same as the two lookups it replaces
         assert documents.keys() == tx.documents_by_unique_id([doc_uid, folder_uid, shared, "1.2.3.unknown"]).keys()
         assert packages == tx.used_package_unique_ids([doc_uid, folder_uid, set_uid, shared, "1.2.3.unknown"])
-
-
-def test_a_registration_reads_registry_ids_once_for_its_unique_ids() -> None:
-    reg = RegistryHarness("sqlite://")  # one shared connection: its statements can be traced
-    patient = new_patient_id()
-    reg.feed(patient)
-    statements: list[str] = []
-    driver = reg.store.engine.raw_connection().driver_connection
-    driver.set_trace_callback(statements.append)
-    try:
-        assert reg.submit(single_document(patient)).accepted  # symbolic entryUUIDs: no entryUUID lookup
-    finally:
-        driver.set_trace_callback(None)
-    lookups = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM registry_ids" in s]
-    assert len(lookups) == 1, lookups
