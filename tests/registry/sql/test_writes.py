@@ -5,6 +5,8 @@ refuse."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,17 +44,25 @@ class Submissions:
         return self._second[target]
 
 
-def stored_rows(url: str, submissions: Submissions) -> dict[str, list[tuple[Any, ...]]]:
-    """Register the submissions with fixed ids and time; every row of every table the writes fill."""
-    patient = submissions.patient
+@contextmanager
+def fed_store(url: str, patient: str) -> Iterator[SqlRegistry]:
+    """A migrated registry store at `url` with `patient` fed (ITI-8), disposed of at the end."""
     store = SqlRegistry(url)
     store.migrate()
     key = PatientKey.parse(patient)
     assert key is not None
-    ids = (f"urn:uuid:00000000-0000-4000-8000-{n:012d}" for n in itertools.count())
     try:
         with store.write() as tx:
             tx.save_patient(key, patient, {}, NOW)
+        yield store
+    finally:
+        store.dispose()
+
+
+def stored_rows(url: str, submissions: Submissions) -> dict[str, list[tuple[Any, ...]]]:
+    """Register the submissions with fixed ids and time; every row of every table the writes fill."""
+    ids = (f"urn:uuid:00000000-0000-4000-8000-{n:012d}" for n in itertools.count())
+    with fed_store(url, submissions.patient) as store:
         second = submissions.second(first_entry_uuid(store, submissions.first, ids))
         with store.write() as tx:
             outcome = register(second.submission(), tx, RegisterSettings(PROFILE), NOW, lambda: next(ids))
@@ -61,8 +71,6 @@ def stored_rows(url: str, submissions: Submissions) -> dict[str, list[tuple[Any,
         with store.engine.connect() as conn:
             return {name: sorted(tuple(r) for r in conn.exec_driver_sql(f"SELECT {', '.join(cols)} FROM {name}"))
                     for name, cols in COLUMNS.items()}
-    finally:
-        store.dispose()
 
 
 def first_entry_uuid(store: SqlRegistry, builder: Any, ids: Any) -> str:
@@ -87,14 +95,8 @@ def test_postgresql_stores_the_rows_sqlite_stores(pg_url: str, tmp_path: Path) -
 def test_a_value_longer_than_its_column_is_refused_not_cut(pg_url: str) -> None:
     """The JSON values are cast to the column's type without its length: the insert refuses an over-long
     value, as a plain insert does, and nothing of the submission is stored."""
-    store = SqlRegistry(pg_url)
-    store.migrate()
     patient = new_patient_id()
-    key = PatientKey.parse(patient)
-    assert key is not None
-    try:
-        with store.write() as tx:
-            tx.save_patient(key, patient, {}, NOW)
+    with fed_store(pg_url, patient) as store:
         with pytest.raises(DBAPIError, match="too long"), store.write() as tx:
             outcome = register(single_document(patient).submission(), tx, RegisterSettings(PROFILE), NOW,
                                lambda: f"urn:uuid:{new_patient_id()[:8]}")
@@ -104,8 +106,6 @@ def test_a_value_longer_than_its_column_is_refused_not_cut(pg_url: str) -> None:
             tx.apply(replace(outcome.changes, new_objects=long_mime), NOW)
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM objects").scalar() == 0
-    finally:
-        store.dispose()
 
 
 def test_every_column_of_the_written_tables_is_filled() -> None:
@@ -121,25 +121,16 @@ def test_every_column_of_the_written_tables_is_filled() -> None:
 def test_on_postgresql_a_registration_runs_prepared_statements(pg_url: str) -> None:
     """The write path's statements are server-side prepared (xdsservice.dbapi): PostgreSQL parses and plans
     each once per connection, then only binds and runs it (issue 15: its CPU per registration -10 %)."""
-    store = SqlRegistry(pg_url)
-    store.migrate()
     patient = new_patient_id()
-    key = PatientKey.parse(patient)
-    assert key is not None
     ids = (f"urn:uuid:00000000-0000-4000-9000-{n:012d}" for n in itertools.count())
-    try:
-        with store.write() as tx:
-            tx.save_patient(key, patient, {}, NOW)
-        with store.write() as tx:
-            outcome = register(single_document(patient).submission(), tx, RegisterSettings(PROFILE), NOW, lambda: next(ids))
-            assert outcome.changes is not None, outcome.violations
-            tx.apply(outcome.changes, NOW)
-            prepared = [s for (s,) in tx.conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements")]
-        assert any("FROM patients" in s for s in prepared), prepared  # the known-patient check
-        assert any("FROM registry_ids" in s for s in prepared), prepared  # the uniqueId lookup
-        assert any("INSERT INTO objects" in s for s in prepared), prepared  # the submission's rows
-    finally:
-        store.dispose()
+    with fed_store(pg_url, patient) as store, store.write() as tx:
+        outcome = register(single_document(patient).submission(), tx, RegisterSettings(PROFILE), NOW, lambda: next(ids))
+        assert outcome.changes is not None, outcome.violations
+        tx.apply(outcome.changes, NOW)
+        prepared = [s for (s,) in tx.conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements")]
+    assert any("FROM patients" in s for s in prepared), prepared  # the known-patient check
+    assert any("FROM registry_ids" in s for s in prepared), prepared  # the uniqueId lookup
+    assert any("INSERT INTO objects" in s for s in prepared), prepared  # the submission's rows
 
 
 def test_sqlite_inserts_a_tables_rows_in_statements_of_at_most_999_values(tmp_path: Path) -> None:
@@ -147,14 +138,8 @@ def test_sqlite_inserts_a_tables_rows_in_statements_of_at_most_999_values(tmp_pa
     are all stored, in three statements, each row once."""
     patient = new_patient_id()
     refs = tuple(f"ref{i}^^^&1.2.3&ISO" for i in range(800))
-    store = SqlRegistry(f"sqlite:///{tmp_path / 'registry.db'}")
-    store.migrate()
-    key = PatientKey.parse(patient)
-    assert key is not None
     statements: list[str] = []
-    try:
-        with store.write() as tx:
-            tx.save_patient(key, patient, {}, NOW)
+    with fed_store(f"sqlite:///{tmp_path / 'registry.db'}", patient) as store:
         with store.write() as tx:
             tx.conn.connection.driver_connection.set_trace_callback(statements.append)
             outcome = register(single_document(patient, reference_ids=refs).submission(), tx, RegisterSettings(PROFILE),
@@ -169,5 +154,3 @@ def test_sqlite_inserts_a_tables_rows_in_statements_of_at_most_999_values(tmp_pa
         assert objects == 3  # SubmissionSet, DocumentEntry, HasMember
         inserts = [s for s in statements if s.startswith("INSERT INTO document_reference_ids")]
         assert len(inserts) == 3
-    finally:
-        store.dispose()
